@@ -102,6 +102,7 @@
     this._onWake = this._wake.bind(this);
     if (this._doc && this._doc.addEventListener) this._doc.addEventListener("visibilitychange", this._onWake);
     if (root.addEventListener) root.addEventListener("online", this._onWake);
+    this._reflectState();
     this._open();
   }
 
