@@ -1,0 +1,93 @@
+"""The `REALTIME = {...}` settings dict, with defaults, read lazily.
+
+Modelled on DRF's `api_settings`: values are looked up on first use (never at import time), an unknown
+key is an `AttributeError` that names it, and `override_settings(REALTIME=...)` in tests takes effect
+because a `setting_changed` receiver clears the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # URL path the example routing mounts the consumer at; the template tag points the client here.
+    "WEBSOCKET_PATH": "/ws/realtime/",
+    # Extra topic kinds: {"kind": "dotted.path.TopicClass"}; merged over the built-in kinds.
+    "TOPICS": {},
+    # Inbound frames larger than this (bytes of UTF-8 text) are refused with `frame_too_large`.
+    "MAX_FRAME_BYTES": 16 * 1024,
+    "MAX_SUBSCRIPTIONS": 50,
+    # Protocol errors a connection may cause within ABUSE_WINDOW seconds before a policy close (1008).
+    "ABUSE_LIMIT": 20,
+    "ABUSE_WINDOW": 10.0,
+    # Seconds between client pings (sent to the client in `hello`).
+    "HEARTBEAT": 25,
+    # Stored events replayed on (re)subscribe at most.
+    "HISTORY_LIMIT": 100,
+    # Coalescing window in seconds: events for one topic within it leave as one `batch` frame. 0 = off.
+    "COALESCE_WINDOW": 0.02,
+    # Bytes a connection may have queued but not yet written before it is closed with 4008 (it resumes).
+    "MAX_PENDING_BYTES": 1024 * 1024,
+    # Seconds between each hub's check of the database for stored events it never received (a lost
+    # publish, a layer outage, or broadcast() from another process on the in-memory layer).
+    "SYNC_INTERVAL": 5.0,
+    # Tickets for non-browser clients: lifetime in seconds.
+    "TICKET_MAX_AGE": 60,
+    # Seconds between cross-process presence reports (viewer counts) and between count updates sent to
+    # viewers of one topic.
+    "PRESENCE_INTERVAL": 1.0,
+    # Seconds reactions are summed before one `reactions` event goes out per topic.
+    "REACTION_INTERVAL": 0.5,
+    # Comment posting: at most RATE_LIMIT_COUNT posts per RATE_LIMIT_PERIOD seconds per user and stream
+    # (None = no limit), text length, blocked terms (case-insensitive, whole words), styling allow-lists.
+    "RATE_LIMIT_COUNT": 5,
+    "RATE_LIMIT_PERIOD": 10.0,
+    "MAX_COMMENT_LENGTH": 200,
+    "BLOCKED_TERMS": [],
+    "COMMENT_COLORS": ["#ffffff", "#ff5555", "#ffd700", "#55ff55", "#55aaff", "#ff77ff"],
+    "COMMENT_MODES": ["scroll", "top", "bottom"],
+    "REACTIONS": ["heart", "laugh", "wow", "clap", "fire"],
+}
+
+
+class RealtimeSettings:
+    """Attribute access to `settings.REALTIME` with defaults; cached until settings change."""
+
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self._defaults = defaults
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "REALTIME", None) or {}
+        if not isinstance(value, dict):
+            raise TypeError("settings.REALTIME must be a dict, e.g. REALTIME = {'HISTORY_LIMIT': 50}.")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._defaults:
+            raise AttributeError(
+                f"Invalid realtime setting {name!r}. Valid keys: {', '.join(sorted(self._defaults))}."
+            )
+        value = self.user_settings.get(name, self._defaults[name])
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+
+
+realtime_settings = RealtimeSettings(DEFAULTS)
+
+
+@receiver(setting_changed, dispatch_uid="realtime.conf.reload")
+def _reload_realtime_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "REALTIME":
+        realtime_settings.reload()

@@ -1,0 +1,113 @@
+"""The per-topic event log: storing events with dense ids, and reading them back for resume.
+
+Storing happens inside the caller's transaction; the id counter row is updated first, which takes the
+write lock (a row lock on PostgreSQL, the database lock on SQLite), so two writers on one topic queue up
+and committed ids have no holes. That density is what lets a hub tell "not arrived yet" from "never".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from .models import Event, TopicSequence
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as it travels: plain values only (the channel layer serialises with msgpack)."""
+
+    topic: str
+    name: str
+    data: dict[str, Any]
+    id: int | None = None
+    at: str | None = None
+    withdrawn: bool = False
+
+    def as_message(self) -> dict[str, Any]:
+        return {"type": "realtime.event", "topic": self.topic, "event": self.name, "data": self.data,
+                "id": self.id, "at": self.at, "withdrawn": self.withdrawn}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> StoredEvent:
+        return cls(topic=message["topic"], name=message["event"], data=message.get("data") or {},
+                   id=message.get("id"), at=message.get("at"), withdrawn=bool(message.get("withdrawn")))
+
+    @classmethod
+    def from_row(cls, row: Event) -> StoredEvent:
+        return cls(topic=row.topic, name=row.name, data=row.data, id=row.seq,
+                   at=row.created_at.isoformat(), withdrawn=row.withdrawn)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    events: list[StoredEvent]
+    last_id: int
+    truncated: bool
+
+
+def next_id(topic: str) -> int:
+    """Allocate the next id on `topic`. Must run inside `transaction.atomic()`."""
+    if TopicSequence.objects.filter(topic=topic).update(last_id=F("last_id") + 1):
+        return TopicSequence.objects.values_list("last_id", flat=True).get(topic=topic)
+    try:
+        # First event on this topic. A savepoint so a racing creator does not poison the transaction.
+        with transaction.atomic():
+            TopicSequence.objects.create(topic=topic, last_id=1)
+        return 1
+    except IntegrityError:
+        return next_id(topic)
+
+
+def store_event(topic: str, name: str, data: dict[str, Any], *, seq: int | None = None) -> StoredEvent:
+    """Append an event to `topic`'s log. Must run inside `transaction.atomic()`; publish after commit.
+
+    Pass `seq` when it was taken with `next_id()` earlier in the same transaction (to put it in `data`).
+    """
+    row = Event.objects.create(topic=topic, seq=next_id(topic) if seq is None else seq, name=name, data=data)
+    return StoredEvent.from_row(row)
+
+
+def last_id(topic: str) -> int:
+    return TopicSequence.objects.filter(topic=topic).values_list("last_id", flat=True).first() or 0
+
+
+def last_ids(topics: list[str]) -> dict[str, int]:
+    return dict(TopicSequence.objects.filter(topic__in=topics).values_list("topic", "last_id"))
+
+
+def read_history(topic: str, since: int | None, limit: int) -> History:
+    """What a (re)subscribing client is owed: events after `since`, or the most recent ones.
+
+    `last_id` is read first: every event up to it is committed, so the replay has no holes, and anything
+    newer reaches the client live. When more than `limit` were missed, the newest `limit` are returned
+    and `truncated` is set.
+    """
+    newest = last_id(topic)
+    if since is not None and since >= newest:
+        return History([], newest, truncated=since > newest)
+    rows = Event.objects.filter(topic=topic, seq__lte=newest, withdrawn=False)
+    if since is not None:
+        rows = rows.filter(seq__gt=since)
+    page = list(rows.order_by("-seq")[: limit + 1])
+    truncated = since is not None and len(page) > limit
+    events = [StoredEvent.from_row(row) for row in reversed(page[:limit])]
+    return History(events, newest, truncated)
+
+
+def read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
+    """Events with after < id <= upto, withdrawn ones included, so a hub can fill a gap exactly."""
+    rows = Event.objects.filter(topic=topic, seq__gt=after, seq__lte=upto).order_by("seq")
+    return [StoredEvent.from_row(row) for row in rows]
+
+
+def withdraw(topic: str, seq: int) -> None:
+    """Stop replaying one event (e.g. a deleted comment)."""
+    Event.objects.filter(topic=topic, seq=seq).update(withdrawn=True)
+
+
+def restore(topic: str, seq: int) -> None:
+    Event.objects.filter(topic=topic, seq=seq).update(withdrawn=False)

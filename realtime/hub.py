@@ -1,0 +1,494 @@
+"""The process-local hub: topic -> the sockets in this process subscribed to it.
+
+Why: the Channels tutorial puts every consumer in the group, so one comment costs one channel-layer
+message, one msgpack decode, one JSON encode and one task wake-up per viewer. Here a topic's group is
+joined once per process (first local subscriber) and left with the last; an event crosses the layer once
+per process, is encoded once, and the same bytes go to every local socket.
+
+Ordering and resume live here too. Stored events carry dense per-topic ids, so a room that sees id N+2
+after N knows N+1 exists (committed, publish still in flight or lost) and fills the gap from the database
+instead of dropping or reordering. A subscriber's own history read and the live feed are joined per
+subscription (LOADING -> CATCHING -> LIVE), so nothing is missed or sent twice while history is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from . import eventlog, protocol
+from .conf import realtime_settings
+from .eventlog import History, StoredEvent
+from .groups import CONTROL_GROUP, group_for_topic
+from .presence import Presence
+from .transport import Frame, Writer
+
+if TYPE_CHECKING:
+    from .topics import Topic
+
+logger = logging.getLogger("realtime.hub")
+
+GAP_GRACE = 0.25  # seconds an out-of-order event waits for the one before it before we read the DB
+REJOIN_INTERVAL = 3600.0  # group memberships expire in the layer (a day by default); refresh well before
+
+LOADING, CATCHING, LIVE = "loading", "catching", "live"
+
+
+class Connection(Protocol):
+    """What the hub needs of a socket (the consumer implements it)."""
+
+    writer: Writer
+    user_id: int | None
+    session_key: str | None
+
+    def kick(self, topic: str, code: str, message: str) -> None: ...
+    def close_with(self, code: int) -> None: ...
+
+
+class Subscription:
+    __slots__ = ("conn", "state", "cursor", "buffer")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.state = LOADING
+        self.cursor = 0  # highest event id this connection has been sent
+        self.buffer: list[tuple[int | None, str]] = []  # live items that arrived while LOADING
+
+
+class Room:
+    """One topic's local subscribers and its ordered, coalesced outgoing feed."""
+
+    def __init__(self, hub: Hub, topic: str, *, persistent: bool, track_viewers: bool) -> None:
+        self.hub = hub
+        self.topic = topic
+        self.group = group_for_topic(topic)
+        self.persistent = persistent
+        self.track_viewers = track_viewers
+        # LIVE subscribers map to their writer's bound `write`: the fan-out loop is one call per socket.
+        self.live: dict[Connection, Callable[[Frame], bool]] = {}
+        self.others: dict[Connection, Subscription] = {}
+        self.last_id: int | None = None
+        self.pending: dict[int, StoredEvent] = {}
+        self.outbox: list[tuple[int | None, str]] = []
+        self.flush_handle: asyncio.TimerHandle | None = None
+        self.last_flush = 0.0
+        self.lock = asyncio.Lock()
+        self.joined = False
+        self.gap_task: asyncio.Task | None = None
+
+    # -- membership -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.live) + len(self.others)
+
+    def __contains__(self, conn: Connection) -> bool:
+        return conn in self.live or conn in self.others
+
+    def connections(self) -> list[Connection]:
+        return [*self.live, *self.others]
+
+    def add(self, conn: Connection) -> Subscription:
+        sub = Subscription(conn)
+        self.others[conn] = sub
+        return sub
+
+    def discard(self, conn: Connection) -> bool:
+        return self.live.pop(conn, None) is not None or self.others.pop(conn, None) is not None
+
+    async def ensure_joined(self) -> None:
+        async with self.lock:
+            if self.joined:
+                return
+            try:
+                await self.hub.layer.group_add(self.group, self.hub.channel)
+                self.joined = True
+            except Exception as exc:  # layer down: the DB sync loop still delivers, and we retry
+                logger.warning("Could not join %s on the channel layer (%s); will retry", self.group, exc)
+
+    async def leave_if_empty(self) -> None:
+        async with self.lock:
+            if len(self) or not self.joined:
+                if not len(self) and self.hub.rooms.get(self.topic) is self:
+                    del self.hub.rooms[self.topic]
+                return
+            try:
+                await self.hub.layer.group_discard(self.group, self.hub.channel)
+            except Exception as exc:
+                logger.warning("Could not leave %s on the channel layer (%s)", self.group, exc)
+            self.joined = False
+            # A subscriber that arrived during the await keeps the room (and re-joins under the lock).
+            if not len(self) and self.hub.rooms.get(self.topic) is self:
+                del self.hub.rooms[self.topic]
+                if self.flush_handle:
+                    self.flush_handle.cancel()
+                if self.gap_task:
+                    self.gap_task.cancel()
+
+    # -- subscribing ------------------------------------------------------------------------------
+    def start(self, sub: Subscription, history: History | None, reply: str) -> None:
+        """History is read: send the reply and the replay, then join the live feed without a gap."""
+        write = sub.conn.writer.write
+        write(Frame(reply))
+        if history is None:
+            self._promote(sub)
+            return
+        if self.last_id is None:
+            # The group was joined before this history read, so every later event reaches us live.
+            self.last_id = history.last_id
+            self._drain_pending()
+        if history.events:
+            texts = [encode(event) for event in history.events]
+            write(Frame(texts[0] if len(texts) == 1 else protocol.batch_envelope(texts)))
+        sub.cursor = history.last_id
+        fresh = [text for id, text in sub.buffer if id is None or id > sub.cursor]
+        if fresh:
+            write(Frame(fresh[0] if len(fresh) == 1 else protocol.batch_envelope(fresh)))
+            sub.cursor = max([sub.cursor, *(id for id, _ in sub.buffer if id is not None)])
+        sub.buffer = []
+        sub.state = CATCHING
+        if not any(id is not None for id, _ in self.outbox) and sub.cursor >= (self.last_id or 0):
+            self._promote(sub)
+
+    def _promote(self, sub: Subscription) -> None:
+        if self.others.pop(sub.conn, None) is not None:
+            sub.state = LIVE
+            self.live[sub.conn] = sub.conn.writer.write
+
+    # -- incoming events --------------------------------------------------------------------------
+    def accept(self, event: StoredEvent) -> None:
+        if event.id is None or not self.persistent:
+            self.queue(None, encode(event))
+            return
+        if self.last_id is None:
+            self.pending[event.id] = event
+        elif event.id == self.last_id + 1:
+            self._advance(event)
+            self._drain_pending()
+        elif event.id > self.last_id:
+            self.pending[event.id] = event
+            if self.gap_task is None:
+                self.gap_task = asyncio.get_running_loop().create_task(self._fill_gap())
+
+    def _advance(self, event: StoredEvent) -> None:
+        self.last_id = event.id
+        if not event.withdrawn:
+            self.queue(event.id, encode(event))
+
+    def _drain_pending(self) -> None:
+        assert self.last_id is not None
+        while self.last_id + 1 in self.pending:
+            self._advance(self.pending.pop(self.last_id + 1))
+        for stale in [id for id in self.pending if id <= self.last_id]:
+            del self.pending[stale]
+
+    async def _fill_gap(self) -> None:
+        try:
+            await asyncio.sleep(GAP_GRACE)
+            await self.catch_up(max(self.pending, default=0) - 1)
+        finally:
+            self.gap_task = None
+        if self.pending and self.gap_task is None and self.last_id is not None:
+            self.gap_task = asyncio.get_running_loop().create_task(self._fill_gap())
+
+    async def catch_up(self, upto: int) -> None:
+        """Read events (last_id, upto] from the database and feed them in order."""
+        if self.last_id is None or upto <= self.last_id:
+            return
+        events = await database_sync_to_async(eventlog.read_range)(self.topic, self.last_id, upto)
+        for event in events:
+            if self.last_id is not None and event.id == self.last_id + 1:
+                self._advance(event)
+        if self.last_id is not None and self.last_id < upto:
+            logger.error("Events %s..%s of %s are missing from the database; skipping them",
+                         self.last_id + 1, upto, self.topic)
+            self.last_id = upto
+        self._drain_pending()
+
+    # -- outgoing ---------------------------------------------------------------------------------
+    def queue(self, id: int | None, text: str) -> None:
+        """Add one encoded event to the outgoing feed; the first after a quiet spell leaves at once."""
+        self.outbox.append((id, text))
+        if self.flush_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self.last_flush + self.hub.coalesce_window - loop.time()
+        if delay <= 0:
+            self.flush()
+        else:
+            self.flush_handle = loop.call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        self.flush_handle = None
+        self.last_flush = asyncio.get_running_loop().time()
+        items, self.outbox = self.outbox, []
+        if not items:
+            return
+        frame = Frame(items[0][1] if len(items) == 1 else protocol.batch_envelope([t for _, t in items]))
+        for write in self.live.values():
+            write(frame)
+        if not self.others:
+            return
+        top = max((id for id, _ in items if id is not None), default=None)
+        ready = []
+        for sub in self.others.values():
+            if sub.state == LOADING:
+                sub.buffer.extend(items)
+                continue
+            fresh = [text for id, text in items if id is None or id > sub.cursor]
+            if len(fresh) == len(items):
+                sub.conn.writer.write(frame)
+            elif fresh:
+                sub.conn.writer.write(Frame(protocol.batch_envelope(fresh) if len(fresh) > 1 else fresh[0]))
+            if top is not None and top > sub.cursor:
+                sub.cursor = top
+            if sub.cursor >= (self.last_id or 0):
+                ready.append(sub)
+        for sub in ready:
+            self._promote(sub)
+
+
+def encode(event: StoredEvent) -> str:
+    return protocol.event_envelope(event.topic, event.name, event.data, id=event.id, at=event.at)
+
+
+class Hub:
+    """One per event loop (daphne runs one loop per process). Get it with `await get_hub()`."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel = ""
+        self.rooms: dict[str, Room] = {}
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self.coalesce_window = float(realtime_settings.COALESCE_WINDOW)
+        self.presence = Presence(self)
+        self.tasks: list[asyncio.Task] = []
+        # Per-hub helpers other modules attach (e.g. reaction sums), keyed by their class.
+        self.services: dict[type, Any] = {}
+        self._started = asyncio.Event()
+        self._starting = False
+
+    async def start(self) -> None:
+        if self._starting:
+            await self._started.wait()
+            return
+        self._starting = True
+        self.channel = await self.layer.new_channel("realtime.hub.")
+        try:
+            await self.layer.group_add(CONTROL_GROUP, self.channel)
+        except Exception as exc:
+            logger.warning("Could not join the control group (%s); will retry", exc)
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self._read()), loop.create_task(self._maintain()),
+                      loop.create_task(self.presence.run())]
+        self._started.set()
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # -- subscriptions ----------------------------------------------------------------------------
+    async def subscribe(self, conn: Connection, topic: Topic, since: int | None,
+                        make_reply: Callable[[History | None, dict], str]) -> bool:
+        """Add `conn` to `topic`; send it the reply, its history and then the live feed.
+
+        Returns False if the connection went away (or unsubscribed) while history was being read.
+        """
+        room = self.rooms.get(topic.name)
+        if room is None:
+            room = self.rooms[topic.name] = Room(self, topic.name, persistent=topic.persistent,
+                                                 track_viewers=topic.track_viewers)
+        sub = room.add(conn)
+        self.presence.changed(room)
+        try:
+            await room.ensure_joined()
+            history = None
+            if topic.persistent:
+                history = await topic.history(since, int(realtime_settings.HISTORY_LIMIT))
+            state = await topic.state(conn)
+        except BaseException:
+            self.unsubscribe(conn, topic.name)
+            raise
+        if room.others.get(conn) is not sub:
+            return False
+        if topic.track_viewers:
+            state["viewers"] = self.presence.total(topic.name)
+        room.start(sub, history, make_reply(history, state))
+        return True
+
+    def unsubscribe(self, conn: Connection, topic: str) -> bool:
+        room = self.rooms.get(topic)
+        if room is None or not room.discard(conn):
+            return False
+        self.presence.changed(room)
+        if not len(room):
+            asyncio.get_running_loop().create_task(room.leave_if_empty())
+        return True
+
+    def drop(self, conn: Connection) -> None:
+        """The connection is gone: remove it from every room."""
+        for topic in [name for name, room in self.rooms.items() if conn in room]:
+            self.unsubscribe(conn, topic)
+        self.connections.discard(conn)
+
+    # -- publishing -------------------------------------------------------------------------------
+    async def publish(self, event: StoredEvent) -> bool:
+        """Send an event to every process's hub. Stored events must be committed already.
+
+        Returns False when the channel layer refused; stored events still arrive (the hubs' database
+        sync finds them), ephemeral ones are lost, which is what ephemeral means.
+        """
+        try:
+            await self.layer.group_send(group_for_topic(event.topic), event.as_message())
+            return True
+        except Exception as exc:
+            logger.warning("Channel layer unavailable, %s on %s not published now (%s)",
+                           event.name, event.topic, exc)
+            return False
+
+    async def send_control(self, message: dict[str, Any]) -> None:
+        try:
+            await self.layer.group_send(CONTROL_GROUP, {"type": "realtime.control", **message})
+        except Exception as exc:
+            logger.warning("Channel layer unavailable, control message %s not sent (%s)",
+                           message.get("action"), exc)
+            self.on_control(message)  # at least this process acts on it
+
+    # -- the layer reader -------------------------------------------------------------------------
+    async def _read(self) -> None:
+        failures = 0
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                logger.warning("Channel layer receive failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                failures = 0
+                # The layer may have restarted and forgotten our groups: join again, then catch up.
+                asyncio.get_running_loop().create_task(self._rejoin_and_sync())
+            try:
+                self._dispatch(message)
+            except Exception:
+                logger.exception("Could not handle channel-layer message %r", message.get("type"))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "realtime.event":
+            room = self.rooms.get(message.get("topic", ""))
+            if room is not None:
+                room.accept(StoredEvent.from_message(message))
+        elif kind == "realtime.control":
+            self.on_control(message)
+        elif kind == "realtime.presence":
+            self.presence.receive(message)
+
+    def on_control(self, message: dict[str, Any]) -> None:
+        action = message.get("action")
+        user_id = message.get("user_id")
+        if action == "disconnect":
+            session_key = message.get("session_key")
+            for conn in list(self.connections):
+                if conn.user_id == user_id and (session_key is None or conn.session_key == session_key):
+                    conn.close_with(int(message.get("code", 4003)))
+        elif action == "kick":
+            room = self.rooms.get(message.get("topic", ""))
+            for conn in room.connections() if room else []:
+                if conn.user_id == user_id:
+                    conn.kick(room.topic, message.get("code", "forbidden"), message.get("message", ""))
+
+    # -- upkeep -----------------------------------------------------------------------------------
+    async def _maintain(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_rejoin = loop.time()
+        interval = float(realtime_settings.SYNC_INTERVAL)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if loop.time() - last_rejoin > REJOIN_INTERVAL:
+                    last_rejoin = loop.time()
+                    await self._rejoin()
+                else:
+                    for room in list(self.rooms.values()):
+                        if not room.joined and len(room):
+                            await room.ensure_joined()
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Hub upkeep failed; trying again in %s s", interval)
+
+    async def _rejoin(self) -> None:
+        await self.layer.group_add(CONTROL_GROUP, self.channel)
+        for room in list(self.rooms.values()):
+            async with room.lock:
+                if room.joined:
+                    await self.layer.group_add(room.group, self.channel)
+            if not room.joined and len(room):
+                await room.ensure_joined()
+
+    async def _rejoin_and_sync(self) -> None:
+        try:
+            await self._rejoin()
+            await self.sync()
+        except Exception as exc:
+            logger.warning("Re-joining channel-layer groups failed (%s); upkeep will retry", exc)
+
+    async def sync(self) -> None:
+        """Deliver stored events whose publish never reached us (lost message, layer outage)."""
+        rooms = {t: r for t, r in self.rooms.items() if r.persistent and r.last_id is not None}
+        if not rooms:
+            return
+        newest = await database_sync_to_async(eventlog.last_ids)(list(rooms))
+        for topic, last in newest.items():
+            room = rooms[topic]
+            if room.last_id is not None and last > room.last_id and room.gap_task is None:
+                await room.catch_up(last)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+# Tests bind a connection to another hub to stand in for a second process (realtime.testing).
+bound_hub: contextvars.ContextVar[Hub | None] = contextvars.ContextVar("realtime_bound_hub", default=None)
+
+
+async def get_hub() -> Hub:
+    """This process's hub (one per event loop), started on first use."""
+    hub = bound_hub.get()
+    if hub is not None:
+        await hub.start()
+        return hub
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
+        hub = _hubs[loop] = Hub(layer)
+    await hub.start()
+    return hub
+
+
+def current_hub() -> Hub | None:
+    """The hub of the running loop if one was started, without starting one."""
+    try:
+        return _hubs.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+
+
+async def reset_hub() -> None:
+    """Stop and forget this loop's hub (tests)."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.stop()

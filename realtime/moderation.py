@@ -1,0 +1,145 @@
+"""What moderators can do to a stream: the same functions serve the WebSocket `moderate` event, the
+admin actions, and your own code. Each stores what changed and publishes it after commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from . import eventlog
+from .api import kick, publish_on_commit
+from .exceptions import ProtocolError
+from .models import Comment, Stream, StreamRestriction
+
+MAX_RESTRICTION_MINUTES = 60 * 24 * 365
+
+
+def _stream_event(stream: Stream, name: str, data: dict[str, Any]) -> int:
+    stored = eventlog.store_event(stream.topic, name, data)
+    publish_on_commit(stored)
+    return stored.id
+
+
+def set_comment_state(comment: Comment, state: str) -> int | None:
+    """Hide, delete or restore a comment: live overlays drop (or regain) it, and history follows."""
+    if state not in Comment.State.values:
+        raise ValueError(f"Unknown comment state {state!r}.")
+    with transaction.atomic():
+        comment = Comment.objects.select_for_update().select_related("stream", "author").get(pk=comment.pk)
+        if comment.state == state:
+            return None
+        was_visible = comment.state == Comment.State.VISIBLE
+        comment.state = state
+        comment.save(update_fields=["state"])
+        topic = comment.stream.topic
+        if state == Comment.State.VISIBLE:
+            eventlog.restore(topic, comment.seq)
+            from .comments import comment_payload
+
+            return _stream_event(comment.stream, "comment.restored", comment_payload(comment))
+        if was_visible:
+            eventlog.withdraw(topic, comment.seq)
+            return _stream_event(comment.stream, "comment.deleted", {"comment": comment.seq})
+        return None
+
+
+def restrict(stream: Stream, user: Any, kind: str, *, minutes: int | None = None, reason: str = "",
+             by: Any = None) -> StreamRestriction:
+    """Mute (may watch, not post) or ban (neither) a user; a ban ends their subscriptions everywhere."""
+    until = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    with transaction.atomic():
+        restriction, _ = StreamRestriction.objects.update_or_create(
+            stream=stream, user=user, kind=kind,
+            defaults={"until": until, "reason": reason, "created_by": by, "created_at": timezone.now()},
+        )
+        enforce(restriction)
+    return restriction
+
+
+def enforce(restriction: StreamRestriction) -> None:
+    """After commit, end a banned user's subscriptions to the stream on every process."""
+    if restriction.kind == StreamRestriction.Kind.BAN and restriction.active:
+        reason = f": {restriction.reason}" if restriction.reason else ""
+        topic, user_id = restriction.stream.topic, restriction.user_id
+        transaction.on_commit(lambda: kick(topic, user_id, code="banned",
+                                           message=f"You were banned from this stream{reason}."))
+
+
+def lift(stream: Stream, user: Any, kind: str) -> bool:
+    return StreamRestriction.objects.filter(stream=stream, user=user, kind=kind).delete()[0] > 0
+
+
+def update_stream(stream: Stream, **changes: Any) -> int:
+    """Change slow mode, open/close comments or end the stream; viewers see it at once."""
+    allowed = {"slow_mode_seconds", "comments_open", "status"}
+    if set(changes) - allowed:
+        raise ValueError(f"update_stream() changes only {sorted(allowed)}.")
+    with transaction.atomic():
+        Stream.objects.filter(pk=stream.pk).update(**changes)
+        stream.refresh_from_db()
+        return _stream_event(stream, "stream.updated", stream_state(stream))
+
+
+def stream_state(stream: Stream) -> dict[str, Any]:
+    return {"comments_open": stream.comments_open, "slow_mode_seconds": stream.slow_mode_seconds,
+            "live": stream.is_live}
+
+
+# -- the WebSocket `moderate` event ---------------------------------------------------------------
+def _int(data: dict[str, Any], name: str, *, low: int, high: int) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProtocolError("bad_message", f"Field {name!r} must be an integer from {low} to {high}.")
+    return value
+
+
+def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Carry out one `moderate` request from a moderator's socket; return the `ack` data."""
+    stream = Stream.objects.filter(pk=stream_id).first()
+    if stream is None:
+        raise ProtocolError("not_found", "This stream no longer exists.")
+    if not stream.is_moderator(moderator):
+        raise ProtocolError("forbidden", "Only this stream's moderators can do that.")
+    action = data.get("action")
+    if action in ("delete", "hide", "restore"):
+        seq = _int(data, "comment", low=1, high=2**62)
+        comment = Comment.objects.filter(stream=stream, seq=seq).first()
+        if comment is None:
+            raise ProtocolError("comment_not_found", f"No comment {seq} on this stream.")
+        state = {"delete": Comment.State.DELETED, "hide": Comment.State.HIDDEN,
+                 "restore": Comment.State.VISIBLE}[action]
+        set_comment_state(comment, state)
+        return {"action": action, "comment": seq}
+    if action in ("mute", "ban", "unmute", "unban"):
+        user = get_user_model()._default_manager.filter(pk=_int(data, "user", low=1, high=2**62)).first()
+        if user is None:
+            raise ProtocolError("user_not_found", "No such user.")
+        if stream.is_moderator(user) and action in ("mute", "ban"):
+            raise ProtocolError("forbidden", "Moderators cannot mute or ban each other.")
+        kind = StreamRestriction.Kind.BAN if action.endswith("ban") else StreamRestriction.Kind.MUTE
+        if action.startswith("un"):
+            lift(stream, user, kind)
+        else:
+            minutes = data.get("minutes")
+            if minutes is not None:
+                minutes = _int(data, "minutes", low=1, high=MAX_RESTRICTION_MINUTES)
+            reason = data.get("reason") or ""
+            if not isinstance(reason, str) or len(reason) > 200:
+                raise ProtocolError("bad_message", "Field 'reason' must be a string of at most 200 characters.")
+            restrict(stream, user, kind, minutes=minutes, reason=reason, by=moderator)
+        return {"action": action, "user": user.pk}
+    if action == "slow_mode":
+        update_stream(stream, slow_mode_seconds=_int(data, "seconds", low=0, high=3600))
+        return {"action": action, **stream_state(stream)}
+    if action == "comments":
+        open_ = data.get("open")
+        if not isinstance(open_, bool):
+            raise ProtocolError("bad_message", "Field 'open' must be true or false.")
+        update_stream(stream, comments_open=open_)
+        return {"action": action, **stream_state(stream)}
+    raise ProtocolError("bad_message", "Field 'action' must be one of delete, hide, restore, mute, unmute, "
+                                       "ban, unban, slow_mode, comments.")

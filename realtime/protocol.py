@@ -1,0 +1,118 @@
+"""The JSON envelopes of docs/protocol.md: parsing client frames, encoding server frames.
+
+Parsing is strict and total: any client input ends in a `Request` or a `ProtocolError`, never another
+exception, so no frame can crash a consumer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import ProtocolError
+
+CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping"})
+MAX_REF_LENGTH = 64
+MAX_EVENT_NAME_LENGTH = 40
+
+# Compact separators: these strings go out to every viewer, so every byte is multiplied.
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+dumps = _encoder.encode
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One validated client request."""
+
+    type: str
+    ref: str | None = None
+    topic: str | None = None
+    since: int | None = None
+    event: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _field(message: dict[str, Any], name: str, kind: type, *, required: bool) -> Any:
+    value = message.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError("bad_message", f"Field {name!r} is required.")
+        return None
+    # bool is an int subclass; `since: true` must not pass as 1.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError("bad_message", f"Field {name!r} must be of type {kind.__name__}.")
+    return value
+
+
+def parse_request(text: str | None, *, max_bytes: int) -> Request:
+    """Validate one text frame from a client."""
+    if text is None:
+        raise ProtocolError("bad_message", "Send JSON in text frames; binary frames are not accepted.")
+    # len(text) <= bytes; only encode when it might be over.
+    if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
+        raise ProtocolError("frame_too_large", f"Frames may be at most {max_bytes} bytes.")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_message", "A frame must be a JSON object with a 'type'.")
+    ref = message.get("ref")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH):
+        raise ProtocolError("bad_message", f"Field 'ref' must be a string of at most {MAX_REF_LENGTH} characters.")
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "Field 'type' is required and must be a string.")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError("unknown_type", f"Unknown type {kind[:40]!r}; expected one of {sorted(CLIENT_TYPES)}.")
+    if kind == "ping":
+        return Request(type=kind, ref=ref)
+    topic = _field(message, "topic", str, required=True)
+    if kind == "subscribe":
+        since = _field(message, "since", int, required=False)
+        if since is not None and since < 0:
+            raise ProtocolError("bad_message", "Field 'since' must be an integer >= 0.")
+        return Request(type=kind, ref=ref, topic=topic, since=since)
+    if kind == "unsubscribe":
+        return Request(type=kind, ref=ref, topic=topic)
+    event = _field(message, "event", str, required=True)
+    if not event or len(event) > MAX_EVENT_NAME_LENGTH:
+        raise ProtocolError("bad_message", f"Field 'event' must be 1 to {MAX_EVENT_NAME_LENGTH} characters.")
+    data = _field(message, "data", dict, required=False) or {}
+    return Request(type=kind, ref=ref, topic=topic, event=event, data=data)
+
+
+def reply(kind: str, ref: str | None = None, **fields: Any) -> str:
+    """Encode a reply envelope (`subscribed`, `ack`, `pong`, ...)."""
+    envelope: dict[str, Any] = {"type": kind}
+    if ref is not None:
+        envelope["ref"] = ref
+    envelope.update(fields)
+    return dumps(envelope)
+
+
+def error(exc: ProtocolError, *, ref: str | None = None, topic: str | None = None) -> str:
+    envelope: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
+    if ref is not None:
+        envelope["ref"] = ref
+    if topic is not None:
+        envelope["topic"] = topic
+    if exc.retry_after is not None:
+        envelope["retry_after"] = round(exc.retry_after, 1)
+    return dumps(envelope)
+
+
+def event_envelope(topic: str, event: str, data: dict[str, Any], *, id: int | None = None, at: str | None = None) -> str:
+    """Encode one `event` envelope. Called once per event per process, never per viewer."""
+    envelope: dict[str, Any] = {"type": "event", "topic": topic, "event": event, "data": data}
+    if id is not None:
+        envelope["id"] = id
+    if at is not None:
+        envelope["at"] = at
+    return dumps(envelope)
+
+
+def batch_envelope(texts: list[str]) -> str:
+    """Join already-encoded event envelopes into one `batch` frame without re-encoding them."""
+    return '{"type":"batch","messages":[' + ",".join(texts) + "]}"

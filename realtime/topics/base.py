@@ -1,0 +1,78 @@
+"""Topic kinds decide who may subscribe and who may publish, the way Phoenix channels authorise in
+`join` and DRF permissions answer `has_permission`.
+
+A project adds a kind by subclassing `Topic` and naming it in `REALTIME["TOPICS"]`:
+
+    class TeamTopic(Topic):
+        kind = "team"
+
+        async def can_subscribe(self, user):
+            return user.is_authenticated and await user.teams.filter(pk=self.key).aexists()
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from channels.db import database_sync_to_async
+
+from ..eventlog import History, read_history
+from ..exceptions import Denied, ProtocolError
+
+
+class Client(Protocol):
+    """What a topic may look at on the connection asking: the user and the ASGI scope."""
+
+    user: Any
+    scope: dict[str, Any]
+
+
+class Topic:
+    #: The part before the dot in topic names (`stream` in `stream.42`).
+    kind: ClassVar[str] = ""
+    #: Events are stored with per-topic ids and replayed on resume. False: live only, no ids.
+    persistent: ClassVar[bool] = True
+    #: Subscribers get `viewers` events with the live count across processes.
+    track_viewers: ClassVar[bool] = False
+
+    def __init__(self, name: str, key: str) -> None:
+        self.name = name
+        self.key = key
+
+    @classmethod
+    async def load(cls, name: str, key: str) -> Topic:
+        """Build the topic for `name`; raise `ProtocolError("not_found", ...)` if it names nothing."""
+        return cls(name, key)
+
+    async def can_subscribe(self, user: Any) -> bool:
+        """Override: may `user` (possibly anonymous) receive this topic's events? Default: no."""
+        return False
+
+    async def authorize_subscribe(self, client: Client) -> None:
+        """Raise `Denied` unless the client may subscribe; the error code tells the client why."""
+        if not await self.can_subscribe(client.user):
+            raise self._denial(client.user)
+
+    async def state(self, client: Client) -> dict[str, Any]:
+        """Snapshot sent in the `subscribed` reply (e.g. a stream's settings)."""
+        return {}
+
+    async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Handle a client `publish`; return the `ack` fields. Default: clients may not publish."""
+        raise ProtocolError("publish_not_allowed", f"Clients cannot publish on {self.kind} topics.")
+
+    async def history(self, since: int | None, limit: int) -> History:
+        return await database_sync_to_async(read_history)(self.name, since, limit)
+
+    @staticmethod
+    def _denial(user: Any) -> Denied:
+        if not getattr(user, "is_authenticated", False):
+            return Denied("auth_required", "Log in to use this topic.")
+        return Denied("forbidden", "You may not subscribe to this topic.")
+
+    @staticmethod
+    def int_key(key: str, what: str) -> int:
+        """Keys that name a database row must be integers; anything else names nothing."""
+        if not key.isdigit() or len(key) > 18:
+            raise ProtocolError("not_found", f"No {what} {key!r}: the key must be a number.")
+        return int(key)

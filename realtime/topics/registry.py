@@ -1,0 +1,50 @@
+"""Which class handles which topic kind: the built-ins plus `REALTIME["TOPICS"]`."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from ..conf import realtime_settings
+from ..exceptions import ProtocolError
+from ..groups import parse_topic
+from .base import Topic
+
+BUILTIN_KINDS = {
+    "broadcast": "realtime.topics.builtin.BroadcastTopic",
+    "user": "realtime.topics.builtin.UserTopic",
+    "group": "realtime.topics.builtin.GroupTopic",
+    "stream": "realtime.topics.stream.StreamTopic",
+}
+
+
+@cache
+def _import(path: str) -> type[Topic]:
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"REALTIME['TOPICS'] names {path!r}, which cannot be imported: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Topic)):
+        raise ImproperlyConfigured(f"{path!r} in REALTIME['TOPICS'] must be a subclass of realtime.topics.Topic.")
+    return cls
+
+
+def topic_kinds() -> dict[str, type[Topic]]:
+    kinds = {**BUILTIN_KINDS, **realtime_settings.TOPICS}
+    return {kind: (path if isinstance(path, type) else _import(path)) for kind, path in kinds.items()}
+
+
+def topic_class(kind: str) -> type[Topic]:
+    cls = topic_kinds().get(kind)
+    if cls is None:
+        raise ProtocolError("unknown_topic", f"Unknown topic kind {kind!r}; known: {', '.join(sorted(topic_kinds()))}.")
+    return cls
+
+
+async def load_topic(name: object) -> Topic:
+    """Parse and load a topic named by a client, or raise the error to send back."""
+    kind, key = parse_topic(name)
+    assert isinstance(name, str)
+    return await topic_class(kind).load(name, key)

@@ -1,0 +1,64 @@
+"""`stream.<id>`: a live stream's comments, reactions, viewer count and moderation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from .. import comments, moderation
+from ..exceptions import Denied, ProtocolError
+from ..models import Stream, StreamRestriction
+from ..reactions import ReactionThrottle, reactions_for
+from .base import Client, Topic
+
+
+class StreamTopic(Topic):
+    kind = "stream"
+    track_viewers = True
+
+    def __init__(self, name: str, key: str, stream: Stream) -> None:
+        super().__init__(name, key)
+        self.stream = stream
+        self.moderator = False
+        self.throttle = ReactionThrottle()
+
+    @classmethod
+    async def load(cls, name: str, key: str) -> Topic:
+        stream = await Stream.objects.filter(pk=cls.int_key(key, "stream")).afirst()
+        if stream is None:
+            raise ProtocolError("not_found", f"No stream with id {key}.")
+        return cls(name, key, stream)
+
+    async def authorize_subscribe(self, client: Client) -> None:
+        user = client.user
+        if not getattr(user, "is_authenticated", False):
+            if not self.stream.allow_anonymous:
+                raise Denied("auth_required", "Log in to watch this stream.")
+            return
+        await database_sync_to_async(self._check_access)(user)
+
+    def _check_access(self, user: Any) -> None:
+        ban = comments.active_restriction(self.stream, user, StreamRestriction.Kind.BAN)
+        if ban is not None:
+            raise Denied("banned", "You are banned from this stream.")
+        self.moderator = self.stream.is_moderator(user)
+
+    async def state(self, client: Client) -> dict[str, Any]:
+        return {**moderation.stream_state(self.stream), "moderator": self.moderator}
+
+    async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        user = client.user
+        if not getattr(user, "is_authenticated", False):
+            raise Denied("auth_required", "Log in to take part.")
+        if event == "comment":
+            return await database_sync_to_async(comments.post_comment)(self.stream.pk, user, data)
+        if event == "reaction":
+            self.throttle.check(time.monotonic())
+            hub = getattr(client, "hub", None)
+            reactions_for(hub).add(self.name, data.get("kind"))
+            return {}
+        if event == "moderate":
+            return {"data": await database_sync_to_async(moderation.moderate)(self.stream.pk, user, data)}
+        raise ProtocolError("publish_not_allowed", "Stream topics accept 'comment', 'reaction' and 'moderate'.")

@@ -1,0 +1,157 @@
+"""Writing already-encoded frames to one WebSocket, as cheaply as the server allows.
+
+The hub writes the same frame to thousands of sockets. Going through the ASGI `send` coroutine costs an
+await, a dict and a UTF-8 encode per viewer; under daphne we can hand the frame's bytes (encoded once per
+frame) straight to the Twisted protocol, which is what daphne's own `send` does in the end. Any other
+server gets a per-connection queue drained by one task. Both bound what a slow client can pin in memory:
+past `max_pending` bytes the connection is closed with 4008 and the client resumes from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger("realtime.transport")
+
+CLOSE_TOO_SLOW = 4008
+
+
+class Frame:
+    """One outgoing text frame; the bytes are encoded at most once, however many sockets get it."""
+
+    __slots__ = ("text", "_data")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = self.text.encode()
+        return self._data
+
+
+class Writer:
+    """Interface: `write()` never awaits and never raises; it returns False once the socket is gone."""
+
+    def write(self, frame: Frame) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def write_close(self, code: int) -> None:
+        """Close the socket after the frames already written (ordering matters: an error, then 1008)."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def release(self) -> None:
+        """Free resources once the connection is gone."""
+
+
+class DaphneWriter(Writer):
+    def __init__(self, protocol: Any, max_pending: int, on_overflow: Callable[[], None]) -> None:
+        self.protocol = protocol
+        self.max_pending = max_pending
+        self.on_overflow = on_overflow
+
+    def pending_bytes(self) -> int:
+        transport = self.protocol.transport
+        # Twisted's FileDescriptor buffer (plain TCP). TLS and other transports report 0: unbounded
+        # there, so terminate TLS in front of daphne (the usual deployment) to keep the bound.
+        buffered = getattr(transport, "dataBuffer", b"")
+        return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+
+    def write(self, frame: Frame) -> bool:
+        protocol = self.protocol
+        if protocol.state != protocol.STATE_OPEN:
+            return False
+        if self.pending_bytes() > self.max_pending:
+            logger.info("Closing a connection that stopped reading (%s): over %d bytes queued",
+                        getattr(protocol, "client_addr", "?"), self.max_pending)
+            self.write_close(CLOSE_TOO_SLOW)
+            self.on_overflow()
+            return False
+        protocol.sendMessage(frame.data, False)
+        return True
+
+    def write_close(self, code: int) -> None:
+        if self.protocol.state == self.protocol.STATE_OPEN:
+            self.protocol.sendClose(code=code)
+
+
+class QueueWriter(Writer):
+    """Portable writer: a bounded queue per connection, drained by one task through ASGI `send`."""
+
+    def __init__(self, send: Callable[[dict], Awaitable[None]], max_pending: int,
+                 on_overflow: Callable[[], None]) -> None:
+        self.send = send
+        self.max_pending = max_pending
+        self.on_overflow = on_overflow
+        self.queue: deque[Frame | int] = deque()
+        self.queued_bytes = 0
+        self.open = True
+        self.wakeup = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._drain())
+
+    def write(self, frame: Frame) -> bool:
+        if not self.open:
+            return False
+        if self.queued_bytes + len(frame.text) > self.max_pending:
+            self.queue.clear()
+            self.queued_bytes = 0
+            self.write_close(CLOSE_TOO_SLOW)
+            self.on_overflow()
+            return False
+        self.queue.append(frame)
+        self.queued_bytes += len(frame.text)
+        self.wakeup.set()
+        return True
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                while self.queue:
+                    item = self.queue.popleft()
+                    if isinstance(item, int):
+                        await self.send({"type": "websocket.close", "code": item})
+                        self.open = False
+                        return
+                    self.queued_bytes -= len(item.text)
+                    await self.send({"type": "websocket.send", "text": item.text})
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the peer went away mid-send; the consumer's disconnect cleans up
+            self.open = False
+
+    def write_close(self, code: int) -> None:
+        if self.open:
+            self.queue.append(code)
+            self.open = False
+            self.wakeup.set()
+
+    def release(self) -> None:
+        self.open = False
+        self.task.cancel()
+
+
+def daphne_protocol(send: Any) -> Any | None:
+    """The Twisted protocol behind daphne's ASGI `send` (a `partial(server.handle_reply, protocol)`)."""
+    if isinstance(send, functools.partial) and send.args:
+        protocol = send.args[0]
+        if hasattr(protocol, "sendMessage") and hasattr(protocol, "STATE_OPEN"):
+            return protocol
+    return None
+
+
+def make_writer(raw_send: Any, send: Callable[[dict], Awaitable[None]], *, max_pending: int,
+                on_overflow: Callable[[], None]) -> Writer:
+    """The fastest safe writer for this connection: direct under daphne, queued elsewhere."""
+    protocol = daphne_protocol(raw_send)
+    if protocol is not None:
+        return DaphneWriter(protocol, max_pending, on_overflow)
+    return QueueWriter(send, max_pending, on_overflow)

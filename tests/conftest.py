@@ -1,0 +1,216 @@
+"""Shared fixtures: users and streams, the hub reset, a real Redis, real daphne processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from realtime.layers import redis_layer
+from realtime.testing import reset_realtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_realtime():
+    """Each test starts with no hub and an empty in-memory layer, and leaves none behind."""
+    await reset_realtime()
+    yield
+    await reset_realtime()
+
+
+# -- people and streams ---------------------------------------------------------------------------
+@pytest.fixture
+def make_user(db):
+    def make(username: str, **extra):
+        return get_user_model().objects.create_user(username=username, password="pw", **extra)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner")
+
+
+@pytest.fixture
+def stream(owner):
+    from realtime.models import Stream
+
+    return Stream.objects.create(title="Launch party", slug="launch", owner=owner)
+
+
+# -- Redis ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL if set; otherwise a redis-server of our own on a free port. Never skipped."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("No REDIS_URL and no redis-server binary: run the test command from README.md, which "
+                    "installs one (apt-get install redis-server).")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="realtime-redis-")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", workdir],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_layer_config(redis_url):
+    """The channel layer switched to channels-redis, with a prefix of its own for this test."""
+    config = redis_layer(redis_url, prefix=f"rt-test-{uuid.uuid4().hex[:8]}")
+    with override_settings(CHANNEL_LAYERS={"default": config}):
+        yield config
+
+
+# -- real daphne processes ------------------------------------------------------------------------
+class DaphneServer:
+    """A daphne subprocess serving the example project; stop() and start() keep the port."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.env = env
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.log = Path(env["REALTIME_TEST_DIR"]) / f"daphne-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/realtime/"
+
+    def start(self) -> DaphneServer:
+        log = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "project.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Site:
+    """A migrated example site (its own SQLite file) that daphne processes and commands share."""
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="realtime-site-")
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "PYTHONUNBUFFERED": "1",
+                    "SQLITE_PATH": str(Path(self.dir) / "db.sqlite3"), "REALTIME_TEST_DIR": self.dir,
+                    "REALTIME_COALESCE_WINDOW": "0"}
+        self.env.pop("REDIS_URL", None)
+        self.env.pop("DATABASE_URL", None)
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.servers: list[DaphneServer] = []
+        self.manage("migrate", "--verbosity", "0")
+        self.manage("realtime_demo", "--no-input")
+
+    def manage(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True, timeout=60)
+        if check and result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def ticket(self, username: str) -> str:
+        return self.manage("realtime_ticket", username).strip()
+
+    def server(self) -> DaphneServer:
+        server = DaphneServer(self.env).start()
+        self.servers.append(server)
+        return server
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    """The embedded default: SQLite and the in-memory layer, one daphne process."""
+    site = Site()
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+@pytest.fixture(scope="module")
+def redis_site(redis_url) -> Iterator[Site]:
+    """The same site on channels-redis, for several daphne processes."""
+    site = Site(redis_url=redis_url)
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+@pytest.fixture(scope="module")
+def daphne_server(site) -> DaphneServer:
+    return site.server()

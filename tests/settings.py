@@ -1,0 +1,13 @@
+"""Test settings: the example project's, made fast and deterministic."""
+
+from project.settings import *  # noqa: F401,F403
+from project.settings import REALTIME
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+REALTIME = {
+    **REALTIME,
+    "COALESCE_WINDOW": 0,
+    "PRESENCE_INTERVAL": 0.05,
+    "REACTION_INTERVAL": 0.05,
+    "SYNC_INTERVAL": 0.5,
+}
