@@ -180,9 +180,10 @@
     requestAnimationFrame(frame);
   }
 
-  Stage.prototype.currentTime = function () {
-    return Math.max(0, (Date.now() - this.startedAt) / 1000);
-  };
+  // Named like HTMLMediaElement.currentTime so the rest of the code treats stage and <video> alike.
+  Object.defineProperty(Stage.prototype, "currentTime", {
+    get: function () { return Math.max(0, (Date.now() - this.startedAt) / 1000); },
+  });
 
   Stage.prototype.draw = function () {
     var c = this.ctx;
@@ -209,7 +210,7 @@
     c.textBaseline = "middle";
     c.fillStyle = "rgba(255,255,255,0.92)";
     c.font = "600 " + Math.round(H / 7) + "px system-ui, sans-serif";
-    c.fillText(formatMediaTime(this.currentTime()) || "0:00", W / 2, H / 2);
+    c.fillText(formatMediaTime(this.currentTime) || "0:00", W / 2, H / 2);
     c.fillStyle = "rgba(255,255,255,0.6)";
     c.font = Math.round(H / 22) + "px system-ui, sans-serif";
     c.fillText(this.title, W / 2, H / 2 + H / 8);

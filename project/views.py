@@ -1,0 +1,25 @@
+"""Pages of the example site: the list of streams and the watch page."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from realtime.models import Stream
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Every stream, live ones first."""
+    streams = Stream.objects.select_related("owner").order_by("status", "-created_at")
+    return render(request, "streams/home.html", {"streams": streams})
+
+
+def watch(request: HttpRequest, slug: str) -> HttpResponse:
+    """The watch page: player, comment overlay and chat for one stream (see realtime/stream.html).
+
+    Whether the visitor may watch is decided by the stream topic when the page's socket subscribes,
+    the same check every client gets; the page itself only says so up front for a clearer message.
+    """
+    stream = get_object_or_404(Stream.objects.select_related("owner"), slug=slug)
+    needs_login = not stream.allow_anonymous and not request.user.is_authenticated
+    return render(request, "streams/watch.html", {"stream": stream, "needs_login": needs_login})
