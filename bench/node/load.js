@@ -57,10 +57,13 @@ const bump = (obj, key) => {
 // No compression (daphne does not negotiate it either); skip UTF-8 validation of received text: the
 // client only looks for ASCII markers, and validation is per-byte work the server under test never
 // asked the client to do.
-const WS_OPTS = (cfg) => ({
+// `cfg.origin`: send the Origin header a browser on that page would send (the tutorial's
+// AllowedHostsOriginValidator refuses handshakes without one).
+const WS_OPTS = (cfg, url) => ({
   perMessageDeflate: false,
   skipUTF8Validation: true,
   handshakeTimeout: cfg.connectTimeout * 1000,
+  ...(cfg.origin ? { origin: `http://${new URL(url).host}` } : {}),
 });
 
 // --------------------------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ function workerMain() {
     v.markReady = () => finish(true);
     v.fail = (why) => finish(false, why);
     v.timer = setTimeout(() => v.fail('timeout'), cfg.connectTimeout * 1000);
-    const ws = new WebSocket(url, WS_OPTS(cfg));
+    const ws = new WebSocket(url, WS_OPTS(cfg, url));
     v.ws = ws;
     ws.on('open', () => {
       if (cfg.kind !== 'product') v.markReady();
@@ -363,7 +366,7 @@ async function main() {
   const total = Math.max(1, Math.round(cfg.rate * cfg.duration));
   const post = { sent: 0, acks: 0, errors: {}, ackHist: newHist(), sentAt: new Float64Array(total) };
   const poster = await new Promise((resolve, reject) => {
-    const ws = new WebSocket(cfg.posterUrl, WS_OPTS(cfg));
+    const ws = new WebSocket(cfg.posterUrl, WS_OPTS(cfg, cfg.posterUrl));
     const timer = setTimeout(() => reject(new Error('poster connect timeout')), cfg.connectTimeout * 1000);
     ws.on('error', (e) => reject(e));
     ws.on('unexpected-response', (req, res) => reject(new Error(`poster handshake HTTP ${res.statusCode}`)));

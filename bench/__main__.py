@@ -1,0 +1,219 @@
+"""Fan-out benchmark: `bash bench/run [options]` (or `.venv/bin/python -m bench` after `npm ci` in bench/).
+
+Starts each server, drives it with the same Node `ws` load client, and prints one table. See
+bench/README.md for what each server and column is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import procs, report
+from bench.scenarios import Options, Redis, Scenario, run
+from bench.servers import BENCH, ROOT, Context, all_servers
+
+FULL = {
+    "steady": dict(viewers=1000, rate=20, duration=15),
+    "hot": dict(viewers=2000, rate=200, duration=10),
+    "storm": dict(viewers=2000, concurrency=200),
+    "idle": dict(viewers=5000, concurrency=200, settle=3),
+}
+QUICK = {
+    "steady": dict(viewers=200, rate=20, duration=5),
+    "hot": dict(viewers=400, rate=100, duration=5),
+    "storm": dict(viewers=400, concurrency=100),
+    "idle": dict(viewers=1000, concurrency=100, settle=2),
+}
+SCENARIO_ORDER = ["steady", "steady-small", "hot", "storm", "idle"]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes (about a minute); not recorded unless --record")
+    p.add_argument("--servers", default="all", help="comma list: node-ws,tutorial-memory,tutorial-redis,realtime-embedded,realtime-redis-2p")
+    p.add_argument("--scenarios", default="all", help="comma list: steady,steady-small,hot,storm,idle (steady-small runs on Redis servers only)")
+    for name in ("steady", "hot"):
+        p.add_argument(f"--{name}-viewers", type=int)
+        p.add_argument(f"--{name}-rate", type=float, help="comments per second")
+        p.add_argument(f"--{name}-duration", type=float, help="seconds of posting")
+    p.add_argument("--storm-connects", type=int)
+    p.add_argument("--storm-concurrency", type=int)
+    p.add_argument("--idle-connections", type=int)
+    p.add_argument("--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)")
+    p.add_argument("--threads", type=int, default=2, help="load client viewer threads (default 2: the machine's cores)")
+    p.add_argument("--drain-idle", type=float, default=3.0, help="stop waiting after this many s without a delivery")
+    p.add_argument("--drain-max", type=float, default=20.0, help="stop waiting this many s after the last comment was sent")
+    p.add_argument("--coalesce-window", type=float, help="REALTIME COALESCE_WINDOW for the product (default: the product's)")
+    p.add_argument("--redis-url", help="use this Redis instead of starting a private redis-server (its command counts then include other clients)")
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=None, help="write bench/RESULTS.md (default: yes for full runs)")
+    p.add_argument("--out", type=Path, help="directory for logs and results.json (default bench/out/<timestamp>)")
+    return p.parse_args(argv)
+
+
+def build_scenarios(args) -> list[Scenario]:
+    sizes = {k: dict(v) for k, v in (QUICK if args.quick else FULL).items()}
+    for name in ("steady", "hot"):
+        for field in ("viewers", "rate", "duration"):
+            value = getattr(args, f"{name}_{field}")
+            if value is not None:
+                sizes[name][field] = value
+    if args.storm_connects:
+        sizes["storm"]["viewers"] = args.storm_connects
+    if args.storm_concurrency:
+        sizes["storm"]["concurrency"] = args.storm_concurrency
+    if args.idle_connections:
+        sizes["idle"]["viewers"] = args.idle_connections
+    wanted = SCENARIO_ORDER if args.scenarios == "all" else args.scenarios.split(",")
+    out = []
+    for name in SCENARIO_ORDER:
+        if name not in wanted:
+            continue
+        if name == "steady-small":
+            s = dict(sizes["steady"])
+            s["viewers"] = max(1, s["viewers"] // args.small_divisor)
+            out.append(Scenario(name, "room", only_redis=True, **s))
+        elif name in ("steady", "hot"):
+            out.append(Scenario(name, "room", **sizes[name]))
+        else:
+            out.append(Scenario(name, "connect", **sizes[name]))
+    unknown = set(wanted) - set(SCENARIO_ORDER)
+    if unknown:
+        sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return out
+
+
+def start_redis(out: Path) -> tuple[str, int]:
+    if not shutil.which("redis-server"):
+        sys.exit("redis-server is not installed: install it or pass --redis-url redis://127.0.0.1:6379/0")
+    port = procs.free_port()
+    proc = procs.spawn(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--maxclients", "10000", "--protected-mode", "yes"],
+        log=out / "redis.log",
+        cwd=out,
+    )
+    procs.wait_port(port, proc)
+    return f"redis://127.0.0.1:{port}/0", proc.pid
+
+
+def machine_info() -> str:
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    import channels
+    import daphne
+    import django
+    import redis
+
+    return (
+        f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, Node {node}, "
+        f"Django {django.get_version()}, channels {channels.__version__}, daphne {daphne.__version__}, "
+        f"redis-py {redis.__version__}; load average before the run {' '.join(load)}"
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    procs.install_cleanup()
+    started = dt.datetime.now()
+    out = args.out or BENCH / "out" / started.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    scenarios = build_scenarios(args)
+    servers = all_servers()
+    if args.servers != "all":
+        names = args.servers.split(",")
+        unknown = set(names) - {s.name for s in servers}
+        if unknown:
+            sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
+        servers = [s for s in servers if s.name in names]
+    opts = Options(threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max)
+    info = machine_info()
+    print(f"bench: {info}\nbench: logs and results.json in {out}", flush=True)
+
+    redis = None
+    if any(s.uses_redis for s in servers):
+        url, pid = (args.redis_url, None) if args.redis_url else start_redis(out)
+        redis = Redis(url, pid)
+    ctx = Context(out=out, redis_url=redis.url if redis else None, coalesce_window=args.coalesce_window)
+
+    rows = []
+    try:
+        for server in servers:
+            try:
+                server.prepare(ctx)
+            except Exception as exc:  # a server that cannot even start is a result too
+                print(f"bench: {server.name}: prepare failed: {exc}", flush=True)
+                for sc in scenarios:
+                    if sc.only_redis and not server.uses_redis:
+                        continue
+                    rows.append({"server": server.name, "scenario": sc.name, "viewers": sc.viewers, "error": f"prepare failed: {str(exc).splitlines()[-1][:200]}"})
+                continue
+            for sc in scenarios:
+                if sc.only_redis and not server.uses_redis:
+                    continue
+                t0 = time.monotonic()
+                print(f"bench: {server.name} / {sc.name} ({sc.viewers} viewers) ...", end="", flush=True)
+                try:
+                    row = run(server, sc, ctx, opts, redis)
+                except Exception as exc:
+                    traceback.print_exc(file=open(out / "runner-errors.log", "a"))
+                    row = {"server": server.name, "scenario": sc.name, "viewers": sc.viewers, "error": str(exc)[:300]}
+                rows.append(row)
+                c = row.get("client") or {}
+                summary = row.get("error") or (
+                    f"lost {c.get('lost')}, p99 {(c.get('latency') or {}).get('p99')} ms" if sc.mode == "room"
+                    else f"{c.get('connect', {}).get('ok')} ok, {c.get('connect', {}).get('failed')} failed"
+                )
+                print(f" {time.monotonic() - t0:.0f}s: {summary}", flush=True)
+                (out / "results.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; servers stopped, partial table follows", flush=True)
+    finally:
+        procs.stop_all()
+
+    sizes = ", ".join(
+        f"{s.name} {s.viewers} {'viewers' if s.mode == 'room' else 'connections'}"
+        + (f" x {s.rate:g}/s x {s.duration:g}s" if s.mode == "room" else f" @ {s.concurrency}")
+        for s in scenarios
+    )
+    window = args.coalesce_window if args.coalesce_window is not None else "product default"
+    section = "\n".join(
+        [
+            f"## {started:%Y-%m-%d %H:%M} {'quick' if args.quick else 'full'} run",
+            "",
+            f"Machine: {info}.",
+            f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads. "
+            f"Coalescing window: {window}. Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
+            "",
+            report.table(rows),
+            "",
+            "### Targets",
+            "",
+            report.targets(rows),
+            "",
+            "### Notes per row",
+            "",
+            report.details(rows) or "(none)",
+        ]
+    )
+    (out / "section.md").write_text(section)
+    print("\n" + section)
+    record = args.record if args.record is not None else not args.quick
+    if record:
+        report.record(BENCH / "RESULTS.md", section)
+        print(f"\nbench: recorded in {BENCH / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())

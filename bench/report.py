@@ -1,0 +1,250 @@
+"""The results table, the issue's targets with pass/fail, and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+NODE = "node-ws"
+EMBEDDED = "realtime-embedded"
+REDIS2 = "realtime-redis-2p"
+PRODUCT = (EMBEDDED, REDIS2)
+
+COLUMNS = [
+    ("server", "server"),
+    ("scenario", "scenario"),
+    ("viewers", "viewers/conns"),
+    ("comments", "comments"),
+    ("dps", "deliveries/s"),
+    ("lost", "lost"),
+    ("p50", "p50 ms"),
+    ("p99", "p99 ms"),
+    ("cpu", "server CPU-s"),
+    ("rss", "peak RSS MB"),
+    ("client", "client CPU-s (ELU)"),
+    ("redis_cpu", "redis CPU-s"),
+    ("cmds", "redis cmds/comment"),
+    ("cps", "connects/s"),
+    ("failed", "failed"),
+    ("kb", "KB/conn"),
+    ("noise", "other CPU-s"),
+    ("target", "target"),
+]
+
+
+def _find(rows, server, scenario):
+    for r in rows:
+        if r["server"] == server and r["scenario"] == scenario and not r.get("error"):
+            return r
+    return None
+
+
+def _f(x, nd=0):
+    if x is None:
+        return "-"
+    if isinstance(x, float) and nd == 0 and abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:,.{nd}f}"
+
+
+def cmds_per_comment(row) -> float | None:
+    c = row.get("client") or {}
+    if row.get("redis_cmds_total") is None or not c.get("sent"):
+        return None
+    return row["redis_cmds_total"] / c["sent"]
+
+
+def kb_per_conn(row) -> float | None:
+    c = (row.get("client") or {}).get("connect") or {}
+    if row.get("rss_after") is None or not c.get("ok"):
+        return None
+    return (row["rss_after"] - row["rss_before"]) / c["ok"] / 1024
+
+
+# ---------------------------------------------------------------------------------------------------
+# Targets (issue 4). Each check returns (passed, measured text) or None when it does not apply.
+# ---------------------------------------------------------------------------------------------------
+
+
+def _room_ok(row, p99_max, strict_lt=False):
+    c = row["client"]
+    p99 = (c.get("latency") or {}).get("p99")
+    lost = c.get("lost")
+    p99_ok = p99 is not None and (p99 < p99_max if strict_lt else p99 <= p99_max)
+    return lost == 0 and p99_ok, f"lost {lost:,}, p99 {_f(p99, 1)} ms"
+
+
+def check(row, rows):
+    """The issue's target for this row's scenario, applied to any server (the product must pass it;
+    the baselines show where they stand)."""
+    server, scen = row["server"], row["scenario"]
+    if row.get("error"):
+        return False, row["error"]
+    node = _find(rows, NODE, scen)
+    if scen == "steady":
+        p99_max = 250 if server == REDIS2 else 150
+        ok, text = _room_ok(row, p99_max)
+        if server == REDIS2:
+            small = _find(rows, server, "steady-small")
+            a, b = cmds_per_comment(small) if small else None, cmds_per_comment(row)
+            if a and b:
+                grow = b / a
+                ok = ok and grow <= 1.25
+                text += f", cmds/comment {a:.1f} -> {b:.1f} ({small['viewers']} -> {row['viewers']} viewers)"
+            return ok, text + f" [target: 0 lost, p99 <= {p99_max} ms, cmds/comment flat]"
+        if server == NODE:
+            return ok, text + " [reference]"
+        if node and node.get("server_cpu"):
+            ratio = row["server_cpu"] / node["server_cpu"]
+            ok = ok and ratio <= 4
+            text += f", CPU {ratio:.1f}x node-ws"
+        return ok, text + f" [target: 0 lost, p99 <= {p99_max} ms, CPU <= 4x node-ws]"
+    if scen == "steady-small":
+        return None
+    if scen == "hot":
+        ok, text = _room_ok(row, 1000, strict_lt=True)
+        return ok, text + " [target: 0 lost, p99 < 1000 ms]"
+    if scen == "storm":
+        c = row["client"]["connect"]
+        ok = c["failed"] == 0 and (c.get("perSec") or 0) >= 500
+        return ok, f"{c['failed']} failed, {_f(c.get('perSec'))} connects/s [target: 0 failed, >= 500/s]"
+    if scen == "idle":
+        kb = kb_per_conn(row)
+        if server == NODE:
+            return True, f"{_f(kb, 1)} KB/conn [reference]"
+        nkb = kb_per_conn(node) if node else None
+        if kb is None or not nkb:
+            return None
+        return kb <= 2 * nkb, f"{kb:.1f} KB/conn = {kb / nkb:.1f}x node-ws [target: <= 2x]"
+    return None
+
+
+def cells(row, rows) -> dict:
+    c = row.get("client") or {}
+    conn = c.get("connect") or {}
+    lat = c.get("latency") if row.get("scenario") not in ("storm", "idle") else conn.get("latency")
+    elu = (c.get("clientElu") or {}).get("viewers") or []
+    lost = c.get("lost")
+    out = {
+        "server": row["server"],
+        "scenario": row["scenario"],
+        "viewers": f"{row['viewers']:,}",
+        "comments": _f(c.get("sent")),
+        "dps": _f(c.get("deliveriesPerSec")),
+        "lost": "-" if lost is None else (f"{lost:,} ({lost / c['expected'] * 100:.1f}%)" if lost else "0"),
+        "p50": _f((lat or {}).get("p50"), 1),
+        "p99": _f((lat or {}).get("p99"), 1),
+        "cpu": _f(row.get("server_cpu"), 1),
+        "rss": _f(row["peak_rss"] / 2**20, 0) if row.get("peak_rss") else "-",
+        "client": (_f(row.get("client_cpu"), 1) + (f" ({max(elu):.2f})" if elu else "")) if row.get("client_cpu") is not None else "-",
+        "redis_cpu": _f(row.get("redis_cpu"), 1),
+        "cmds": _f(cmds_per_comment(row), 1),
+        "cps": _f(conn.get("perSec")) if row["scenario"] in ("storm", "idle") else "-",
+        "failed": str(conn.get("failed", "-")) if conn else "-",
+        "kb": _f(kb_per_conn(row), 1) if row["scenario"] == "idle" else "-",
+        "noise": _f(row.get("noise_cpu"), 1),
+        "target": "-",
+    }
+    if row.get("error"):
+        out["target"] = "ERROR"
+        return out
+    res = check(row, rows)
+    if res is not None:
+        if row["server"] == NODE and "[reference]" in res[1]:
+            out["target"] = "ref"
+        else:
+            out["target"] = "PASS" if res[0] else "FAIL"
+    return out
+
+
+def table(rows) -> str:
+    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        c = cells(row, rows)
+        lines.append("| " + " | ".join(c[k] for k, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def targets(rows) -> str:
+    wanted = [
+        ("Steady room, one process, embedded default", EMBEDDED, "steady"),
+        ("Hot room (where node-ws saturates), embedded default", EMBEDDED, "hot"),
+        ("Hot room, Redis, two processes", REDIS2, "hot"),
+        ("Two processes on Redis, steady room split across them", REDIS2, "steady"),
+        ("Connect storm, embedded default", EMBEDDED, "storm"),
+        ("Connect storm, Redis, two processes", REDIS2, "storm"),
+        ("Idle memory per connection, embedded default", EMBEDDED, "idle"),
+        ("Idle memory per connection, Redis, two processes", REDIS2, "idle"),
+    ]
+    out = ["| target | result | measured |", "|---|---|---|"]
+    for label, server, scen in wanted:
+        row = next((r for r in rows if r["server"] == server and r["scenario"] == scen), None)
+        if row is None:
+            out.append(f"| {label} | not run | - |")
+            continue
+        res = check(row, rows)
+        if res is None:
+            out.append(f"| {label} | n/a | baseline missing |")
+        else:
+            out.append(f"| {label} | {'PASS' if res[0] else 'FAIL'} | {res[1]} |")
+    node_hot = _find(rows, NODE, "hot")
+    if node_hot:
+        c = node_hot["client"]
+        out.append(
+            f"| (context) node-ws in the hot room | - | {_f(c['deliveriesPerSec'])} deliveries/s, "
+            f"p99 {_f(c['latency']['p99'], 1)} ms, lost {c['lost']:,}, {_f(node_hot['server_cpu'], 1)} CPU-s |"
+        )
+    return "\n".join(out)
+
+
+def details(rows) -> str:
+    """Per-row notes worth reading: errors, closes, server log problems, Redis command mix."""
+    out = []
+    for row in rows:
+        c = row.get("client") or {}
+        notes = []
+        if row.get("error"):
+            notes.append(f"error: {row['error']}")
+        conn = c.get("connect") or {}
+        if conn.get("errors"):
+            notes.append(f"connect errors: {conn['errors']}")
+        for key, label in (("viewerCloses", "viewer closes"), ("viewerErrors", "viewer errors"), ("postErrors", "post errors")):
+            if c.get(key):
+                notes.append(f"{label}: {c[key]}")
+        if c.get("firstPostError"):
+            notes.append(f"first post error: {c['firstPostError']}")
+        if c.get("dups") or c.get("reordered"):
+            notes.append(f"duplicates {c.get('dups')}, out of order {c.get('reordered')}")
+        if c.get("drain") and c["drain"] != "complete":
+            notes.append(f"drain ended: {c['drain']} (deliveries still missing were counted lost)")
+        if c.get("ackLatency"):
+            notes.append(f"poster acks {c.get('acks'):,}/{c.get('sent'):,}, ack p50/p99 {c['ackLatency']['p50']}/{c['ackLatency']['p99']} ms")
+        if c.get("frames") and c.get("received"):
+            notes.append(f"{c['received'] / c['frames']:.1f} deliveries per frame")
+        if row.get("redis_cmds") and c.get("sent"):
+            mix = ", ".join(f"{k} {v / c['sent']:.1f}" for k, v in list(row["redis_cmds"].items())[:6])
+            notes.append(f"redis per comment: {mix}")
+        logs = row.get("logs") or {}
+        if logs.get("problem_lines"):
+            notes.append(f"server log: {logs['problem_lines']} problem lines, e.g. " + " | ".join(logs["samples"][:3]))
+        if notes:
+            out.append(f"- **{row['server']} / {row['scenario']}**: " + "; ".join(notes))
+    return "\n".join(out)
+
+
+START, END = "<!-- bench:runs:start -->", "<!-- bench:runs:end -->"
+
+
+def record(path: Path, section: str) -> None:
+    """Put this run's section at the top of the generated part of RESULTS.md; older runs stay below,
+    and the hand-written analysis outside the markers is kept."""
+    text = path.read_text() if path.exists() else f"# Benchmark results\n\n{START}\n{END}\n"
+    if START not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    body, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n\n{section.strip()}\n\n{body.strip()}\n{END}{tail}".replace("\n\n\n", "\n\n"))
+
+
+def strip_ansi(s: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", s)

@@ -1,0 +1,198 @@
+"""Running one scenario against one server, and measuring it.
+
+The load client stops at each measurement point (`PHASE ...`) until the runner answers `GO`, so CPU,
+Redis command counts and memory are read exactly at the edges of the work being measured:
+
+- room scenarios (steady, hot): from the first comment sent to the end of the drain (every delivery in,
+  or nothing new for `drain_idle` s, or `drain_max` s after the last send);
+- connect storm: from before the first connect to the last connect finished;
+- idle memory: RSS before the first connect, and `settle` s after the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import procs
+from bench.servers import BENCH, Context, Server
+
+
+@dataclass
+class Scenario:
+    name: str
+    mode: str  # room | connect
+    viewers: int
+    rate: float = 0
+    duration: float = 0
+    concurrency: int = 200
+    settle: float = 0  # idle: seconds to wait before reading memory
+    only_redis: bool = False  # run only on servers that use Redis (the commands-per-comment scaling check)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Options:
+    threads: int = 2
+    drain_idle: float = 3.0
+    drain_max: float = 20.0
+    connect_timeout: float = 20.0
+
+
+class Redis:
+    """The Redis server the Redis-backed runs use, for flushing between scenarios and reading stats."""
+
+    def __init__(self, url: str, pid: int | None):
+        import redis
+
+        self.url = url
+        self.pid = pid
+        self.client = redis.Redis.from_url(url)
+
+    def flush(self) -> None:
+        self.client.flushall()
+
+    def snapshot(self) -> dict:
+        stats = self.client.info("commandstats")
+        return {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items() if k != "cmdstat_info"}
+
+    def cpu(self) -> float | None:
+        return procs.cpu_seconds(self.pid) if self.pid else None
+
+
+def _reader(stream, q: queue.Queue) -> None:
+    for line in iter(stream.readline, b""):
+        q.put(line.decode(errors="replace").rstrip("\n"))
+    q.put(None)
+
+
+LOG_PROBLEM = re.compile(r"Traceback|ERROR|CRITICAL|WARNING|Exception|Error:|killed|took too long", re.I)
+
+
+def scan_logs(paths: list[Path]) -> dict:
+    """Problem lines in the servers' logs: counts of distinct lines and a few samples."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            continue
+        for line in text.splitlines():
+            if LOG_PROBLEM.search(line):
+                key = re.sub(r"\d+", "N", line.strip())[:200]
+                counts[key] = counts.get(key, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:8]
+    return {"problem_lines": sum(counts.values()), "samples": [f"{n}x {k}" for k, n in top]}
+
+
+def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: Redis | None) -> dict:
+    tag = scenario.name
+    row: dict = {"server": server.name, "scenario": scenario.name, "viewers": scenario.viewers}
+    if server.uses_redis and redis:
+        redis.flush()
+    running = server.start(ctx, tag)
+    roots = [p.pid for p in running.procs]
+    cfg = {
+        "kind": server.kind,
+        "origin": server.kind == "tutorial",
+        "mode": scenario.mode,
+        "viewerUrls": running.viewer_urls,
+        "posterUrl": running.poster_url,
+        "topic": running.topic,
+        "viewers": scenario.viewers,
+        "rate": scenario.rate,
+        "duration": scenario.duration,
+        "concurrency": scenario.concurrency,
+        "threads": opts.threads,
+        "connectTimeout": opts.connect_timeout,
+        "drainIdle": opts.drain_idle,
+        "drainMax": opts.drain_max,
+        "runId": f"{os.getpid() % 1000}{int(time.time()) % 100000}",
+    }
+    client_log = ctx.out / f"{server.name}-{tag}-client.log"
+    client = procs.spawn(
+        ["node", str(BENCH / "node" / "load.js"), json.dumps(cfg)],
+        log=client_log,
+        cwd=BENCH,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(client.stdout, lines), daemon=True).start()
+    deadline = time.monotonic() + 90 + scenario.viewers / 40 + scenario.duration + opts.drain_max + scenario.settle
+
+    def snapshot() -> dict:
+        return {
+            "t": time.monotonic(),
+            "server": sum(procs.cpu_seconds(r) for r in roots),
+            "client": procs.cpu_seconds(client.pid),
+            "runner": procs.cpu_seconds(os.getpid()),
+            "redis": redis.cpu() if (server.uses_redis and redis) else None,
+            "redis_cmds": redis.snapshot() if (server.uses_redis and redis) else None,
+            "machine": procs.machine_busy_seconds(),
+            "rss": sum(procs.rss_bytes(r) for r in roots),
+        }
+
+    def go() -> None:
+        client.stdin.write(b"GO\n")
+        client.stdin.flush()
+
+    snaps: dict[str, dict] = {}
+    result = None
+    try:
+        with procs.PeakSampler(roots) as sampler:
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise RuntimeError(f"load client did not finish in time (see {client_log})") from None
+                if line is None:
+                    break
+                if line.startswith("PHASE "):
+                    _, name, payload = line.split(" ", 2)
+                    if name == "connected" and scenario.settle:
+                        time.sleep(scenario.settle)
+                    snaps[name] = snapshot()
+                    snaps[name]["payload"] = json.loads(payload)
+                    go()
+                elif line.startswith("RESULT "):
+                    result = json.loads(line[7:])
+            row["peak_rss"] = sampler.peak
+    finally:
+        procs.stop(client, grace=2)
+        for p in running.procs:
+            procs.stop(p)
+    row["logs"] = scan_logs(running.logs)
+    row["log_files"] = [str(p) for p in running.logs]
+    if result is None:
+        raise RuntimeError(f"load client gave no result (see {client_log})")
+    row["client"] = result
+    if result.get("error"):
+        row["error"] = result["error"]
+        return row
+
+    if scenario.mode == "room":
+        a, b = snaps["ready"], snaps["drained"]
+    else:
+        a, b = snaps["start"], snaps["connected"]
+    row["window_s"] = b["t"] - a["t"]
+    row["server_cpu"] = b["server"] - a["server"]
+    row["client_cpu"] = b["client"] - a["client"]
+    row["redis_cpu"] = (b["redis"] - a["redis"]) if b["redis"] is not None else None
+    ours = row["server_cpu"] + row["client_cpu"] + (row["redis_cpu"] or 0) + (b["runner"] - a["runner"])
+    row["noise_cpu"] = max(0.0, (b["machine"] - a["machine"]) - ours)
+    if b["redis_cmds"] is not None:
+        delta = {k: b["redis_cmds"].get(k, 0) - a["redis_cmds"].get(k, 0) for k in b["redis_cmds"]}
+        row["redis_cmds"] = {k: v for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v}
+        row["redis_cmds_total"] = sum(delta.values())
+    if scenario.mode == "connect":
+        row["rss_before"] = snaps["start"]["rss"]
+        row["rss_after"] = snaps["connected"]["rss"]
+    return row

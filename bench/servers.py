@@ -1,0 +1,174 @@
+"""The servers under test: how to start each one, and where its viewers and poster connect.
+
+Each scenario gets freshly started server processes, so peak memory and CPU belong to that scenario
+alone and nothing left over from the previous one (groups, queues, open sockets) skews it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Running:
+    """A started server: the processes to measure and the URLs the load client uses."""
+
+    procs: list[subprocess.Popen]
+    logs: list[Path]
+    viewer_urls: list[str]
+    poster_url: str
+    topic: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    out: Path
+    redis_url: str | None = None
+    coalesce_window: float | None = None
+
+
+def _daphne(port: int, app: str, env: dict, log: Path) -> subprocess.Popen:
+    return procs.spawn(
+        [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app],
+        log=log,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL", "REALTIME_", "DATABASE_URL", "SQLITE_PATH"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update({k: str(v) for k, v in extra.items() if v is not None})
+    return env
+
+
+class Server:
+    name = ""
+    description = ""
+    uses_redis = False
+    kind = ""  # the load client's protocol: node | tutorial | product
+
+    def prepare(self, ctx: Context) -> None:
+        """Once per run, before the first scenario."""
+
+    def start(self, ctx: Context, tag: str) -> Running:
+        raise NotImplementedError
+
+
+class NodeRelay(Server):
+    name = "node-ws"
+    description = "Node `ws` relay: every message sent to every open client (bench/node/relay.js)"
+    kind = "node"
+
+    def start(self, ctx, tag):
+        port = procs.free_port()
+        log = ctx.out / f"{self.name}-{tag}.log"
+        proc = procs.spawn(["node", str(BENCH / "node" / "relay.js"), str(port)], log=log, cwd=BENCH)
+        procs.wait_port(port, proc)
+        url = f"ws://127.0.0.1:{port}/"
+        return Running([proc], [log], [url], url)
+
+
+class Tutorial(Server):
+    kind = "tutorial"
+
+    def __init__(self, layer: str):
+        self.layer = layer
+        self.uses_redis = layer == "redis"
+        self.name = f"tutorial-{layer}"
+        self.description = (
+            "Channels tutorial AsyncWebsocketConsumer (group_add per viewer, group_send per message) "
+            f"on one daphne, {'channels_redis.core.RedisChannelLayer' if self.uses_redis else 'InMemoryChannelLayer'}"
+        )
+
+    def start(self, ctx, tag):
+        port = procs.free_port()
+        log = ctx.out / f"{self.name}-{tag}.log"
+        env = _env(
+            DJANGO_SETTINGS_MODULE="bench.tutorial.settings",
+            BENCH_LAYER=self.layer,
+            BENCH_REDIS_URL=ctx.redis_url if self.uses_redis else None,
+        )
+        proc = _daphne(port, "bench.tutorial.asgi:application", env, log)
+        procs.wait_port(port, proc)
+        url = f"ws://127.0.0.1:{port}/ws/chat/bench/"
+        return Running([proc], [log], [url], url)
+
+
+class Product(Server):
+    """This project through the product path: ticket-authenticated poster, stored comments, anonymous
+    viewers subscribed to `stream.<id>`, events arriving as `event` or coalesced `batch` frames."""
+
+    kind = "product"
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self.uses_redis = processes > 1
+        self.name = "realtime-redis-2p" if self.uses_redis else "realtime-embedded"
+        self.description = (
+            f"this project (project.asgi with bench.settings), {processes} daphne processes, "
+            + ("channels-redis, SQLite, viewers split across processes, poster on the first"
+               if self.uses_redis else "embedded default: SQLite + in-memory layer")
+        )
+
+    def _env(self, ctx):
+        return _env(
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            BENCH_SQLITE_PATH=self.db,
+            REDIS_URL=ctx.redis_url if self.uses_redis else None,
+            REALTIME_COALESCE_WINDOW=ctx.coalesce_window,
+        )
+
+    def _setup(self, ctx, *args) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.product_setup", *args],
+            env=self._env(ctx),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if out.returncode:
+            raise RuntimeError(f"bench.product_setup {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def prepare(self, ctx):
+        self.db = str(ctx.out / f"{self.name}.sqlite3")
+        for suffix in ("", "-wal", "-shm"):
+            Path(self.db + suffix).unlink(missing_ok=True)
+        self._setup(ctx, "migrate")
+
+    def start(self, ctx, tag):
+        # A fresh stream per scenario (no history replay from an earlier one) and a fresh ticket.
+        info = self._setup(ctx, "stream", f"bench {tag}")
+        env = self._env(ctx)
+        running, logs, ports = [], [], []
+        for i in range(self.processes):
+            port = procs.free_port()
+            log = ctx.out / f"{self.name}-{tag}-p{i}.log"
+            running.append(_daphne(port, "project.asgi:application", env, log))
+            logs.append(log)
+            ports.append(port)
+        for port, proc in zip(ports, running):
+            procs.wait_port(port, proc)
+        viewer_urls = [f"ws://127.0.0.1:{p}/ws/realtime/" for p in ports]
+        poster_url = f"ws://127.0.0.1:{ports[0]}/ws/realtime/?ticket={info['ticket']}"
+        return Running(running, logs, viewer_urls, poster_url, topic=info["topic"], extra=info)
+
+
+def all_servers() -> list[Server]:
+    return [NodeRelay(), Tutorial("memory"), Tutorial("redis"), Product(1), Product(2)]

@@ -1,0 +1,28 @@
+"""Settings for benchmarking this project: the example site's settings with the bench's own database
+and the posting limits lifted for the bench poster (one user posting up to hundreds of comments a
+second is the load, not abuse). Everything else, including the channel layer chosen by `REDIS_URL` and
+the coalescing window, is the product's own configuration.
+"""
+
+import os
+import tempfile
+
+from project.settings import *  # noqa: F403
+from project.settings import REALTIME
+
+DEBUG = False  # DEBUG keeps every SQL query in memory; no production site runs with it
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "realtime-bench.sqlite3")),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+}
+
+REALTIME = {
+    **REALTIME,
+    "RATE_LIMIT_COUNT": None,
+    # The runner issues the ticket before it starts the servers and connects thousands of viewers.
+    "TICKET_MAX_AGE": 600,
+}
