@@ -22,7 +22,15 @@ from channels.testing import WebsocketCommunicator
 
 from .hub import Hub, bound_hub, reset_hub
 
-__all__ = ["RealtimeClient", "bound_to", "make_hub", "reset_realtime"]
+__all__ = ["RealtimeClient", "bound_to", "make_hub", "override_realtime", "reset_realtime"]
+
+
+def override_realtime(**changes: Any) -> Any:
+    """`override_settings` for a few REALTIME keys, keeping the others as configured."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(REALTIME={**getattr(settings, "REALTIME", {}), **changes})
 
 
 class RealtimeClient:

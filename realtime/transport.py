@@ -99,7 +99,8 @@ class QueueWriter(Writer):
     def write(self, frame: Frame) -> bool:
         if not self.open:
             return False
-        if self.queued_bytes + len(frame.text) > self.max_pending:
+        # Judged on what is already waiting, as for daphne: one large frame is not by itself "slow".
+        if self.queued_bytes > self.max_pending:
             self.queue.clear()
             self.queued_bytes = 0
             self.write_close(CLOSE_TOO_SLOW)

@@ -5,11 +5,10 @@ import logging
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
-from django.test import override_settings
 
 from project.asgi import application
 from realtime.consumer import RealtimeConsumer
-from realtime.testing import RealtimeClient
+from realtime.testing import RealtimeClient, override_realtime
 from realtime.tickets import issue_ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,7 +121,7 @@ async def test_bad_frames_get_errors_and_the_connection_stays_usable(alice, capl
 
 
 async def test_oversize_frame_limit_is_configurable():
-    with override_settings(REALTIME={"MAX_FRAME_BYTES": 64}):
+    with override_realtime(MAX_FRAME_BYTES=64):
         async with RealtimeClient() as client:
             await client.send({"type": "ping", "pad": "x" * 100})
             assert (await client.receive())["code"] == "frame_too_large"
@@ -130,7 +129,7 @@ async def test_oversize_frame_limit_is_configurable():
 
 
 async def test_repeated_abuse_gets_a_policy_close():
-    with override_settings(REALTIME={"ABUSE_LIMIT": 5, "ABUSE_WINDOW": 10}):
+    with override_realtime(ABUSE_LIMIT=5, ABUSE_WINDOW=10):
         async with RealtimeClient() as client:
             for _ in range(6):
                 await client.send("{nope")
@@ -140,7 +139,7 @@ async def test_repeated_abuse_gets_a_policy_close():
 
 
 async def test_too_many_subscriptions_refused():
-    with override_settings(REALTIME={"MAX_SUBSCRIPTIONS": 1}):
+    with override_realtime(MAX_SUBSCRIPTIONS=1):
         async with RealtimeClient() as client:
             assert (await client.subscribe("broadcast.all"))["type"] == "subscribed"
             reply = await client.subscribe("stream.1")
