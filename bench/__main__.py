@@ -50,11 +50,13 @@ def parse_args(argv):
     p.add_argument("--storm-concurrency", type=int)
     p.add_argument("--idle-connections", type=int)
     p.add_argument("--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)")
+    p.add_argument("--posters", type=int, default=1, help="poster connections sharing the comment schedule (default 1)")
     p.add_argument("--threads", type=int, default=2, help="load client viewer threads (default 2: the machine's cores)")
     p.add_argument("--drain-idle", type=float, default=3.0, help="stop waiting after this many s without a delivery")
     p.add_argument("--drain-max", type=float, default=20.0, help="stop waiting this many s after the last comment was sent")
     p.add_argument("--coalesce-window", type=float, help="REALTIME COALESCE_WINDOW for the product (default: the product's)")
     p.add_argument("--redis-url", help="use this Redis instead of starting a private redis-server (its command counts then include other clients)")
+    p.add_argument("--profile", action="store_true", help="sample the daphne processes with py-spy ($PY_SPY or on PATH) over each measured window")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=None, help="write bench/RESULTS.md (default: yes for full runs)")
     p.add_argument("--out", type=Path, help="directory for logs and results.json (default bench/out/<timestamp>)")
     return p.parse_args(argv)
@@ -135,7 +137,11 @@ def main(argv=None) -> int:
         if unknown:
             sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
         servers = [s for s in servers if s.name in names]
-    opts = Options(threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max)
+    opts = Options(posters=args.posters, threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max)
+    if args.profile:
+        opts.py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
+        if not opts.py_spy:
+            sys.exit("--profile needs py-spy: pip install py-spy, or set PY_SPY=/path/to/py-spy")
     info = machine_info()
     print(f"bench: {info}\nbench: logs and results.json in {out}", flush=True)
 
@@ -191,7 +197,7 @@ def main(argv=None) -> int:
             f"## {started:%Y-%m-%d %H:%M} {'quick' if args.quick else 'full'} run",
             "",
             f"Machine: {info}.",
-            f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads. "
+            f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads, {args.posters} poster(s). "
             f"Coalescing window: {window}. Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
             "",
             report.table(rows),

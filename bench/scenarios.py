@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -44,6 +45,8 @@ class Options:
     drain_idle: float = 3.0
     drain_max: float = 20.0
     connect_timeout: float = 20.0
+    posters: int = 1
+    py_spy: str | None = None  # path to py-spy: profile the daphne processes over the measured window
 
 
 class Redis:
@@ -74,6 +77,8 @@ def _reader(stream, q: queue.Queue) -> None:
 
 
 LOG_PROBLEM = re.compile(r"Traceback|ERROR|CRITICAL|WARNING|Exception|Error:|killed|took too long", re.I)
+# What daphne says when the runner stops it, not a problem.
+LOG_SHUTDOWN = re.compile(r"INFO\s+Killed \d+ pending application instances")
 
 
 def scan_logs(paths: list[Path]) -> dict:
@@ -85,7 +90,7 @@ def scan_logs(paths: list[Path]) -> dict:
         except FileNotFoundError:
             continue
         for line in text.splitlines():
-            if LOG_PROBLEM.search(line):
+            if LOG_PROBLEM.search(line) and not LOG_SHUTDOWN.search(line):
                 key = re.sub(r"\d+", "N", line.strip())[:200]
                 counts[key] = counts.get(key, 0) + 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:8]
@@ -111,6 +116,7 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
         "duration": scenario.duration,
         "concurrency": scenario.concurrency,
         "threads": opts.threads,
+        "posters": opts.posters,
         "connectTimeout": opts.connect_timeout,
         "drainIdle": opts.drain_idle,
         "drainMax": opts.drain_max,
@@ -146,6 +152,30 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
 
     snaps: dict[str, dict] = {}
     result = None
+    profilers: list[tuple[subprocess.Popen, Path]] = []
+
+    def start_profiles() -> None:
+        if not opts.py_spy or server.kind == "node":
+            return
+        for i, pid in enumerate(roots):
+            path = ctx.out / f"{server.name}-{tag}-p{i}.pyspy.txt"
+            prof = procs.spawn(
+                [opts.py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(path),
+                 "--rate", "200", "--nonblocking", "--duration", "3600"],
+                log=ctx.out / f"{server.name}-{tag}-pyspy.log",
+            )
+            profilers.append((prof, path))
+
+    def stop_profiles() -> None:
+        for prof, path in profilers:
+            if prof.poll() is None:
+                os.killpg(prof.pid, signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        for prof, path in profilers:
+            try:
+                prof.wait(20)
+            except subprocess.TimeoutExpired:
+                procs.stop(prof)
+        row["profiles"] = [str(path) for _, path in profilers if path.exists()]
     try:
         with procs.PeakSampler(roots) as sampler:
             while True:
@@ -159,13 +189,18 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
                     _, name, payload = line.split(" ", 2)
                     if name == "connected" and scenario.settle:
                         time.sleep(scenario.settle)
+                    if name in ("drained", "connected"):
+                        stop_profiles()
                     snaps[name] = snapshot()
                     snaps[name]["payload"] = json.loads(payload)
+                    if (name == "ready") or (name == "start" and scenario.mode == "connect"):
+                        start_profiles()
                     go()
                 elif line.startswith("RESULT "):
                     result = json.loads(line[7:])
             row["peak_rss"] = sampler.peak
     finally:
+        stop_profiles()
         procs.stop(client, grace=2)
         for p in running.procs:
             procs.stop(p)

@@ -256,6 +256,7 @@ async function main() {
       mode: 'room', // room | connect
       viewerUrls: ['ws://127.0.0.1:8800/'],
       posterUrl: null,
+      posters: 1,
       topic: null,
       viewers: 100,
       rate: 20,
@@ -365,13 +366,14 @@ async function main() {
   // Room: the poster connects (and, for the product, authenticates and subscribes).
   const total = Math.max(1, Math.round(cfg.rate * cfg.duration));
   const post = { sent: 0, acks: 0, errors: {}, ackHist: newHist(), sentAt: new Float64Array(total) };
-  const poster = await new Promise((resolve, reject) => {
+  const connectPoster = () => new Promise((resolve, reject) => {
     const ws = new WebSocket(cfg.posterUrl, WS_OPTS(cfg, cfg.posterUrl));
     const timer = setTimeout(() => reject(new Error('poster connect timeout')), cfg.connectTimeout * 1000);
     ws.on('error', (e) => reject(e));
     ws.on('unexpected-response', (req, res) => reject(new Error(`poster handshake HTTP ${res.statusCode}`)));
     ws.on('close', (code) => {
-      if (!post.done) log(`poster closed with ${code}`);
+      if (post.done) return;
+      log(`poster closed with ${code}`);
       bump(post.errors, `poster_close_${code}`);
     });
     ws.on('open', () => {
@@ -414,17 +416,24 @@ async function main() {
         if (m.code === 'auth_failed') reject(new Error(`poster auth failed: ${m.message}`));
       }
     });
-  }).catch((e) => {
+  });
+  // Several posters (cfg.posters) share the schedule round-robin: with the product, a connection's
+  // requests are handled one after another, so one poster measures the per-connection publish path
+  // and several measure what the server does with many people commenting at once.
+  const posters = [];
+  try {
+    for (let i = 0; i < Math.max(1, cfg.posters || 1); i++) posters.push(await connectPoster());
+  } catch (e) {
     log('poster failed:', e.message);
     process.stdout.write(`RESULT ${JSON.stringify({ ...result, error: `poster: ${e.message}` })}\n`);
     process.exit(2);
-  });
+  }
 
-  await room(cfg, workers, poster, post, total, phase, log, result, cpu0);
+  await room(cfg, workers, posters, post, total, phase, log, result, cpu0);
 }
 
 // The posting phase of a room scenario: send `total` comments at `cfg.rate`/s, then drain.
-async function room(cfg, workers, poster, post, total, phase, log, result, cpu0) {
+async function room(cfg, workers, posters, post, total, phase, log, result, cpu0) {
   const prefix = `~B${cfg.runId}~`;
   const pad = 'x'.repeat(Math.max(0, (cfg.padding || 24)));
   const makeText = (seq, ts) => `bench ${pad} ${prefix}${seq}~${ts}~`;
@@ -461,6 +470,7 @@ async function room(cfg, workers, poster, post, total, phase, log, result, cpu0)
         const ts = nowUs();
         post.sentAt[seq] = ts;
         const text = makeText(seq, ts);
+        const poster = posters[seq % posters.length];
         if (cfg.kind === 'product') {
           poster.send(
             JSON.stringify({
@@ -559,9 +569,11 @@ async function room(cfg, workers, poster, post, total, phase, log, result, cpu0)
     clientElu: { main: Math.round(eluMain * 1000) / 1000, viewers: elus },
   });
   for (const w of workers) w.postMessage({ cmd: 'close' });
-  try {
-    poster.terminate();
-  } catch (e) {}
+  for (const poster of posters) {
+    try {
+      poster.terminate();
+    } catch (e) {}
+  }
   const cpu = process.cpuUsage(cpu0);
   result.clientCpu = (cpu.user + cpu.system) / 1e6;
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
