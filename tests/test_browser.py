@@ -22,8 +22,13 @@ from django.contrib.staticfiles import finders
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 PASSWORD = "demo"  # realtime_demo's users: admin (owner of the streams below), alice, bob, mod
 SCREENSHOT = Path("/tmp/realtime-watch-page.png")
 
@@ -38,7 +43,6 @@ STREAMS = {
 }
 
 
-
 @pytest.fixture(autouse=True)
 def _fresh_realtime():
     """Replaces conftest's async hub reset: the server under test is a daphne subprocess, so this
@@ -51,14 +55,18 @@ def _fresh_realtime():
 def server(site, daphne_server):
     """The module's daphne process, with the streams the tests use."""
     specs = json.dumps(STREAMS)
-    site.manage("shell", "-c", (
-        "import json\n"
-        "from django.contrib.auth import get_user_model\n"
-        "from realtime.models import Stream\n"
-        "admin = get_user_model().objects.get(username='admin')\n"
-        f"for slug, extra in json.loads({specs!r}).items():\n"
-        "    Stream.objects.update_or_create(slug=slug, defaults={'title': 'Test ' + slug, 'owner': admin, **extra})\n"
-    ))
+    site.manage(
+        "shell",
+        "-c",
+        (
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from realtime.models import Stream\n"
+            "admin = get_user_model().objects.get(username='admin')\n"
+            f"for slug, extra in json.loads({specs!r}).items():\n"
+            "    Stream.objects.update_or_create(slug=slug, defaults={'title': 'Test ' + slug, 'owner': admin, **extra})\n"
+        ),
+    )
     return daphne_server
 
 
@@ -83,6 +91,7 @@ class Viewer:
         self.context.set_default_timeout(5000)
         self.errors: list[str] = []
         self.frames_sent: list[dict] = []
+        self.sockets_opened = 0  # WebSocket connection attempts, failed ones included
         self.base_url = base_url
         self._serve_static_if_missing()
         self.page = self.context.new_page()
@@ -118,6 +127,8 @@ class Viewer:
         self.context.route(f"{self.base_url}/static/**", fulfil)
 
     def _watch_socket(self, ws) -> None:
+        self.sockets_opened += 1
+
         def sent(payload):
             try:
                 self.frames_sent.append(json.loads(payload))
@@ -150,8 +161,9 @@ class Viewer:
 
     def stored(self, text: str):
         """A comment in the list that the server has acknowledged (no longer pending)."""
-        return self.page.locator(".rt-comments .rt-comment:not(.rt-comment--pending) .rt-comment__text",
-                                 has_text=text)
+        return self.page.locator(
+            ".rt-comments .rt-comment:not(.rt-comment--pending) .rt-comment__text", has_text=text
+        )
 
     def close(self) -> None:
         self.context.close()
@@ -218,13 +230,16 @@ def test_badge_tracks_server_restart_and_missed_comments_arrive_once(people, ser
 
     # The viewer's tab goes to the background: it must not try to reconnect until it is visible.
     viewer.page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true})")
+    sockets_before = viewer.sockets_opened
 
     server.stop()
     poster.expect_state("reconnecting")
     viewer.expect_state("reconnecting")
     expect(poster.badge).to_have_text("Reconnecting…")
     poster.post("sent while offline")
-    expect(poster.page.locator(".rt-comment--pending .rt-comment__status")).to_have_text("will send when reconnected")
+    expect(poster.page.locator(".rt-comment--pending .rt-comment__status")).to_have_text(
+        "will send when reconnected"
+    )
 
     server.start()
     # `online` means "retry now" to the client; repeat it in case one attempt raced the port opening.
@@ -239,8 +254,10 @@ def test_badge_tracks_server_restart_and_missed_comments_arrive_once(people, ser
     expect(poster.stored("missed two")).to_have_count(1)
     expect(poster.page.locator(".rt-comment--pending")).to_have_count(0)
 
-    # Hidden all this time, so still not reconnected although the server is back.
+    # Hidden all this time, so still not reconnected although the server is back, and not one attempt
+    # was made (the first retry would have come within 1 s of the drop).
     assert viewer.badge.get_attribute("data-realtime-state") == "reconnecting"
+    assert viewer.sockets_opened == sockets_before, "a hidden tab kept dialling"
     subscribes_before = len([f for f in viewer.frames_sent if f.get("type") == "subscribe"])
     viewer.page.evaluate(
         "Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
@@ -285,7 +302,9 @@ def test_moderator_deletes_and_mutes_from_the_list(people):
     author.post("buy cheap stuff")
     spam = owner.page.locator(".rt-comments .rt-comment", has_text="buy cheap stuff")
     expect(spam).to_have_count(1)
-    expect(author.page.locator(".rt-comment", has_text="buy cheap stuff").locator("[data-rt-moderate]").first).to_be_hidden()
+    expect(
+        author.page.locator(".rt-comment", has_text="buy cheap stuff").locator("[data-rt-moderate]").first
+    ).to_be_hidden()
     expect(bystander.page.locator(".rt-overlay .rt-danmaku", has_text="buy cheap stuff")).to_have_count(1)
 
     spam.locator('[data-rt-moderate="delete"]').click()
@@ -294,7 +313,9 @@ def test_moderator_deletes_and_mutes_from_the_list(people):
         expect(person.page.locator(".rt-overlay .rt-danmaku", has_text="buy cheap stuff")).to_have_count(0)
 
     author.post("still here")
-    owner.page.locator(".rt-comments .rt-comment", has_text="still here").locator('[data-rt-moderate="mute"]').click()
+    owner.page.locator(".rt-comments .rt-comment", has_text="still here").locator(
+        '[data-rt-moderate="mute"]'
+    ).click()
     expect(owner.page.locator("[data-rt-error]")).to_have_text("Muted alice for 10 minutes.")
     author.post("am I muted?")
     error = author.page.locator("[data-rt-error]")
@@ -325,8 +346,13 @@ def test_admin_broadcast_shows_a_banner_and_the_page_looks_right(people, site):
     the watch page with comments flying is saved for a person to look at."""
     viewer = people("bob").watch("t-banner")
     viewer.expect_state("live")
-    site.manage("broadcast", "broadcast.all", "broadcast", "--data",
-                json.dumps({"title": "Heads up", "message": "<i>Maintenance</i> at 22:00", "level": "warning"}))
+    site.manage(
+        "broadcast",
+        "broadcast.all",
+        "broadcast",
+        "--data",
+        json.dumps({"title": "Heads up", "message": "<i>Maintenance</i> at 22:00", "level": "warning"}),
+    )
     banner = viewer.page.locator("[data-rt-banner]")
     # Another process on the in-memory layer: delivered by the hub's database sync (SYNC_INTERVAL, 5 s).
     expect(banner).to_be_visible(timeout=9000)

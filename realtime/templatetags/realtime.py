@@ -76,8 +76,7 @@ def realtime_client(context: template.Context, *, ticket_url: str | None = None)
     nonce = _nonce(context)
     if nonce:
         attrs.append(("nonce", nonce))
-    html = format_html("<script defer{}></script>", _attrs(attrs))
-    return html
+    return format_html("<script defer{}></script>", _attrs(attrs))
 
 
 def _attrs(pairs: list[tuple[str, Any]]) -> SafeString:

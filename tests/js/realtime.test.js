@@ -168,6 +168,22 @@ test("heartbeat pings every interval and drops a silent connection after two int
   assert.equal(FakeSocket.all.length, count + 1, "and a new one dialled");
 });
 
+test("silence with no ping outstanding (throttled background timers) pings before giving up", (t) => {
+  const { client, last } = makeClient(t);
+  const ws = last();
+  hello(ws, 2);
+  // As if the tab's timers had been frozen for a minute: long silence, but we never asked.
+  client._lastFrameAt = Date.now() - 60000;
+  client._pingSentAt = 0;
+  const pings = ws.sentOfType("ping").length;
+  advance(t, 1000);
+  assert.equal(client.state, "live", "not dropped on silence alone");
+  assert.equal(ws.sentOfType("ping").length, pings + 1, "asked instead");
+  ws.receive({ type: "pong" });
+  advance(t, 3000);
+  assert.equal(client.state, "live", "the answer keeps it");
+});
+
 test("subscriptions are re-sent with since = last id; old ids and duplicates are ignored; batches unpacked", (t) => {
   const { client, last } = makeClient(t);
   const got = [];

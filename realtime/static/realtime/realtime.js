@@ -94,6 +94,7 @@
     this._pingTimer = null;
     this._watchTimer = null;
     this._lastFrameAt = 0;
+    this._pingSentAt = 0; // when the oldest ping still waiting for any frame back was sent
     this._refSeq = 0;
     this._refPrefix = randomId().slice(0, 8);
     this._subs = new Map(); // topic -> Subscription (remembered across reconnects)
@@ -144,6 +145,10 @@
     this.reason = reason;
     this._emit("statechange", { state: state, reason: this.reason });
     this._reflectState();
+    // Page code that never held the client can still follow the state: document "realtime:state".
+    if (this._doc && this._doc.dispatchEvent && typeof root.CustomEvent === "function") {
+      this._doc.dispatchEvent(new root.CustomEvent("realtime:state", { detail: { state: state, reason: this.reason } }));
+    }
   };
 
   var LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
@@ -202,6 +207,7 @@
     ws.onopen = function () {
       if (self._ws !== ws) return;
       self._lastFrameAt = Date.now();
+      self._pingSentAt = 0;
       self._startHeartbeat();
       // Resubscribe before anything else: the server handles a connection's frames in order, so the
       // publishes flushed on `subscribed` below land on a topic the connection has joined.
@@ -211,6 +217,7 @@
     ws.onmessage = function (msg) {
       if (self._ws !== ws) return;
       self._lastFrameAt = Date.now();
+      self._pingSentAt = 0; // the oldest unanswered ping is answered by any frame
       var frame;
       try { frame = JSON.parse(msg.data); } catch (e) { return; }
       if (frame && typeof frame === "object") self._handle(frame);
@@ -313,10 +320,18 @@
     var self = this;
     this._stopHeartbeat();
     var interval = this.heartbeat * 1000;
-    this._pingTimer = setInterval(function () { self._send({ type: "ping" }); }, interval);
+    this._pingTimer = setInterval(function () { self._ping(); }, interval);
     this._watchTimer = setInterval(function () {
-      if (Date.now() - self._lastFrameAt > 2 * interval) self._dropped(4000);
+      var now = Date.now();
+      if (now - self._lastFrameAt <= 2 * interval) return;
+      // Silence alone is not proof: a throttled background tab may not have run our ping timer. Give
+      // up only on a ping that has had a whole interval to be answered.
+      if (!self._pingSentAt) self._ping();
+      else if (now - self._pingSentAt >= interval) self._dropped(4000);
     }, Math.min(interval / 2, 5000));
+  };
+  Client.prototype._ping = function () {
+    if (this._send({ type: "ping" }) && !this._pingSentAt) this._pingSentAt = Date.now();
   };
   Client.prototype._stopHeartbeat = function () {
     clearInterval(this._pingTimer);
