@@ -108,7 +108,8 @@
   }
 
   // -- events --------------------------------------------------------------------------------------
-  // A tiny EventTarget: Node 20 has EventTarget but not CustomEvent everywhere, and tests run in Node.
+  // A plain listener list rather than EventTarget: handlers get the same {type, detail} in browsers and
+  // in Node tests, and one throwing handler cannot starve the others.
   Client.prototype.addEventListener = function (type, fn) {
     (this._listeners[type] = this._listeners[type] || []).push(fn);
   };
@@ -209,8 +210,8 @@
       self._lastFrameAt = Date.now();
       self._pingSentAt = 0;
       self._startHeartbeat();
-      // Resubscribe before anything else: the server handles a connection's frames in order, so the
-      // publishes flushed on `subscribed` below land on a topic the connection has joined.
+      // Resubscribe first. Queued publishes to a subscribed topic wait for its `subscribed` reply
+      // (publishing needs the subscription on this connection); see _flushTopic.
       self._subs.forEach(function (sub) { sub._send(); });
       self._flushUntargeted();
     };
