@@ -58,7 +58,7 @@ def comment_ids(messages: list[dict]) -> list[int]:
     return [m["id"] for m in events(messages, "comment")]
 
 
-async def wait_viewers(client: RealtimeClient, count: int, timeout: float = 2.0) -> list[int]:
+async def wait_viewers(client: RealtimeClient, count: int, within: float = 2.0) -> list[int]:
     """Read `viewers` events until one says `count`; return every count seen (for the failure message)."""
     seen: list[int] = []
     for message in [m for m in client.skipped if m.get("event") == "viewers"]:
@@ -67,9 +67,9 @@ async def wait_viewers(client: RealtimeClient, count: int, timeout: float = 2.0)
     if seen and seen[-1] == count:
         return seen
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
-                message = await client.receive_event("viewers", timeout=timeout)
+                message = await client.receive_event("viewers", timeout=within)
                 seen.append(message["data"]["count"])
                 if message["data"]["count"] == count:
                     return seen
@@ -316,17 +316,20 @@ async def test_resume_while_comments_keep_arriving_has_no_gap_and_no_duplicate(s
     total = 40
     acked: list[int] = []
     done = asyncio.Event()
+    posted = asyncio.Condition()
 
     async def keep_posting(poster: RealtimeClient) -> None:
         for n in range(total):
             ack = await post(poster, stream, f"burst {n}")
             assert ack["type"] == "ack", ack
             acked.append(ack["id"])
+            async with posted:
+                posted.notify_all()
         done.set()
 
     async def viewer(user, after: int, since_back: int | None) -> tuple[int | None, list[int]]:
-        while len(acked) < after:
-            await asyncio.sleep(0.005)
+        async with posted:
+            await posted.wait_for(lambda: len(acked) >= after)
         since = max(acked[-1] - since_back, 0) if since_back is not None else None
         async with RealtimeClient(user=user) as client:
             reply = await client.subscribe(stream.topic, since=since)
