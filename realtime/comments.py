@@ -100,7 +100,10 @@ def _check_rate(stream: Stream, user: Any, now: Any) -> None:
     count = realtime_settings.RATE_LIMIT_COUNT
     if count is not None:
         period = float(realtime_settings.RATE_LIMIT_PERIOD)
-        recent = list(Comment.objects.filter(author=user, created_at__gt=now - timedelta(seconds=period))
+        # Per user and stream, like slow mode: judged under this stream's lock, and served by the
+        # (stream, author, created_at) index.
+        since = now - timedelta(seconds=period)
+        recent = list(Comment.objects.filter(stream=stream, author=user, created_at__gt=since)
                       .order_by("-created_at").values_list("created_at", flat=True)[:count])
         if len(recent) >= count:
             retry = (recent[-1] + timedelta(seconds=period) - now).total_seconds()
