@@ -223,7 +223,8 @@ def details(rows) -> str:
             notes.append(f"{c['received'] / c['frames']:.1f} deliveries per frame")
         if row.get("redis_cmds") and c.get("sent"):
             mix = ", ".join(f"{k} {v / c['sent']:.1f}" for k, v in list(row["redis_cmds"].items())[:6])
-            notes.append(f"redis per comment: {mix}")
+            kb = (row.get("redis_bytes") or 0) / c["sent"] / 1024
+            notes.append(f"redis per comment: {cmds_per_comment(row):.1f} commands ({mix}), {kb:.1f} KB in+out")
         logs = row.get("logs") or {}
         if logs.get("problem_lines"):
             notes.append(f"server log: {logs['problem_lines']} problem lines, e.g. " + " | ".join(logs["samples"][:3]))

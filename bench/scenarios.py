@@ -63,8 +63,11 @@ class Redis:
         self.client.flushall()
 
     def snapshot(self) -> dict:
+        """Calls per command (our own INFO calls left out) and the bytes Redis read and wrote."""
         stats = self.client.info("commandstats")
-        return {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items() if k != "cmdstat_info"}
+        out = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items() if k != "cmdstat_info"}
+        net = self.client.info("stats")
+        return {"cmds": out, "bytes": net["total_net_input_bytes"] + net["total_net_output_bytes"]}
 
     def cpu(self) -> float | None:
         return procs.cpu_seconds(self.pid) if self.pid else None
@@ -224,7 +227,9 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
     ours = row["server_cpu"] + row["client_cpu"] + (row["redis_cpu"] or 0) + (b["runner"] - a["runner"])
     row["noise_cpu"] = max(0.0, (b["machine"] - a["machine"]) - ours)
     if b["redis_cmds"] is not None:
-        delta = {k: b["redis_cmds"].get(k, 0) - a["redis_cmds"].get(k, 0) for k in b["redis_cmds"]}
+        row["redis_bytes"] = b["redis_cmds"]["bytes"] - a["redis_cmds"]["bytes"]
+        b_cmds, a_cmds = b["redis_cmds"]["cmds"], a["redis_cmds"]["cmds"]
+        delta = {k: b_cmds.get(k, 0) - a_cmds.get(k, 0) for k in b_cmds}
         row["redis_cmds"] = {k: v for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v}
         row["redis_cmds_total"] = sum(delta.values())
     if scenario.mode == "connect":
