@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -19,6 +20,8 @@ class StreamAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["moderators"]
+    # A video URL typed without a scheme is https (Django 6's default; says so now, without a warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["close_comments", "open_comments", "end_streams"]
 
     def _update(self, request: HttpRequest, queryset: QuerySet[Stream], verb: str, **changes: Any) -> None:
