@@ -38,10 +38,22 @@ SCENARIO_ORDER = ["steady", "steady-small", "hot", "storm", "idle"]
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes (about a minute); not recorded unless --record")
-    p.add_argument("--servers", default="all", help="comma list: node-ws,tutorial-memory,tutorial-redis,realtime-embedded,realtime-redis-2p")
-    p.add_argument("--scenarios", default="all", help="comma list: steady,steady-small,hot,storm,idle (steady-small runs on Redis servers only)")
+    p = argparse.ArgumentParser(
+        prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small sizes (about a minute); not recorded unless --record"
+    )
+    p.add_argument(
+        "--servers",
+        default="all",
+        help="comma list: node-ws,tutorial-memory,tutorial-redis,realtime-embedded,realtime-redis-2p",
+    )
+    p.add_argument(
+        "--scenarios",
+        default="all",
+        help="comma list: steady,steady-small,hot,storm,idle (steady-small runs on Redis servers only)",
+    )
     for name in ("steady", "hot"):
         p.add_argument(f"--{name}-viewers", type=int)
         p.add_argument(f"--{name}-rate", type=float, help="comments per second")
@@ -49,16 +61,47 @@ def parse_args(argv):
     p.add_argument("--storm-connects", type=int)
     p.add_argument("--storm-concurrency", type=int)
     p.add_argument("--idle-connections", type=int)
-    p.add_argument("--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)")
-    p.add_argument("--posters", type=int, default=1, help="poster connections sharing the comment schedule (default 1)")
-    p.add_argument("--threads", type=int, default=2, help="load client viewer threads (default 2: the machine's cores)")
-    p.add_argument("--drain-idle", type=float, default=3.0, help="stop waiting after this many s without a delivery")
-    p.add_argument("--drain-max", type=float, default=20.0, help="stop waiting this many s after the last comment was sent")
-    p.add_argument("--coalesce-window", type=float, help="REALTIME COALESCE_WINDOW for the product (default: the product's)")
-    p.add_argument("--redis-url", help="use this Redis instead of starting a private redis-server (its command counts then include other clients)")
-    p.add_argument("--profile", action="store_true", help="sample the daphne processes with py-spy ($PY_SPY or on PATH) over each measured window")
-    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=None, help="write bench/RESULTS.md (default: yes for full runs)")
-    p.add_argument("--out", type=Path, help="directory for logs and results.json (default bench/out/<timestamp>)")
+    p.add_argument(
+        "--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)"
+    )
+    p.add_argument(
+        "--posters", type=int, default=1, help="poster connections sharing the comment schedule (default 1)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=2, help="load client viewer threads (default 2: the machine's cores)"
+    )
+    p.add_argument(
+        "--drain-idle", type=float, default=3.0, help="stop waiting after this many s without a delivery"
+    )
+    p.add_argument(
+        "--drain-max",
+        type=float,
+        default=20.0,
+        help="stop waiting this many s after the last comment was sent",
+    )
+    p.add_argument(
+        "--coalesce-window",
+        type=float,
+        help="REALTIME COALESCE_WINDOW for the product (default: the product's)",
+    )
+    p.add_argument(
+        "--redis-url",
+        help="use this Redis instead of starting a private redis-server (its command counts then include other clients)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the daphne processes with py-spy ($PY_SPY or on PATH) over each measured window",
+    )
+    p.add_argument(
+        "--record",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write bench/RESULTS.md (default: yes for full runs)",
+    )
+    p.add_argument(
+        "--out", type=Path, help="directory for logs and results.json (default bench/out/<timestamp>)"
+    )
     return p.parse_args(argv)
 
 
@@ -99,8 +142,21 @@ def start_redis(out: Path) -> tuple[str, int]:
         sys.exit("redis-server is not installed: install it or pass --redis-url redis://127.0.0.1:6379/0")
     port = procs.free_port()
     proc = procs.spawn(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--maxclients", "10000", "--protected-mode", "yes"],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxclients",
+            "10000",
+            "--protected-mode",
+            "yes",
+        ],
         log=out / "redis.log",
         cwd=out,
     )
@@ -137,7 +193,9 @@ def main(argv=None) -> int:
         if unknown:
             sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
         servers = [s for s in servers if s.name in names]
-    opts = Options(posters=args.posters, threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max)
+    opts = Options(
+        posters=args.posters, threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max
+    )
     if args.profile:
         opts.py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
         if not opts.py_spy:
@@ -161,7 +219,14 @@ def main(argv=None) -> int:
                 for sc in scenarios:
                     if sc.only_redis and not server.uses_redis:
                         continue
-                    rows.append({"server": server.name, "scenario": sc.name, "viewers": sc.viewers, "error": f"prepare failed: {str(exc).splitlines()[-1][:200]}"})
+                    rows.append(
+                        {
+                            "server": server.name,
+                            "scenario": sc.name,
+                            "viewers": sc.viewers,
+                            "error": f"prepare failed: {str(exc).splitlines()[-1][:200]}",
+                        }
+                    )
                 continue
             for sc in scenarios:
                 if sc.only_redis and not server.uses_redis:
@@ -172,11 +237,17 @@ def main(argv=None) -> int:
                     row = run(server, sc, ctx, opts, redis)
                 except Exception as exc:
                     traceback.print_exc(file=open(out / "runner-errors.log", "a"))
-                    row = {"server": server.name, "scenario": sc.name, "viewers": sc.viewers, "error": str(exc)[:300]}
+                    row = {
+                        "server": server.name,
+                        "scenario": sc.name,
+                        "viewers": sc.viewers,
+                        "error": str(exc)[:300],
+                    }
                 rows.append(row)
                 c = row.get("client") or {}
                 summary = row.get("error") or (
-                    f"lost {c.get('lost')}, p99 {(c.get('latency') or {}).get('p99')} ms" if sc.mode == "room"
+                    f"lost {c.get('lost')}, p99 {(c.get('latency') or {}).get('p99')} ms"
+                    if sc.mode == "room"
                     else f"{c.get('connect', {}).get('ok')} ok, {c.get('connect', {}).get('failed')} failed"
                 )
                 print(f" {time.monotonic() - t0:.0f}s: {summary}", flush=True)

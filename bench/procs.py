@@ -23,7 +23,9 @@ _started: list[subprocess.Popen] = []
 _lock = threading.Lock()
 
 
-def spawn(args: list[str], *, log: Path, env: dict | None = None, cwd: Path | None = None, **kw) -> subprocess.Popen:
+def spawn(
+    args: list[str], *, log: Path, env: dict | None = None, cwd: Path | None = None, **kw
+) -> subprocess.Popen:
     """Start a process in its own session, its stdout/stderr appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")

@@ -1,8 +1,8 @@
 """Prepare the product for a benchmark run (run by the runner with DJANGO_SETTINGS_MODULE=bench.settings).
 
-    python -m bench.product_setup migrate          create the bench's SQLite database
-    python -m bench.product_setup stream "<title>" a stream allowing anonymous viewers, plus a poster
-                                                   ticket; prints {"topic", "stream", "ticket", ...}
+python -m bench.product_setup migrate          create the bench's SQLite database
+python -m bench.product_setup stream "<title>" a stream allowing anonymous viewers, plus a poster
+                                               ticket; prints {"topic", "stream", "ticket", ...}
 """
 
 import json

@@ -1,6 +1,6 @@
 """Summarise py-spy `--format raw` output (collapsed stacks): where the samples were, self and inclusive.
 
-    .venv/bin/python -m bench.profile bench/out/<run>/<server>-<scenario>-p0.pyspy.txt [--top 25]
+.venv/bin/python -m bench.profile bench/out/<run>/<server>-<scenario>-p0.pyspy.txt [--top 25]
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def summarise(path: Path, top: int = 20) -> dict:
         self_c[frames[-1]] += n
         for f in set(frames):
             incl[f] += n
-    return {"samples": total, "self": self_c.most_common(top), "inclusive": incl.most_common(top),
-            "threads": threads.most_common(8)}
+    return {
+        "samples": total,
+        "self": self_c.most_common(top),
+        "inclusive": incl.most_common(top),
+        "threads": threads.most_common(8),
+    }
 
 
 def render(s: dict) -> str:

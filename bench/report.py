@@ -136,7 +136,9 @@ def cells(row, rows) -> dict:
         "p99": _f((lat or {}).get("p99"), 1),
         "cpu": _f(row.get("server_cpu"), 1),
         "rss": _f(row["peak_rss"] / 2**20, 0) if row.get("peak_rss") else "-",
-        "client": (_f(row.get("client_cpu"), 1) + (f" ({max(elu):.2f})" if elu else "")) if row.get("client_cpu") is not None else "-",
+        "client": (_f(row.get("client_cpu"), 1) + (f" ({max(elu):.2f})" if elu else ""))
+        if row.get("client_cpu") is not None
+        else "-",
         "redis_cpu": _f(row.get("redis_cpu"), 1),
         "cmds": _f(cmds_per_comment(row), 1),
         "cps": _f(conn.get("perSec")) if row["scenario"] in ("storm", "idle") else "-",
@@ -208,7 +210,11 @@ def details(rows) -> str:
         conn = c.get("connect") or {}
         if conn.get("errors"):
             notes.append(f"connect errors: {conn['errors']}")
-        for key, label in (("viewerCloses", "viewer closes"), ("viewerErrors", "viewer errors"), ("postErrors", "post errors")):
+        for key, label in (
+            ("viewerCloses", "viewer closes"),
+            ("viewerErrors", "viewer errors"),
+            ("postErrors", "post errors"),
+        ):
             if c.get(key):
                 notes.append(f"{label}: {c[key]}")
         if c.get("firstPostError"):
@@ -218,16 +224,22 @@ def details(rows) -> str:
         if c.get("drain") and c["drain"] != "complete":
             notes.append(f"drain ended: {c['drain']} (deliveries still missing were counted lost)")
         if c.get("ackLatency"):
-            notes.append(f"poster acks {c.get('acks'):,}/{c.get('sent'):,}, ack p50/p99 {c['ackLatency']['p50']}/{c['ackLatency']['p99']} ms")
+            notes.append(
+                f"poster acks {c.get('acks'):,}/{c.get('sent'):,}, ack p50/p99 {c['ackLatency']['p50']}/{c['ackLatency']['p99']} ms"
+            )
         if c.get("frames") and c.get("received"):
             notes.append(f"{c['received'] / c['frames']:.1f} deliveries per frame")
         if row.get("redis_cmds") and c.get("sent"):
             mix = ", ".join(f"{k} {v / c['sent']:.1f}" for k, v in list(row["redis_cmds"].items())[:6])
             kb = (row.get("redis_bytes") or 0) / c["sent"] / 1024
-            notes.append(f"redis per comment: {cmds_per_comment(row):.1f} commands ({mix}), {kb:.1f} KB in+out")
+            notes.append(
+                f"redis per comment: {cmds_per_comment(row):.1f} commands ({mix}), {kb:.1f} KB in+out"
+            )
         logs = row.get("logs") or {}
         if logs.get("problem_lines"):
-            notes.append(f"server log: {logs['problem_lines']} problem lines, e.g. " + " | ".join(logs["samples"][:3]))
+            notes.append(
+                f"server log: {logs['problem_lines']} problem lines, e.g. " + " | ".join(logs["samples"][:3])
+            )
         if notes:
             out.append(f"- **{row['server']} / {row['scenario']}**: " + "; ".join(notes))
     return "\n".join(out)
@@ -244,7 +256,9 @@ def record(path: Path, section: str) -> None:
         text += f"\n{START}\n{END}\n"
     head, rest = text.split(START, 1)
     body, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n\n{section.strip()}\n\n{body.strip()}\n{END}{tail}".replace("\n\n\n", "\n\n"))
+    path.write_text(
+        f"{head}{START}\n\n{section.strip()}\n\n{body.strip()}\n{END}{tail}".replace("\n\n\n", "\n\n")
+    )
 
 
 def strip_ansi(s: str) -> str:

@@ -135,7 +135,9 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
     )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(client.stdout, lines), daemon=True).start()
-    deadline = time.monotonic() + 90 + scenario.viewers / 40 + scenario.duration + opts.drain_max + scenario.settle
+    deadline = (
+        time.monotonic() + 90 + scenario.viewers / 40 + scenario.duration + opts.drain_max + scenario.settle
+    )
 
     def snapshot() -> dict:
         return {
@@ -163,22 +165,36 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
         for i, pid in enumerate(roots):
             path = ctx.out / f"{server.name}-{tag}-p{i}.pyspy.txt"
             prof = procs.spawn(
-                [opts.py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(path),
-                 "--rate", "200", "--nonblocking", "--duration", "3600"],
+                [
+                    opts.py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(path),
+                    "--rate",
+                    "200",
+                    "--nonblocking",
+                    "--duration",
+                    "3600",
+                ],
                 log=ctx.out / f"{server.name}-{tag}-pyspy.log",
             )
             profilers.append((prof, path))
 
     def stop_profiles() -> None:
-        for prof, path in profilers:
+        for prof, _ in profilers:
             if prof.poll() is None:
                 os.killpg(prof.pid, signal.SIGINT)  # py-spy writes its output on Ctrl-C
-        for prof, path in profilers:
+        for prof, _ in profilers:
             try:
                 prof.wait(20)
             except subprocess.TimeoutExpired:
                 procs.stop(prof)
         row["profiles"] = [str(path) for _, path in profilers if path.exists()]
+
     try:
         with procs.PeakSampler(roots) as sampler:
             while True:

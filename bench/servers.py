@@ -49,7 +49,11 @@ def _daphne(port: int, app: str, env: dict, log: Path) -> subprocess.Popen:
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL", "REALTIME_", "DATABASE_URL", "SQLITE_PATH"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "REDIS_URL", "REALTIME_", "DATABASE_URL", "SQLITE_PATH"))
+    }
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONUNBUFFERED"] = "1"
     env.update({k: str(v) for k, v in extra.items() if v is not None})
@@ -121,8 +125,11 @@ class Product(Server):
         self.name = "realtime-redis-2p" if self.uses_redis else "realtime-embedded"
         self.description = (
             f"this project (project.asgi with bench.settings), {processes} daphne processes, "
-            + ("channels-redis, SQLite, viewers split across processes, poster on the first"
-               if self.uses_redis else "embedded default: SQLite + in-memory layer")
+            + (
+                "channels-redis, SQLite, viewers split across processes, poster on the first"
+                if self.uses_redis
+                else "embedded default: SQLite + in-memory layer"
+            )
         )
 
     def _env(self, ctx):
@@ -163,7 +170,7 @@ class Product(Server):
             running.append(_daphne(port, "project.asgi:application", env, log))
             logs.append(log)
             ports.append(port)
-        for port, proc in zip(ports, running):
+        for port, proc in zip(ports, running, strict=True):
             procs.wait_port(port, proc)
         viewer_urls = [f"ws://127.0.0.1:{p}/ws/realtime/" for p in ports]
         poster_url = f"ws://127.0.0.1:{ports[0]}/ws/realtime/?ticket={info['ticket']}"

@@ -15,7 +15,9 @@ DEBUG = False  # DEBUG keeps every SQL query in memory; no production site runs 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "realtime-bench.sqlite3")),
+        "NAME": os.environ.get(
+            "BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "realtime-bench.sqlite3")
+        ),
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }

@@ -19,7 +19,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data):
         text_data_json = json.loads(text_data)
         message = text_data_json["message"]
-        await self.channel_layer.group_send(self.room_group_name, {"type": "chat.message", "message": message})
+        await self.channel_layer.group_send(
+            self.room_group_name, {"type": "chat.message", "message": message}
+        )
 
     async def chat_message(self, event):
         message = event["message"]
