@@ -47,7 +47,8 @@ def parse_args(argv):
     p.add_argument(
         "--servers",
         default="all",
-        help="comma list: node-ws,tutorial-memory,tutorial-redis,realtime-embedded,realtime-redis-2p",
+        help="comma list: node-ws,daphne-bare,tutorial-memory,tutorial-redis,realtime-embedded,realtime-redis-2p "
+        "(all = every one; daphne-bare then runs storm and idle only)",
     )
     p.add_argument(
         "--scenarios",
@@ -230,6 +231,12 @@ def main(argv=None) -> int:
                 continue
             for sc in scenarios:
                 if sc.only_redis and not server.uses_redis:
+                    continue
+                if (
+                    args.servers == "all"
+                    and server.default_scenarios
+                    and sc.name not in server.default_scenarios
+                ):
                     continue
                 t0 = time.monotonic()
                 print(f"bench: {server.name} / {sc.name} ({sc.viewers} viewers) ...", end="", flush=True)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 NODE = "node-ws"
+BARE = "daphne-bare"
 EMBEDDED = "realtime-embedded"
 REDIS2 = "realtime-redis-2p"
 PRODUCT = (EMBEDDED, REDIS2)
@@ -104,10 +105,14 @@ def check(row, rows):
     if scen == "hot":
         ok, text = _room_ok(row, 1000, strict_lt=True)
         return ok, text + " [target: 0 lost, p99 < 1000 ms]"
+    bare = _find(rows, BARE, scen) if server != BARE else None
     if scen == "storm":
         c = row["client"]["connect"]
         ok = c["failed"] == 0 and (c.get("perSec") or 0) >= 500
-        return ok, f"{c['failed']} failed, {_f(c.get('perSec'))} connects/s [target: 0 failed, >= 500/s]"
+        text = f"{c['failed']} failed, {_f(c.get('perSec'))} connects/s"
+        if bare:
+            text += f" (daphne-bare: {_f(bare['client']['connect'].get('perSec'))}/s)"
+        return ok, text + " [target: 0 failed, >= 500/s]"
     if scen == "idle":
         kb = kb_per_conn(row)
         if server == NODE:
@@ -115,7 +120,10 @@ def check(row, rows):
         nkb = kb_per_conn(node) if node else None
         if kb is None or not nkb:
             return None
-        return kb <= 2 * nkb, f"{kb:.1f} KB/conn = {kb / nkb:.1f}x node-ws [target: <= 2x]"
+        text = f"{kb:.1f} KB/conn = {kb / nkb:.1f}x node-ws"
+        if bare and kb_per_conn(bare):
+            text += f" (daphne-bare floor: {kb_per_conn(bare):.1f} KB = {kb_per_conn(bare) / nkb:.1f}x)"
+        return kb <= 2 * nkb, text + " [target: <= 2x]"
     return None
 
 
@@ -154,6 +162,8 @@ def cells(row, rows) -> dict:
     if res is not None:
         if row["server"] == NODE and "[reference]" in res[1]:
             out["target"] = "ref"
+        elif row["server"] == BARE:
+            out["target"] = "floor"
         else:
             out["target"] = "PASS" if res[0] else "FAIL"
     return out

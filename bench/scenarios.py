@@ -160,7 +160,7 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
     profilers: list[tuple[subprocess.Popen, Path]] = []
 
     def start_profiles() -> None:
-        if not opts.py_spy or server.kind == "node":
+        if not opts.py_spy or not server.python:
             return
         for i, pid in enumerate(roots):
             path = ctx.out / f"{server.name}-{tag}-p{i}.pyspy.txt"

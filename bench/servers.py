@@ -64,7 +64,10 @@ class Server:
     name = ""
     description = ""
     uses_redis = False
-    kind = ""  # the load client's protocol: node | tutorial | product
+    kind = ""  # the load client's protocol: node (plain relay) | tutorial | product
+    python = True  # daphne processes (py-spy can profile them)
+    # Scenarios it runs when not named explicitly in --servers (None = all).
+    default_scenarios: set[str] | None = None
 
     def prepare(self, ctx: Context) -> None:
         """Once per run, before the first scenario."""
@@ -77,11 +80,29 @@ class NodeRelay(Server):
     name = "node-ws"
     description = "Node `ws` relay: every message sent to every open client (bench/node/relay.js)"
     kind = "node"
+    python = False
 
     def start(self, ctx, tag):
         port = procs.free_port()
         log = ctx.out / f"{self.name}-{tag}.log"
         proc = procs.spawn(["node", str(BENCH / "node" / "relay.js"), str(port)], log=log, cwd=BENCH)
+        procs.wait_port(port, proc)
+        url = f"ws://127.0.0.1:{port}/"
+        return Running([proc], [log], [url], url)
+
+
+class DaphneBare(Server):
+    name = "daphne-bare"
+    description = (
+        "raw ASGI app on daphne, no Channels/Django/layer: relays to the process's sockets (bench/bare.py)"
+    )
+    kind = "node"
+    default_scenarios = {"storm", "idle"}
+
+    def start(self, ctx, tag):
+        port = procs.free_port()
+        log = ctx.out / f"{self.name}-{tag}.log"
+        proc = _daphne(port, "bench.bare:application", _env(), log)
         procs.wait_port(port, proc)
         url = f"ws://127.0.0.1:{port}/"
         return Running([proc], [log], [url], url)
@@ -178,4 +199,4 @@ class Product(Server):
 
 
 def all_servers() -> list[Server]:
-    return [NodeRelay(), Tutorial("memory"), Tutorial("redis"), Product(1), Product(2)]
+    return [NodeRelay(), DaphneBare(), Tutorial("memory"), Tutorial("redis"), Product(1), Product(2)]
