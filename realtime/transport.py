@@ -22,19 +22,35 @@ CLOSE_TOO_SLOW = 4008
 
 
 class Frame:
-    """One outgoing text frame; the bytes are encoded at most once, however many sockets get it."""
+    """One outgoing text frame; encoded and framed at most once, however many sockets get it."""
 
-    __slots__ = ("text", "_data")
+    __slots__ = ("text", "_data", "_wire")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._data: bytes | None = None
+        self._wire: bytes | None = None
 
     @property
     def data(self) -> bytes:
         if self._data is None:
             self._data = self.text.encode()
         return self._data
+
+    @property
+    def wire(self) -> bytes:
+        """The complete RFC 6455 frame a server sends: FIN + text opcode, length, unmasked payload."""
+        if self._wire is None:
+            payload = self.data
+            size = len(payload)
+            if size < 126:
+                header = bytes((0x81, size))
+            elif size < 1 << 16:
+                header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+            else:
+                header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+            self._wire = header + payload
+        return self._wire
 
 
 class Writer:
@@ -52,10 +68,24 @@ class Writer:
 
 
 class DaphneWriter(Writer):
+    """Writes through daphne's autobahn protocol, or straight to its Twisted transport when allowed.
+
+    autobahn's `sendMessage` builds a new frame (header + a copy of the payload) for every socket. When
+    the connection has no compression, no server-side masking or fragmenting, and nothing queued inside
+    autobahn, the frame is the same bytes for everyone: `Frame.wire`, written to the transport as is.
+    """
+
     def __init__(self, protocol: Any, max_pending: int, on_overflow: Callable[[], None]) -> None:
         self.protocol = protocol
         self.max_pending = max_pending
         self.on_overflow = on_overflow
+        self.raw: bool | None = None  # decided on the first write, once the handshake has finished
+
+    def _raw_allowed(self) -> bool:
+        protocol = self.protocol
+        return (getattr(protocol, "_perMessageCompress", None) is None
+                and not getattr(protocol, "maskServerFrames", False)
+                and not getattr(protocol, "autoFragmentSize", 0))
 
     def pending_bytes(self) -> int:
         transport = self.protocol.transport
@@ -74,7 +104,12 @@ class DaphneWriter(Writer):
             self.write_close(CLOSE_TOO_SLOW)
             self.on_overflow()
             return False
-        protocol.sendMessage(frame.data, False)
+        if self.raw is None:
+            self.raw = self._raw_allowed()
+        if self.raw and not protocol.send_queue:
+            protocol.transport.write(frame.wire)
+        else:
+            protocol.sendMessage(frame.data, False)
         return True
 
     def write_close(self, code: int) -> None:

@@ -126,3 +126,15 @@ async def test_redis_comment_on_one_process_reaches_viewers_on_the_other(redis_s
         assert count["data"] == {"count": 2}
     for server in redis_servers:
         assert_clean_log(server)
+
+
+async def test_frames_of_every_length_class_arrive_intact(site, daphne_server):
+    """The hub writes pre-built RFC 6455 frames straight to daphne's transports: a real client must
+    parse short (<126), medium (16-bit length) and long (64-bit length) frames."""
+    async with WsClient(daphne_server.ws_url) as client:
+        await client.subscribe("broadcast.all")
+        for size in (10, 300, 70_000):
+            await asyncio.to_thread(broadcast_from_another_process, site, "broadcast.all", "size",
+                                    {"pad": "é" * size})
+            event = await client.receive_where(type="event", event="size", timeout=5)
+            assert event["data"]["pad"] == "é" * size

@@ -196,36 +196,64 @@ class FakeTransport:
         self.dataBuffer = b""
         self.offset = 0
         self._tempDataLen = 0
+        self.written = []
+
+    def write(self, data):
+        self.written.append(data)
+        self._tempDataLen += len(data)  # the peer is not reading
 
 
 class FakeProtocol:
+    """The parts of daphne's autobahn protocol the writer touches."""
+
     STATE_OPEN = 1
 
-    def __init__(self):
+    def __init__(self, compress=None):
         self.state = self.STATE_OPEN
         self.transport = FakeTransport()
+        self._perMessageCompress = compress
+        self.send_queue = []
         self.messages = []
         self.closed_with = None
 
     def sendMessage(self, payload, binary):
         self.messages.append(payload)
-        self.transport._tempDataLen += len(payload)  # the peer is not reading
+        self.transport._tempDataLen += len(payload)
 
     def sendClose(self, code):
         self.closed_with = code
         self.state = 2
 
 
-def test_daphne_writer_sends_bytes_encoded_once_and_closes_a_stalled_peer():
+def test_daphne_writer_writes_one_prebuilt_frame_to_every_transport_and_closes_a_stalled_peer():
     protocol = FakeProtocol()
     overflowed = []
     writer = DaphneWriter(protocol, max_pending=1000, on_overflow=lambda: overflowed.append(True))
     frame = Frame("é" * 200)
     assert all(writer.write(frame) for _ in range(3))
-    assert protocol.messages[0] is protocol.messages[2]  # the same bytes object for every write
-    assert writer.write(frame) is False  # 1200 bytes pending > 1000
+    written = protocol.transport.written
+    assert written[0] is written[2] is frame.wire  # framed once, the same bytes for every socket
+    assert writer.write(frame) is False  # 1212 bytes pending > 1000
     assert protocol.closed_with == CLOSE_TOO_SLOW and overflowed == [True]
-    assert writer.write(frame) is False and len(protocol.messages) == 3
+    assert writer.write(frame) is False and len(written) == 3
+
+
+def test_daphne_writer_lets_autobahn_frame_compressed_connections():
+    protocol = FakeProtocol(compress=object())
+    writer = DaphneWriter(protocol, max_pending=10_000, on_overflow=lambda: None)
+    frame = Frame("hello")
+    assert writer.write(frame)
+    assert protocol.messages == [b"hello"] and protocol.transport.written == []
+
+
+@pytest.mark.parametrize("size, header", [
+    (5, bytes([0x81, 5])),
+    (200, bytes([0x81, 126, 0, 200])),
+    (70_000, bytes([0x81, 127]) + (70_000).to_bytes(8, "big")),
+])
+def test_prebuilt_frames_follow_rfc_6455(size, header):
+    frame = Frame("a" * size)
+    assert frame.wire == header + b"a" * size
 
 
 async def test_one_slow_viewer_does_not_hold_up_the_others(monkeypatch):
