@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     # Stored events replayed on (re)subscribe at most.
     "HISTORY_LIMIT": 100,
     # Coalescing window in seconds: events for one topic within it leave as one `batch` frame. 0 = off.
-    "COALESCE_WINDOW": 0.02,
+    "COALESCE_WINDOW": 0.05,
     # Bytes a connection may have queued but not yet written before it is closed with 4008 (it resumes).
     "MAX_PENDING_BYTES": 1024 * 1024,
     # Seconds between each hub's check of the database for stored events it never received (a lost
