@@ -161,7 +161,7 @@ class Site:
         self.dir = tempfile.mkdtemp(prefix="realtime-site-")
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "PYTHONUNBUFFERED": "1",
                     "SQLITE_PATH": str(Path(self.dir) / "db.sqlite3"), "REALTIME_TEST_DIR": self.dir,
-                    "REALTIME_COALESCE_WINDOW": "0", "REALTIME_SYNC_INTERVAL": "1"}
+                    "REALTIME_SYNC_INTERVAL": "1"}
         self.env.pop("REDIS_URL", None)
         self.env.pop("DATABASE_URL", None)
         if redis_url:

@@ -20,15 +20,6 @@ from django.utils.safestring import SafeString
 
 register = template.Library()
 
-_DEFAULTS: dict[str, Any] = {
-    "WEBSOCKET_PATH": "/ws/realtime/",
-    "HEARTBEAT": 25,
-    "MAX_COMMENT_LENGTH": 200,
-    "COMMENT_COLORS": ["#ffffff", "#ff5555", "#ffd700", "#55ff55", "#55aaff", "#ff77ff"],
-    "COMMENT_MODES": ["scroll", "top", "bottom"],
-    "REACTIONS": ["heart", "laugh", "wow", "clap", "fire"],
-}
-
 # People pick colours by name, not hex; unknown (project-added) colours fall back to their hex.
 _COLOR_NAMES = {
     "#ffffff": "White",
@@ -43,15 +34,9 @@ _REACTION_EMOJI = {"heart": "❤️", "laugh": "😂", "wow": "😮", "clap": "�
 
 
 def _setting(name: str) -> Any:
-    """One `REALTIME` setting, with a fallback so these tags work with any version of realtime.conf."""
-    try:
-        from realtime.conf import realtime_settings
-    except ImportError:
-        return _DEFAULTS[name]
-    try:
-        return getattr(realtime_settings, name)
-    except AttributeError:
-        return _DEFAULTS[name]
+    from realtime.conf import realtime_settings
+
+    return getattr(realtime_settings, name)
 
 
 def _nonce(context: template.Context) -> str | None:
