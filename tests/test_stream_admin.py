@@ -34,7 +34,7 @@ def admin_client_(db) -> Client:
     return client
 
 
-async def collect(client: RealtimeClient, quiet: float = 0.2) -> list[dict]:
+async def collect(client: RealtimeClient, quiet: float = 0.1) -> list[dict]:
     """Every message the client got until nothing new arrives for `quiet` seconds (no app timeout)."""
     messages, client.skipped[:] = list(client.skipped), []
     while True:

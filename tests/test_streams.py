@@ -37,7 +37,7 @@ async def post_direct(stream: Stream, user, text: str, client_id: str | None = N
     return await database_sync_to_async(post_comment)(stream.pk, user, comment(text, client_id))
 
 
-async def collect(client: RealtimeClient, quiet: float = 0.2) -> list[dict]:
+async def collect(client: RealtimeClient, quiet: float = 0.1) -> list[dict]:
     """Every message the client got (including those skipped while awaiting a reply) until nothing new
     arrives for `quiet` seconds. Never times out the application (receive_output would cancel it)."""
     messages, client.skipped[:] = list(client.skipped), []
@@ -426,7 +426,7 @@ async def test_reaction_totals_accumulate_across_flushes(stream, alice):
         await asyncio.sleep(0.1)
         await a.publish(stream.topic, "reaction", {"kind": "clap"})
         await asyncio.sleep(0.1)
-        await collect(a, quiet=0.1)
+        await collect(a, )
     assert (await ReactionTotal.objects.aget(stream=stream, kind="clap")).count == 12
 
 
@@ -437,7 +437,7 @@ async def test_unknown_reaction_is_refused_bad_reaction(stream, alice, kind):
         reply = await a.publish(stream.topic, "reaction", {"kind": kind})
         assert (reply["type"], reply["code"]) == ("error", "bad_reaction")
         await asyncio.sleep(0.1)
-        assert events(await collect(a, quiet=0.1), "reactions") == []
+        assert events(await collect(a, ), "reactions") == []
     assert not await ReactionTotal.objects.aexists()
 
 
@@ -495,7 +495,7 @@ async def test_invalid_comment_fields_are_refused_with_a_stable_code(stream, ali
         reply = await a.publish(stream.topic, "comment", {**comment("styled"), **extra})
         assert (reply["type"], reply["code"], reply["topic"]) == ("error", code, stream.topic)
         assert reply["message"]
-        assert comment_ids(await collect(b, quiet=0.1)) == []
+        assert comment_ids(await collect(b, )) == []
     assert not await Comment.objects.aexists()
 
 
