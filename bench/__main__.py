@@ -95,6 +95,12 @@ def parse_args(argv):
         help="sample the daphne processes with py-spy ($PY_SPY or on PATH) over each measured window",
     )
     p.add_argument(
+        "--memprofile",
+        action="store_true",
+        help="idle: tracemalloc breakdown of per-connection memory (slows the daphne servers down: "
+        "a diagnostic run, not a measurement)",
+    )
+    p.add_argument(
         "--record",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -197,6 +203,7 @@ def main(argv=None) -> int:
     opts = Options(
         posters=args.posters, threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max
     )
+    opts.memprofile = args.memprofile
     if args.profile:
         opts.py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
         if not opts.py_spy:

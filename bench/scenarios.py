@@ -47,6 +47,7 @@ class Options:
     connect_timeout: float = 20.0
     posters: int = 1
     py_spy: str | None = None  # path to py-spy: profile the daphne processes over the measured window
+    memprofile: bool = False  # idle: tracemalloc snapshots before/after the connections (slows the server)
 
 
 class Redis:
@@ -105,7 +106,15 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
     row: dict = {"server": server.name, "scenario": scenario.name, "viewers": scenario.viewers}
     if server.uses_redis and redis:
         redis.flush()
-    running = server.start(ctx, tag)
+    memdir = None
+    if opts.memprofile and scenario.name == "idle" and server.python:
+        memdir = ctx.out / f"{server.name}-{tag}-tracemalloc"
+        memdir.mkdir(exist_ok=True)
+        ctx.extra_env = {"BENCH_TRACEMALLOC_DIR": str(memdir)}
+    try:
+        running = server.start(ctx, tag)
+    finally:
+        ctx.extra_env = {}
     roots = [p.pid for p in running.procs]
     cfg = {
         "kind": server.kind,
@@ -208,6 +217,8 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
                     _, name, payload = line.split(" ", 2)
                     if name == "connected" and scenario.settle:
                         time.sleep(scenario.settle)
+                    if memdir and name in ("start", "connected"):
+                        memory_snapshots(memdir, roots)
                     if name in ("drained", "connected"):
                         stop_profiles()
                     snaps[name] = snapshot()
@@ -251,4 +262,27 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
     if scenario.mode == "connect":
         row["rss_before"] = snaps["start"]["rss"]
         row["rss_after"] = snaps["connected"]["rss"]
+    if memdir:
+        from bench.memdiff import diff
+
+        ok = result["connect"]["ok"]
+        texts = []
+        for pid in roots:
+            before, after = sorted(memdir.glob(f"snapshot-{pid}-*.pickle"))[:2]
+            texts.append(f"== pid {pid}\n" + diff(before, after, max(1, ok // len(roots))))
+        (memdir / "diff.txt").write_text("\n\n".join(texts))
+        row["memprofile"] = str(memdir / "diff.txt")
     return row
+
+
+def memory_snapshots(memdir: Path, roots: list[int], timeout: float = 60) -> None:
+    """Ask each traced daphne for a tracemalloc snapshot (SIGUSR2) and wait until it is written."""
+    want = {pid: len(list(memdir.glob(f"snapshot-{pid}-*.pickle"))) + 1 for pid in roots}
+    for pid in roots:
+        os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(len(list(memdir.glob(f"snapshot-{pid}-*.pickle"))) >= n for pid, n in want.items()):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"tracemalloc snapshots did not appear in {memdir}")

@@ -37,9 +37,13 @@ class Context:
     out: Path
     redis_url: str | None = None
     coalesce_window: float | None = None
+    extra_env: dict = field(default_factory=dict)  # for the daphne processes of the next start()
 
 
-def _daphne(port: int, app: str, env: dict, log: Path) -> subprocess.Popen:
+def _daphne(port: int, app: str, env: dict, log: Path, ctx: Context) -> subprocess.Popen:
+    env = {**env, **ctx.extra_env}
+    if "BENCH_TRACEMALLOC_DIR" in env:
+        env["PYTHONPATH"] = f"{BENCH / 'memtrace'}:{env['PYTHONPATH']}"
     return procs.spawn(
         [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app],
         log=log,
@@ -102,7 +106,7 @@ class DaphneBare(Server):
     def start(self, ctx, tag):
         port = procs.free_port()
         log = ctx.out / f"{self.name}-{tag}.log"
-        proc = _daphne(port, "bench.bare:application", _env(), log)
+        proc = _daphne(port, "bench.bare:application", _env(), log, ctx)
         procs.wait_port(port, proc)
         url = f"ws://127.0.0.1:{port}/"
         return Running([proc], [log], [url], url)
@@ -128,7 +132,7 @@ class Tutorial(Server):
             BENCH_LAYER=self.layer,
             BENCH_REDIS_URL=ctx.redis_url if self.uses_redis else None,
         )
-        proc = _daphne(port, "bench.tutorial.asgi:application", env, log)
+        proc = _daphne(port, "bench.tutorial.asgi:application", env, log, ctx)
         procs.wait_port(port, proc)
         url = f"ws://127.0.0.1:{port}/ws/chat/bench/"
         return Running([proc], [log], [url], url)
@@ -188,7 +192,7 @@ class Product(Server):
         for i in range(self.processes):
             port = procs.free_port()
             log = ctx.out / f"{self.name}-{tag}-p{i}.log"
-            running.append(_daphne(port, "project.asgi:application", env, log))
+            running.append(_daphne(port, "project.asgi:application", env, log, ctx))
             logs.append(log)
             ports.append(port)
         for port, proc in zip(ports, running, strict=True):
