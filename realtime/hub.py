@@ -142,13 +142,13 @@ class Room:
             # The group was joined before this history read, so every later event reaches us live.
             self.last_id = history.last_id
             self._drain_pending()
-        if history.events:
-            texts = [encode(event) for event in history.events]
-            write(Frame(texts[0] if len(texts) == 1 else protocol.batch_envelope(texts)))
+        for frame in frames_for([encode(event) for event in history.events]):
+            write(frame)
         sub.cursor = history.last_id
         fresh = [text for id, text in sub.buffer if id is None or id > sub.cursor]
         if fresh:
-            write(Frame(fresh[0] if len(fresh) == 1 else protocol.batch_envelope(fresh)))
+            for frame in frames_for(fresh):
+                write(frame)
             sub.cursor = max([sub.cursor, *(id for id, _ in sub.buffer if id is not None)])
         sub.buffer = []
         sub.state = CATCHING
@@ -229,9 +229,15 @@ class Room:
         items, self.outbox = self.outbox, []
         if not items:
             return
-        frame = Frame(items[0][1] if len(items) == 1 else protocol.batch_envelope([t for _, t in items]))
-        for write in self.live.values():
-            write(frame)
+        frames = frames_for([text for _, text in items])
+        if len(frames) == 1:
+            frame = frames[0]
+            for write in self.live.values():
+                write(frame)
+        else:
+            for write in self.live.values():
+                for frame in frames:
+                    write(frame)
         if not self.others:
             return
         top = max((id for id, _ in items if id is not None), default=None)
@@ -241,16 +247,37 @@ class Room:
                 sub.buffer.extend(items)
                 continue
             fresh = [text for id, text in items if id is None or id > sub.cursor]
-            if len(fresh) == len(items):
+            for frame in frames if len(fresh) == len(items) else frames_for(fresh):
                 sub.conn.writer.write(frame)
-            elif fresh:
-                sub.conn.writer.write(Frame(protocol.batch_envelope(fresh) if len(fresh) > 1 else fresh[0]))
             if top is not None and top > sub.cursor:
                 sub.cursor = top
             if sub.cursor >= (self.last_id or 0):
                 ready.append(sub)
         for sub in ready:
             self._promote(sub)
+
+
+MAX_BATCH_CHARS = 64 * 1024  # keep coalesced frames small enough for any client's frame limit
+
+
+def frames_for(texts: list[str]) -> list[Frame]:
+    """Pack encoded events into as few frames as possible, each batch at most MAX_BATCH_CHARS."""
+    frames: list[Frame] = []
+    chunk: list[str] = []
+    size = 0
+    for text in texts:
+        if chunk and size + len(text) > MAX_BATCH_CHARS:
+            frames.append(_frame(chunk))
+            chunk, size = [], 0
+        chunk.append(text)
+        size += len(text)
+    if chunk:
+        frames.append(_frame(chunk))
+    return frames
+
+
+def _frame(texts: list[str]) -> Frame:
+    return Frame(texts[0] if len(texts) == 1 else protocol.batch_envelope(texts))
 
 
 def encode(event: StoredEvent) -> str:

@@ -3,8 +3,12 @@
 The hub writes the same frame to thousands of sockets. Going through the ASGI `send` coroutine costs an
 await, a dict and a UTF-8 encode per viewer; under daphne we can hand the frame's bytes (encoded once per
 frame) straight to the Twisted protocol, which is what daphne's own `send` does in the end. Any other
-server gets a per-connection queue drained by one task. Both bound what a slow client can pin in memory:
-past `max_pending` bytes the connection is closed with 4008 and the client resumes from history.
+server gets a per-connection queue drained by one task.
+
+Both bound what a slow client can pin in memory (`Backlog`): a backlog over `max_pending` bytes is
+allowed for a short grace period (a burst a healthy client is still reading), never beyond
+`HARD_LIMIT_FACTOR` times that; then the connection is closed with 4008 and the client resumes from
+history when it reconnects.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +24,29 @@ from typing import Any
 logger = logging.getLogger("realtime.transport")
 
 CLOSE_TOO_SLOW = 4008
+SLOW_GRACE = 2.0  # seconds a backlog may stay over the bound before the client counts as stalled
+HARD_LIMIT_FACTOR = 8
+
+
+class Backlog:
+    """Decides when a connection's unwritten bytes mean "stalled" rather than "busy"."""
+
+    __slots__ = ("limit", "over_since")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.over_since: float | None = None
+
+    def stalled(self, pending: int) -> bool:
+        if pending <= self.limit:
+            self.over_since = None
+            return False
+        if pending > self.limit * HARD_LIMIT_FACTOR:
+            return True
+        now = time.monotonic()
+        if self.over_since is None:
+            self.over_since = now
+        return now - self.over_since >= SLOW_GRACE
 
 
 class Frame:
@@ -77,7 +105,7 @@ class DaphneWriter(Writer):
 
     def __init__(self, protocol: Any, max_pending: int, on_overflow: Callable[[], None]) -> None:
         self.protocol = protocol
-        self.max_pending = max_pending
+        self.backlog = Backlog(max_pending)
         self.on_overflow = on_overflow
         self.raw: bool | None = None  # decided on the first write, once the handshake has finished
 
@@ -98,9 +126,9 @@ class DaphneWriter(Writer):
         protocol = self.protocol
         if protocol.state != protocol.STATE_OPEN:
             return False
-        if self.pending_bytes() > self.max_pending:
-            logger.info("Closing a connection that stopped reading (%s): over %d bytes queued",
-                        getattr(protocol, "client_addr", "?"), self.max_pending)
+        if self.backlog.stalled(self.pending_bytes()):
+            logger.info("Closing a connection that stopped reading (%s): %d bytes waiting",
+                        getattr(protocol, "client_addr", "?"), self.pending_bytes())
             self.write_close(CLOSE_TOO_SLOW)
             self.on_overflow()
             return False
@@ -123,7 +151,7 @@ class QueueWriter(Writer):
     def __init__(self, send: Callable[[dict], Awaitable[None]], max_pending: int,
                  on_overflow: Callable[[], None]) -> None:
         self.send = send
-        self.max_pending = max_pending
+        self.backlog = Backlog(max_pending)
         self.on_overflow = on_overflow
         self.queue: deque[Frame | int] = deque()
         self.queued_bytes = 0
@@ -135,7 +163,7 @@ class QueueWriter(Writer):
         if not self.open:
             return False
         # Judged on what is already waiting, as for daphne: one large frame is not by itself "slow".
-        if self.queued_bytes > self.max_pending:
+        if self.backlog.stalled(self.queued_bytes):
             self.queue.clear()
             self.queued_bytes = 0
             self.write_close(CLOSE_TOO_SLOW)

@@ -138,3 +138,46 @@ async def test_frames_of_every_length_class_arrive_intact(site, daphne_server):
                                     {"pad": "é" + "a" * size})
             event = await client.receive_where(type="event", event="size", timeout=5)
             assert event["data"]["pad"] == "é" + "a" * size
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+async def test_a_stalled_client_is_cut_off_while_others_get_everything(site, daphne_server):
+    """A client that stops reading is closed with 4008 once its backlog stays over 1 MiB; daphne's memory
+    stays bounded and a reading client receives every event."""
+    from websockets.exceptions import ConnectionClosed
+
+    # 18 MB over ~6 s: more than loopback socket buffers (~10 MB) plus the bound, paced so a reading
+    # client keeps up.
+    count, size = 300, 60_000
+    async with WsClient(daphne_server.ws_url) as reader, \
+            WsClient(daphne_server.ws_url, max_queue=1) as stalled:
+        await reader.subscribe("broadcast.all")
+        await stalled.subscribe("broadcast.all")
+        rss_before = rss_mb(daphne_server.process.pid)
+        script = (f"import time\nfrom realtime import broadcast\n"
+                  f"for n in range({count}):\n"
+                  f"    broadcast('broadcast.all', 'flood', {{'n': n, 'pad': 'x' * {size}}})\n"
+                  f"    time.sleep(0.02)")
+
+
+        async def read_all():  # the reader keeps reading while the flood is sent
+            return [(await reader.receive_where(type="event", event="flood", timeout=30))["data"]["n"]
+                    for _ in range(count)]
+
+        reading = asyncio.create_task(read_all())
+        await asyncio.to_thread(subprocess.run, [sys.executable, "manage.py", "shell", "-c", script],
+                                cwd=ROOT, env=site.env, check=True, timeout=120)
+        assert await reading == list(range(count))
+        assert rss_mb(daphne_server.process.pid) - rss_before < 150
+        # Now drain the stalled client: whatever was buffered, then the end. The 4008 close frame sits
+        # behind the backlog, so when autobahn's close handshake times out and drops the TCP
+        # connection the client sees 1006; both mean "reconnect and resume".
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(stalled.socket.recv(), 10)
+        assert stalled.socket.close_code in (4008, 1006)
+        assert "Closing a connection that stopped reading" in daphne_server.output()

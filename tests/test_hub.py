@@ -170,7 +170,15 @@ async def test_busy_topics_are_coalesced_into_batches():
 
 
 # -- slow clients -------------------------------------------------------------------------------
-async def test_a_stalled_client_is_closed_with_4008_instead_of_queueing_without_bound():
+@pytest.fixture
+def no_grace(monkeypatch):
+    """Count a backlog over the bound as stalled at once (the grace period is tested separately)."""
+    from realtime import transport
+
+    monkeypatch.setattr(transport, "SLOW_GRACE", 0)
+
+
+async def test_a_stalled_client_is_closed_with_4008_instead_of_queueing_without_bound(no_grace):
     stall = asyncio.Event()
     sent = []
 
@@ -225,7 +233,7 @@ class FakeProtocol:
         self.state = 2
 
 
-def test_daphne_writer_writes_one_prebuilt_frame_to_every_transport_and_closes_a_stalled_peer():
+def test_daphne_writer_writes_one_prebuilt_frame_to_every_transport_and_closes_a_stalled_peer(no_grace):
     protocol = FakeProtocol()
     overflowed = []
     writer = DaphneWriter(protocol, max_pending=1000, on_overflow=lambda: overflowed.append(True))
@@ -236,6 +244,22 @@ def test_daphne_writer_writes_one_prebuilt_frame_to_every_transport_and_closes_a
     assert writer.write(frame) is False  # 1212 bytes pending > 1000
     assert protocol.closed_with == CLOSE_TOO_SLOW and overflowed == [True]
     assert writer.write(frame) is False and len(written) == 3
+
+
+def test_a_burst_over_the_bound_is_allowed_for_the_grace_period_but_never_past_the_hard_limit(monkeypatch):
+    from realtime import transport
+
+    clock = [100.0]
+    monkeypatch.setattr(transport.time, "monotonic", lambda: clock[0])
+    backlog = transport.Backlog(1000)
+    assert not backlog.stalled(5000)  # a burst: the client may still be reading it
+    clock[0] += transport.SLOW_GRACE / 2
+    assert not backlog.stalled(3000)
+    assert not backlog.stalled(500)  # drained: the grace starts over next time
+    assert not backlog.stalled(5000)
+    clock[0] += transport.SLOW_GRACE
+    assert backlog.stalled(5000)  # over the bound for the whole grace period
+    assert transport.Backlog(1000).stalled(1000 * transport.HARD_LIMIT_FACTOR + 1)  # never past the cap
 
 
 def test_daphne_writer_lets_autobahn_frame_compressed_connections():
@@ -256,7 +280,7 @@ def test_prebuilt_frames_follow_rfc_6455(size, header):
     assert frame.wire == header + b"a" * size
 
 
-async def test_one_slow_viewer_does_not_hold_up_the_others(monkeypatch):
+async def test_one_slow_viewer_does_not_hold_up_the_others(no_grace):
     with override_realtime(MAX_PENDING_BYTES=2000):
         fast, slow = await subscribed_clients(2)
         hub = await get_hub()
