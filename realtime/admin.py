@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -23,6 +23,13 @@ class StreamAdmin(admin.ModelAdmin):
     # A video URL typed without a scheme is https (Django 6's default; says so now, without a warning).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["close_comments", "open_comments", "end_streams"]
+
+    def save_model(self, request: HttpRequest, obj: Stream, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Edited in the form instead of through an action: viewers must still be told.
+        announced = ["comments_open", "slow_mode_seconds", "status"]
+        if change and set(announced) & set(form.changed_data):
+            moderation.update_stream(obj, **{name: getattr(obj, name) for name in announced})
 
     def _update(self, request: HttpRequest, queryset: QuerySet[Stream], verb: str, **changes: Any) -> None:
         for stream in queryset:
@@ -48,9 +55,28 @@ class CommentAdmin(admin.ModelAdmin):
     list_display = ["seq", "stream", "author", "text", "state", "created_at"]
     list_filter = ["state", "stream"]
     search_fields = ["text", "author__username"]
-    readonly_fields = ["stream", "seq", "author", "client_id", "created_at"]
+    # What viewers saw is what history replays: moderators hide, delete or restore a comment, they do
+    # not rewrite it. Only `state` is editable, and it goes through moderation like the actions.
+    readonly_fields = ["stream", "seq", "author", "client_id", "text", "color", "mode", "media_time", "created_at"]
     list_select_related = ["stream", "author"]
     actions = ["hide", "delete_for_viewers", "restore"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # comments come from viewers, with the stream's next id
+
+    def save_model(self, request: HttpRequest, obj: Comment, form: Any, change: bool) -> None:
+        moderation.set_comment_state(obj, obj.state)
+
+    def delete_model(self, request: HttpRequest, obj: Comment) -> None:
+        with transaction.atomic():
+            moderation.set_comment_state(obj, Comment.State.DELETED)  # off overlays and out of history
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+        with transaction.atomic():
+            for comment in queryset:
+                moderation.set_comment_state(comment, Comment.State.DELETED)
+            super().delete_queryset(request, queryset)
 
     def _set_state(self, request: HttpRequest, queryset: QuerySet[Comment], state: str, verb: str) -> None:
         changed = sum(1 for comment in queryset if moderation.set_comment_state(comment, state) is not None)

@@ -228,3 +228,88 @@ async def test_turning_a_mute_into_a_ban_in_the_admin_kicks(admin_client_, strea
             restriction_form(stream, bob, "ban"))
         assert response.status_code == 302
         assert [m["code"] for m in await collect(client) if m["type"] == "kicked"] == ["banned"]
+
+
+# -- edits outside the actions --------------------------------------------------------------------
+async def test_the_action_message_counts_streams_even_when_the_changelist_is_filtered(admin_client_, stream):
+    """Closing comments on a list filtered to open streams: the streams leave the filter, the
+    message must still count them."""
+    url = reverse("admin:realtime_stream_changelist") + "?comments_open__exact=1"
+    response = await sync_to_async(admin_client_.post)(
+        url, {"action": "close_comments", "_selected_action": [stream.pk]}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == [
+        "Closed comments on 1 stream(s); viewers were told at once."]
+
+
+async def test_editing_stream_settings_in_the_change_form_tells_viewers(admin_client_, stream, alice):
+    url = reverse("admin:realtime_stream_change", args=[stream.pk])
+    form = {"title": stream.title, "slug": stream.slug, "owner": stream.owner_id, "description": "",
+            "video_url": "", "status": "live", "allow_anonymous": "on", "slow_mode_seconds": 15,
+            "blocked_terms": "", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    async with RealtimeClient(user=alice) as viewer:
+        await viewer.subscribe(stream.topic)
+        response = await sync_to_async(admin_client_.post)(url, form)  # comments_open unticked
+        assert response.status_code == 302, response.content.decode()[:3000]
+        updates = events(await collect(viewer), "stream.updated")
+        assert [u["data"] for u in updates] == [{"comments_open": False, "slow_mode_seconds": 15, "live": True}]
+        assert (await post(viewer, stream, "hello?"))["code"] == "comments_closed"
+        response = await sync_to_async(admin_client_.post)(url, {**form, "comments_open": "on",
+                                                                 "title": "Renamed"})
+        assert response.status_code == 302
+        assert [u["data"]["comments_open"] for u in events(await collect(viewer), "stream.updated")] == [True]
+        await sync_to_async(admin_client_.post)(url, {**form, "comments_open": "on", "title": "Again"})
+        assert events(await collect(viewer), "stream.updated") == []  # nothing viewers see changed
+
+
+async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and_history(
+        admin_client_, stream, alice):
+    async with RealtimeClient(user=alice) as viewer:
+        await viewer.subscribe(stream.topic)
+        target = await post(viewer, stream, "judge me")
+        comment = await Comment.objects.aget(seq=target["id"])
+        url = reverse("admin:realtime_comment_change", args=[comment.pk])
+        response = await sync_to_async(admin_client_.post)(url, {"state": "hidden"})
+        assert response.status_code == 302, response.content.decode()[:3000]
+        assert [e["data"] for e in events(await collect(viewer), "comment.deleted")] == [{"comment": target["id"]}]
+        assert await Event.objects.filter(seq=target["id"], topic=stream.topic, withdrawn=True).aexists()
+        await sync_to_async(admin_client_.post)(url, {"state": "visible"})
+        assert [e["data"]["id"] for e in events(await collect(viewer), "comment.restored")] == [target["id"]]
+
+
+async def test_comment_text_cannot_be_rewritten_in_the_admin(admin_client_, stream, alice):
+    """The text is what viewers saw (and what history replays); moderators hide or delete it."""
+    comment = await Comment.objects.acreate(stream=stream, seq=1, author=alice, client_id="x", text="original")
+    url = reverse("admin:realtime_comment_change", args=[comment.pk])
+    response = await sync_to_async(admin_client_.post)(
+        url, {"state": "visible", "text": "rewritten", "color": "#ff5555", "mode": "top", "media_time": "3"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    await comment.arefresh_from_db()
+    assert (comment.text, comment.color) == ("original", "")
+
+
+def test_comments_cannot_be_added_in_the_admin(admin_client_):
+    """Comments come from viewers with a per-stream id; an admin-made row would have neither."""
+    assert admin_client_.get(reverse("admin:realtime_comment_add")).status_code == 403
+
+
+@pytest.mark.parametrize("how", ["delete_selected", "delete_view"])
+async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history(
+        admin_client_, stream, alice, how):
+    async with RealtimeClient(user=alice) as viewer:
+        await viewer.subscribe(stream.topic)
+        keep, gone = await post(viewer, stream, "keep"), await post(viewer, stream, "gone")
+        await collect(viewer)
+        pk = (await Comment.objects.aget(seq=gone["id"])).pk
+        if how == "delete_selected":
+            response = await sync_to_async(admin_client_.post)(
+                reverse("admin:realtime_comment_changelist"),
+                {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
+        else:
+            response = await sync_to_async(admin_client_.post)(
+                reverse("admin:realtime_comment_delete", args=[pk]), {"post": "yes"})
+        assert response.status_code == 302
+        assert not await Comment.objects.filter(pk=pk).aexists()
+        assert [e["data"] for e in events(await collect(viewer), "comment.deleted")] == [{"comment": gone["id"]}]
+    async with RealtimeClient() as fresh:
+        await fresh.subscribe(stream.topic)
+        assert [e["id"] for e in events(await collect(fresh), "comment")] == [keep["id"]]
