@@ -40,7 +40,8 @@ class RealtimeClient:
     """
 
     def __init__(self, *, user: Any = None, headers: list[tuple[bytes, bytes]] | None = None,
-                 path: str = "/ws/realtime/", application: Any = None, timeout: float = 3.0) -> None:
+                 path: str = "/ws/realtime/", application: Any = None, hub: Hub | None = None,
+                 timeout: float = 3.0) -> None:
         from django.contrib.auth.models import AnonymousUser
 
         from .consumer import RealtimeConsumer
@@ -48,6 +49,11 @@ class RealtimeClient:
         self.timeout = timeout
         self.user = user if user is not None else AnonymousUser()
         app = application or RealtimeConsumer.as_asgi()
+        # asgiref runs the application in an empty contextvars.Context, so the hub binding (an
+        # argument, or `bound_to()` around this constructor) is set again inside the application task.
+        self.hub = hub or bound_hub.get()
+        if self.hub is not None:
+            app = _on_hub(app, self.hub)
         self.communicator = WebsocketCommunicator(app, path, headers=headers)
         if application is None:
             self.communicator.scope["user"] = self.user
@@ -138,6 +144,14 @@ class RealtimeClient:
         return await self.request({"type": "publish", "topic": topic, "event": event, "data": data})
 
 
+def _on_hub(application: Any, hub: Hub) -> Any:
+    async def bound(scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        bound_hub.set(hub)
+        return await application(scope, receive, send)
+
+    return bound
+
+
 async def make_hub(layer_config: dict[str, Any] | None = None) -> Hub:
     """A separate, started hub with its own layer instance: a stand-in for another daphne process."""
     hub = Hub(get_channel_layer() if layer_config is None else _make_layer(layer_config))
@@ -153,7 +167,7 @@ def _make_layer(config: dict[str, Any]) -> Any:
 
 @contextlib.contextmanager
 def bound_to(hub: Hub) -> Iterator[None]:
-    """Connections created inside this block use `hub` instead of the process's hub."""
+    """`RealtimeClient`s created (and `broadcast` calls made) inside this block use `hub`."""
     token = bound_hub.set(hub)
     try:
         yield

@@ -25,6 +25,7 @@ async def clients_on(hub, count, topic="broadcast.all", **kwargs):
         await client.__aenter__()
         assert (await client.subscribe(topic))["type"] == "subscribed"
         clients.append(client)
+    assert len(hub.rooms[topic]) >= count  # they really are this hub's connections
     return clients
 
 
