@@ -18,6 +18,8 @@ from realtime import moderation
 from realtime.exceptions import ProtocolError
 from realtime.models import Comment, Event, Stream, StreamRestriction
 from realtime.testing import RealtimeClient
+from realtime.topics import base as topics_base
+from realtime.topics.stream import StreamTopic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -358,6 +360,56 @@ async def test_a_ban_kicks_the_live_subscription_and_refuses_resubscribing(strea
         await moderate(mod, stream, action="unban", user=bob.pk)
         assert (await b.subscribe(stream.topic))["type"] == "subscribed"
         assert (await post(b, stream, "I'm back"))["type"] == "ack"
+
+
+async def test_a_ban_while_the_subscription_is_loading_kicks_it(stream, owner, bob, monkeypatch):
+    real_read = topics_base.read_history
+
+    def ban_during_read(topic, since, limit):
+        moderation.restrict(stream, bob, StreamRestriction.Kind.BAN)
+        return real_read(topic, since, limit)
+
+    monkeypatch.setattr(topics_base, "read_history", ban_during_read)
+    async with RealtimeClient(user=bob) as b:
+        await b.send({"type": "subscribe", "topic": stream.topic, "ref": "s"})
+        received = await collect(b, quiet=0.3)
+        assert_turned_away(received)
+        monkeypatch.setattr(topics_base, "read_history", real_read)
+        await database_sync_to_async(post_comment_as)(stream, owner, "after the ban")
+        assert comment_ids(await collect(b)) == []
+
+
+async def test_a_ban_committed_just_after_the_subscribe_check_still_keeps_the_user_out(
+        stream, owner, bob, monkeypatch):
+    """The race between the ban check on subscribe and joining the room: a ban committed in between
+    would find no connection to kick. The user must be refused, not left watching."""
+    real_check = StreamTopic._check_access
+    banned = []
+
+    def check_then_ban(self, user):
+        real_check(self, user)
+        if not banned:
+            banned.append(moderation.restrict(stream, bob, StreamRestriction.Kind.BAN))
+
+    monkeypatch.setattr(StreamTopic, "_check_access", check_then_ban)
+    async with RealtimeClient(user=bob) as b:
+        reply = await b.subscribe(stream.topic)
+        assert_turned_away([reply, *await collect(b, quiet=0.3)])
+        await database_sync_to_async(post_comment_as)(stream, owner, "after the ban")
+        assert comment_ids(await collect(b)) == []
+        assert (await b.request({"type": "ping"}))["type"] == "pong"  # the socket stays usable
+
+
+def assert_turned_away(received: list[dict]) -> None:
+    """Never `subscribed`; told `banned` (a kick, an error for the subscribe, or both)."""
+    notices = [(m["type"], m.get("code")) for m in received if m["type"] != "event"]
+    assert notices and set(notices) <= {("kicked", "banned"), ("error", "banned")}, notices
+
+
+def post_comment_as(stream: Stream, user, text: str) -> dict:
+    from realtime.comments import post_comment
+
+    return post_comment(stream.pk, user, comment(text))
 
 
 async def test_a_banned_user_cannot_post_even_if_still_subscribed(stream, alice):

@@ -46,6 +46,11 @@ class StreamTopic(Topic):
         self.moderator = self.stream.is_moderator(user)
 
     async def state(self, client: Client) -> dict[str, Any]:
+        # The hub asks for the state once the connection is in the room, where a ban's kick finds it.
+        # A ban committed after the check in authorize_subscribe but before joining would find nothing
+        # to kick, so check again: anything later is kicked, anything earlier is refused here.
+        if getattr(client.user, "is_authenticated", False):
+            await database_sync_to_async(self._check_access)(client.user)
         return {**moderation.stream_state(self.stream), "moderator": self.moderator}
 
     async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
