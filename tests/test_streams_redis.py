@@ -10,12 +10,10 @@ import itertools
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
-from django.contrib.auth.models import AnonymousUser
 
 from realtime import api
 from realtime.comments import post_comment
-from realtime.consumer import RealtimeConsumer
-from realtime.hub import Hub, bound_hub
+from realtime.hub import Hub, current_hub
 from realtime.testing import RealtimeClient, bound_to, make_hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,20 +38,8 @@ async def hubs(redis_layer_config):
 
 
 def on(hub: Hub, user=None) -> RealtimeClient:
-    """A client whose connection is served by `hub`.
-
-    Binds inside the application task: asgiref's ApplicationCommunicator starts the application in an
-    empty contextvars.Context, so `bound_to()` around the client does not reach the consumer (see the
-    xfail test below).
-    """
-    consumer = RealtimeConsumer.as_asgi()
-    scope_user = user if user is not None else AnonymousUser()
-
-    async def application(scope, receive, send):
-        bound_hub.set(hub)
-        return await consumer({**scope, "user": scope_user}, receive, send)
-
-    return RealtimeClient(user=user, application=application)
+    """A client whose connection is served by `hub`."""
+    return RealtimeClient(user=user, hub=hub)
 
 
 async def collect(client: RealtimeClient, quiet: float = 0.3) -> list[dict]:
@@ -110,7 +96,9 @@ async def test_a_comment_posted_on_hub_a_reaches_subscribers_on_both_hubs_exactl
     async with on(a, alice) as poster, on(b, bob) as remote, on(b) as remote_anonymous, on(a) as local:
         for client in (poster, remote, remote_anonymous, local):
             assert (await client.subscribe(stream.topic))["type"] == "subscribed"
-        assert stream.topic in a.rooms and stream.topic in b.rooms
+        # Two connections on each hub, none on this process's own hub.
+        assert (len(a.rooms[stream.topic]), len(b.rooms[stream.topic])) == (2, 2)
+        assert current_hub() is None or stream.topic not in current_hub().rooms
         ack = await post(poster, stream.topic, "across processes")
         assert ack["type"] == "ack"
         results = await asyncio.gather(*(collect(c) for c in (poster, remote, remote_anonymous, local)))
@@ -239,16 +227,15 @@ async def test_a_hub_that_stops_reporting_is_forgotten(hubs, stream, alice, bob)
             await wait_viewers(on_a, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "realtime.testing.bound_to() sets a contextvar around client creation, but asgiref's "
-    "ApplicationCommunicator (3.8+) starts the application in an empty contextvars.Context, so the "
-    "consumer's get_hub() never sees it and every client lands on the process hub."))
-async def test_bound_to_puts_clients_created_inside_it_on_that_hub(hubs, stream, alice):
-    a, _ = hubs
+async def test_bound_to_puts_clients_created_inside_it_on_that_hub(hubs, stream, alice, bob):
+    a, b = hubs
     with bound_to(a):
-        async with RealtimeClient(user=alice) as client:
-            await client.subscribe(stream.topic)
-            assert stream.topic in a.rooms
+        client = RealtimeClient(user=alice)
+    async with client, on(b, bob) as other:
+        await client.subscribe(stream.topic)
+        assert len(a.rooms[stream.topic]) == 1 and stream.topic not in b.rooms
+        await other.subscribe(stream.topic)
+        assert stream.topic in b.rooms
 
 
 async def test_posting_from_sync_code_reaches_both_hubs(hubs, stream, alice, bob):
