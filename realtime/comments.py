@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,14 +39,17 @@ def parse_draft(data: dict[str, Any]) -> CommentDraft:
     if not isinstance(text, str):
         raise ProtocolError("bad_message", "Field 'text' is required and must be a string.")
     text = " ".join(text.split())  # one line: newlines and runs of spaces would break the overlay
+    if not text.isprintable():
+        # Control characters (NUL, escapes) are not text; PostgreSQL even refuses NUL in a column.
+        text = " ".join("".join(char for char in text if unicodedata.category(char) != "Cc").split())
     if not text:
         raise ProtocolError("text_empty", "Write something before sending.")
     limit = int(realtime_settings.MAX_COMMENT_LENGTH)
     if len(text) > limit:
         raise ProtocolError("text_too_long", f"Comments may be at most {limit} characters ({len(text)} sent).")
     client_id = data.get("client_id")
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
-        raise ProtocolError("bad_message", "Field 'client_id' must be a string of 1 to 64 characters.")
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or not client_id.isprintable():
+        raise ProtocolError("bad_message", "Field 'client_id' must be a string of 1 to 64 printable characters.")
     color = data.get("color") or ""
     if not isinstance(color, str) or (color and color.lower() not in realtime_settings.COMMENT_COLORS):
         raise ProtocolError("bad_color", f"Colour must be one of {', '.join(realtime_settings.COMMENT_COLORS)}.")

@@ -472,6 +472,17 @@ async def test_whitespace_is_collapsed_to_one_line(stream, alice):
         assert ack["data"]["text"] == "two lines and spaces"
 
 
+async def test_control_characters_are_removed(stream, alice):
+    """NUL and other C0/C1 controls have no place in one line of overlay text (and PostgreSQL refuses
+    NUL in text columns, which would turn a comment into an internal error)."""
+    async with RealtimeClient(user=alice) as a:
+        await a.subscribe(stream.topic)
+        ack = await post(a, stream, "a\x00b\x07c\x1b[31m\x9b \x00 d\u200d\U0001F44D")
+        assert ack["data"]["text"] == "abc[31m d\u200d\U0001F44D"  # joiners (emoji sequences) stay
+        reply = await post(a, stream, "\x00\x01 \x7f")
+        assert (reply["type"], reply["code"]) == ("error", "text_empty")
+
+
 @pytest.mark.parametrize("extra, code", [
     ({"color": "#123456"}, "bad_color"),
     ({"color": "red"}, "bad_color"),
@@ -487,6 +498,7 @@ async def test_whitespace_is_collapsed_to_one_line(stream, alice):
     ({"client_id": ""}, "bad_message"),
     ({"client_id": "x" * 65}, "bad_message"),
     ({"client_id": 7}, "bad_message"),
+    ({"client_id": "a\x00"}, "bad_message"),
 ])
 async def test_invalid_comment_fields_are_refused_with_a_stable_code(stream, alice, bob, extra, code):
     async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b:
