@@ -98,6 +98,19 @@ async def test_ack_carries_the_stored_id_and_the_row_exists_when_it_arrives(stre
         assert "duplicate" not in ack
 
 
+async def test_subscribed_state_describes_the_stream_and_the_viewer(stream, owner):
+    await Stream.objects.filter(pk=stream.pk).aupdate(slow_mode_seconds=5)
+    async with RealtimeClient(user=owner) as mod, RealtimeClient() as anonymous:
+        reply = await mod.subscribe(stream.topic)
+        assert reply["state"] == {"viewers": 1, "comments_open": True, "slow_mode_seconds": 5, "live": True,
+                                  "moderator": True}
+        assert (reply["topic"], reply["last_id"], reply["history"], reply["truncated"]) == (
+            stream.topic, 0, 0, False)
+        reply = await anonymous.subscribe(stream.topic)
+        assert reply["state"] == {"viewers": 2, "comments_open": True, "slow_mode_seconds": 5, "live": True,
+                                  "moderator": False}
+
+
 async def test_no_ack_and_nothing_sent_when_storing_fails(stream, alice, bob, monkeypatch):
     """The ack waits for the store: a failure while storing answers with an error, rolls the comment
     back, and no subscriber sees a comment that does not exist."""
