@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
@@ -166,19 +167,13 @@ async def test_moderators_are_exempt_from_slow_mode(stream, owner, make_user, wh
     elif who == "staff with permission":
         user = await staff_with_permission(make_user)
     else:
-        user = await database_sync_to_async(get_superuser)(make_user)
+        user = await database_sync_to_async(get_user_model().objects.create_superuser)("root", "r@example.com", "pw")
     await Stream.objects.filter(pk=stream.pk).aupdate(slow_mode_seconds=60)
     async with RealtimeClient(user=user) as client:
         reply = await client.subscribe(stream.topic)
         assert reply["state"]["moderator"] is True
         for text in ("one", "two", "three"):
             assert (await post(client, stream, text))["type"] == "ack"
-
-
-def get_superuser(make_user):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_superuser("root", "root@example.com", "pw")
 
 
 async def test_staff_without_the_permission_is_not_a_moderator(stream, make_user):

@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 
 from realtime import comments as comments_module
 from realtime.comments import post_comment
+from realtime.conf import DEFAULTS
 from realtime.models import Comment, Event, ReactionTotal, Stream
 from realtime.testing import RealtimeClient
 from realtime.topics import base as topics_base
@@ -389,6 +390,26 @@ async def test_viewer_count_follows_join_leave_and_disconnect(stream, alice, bob
         assert events(await collect(a), "viewers") == []  # bob was not subscribed: no change
 
 
+async def test_viewer_count_settles_on_the_truth_after_a_burst_of_joins_and_leaves(stream, alice):
+    """Counts are sent at most once per interval; the last one after a burst must still be exact."""
+    async with RealtimeClient(user=alice) as watcher:
+        await watcher.subscribe(stream.topic)
+        crowd = [RealtimeClient() for _ in range(12)]
+        await asyncio.gather(*(client.__aenter__() for client in crowd))
+        try:
+            await asyncio.gather(*(client.subscribe(stream.topic) for client in crowd))
+            await wait_viewers(watcher, 13)
+        finally:
+            await asyncio.gather(*(client.__aexit__(None, None, None) for client in crowd[4:]))
+        try:
+            await wait_viewers(watcher, 5)
+            await asyncio.sleep(0.15)
+            assert [m["data"]["count"] for m in events(await collect(watcher), "viewers")] in ([], [5])
+        finally:
+            await asyncio.gather(*(client.__aexit__(None, None, None) for client in crowd[:4]))
+        await wait_viewers(watcher, 1)
+
+
 async def test_viewer_count_is_per_connection_and_not_inflated_by_resubscribing(stream, alice):
     async with RealtimeClient(user=alice) as tab1, RealtimeClient(user=alice) as tab2:
         await tab1.subscribe(stream.topic)
@@ -524,8 +545,7 @@ async def test_invalid_comment_fields_are_refused_with_a_stable_code(stream, ali
     assert not await Comment.objects.aexists()
 
 
-@pytest.mark.parametrize("color", django_settings.REALTIME.get("COMMENT_COLORS") or
-                         ["#ffffff", "#ff5555", "#ffd700", "#55ff55", "#55aaff", "#ff77ff"])
+@pytest.mark.parametrize("color", DEFAULTS["COMMENT_COLORS"])
 async def test_every_allowed_colour_is_accepted(stream, alice, color):
     async with RealtimeClient(user=alice) as a:
         await a.subscribe(stream.topic)
