@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -66,17 +66,6 @@ class CommentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Comment, form: Any, change: bool) -> None:
         moderation.set_comment_state(obj, obj.state)
-
-    def delete_model(self, request: HttpRequest, obj: Comment) -> None:
-        with transaction.atomic():
-            moderation.set_comment_state(obj, Comment.State.DELETED)  # off overlays and out of history
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        with transaction.atomic():
-            for comment in queryset:
-                moderation.set_comment_state(comment, Comment.State.DELETED)
-            super().delete_queryset(request, queryset)
 
     def _set_state(self, request: HttpRequest, queryset: QuerySet[Comment], state: str, verb: str) -> None:
         changed = sum(1 for comment in queryset if moderation.set_comment_state(comment, state) is not None)

@@ -50,6 +50,17 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Add 'daphne' (first) and 'channels' to INSTALLED_APPS.",
             id="realtime.E003",
         ))
+    from .conf import realtime_settings
+    from .models import Comment
+
+    column = Comment._meta.get_field("text").max_length
+    if int(realtime_settings.MAX_COMMENT_LENGTH) > column:
+        errors.append(checks.Error(
+            f"REALTIME['MAX_COMMENT_LENGTH'] is {realtime_settings.MAX_COMMENT_LENGTH}, but comments are "
+            f"stored in a column of {column} characters.",
+            hint=f"Set REALTIME['MAX_COMMENT_LENGTH'] to {column} or less.",
+            id="realtime.E004",
+        ))
     options = settings.DATABASES.get("default", {})
     if options.get("ENGINE", "").endswith("sqlite3") and (options.get("OPTIONS") or {}).get(
             "transaction_mode") != "IMMEDIATE":

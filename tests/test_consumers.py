@@ -7,7 +7,6 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 
 from project.asgi import application
-from realtime.consumer import RealtimeConsumer
 from realtime.testing import RealtimeClient, override_realtime
 from realtime.tickets import issue_ticket
 

@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from realtime import abroadcast, hub as hub_module
+from realtime import abroadcast
+from realtime import hub as hub_module
 from realtime.eventlog import store_event
 from realtime.groups import group_for_topic
 from realtime.hub import get_hub

@@ -578,12 +578,7 @@ async def test_retrying_a_deleted_comment_does_not_bring_it_back(stream, owner, 
     assert await Event.objects.filter(topic=stream.topic, seq=target["id"], withdrawn=True).aexists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Comments deleted outside moderation and the admin (cascaded from deleting their author or stream, "
-    "or QuerySet.delete() in code) leave their stored event replayed to every fresh viewer, author "
-    "name and text included: nothing withdraws it. Needs a post_delete receiver for Comment "
-    "(realtime/signals.py) doing what set_comment_state does for DELETED."))
-async def test_comments_deleted_with_their_author_leave_history(stream, owner, alice):
+async def test_comments_deleted_with_their_author_are_withdrawn_live_and_from_history(stream, owner, alice):
     async with RealtimeClient(user=alice) as a, RealtimeClient(user=owner) as watcher:
         await a.subscribe(stream.topic)
         await watcher.subscribe(stream.topic)
@@ -594,3 +589,16 @@ async def test_comments_deleted_with_their_author_leave_history(stream, owner, a
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
         assert comment_ids(await collect(fresh)) == []
+
+
+async def test_deleting_a_stream_deletes_its_topic_log(stream, alice):
+    """A stream's stored events go with it: nothing is replayed under its topic afterwards."""
+    from realtime.models import TopicSequence
+
+    async with RealtimeClient(user=alice) as a:
+        await a.subscribe(stream.topic)
+        await post(a, stream, "soon gone")
+    topic = stream.topic
+    await database_sync_to_async(stream.delete)()
+    assert not await Event.objects.filter(topic=topic).aexists()
+    assert not await TopicSequence.objects.filter(topic=topic).aexists()

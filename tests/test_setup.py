@@ -41,6 +41,11 @@ def test_redis_host_without_socket_timeout_is_a_warning():
     assert "realtime.W002" not in ids(CHANNEL_LAYERS={"default": redis_layer("redis://x:6379")})
 
 
+def test_comment_length_over_the_column_is_an_error():
+    assert "realtime.E004" in ids(REALTIME={"MAX_COMMENT_LENGTH": 1000})
+    assert "realtime.E004" not in ids(REALTIME={"MAX_COMMENT_LENGTH": 500})
+
+
 def test_checks_run_through_manage_py(capsys):
     with override_settings(ASGI_APPLICATION=None):
         with pytest.raises(Exception, match="realtime.E001"):

@@ -292,6 +292,9 @@
       case "comment.deleted":
         this.removeComment(data.comment);
         break;
+      case "comment.restored":
+        this.addComment(data, { fly: false });
+        break;
       case "stream.updated":
         this.applyStreamState(data);
         break;
