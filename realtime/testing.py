@@ -22,7 +22,7 @@ from channels.testing import WebsocketCommunicator
 
 from .hub import Hub, bound_hub, reset_hub
 
-__all__ = ["RealtimeClient", "bound_to", "make_hub", "override_realtime", "reset_realtime"]
+__all__ = ["RealtimeClient", "bound_to", "events", "make_hub", "override_realtime", "reset_realtime"]
 
 
 def override_realtime(**changes: Any) -> Any:
@@ -123,6 +123,22 @@ class RealtimeClient:
                 return False
         return True
 
+    async def collect(self, quiet: float = 0.1) -> list[dict[str, Any]]:
+        """Every message received until nothing new arrives for `quiet` seconds.
+
+        Starts with the events `request` set aside in `skipped` while awaiting a reply (and empties it),
+        then anything already unpacked, then new frames. Waiting never times out the application
+        (`receive_output` would cancel it), so the connection stays usable afterwards.
+        """
+        messages, self.skipped[:] = list(self.skipped), []
+        while True:
+            if self.inbox:
+                messages.append(self.inbox.pop(0))
+            elif await self.communicator.receive_nothing(timeout=quiet):
+                return messages
+            else:
+                messages.append(await self.receive())
+
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send a request with a fresh `ref`; return its reply (or its error)."""
         ref = str(next(self.refs))
@@ -142,6 +158,11 @@ class RealtimeClient:
 
     async def publish(self, topic: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
         return await self.request({"type": "publish", "topic": topic, "event": event, "data": data})
+
+
+def events(messages: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The `event` messages named `name`, in order (e.g. `events(await client.collect(), "comment")`)."""
+    return [m for m in messages if m["type"] == "event" and m["event"] == name]
 
 
 def _on_hub(application: Any, hub: Hub) -> Any:

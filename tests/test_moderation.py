@@ -5,7 +5,6 @@ see live and in history."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
 
 import pytest
@@ -18,58 +17,15 @@ from django.utils import timezone
 from realtime import moderation
 from realtime.exceptions import ProtocolError
 from realtime.models import Comment, Event, Stream, StreamRestriction
-from realtime.testing import RealtimeClient
+from realtime.testing import RealtimeClient, events
 from realtime.topics import base as topics_base
 from realtime.topics.stream import StreamTopic
+from tests.streamkit import comment_ids, moderate, of_type, post, post_direct, refused
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-_client_ids = itertools.count(1)
-
 
 # -- helpers --------------------------------------------------------------------------------------
-def comment(text: str, client_id: str | None = None, **extra) -> dict:
-    return {"text": text, "client_id": client_id or f"m{next(_client_ids)}", **extra}
-
-
-async def post(client: RealtimeClient, stream: Stream, text: str, client_id: str | None = None, **extra) -> dict:
-    return await client.publish(stream.topic, "comment", comment(text, client_id, **extra))
-
-
-async def moderate(client: RealtimeClient, stream: Stream, **data) -> dict:
-    return await client.publish(stream.topic, "moderate", data)
-
-
-async def collect(client: RealtimeClient, quiet: float = 0.1) -> list[dict]:
-    """Every message the client got until nothing new arrives for `quiet` seconds (no app timeout)."""
-    messages, client.skipped[:] = list(client.skipped), []
-    while True:
-        if client.inbox:
-            messages.append(client.inbox.pop(0))
-        elif await client.communicator.receive_nothing(timeout=quiet):
-            return messages
-        else:
-            messages.append(await client.receive())
-
-
-def events(messages: list[dict], name: str) -> list[dict]:
-    return [m for m in messages if m["type"] == "event" and m["event"] == name]
-
-
-def of_type(messages: list[dict], kind: str) -> list[dict]:
-    return [m for m in messages if m["type"] == kind]
-
-
-def comment_ids(messages: list[dict]) -> list[int]:
-    return [m["id"] for m in events(messages, "comment")]
-
-
-def refused(reply: dict, code: str) -> None:
-    assert reply["type"] == "error", reply
-    assert reply["code"] == code, reply
-    assert reply["message"]
-
-
 def realtime_settings(**overrides) -> dict:
     return {**django_settings.REALTIME, **overrides}
 
@@ -98,7 +54,7 @@ async def test_rate_limit_refuses_with_retry_after_and_stores_nothing(stream, al
         reply = await post(a, stream, "three")
         refused(reply, "rate_limited")
         assert 9 <= reply["retry_after"] <= 10
-        assert comment_ids(await collect(b)) == [first["id"], second["id"]]
+        assert comment_ids(await b.collect()) == [first["id"], second["id"]]
         assert (await post(b, stream, "bob is not limited by alice"))["type"] == "ack"
         # Retrying an already stored comment is not a new post: it is acked, not rate limited.
         again = await post(a, stream, "two", second["data"]["client_id"])
@@ -144,7 +100,7 @@ async def test_slow_mode_refuses_a_second_comment_with_retry_after(stream, alice
         refused(reply, "slow_mode")
         assert 29 <= reply["retry_after"] <= 30
         assert (await post(b, stream, "bob's own turn"))["type"] == "ack"
-        assert comment_ids(await collect(a)) == [first["id"], first["id"] + 1]
+        assert comment_ids(await a.collect()) == [first["id"], first["id"] + 1]
 
 
 async def test_slow_mode_lets_the_next_comment_through_after_the_interval(stream, alice):
@@ -225,10 +181,10 @@ async def test_blocked_terms_from_settings_and_the_stream_whole_words(stream, al
         reply = await post(a, stream, text)
         if allowed:
             assert reply["type"] == "ack"
-            assert comment_ids(await collect(b)) == [reply["id"]]
+            assert comment_ids(await b.collect()) == [reply["id"]]
         else:
             refused(reply, "blocked_term")
-            assert comment_ids(await collect(b)) == []
+            assert comment_ids(await b.collect()) == []
     assert await Comment.objects.aexists() is allowed
 
 
@@ -247,7 +203,7 @@ async def test_closing_comments_is_announced_and_refuses_posts_until_reopened(st
         await a.subscribe(stream.topic)
         ack = await moderate(mod, stream, action="comments", open=False)
         assert ack["type"] == "ack" and ack["data"]["comments_open"] is False
-        updates = events(await collect(a), "stream.updated")
+        updates = events(await a.collect(), "stream.updated")
         assert [u["data"] for u in updates] == [{"comments_open": False, "slow_mode_seconds": 0, "live": True}]
         assert updates[0]["id"]  # stored: a resuming viewer learns it too
         refused(await post(a, stream, "hello?"), "comments_closed")
@@ -255,7 +211,7 @@ async def test_closing_comments_is_announced_and_refuses_posts_until_reopened(st
         async with RealtimeClient(user=alice) as fresh:
             assert (await fresh.subscribe(stream.topic))["state"]["comments_open"] is False
         await moderate(mod, stream, action="comments", open=True)
-        assert [u["data"]["comments_open"] for u in events(await collect(a), "stream.updated")] == [True]
+        assert [u["data"]["comments_open"] for u in events(await a.collect(), "stream.updated")] == [True]
         assert (await post(a, stream, "hello!"))["type"] == "ack"
 
 
@@ -265,7 +221,7 @@ async def test_slow_mode_set_by_a_moderator_is_announced_and_enforced(stream, ow
         await a.subscribe(stream.topic)
         ack = await moderate(mod, stream, action="slow_mode", seconds=20)
         assert ack["data"] == {"action": "slow_mode", "comments_open": True, "slow_mode_seconds": 20, "live": True}
-        assert [u["data"]["slow_mode_seconds"] for u in events(await collect(a), "stream.updated")] == [20]
+        assert [u["data"]["slow_mode_seconds"] for u in events(await a.collect(), "stream.updated")] == [20]
         await post(a, stream, "one")
         refused(await post(a, stream, "two"), "slow_mode")
         await moderate(mod, stream, action="slow_mode", seconds=0)
@@ -279,7 +235,7 @@ async def test_an_ended_stream_refuses_comments(stream, alice):
     async with RealtimeClient(user=alice) as a:
         await a.subscribe(stream.topic)
         await database_sync_to_async(moderation.update_stream)(stream, status=Stream.Status.ENDED)
-        assert [u["data"]["live"] for u in events(await collect(a), "stream.updated")] == [False]
+        assert [u["data"]["live"] for u in events(await a.collect(), "stream.updated")] == [False]
         refused(await post(a, stream, "still there?"), "stream_ended")
     async with RealtimeClient(user=alice) as late:
         assert (await late.subscribe(stream.topic))["state"]["live"] is False
@@ -309,9 +265,9 @@ async def test_a_muted_user_cannot_post_but_still_watches(stream, owner, alice, 
         reply = await post(a, stream, "let me talk")
         refused(reply, "muted")
         assert "until" in reply["message"]
-        assert of_type(await collect(a), "kicked") == []  # a mute does not end the subscription
+        assert of_type(await a.collect(), "kicked") == []  # a mute does not end the subscription
         other = await post(b, stream, "alice can read this")
-        assert comment_ids(await collect(a)) == [other["id"]]
+        assert comment_ids(await a.collect()) == [other["id"]]
         async with RealtimeClient(user=alice) as second_tab:  # and may subscribe again
             assert (await second_tab.subscribe(stream.topic))["type"] == "subscribed"
             refused(await post(second_tab, stream, "other tab"), "muted")
@@ -338,14 +294,14 @@ async def test_a_ban_kicks_the_live_subscription_and_refuses_resubscribing(strea
         await b.subscribe("broadcast.all")
         ack = await moderate(mod, stream, action="ban", user=bob.pk, reason="spam")
         assert ack["type"] == "ack" and ack["data"] == {"action": "ban", "user": bob.pk}
-        for received in await asyncio.gather(collect(b), collect(b_tab2)):  # every socket of bob's
+        for received in await asyncio.gather(b.collect(), b_tab2.collect()):  # every socket of bob's
             kicked = of_type(received, "kicked")
             assert [(k["topic"], k["code"]) for k in kicked] == [(stream.topic, "banned")]
             assert "spam" in kicked[0]["message"]
-        assert of_type(await collect(a), "kicked") == []  # nobody else is kicked
+        assert of_type(await a.collect(), "kicked") == []  # nobody else is kicked
         # The kicked subscription is gone: no more comments, no posting, no viewer count.
         after = await post(a, stream, "bob cannot see this")
-        assert comment_ids(await collect(b)) == []
+        assert comment_ids(await b.collect()) == []
         refused(await post(b, stream, "let me back"), "not_subscribed")
         # The socket itself stays usable, and other topics stay subscribed.
         assert (await b.request({"type": "ping"}))["type"] == "pong"
@@ -367,11 +323,11 @@ async def test_a_ban_while_the_subscription_is_loading_kicks_it(stream, owner, b
     monkeypatch.setattr(topics_base, "read_history", ban_during_read)
     async with RealtimeClient(user=bob) as b:
         await b.send({"type": "subscribe", "topic": stream.topic, "ref": "s"})
-        received = await collect(b, quiet=0.3)
+        received = await b.collect(quiet=0.3)
         assert_turned_away(received)
         monkeypatch.setattr(topics_base, "read_history", real_read)
-        await database_sync_to_async(post_comment_as)(stream, owner, "after the ban")
-        assert comment_ids(await collect(b)) == []
+        await post_direct(stream, owner, "after the ban")
+        assert comment_ids(await b.collect()) == []
 
 
 async def test_a_ban_committed_just_after_the_subscribe_check_still_keeps_the_user_out(
@@ -389,9 +345,9 @@ async def test_a_ban_committed_just_after_the_subscribe_check_still_keeps_the_us
     monkeypatch.setattr(StreamTopic, "_check_access", check_then_ban)
     async with RealtimeClient(user=bob) as b:
         reply = await b.subscribe(stream.topic)
-        assert_turned_away([reply, *await collect(b, quiet=0.3)])
-        await database_sync_to_async(post_comment_as)(stream, owner, "after the ban")
-        assert comment_ids(await collect(b)) == []
+        assert_turned_away([reply, *await b.collect(quiet=0.3)])
+        await post_direct(stream, owner, "after the ban")
+        assert comment_ids(await b.collect()) == []
         assert (await b.request({"type": "ping"}))["type"] == "pong"  # the socket stays usable
 
 
@@ -399,12 +355,6 @@ def assert_turned_away(received: list[dict]) -> None:
     """Never `subscribed`; told `banned` (a kick, an error for the subscribe, or both)."""
     notices = [(m["type"], m.get("code")) for m in received if m["type"] != "event"]
     assert notices and set(notices) <= {("kicked", "banned"), ("error", "banned")}, notices
-
-
-def post_comment_as(stream: Stream, user, text: str) -> dict:
-    from realtime.comments import post_comment
-
-    return post_comment(stream.pk, user, comment(text))
 
 
 async def test_a_banned_user_cannot_post_even_if_still_subscribed(stream, alice):
@@ -423,7 +373,7 @@ async def test_a_ban_on_one_stream_leaves_other_streams_alone(stream, owner, bob
         await b.subscribe(stream.topic)
         await b.subscribe(other.topic)
         await moderate(mod, stream, action="ban", user=bob.pk)
-        assert [k["topic"] for k in of_type(await collect(b), "kicked")] == [stream.topic]
+        assert [k["topic"] for k in of_type(await b.collect(), "kicked")] == [stream.topic]
         assert (await post(b, other, "still here"))["type"] == "ack"
 
 
@@ -517,7 +467,7 @@ async def test_a_removed_comment_disappears_live_and_from_history(stream, owner,
         bad = await post(a, stream, "remove me")
         ack = await moderate(mod, stream, action=action, comment=bad["id"])
         assert ack["data"] == {"action": action, "comment": bad["id"]}
-        for received in await asyncio.gather(collect(a), collect(b)):
+        for received in await asyncio.gather(a.collect(), b.collect()):
             assert comment_ids(received) == [keep["id"], bad["id"]]
             deleted = events(received, "comment.deleted")
             assert [d["data"] for d in deleted] == [{"comment": bad["id"]}]
@@ -526,10 +476,10 @@ async def test_a_removed_comment_disappears_live_and_from_history(stream, owner,
     assert comment_row.state == {"delete": "deleted", "hide": "hidden"}[action]
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        assert comment_ids(await collect(fresh)) == [keep["id"]]
+        assert comment_ids(await fresh.collect()) == [keep["id"]]
     async with RealtimeClient() as resuming:  # was offline when it was removed, had seen it
         await resuming.subscribe(stream.topic, since=bad["id"])
-        received = await collect(resuming)
+        received = await resuming.collect()
         assert [d["data"]["comment"] for d in events(received, "comment.deleted")] == [bad["id"]]
 
 
@@ -539,15 +489,15 @@ async def test_restore_brings_a_comment_back_live_and_in_history(stream, owner, 
         await a.subscribe(stream.topic)
         target = await post(a, stream, "misjudged")
         await moderate(mod, stream, action="hide", comment=target["id"])
-        await collect(a)
+        await a.collect()
         ack = await moderate(mod, stream, action="restore", comment=target["id"])
         assert ack["type"] == "ack"
-        restored = events(await collect(a), "comment.restored")
+        restored = events(await a.collect(), "comment.restored")
         assert [r["data"] for r in restored] == [target["data"]]
     assert (await Comment.objects.aget(seq=target["id"])).state == Comment.State.VISIBLE
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        received = await collect(fresh)
+        received = await fresh.collect()
         assert comment_ids(received) == [target["id"]]
 
 
@@ -557,10 +507,10 @@ async def test_removing_an_already_removed_comment_sends_nothing_more(stream, ow
         await a.subscribe(stream.topic)
         target = await post(a, stream, "gone")
         await moderate(mod, stream, action="hide", comment=target["id"])
-        assert len(events(await collect(a), "comment.deleted")) == 1
+        assert len(events(await a.collect(), "comment.deleted")) == 1
         await moderate(mod, stream, action="delete", comment=target["id"])
         await moderate(mod, stream, action="delete", comment=target["id"])
-        assert events(await collect(a), "comment.deleted") == []
+        assert events(await a.collect(), "comment.deleted") == []
     assert (await Comment.objects.aget(seq=target["id"])).state == Comment.State.DELETED
 
 
@@ -571,10 +521,10 @@ async def test_retrying_a_deleted_comment_does_not_bring_it_back(stream, owner, 
             await client.subscribe(stream.topic)
         target = await post(a, stream, "deleted", "same-id")
         await moderate(mod, stream, action="delete", comment=target["id"])
-        await collect(b)
+        await b.collect()
         again = await post(a, stream, "deleted", "same-id")
         assert (again["id"], again["duplicate"]) == (target["id"], True)
-        assert comment_ids(await collect(b)) == []
+        assert comment_ids(await b.collect()) == []
     assert await Event.objects.filter(topic=stream.topic, seq=target["id"], withdrawn=True).aexists()
 
 
@@ -583,12 +533,12 @@ async def test_comments_deleted_with_their_author_are_withdrawn_live_and_from_hi
         await a.subscribe(stream.topic)
         await watcher.subscribe(stream.topic)
         gone = await post(a, stream, "my account is being deleted")
-        await collect(watcher)
+        await watcher.collect()
         await database_sync_to_async(alice.delete)()
-        assert [d["data"]["comment"] for d in events(await collect(watcher), "comment.deleted")] == [gone["id"]]
+        assert [d["data"]["comment"] for d in events(await watcher.collect(), "comment.deleted")] == [gone["id"]]
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        assert comment_ids(await collect(fresh)) == []
+        assert comment_ids(await fresh.collect()) == []
 
 
 async def test_deleting_a_stream_deletes_its_topic_log(stream, alice):

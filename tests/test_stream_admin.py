@@ -3,8 +3,6 @@ and opening comments, ending a stream, and banning through the StreamRestriction
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib import admin
@@ -14,14 +12,13 @@ from django.test import Client
 from django.urls import path, reverse
 
 from realtime.models import Comment, Event, Stream, StreamRestriction
-from realtime.testing import RealtimeClient
+from realtime.testing import RealtimeClient, events
+from tests.streamkit import post
 
 # The admin alone, so these tests do not depend on the example project's URLs.
 urlpatterns = [path("admin/", admin.site.urls)]
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
-
-_client_ids = itertools.count(1)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -32,26 +29,6 @@ def admin_client_(db) -> Client:
     client.force_login(user)
     client.user = user
     return client
-
-
-async def collect(client: RealtimeClient, quiet: float = 0.1) -> list[dict]:
-    """Every message the client got until nothing new arrives for `quiet` seconds (no app timeout)."""
-    messages, client.skipped[:] = list(client.skipped), []
-    while True:
-        if client.inbox:
-            messages.append(client.inbox.pop(0))
-        elif await client.communicator.receive_nothing(timeout=quiet):
-            return messages
-        else:
-            messages.append(await client.receive())
-
-
-def events(messages: list[dict], name: str) -> list[dict]:
-    return [m for m in messages if m["type"] == "event" and m["event"] == name]
-
-
-async def post(client: RealtimeClient, stream: Stream, text: str) -> dict:
-    return await client.publish(stream.topic, "comment", {"text": text, "client_id": f"a{next(_client_ids)}"})
 
 
 async def run_action(http: Client, model: str, action: str, pks: list[int]) -> list[str]:
@@ -97,15 +74,15 @@ async def test_hiding_or_deleting_comments_in_the_admin_updates_open_overlays(
     async with RealtimeClient(user=alice) as viewer:
         await viewer.subscribe(stream.topic)
         keep, gone = await post(viewer, stream, "keep"), await post(viewer, stream, "gone")
-        await collect(viewer)
+        await viewer.collect()
         pk = (await Comment.objects.aget(seq=gone["id"])).pk
         shown = await run_action(admin_client_, "comment", action, [pk])
         assert shown == [f"{verb} 1 comment(s); open overlays updated."]
-        assert [e["data"] for e in events(await collect(viewer), "comment.deleted")] == [{"comment": gone["id"]}]
+        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": gone["id"]}]
     assert (await Comment.objects.aget(pk=pk)).state == state
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        assert [e["id"] for e in events(await collect(fresh), "comment")] == [keep["id"]]
+        assert [e["id"] for e in events(await fresh.collect(), "comment")] == [keep["id"]]
 
 
 async def test_restoring_comments_in_the_admin_brings_them_back(admin_client_, stream, alice):
@@ -114,13 +91,13 @@ async def test_restoring_comments_in_the_admin_brings_them_back(admin_client_, s
         target = await post(viewer, stream, "back soon")
         pk = (await Comment.objects.aget(seq=target["id"])).pk
         await run_action(admin_client_, "comment", "hide", [pk])
-        await collect(viewer)
+        await viewer.collect()
         shown = await run_action(admin_client_, "comment", "restore", [pk])
         assert shown == ["Restored 1 comment(s); open overlays updated."]
-        assert [e["data"]["id"] for e in events(await collect(viewer), "comment.restored")] == [target["id"]]
+        assert [e["data"]["id"] for e in events(await viewer.collect(), "comment.restored")] == [target["id"]]
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        assert [e["id"] for e in events(await collect(fresh), "comment")] == [target["id"]]
+        assert [e["id"] for e in events(await fresh.collect(), "comment")] == [target["id"]]
 
 
 async def test_the_admin_message_counts_only_comments_that_changed(admin_client_, stream, alice):
@@ -129,10 +106,10 @@ async def test_the_admin_message_counts_only_comments_that_changed(admin_client_
         first, second = await post(viewer, stream, "one"), await post(viewer, stream, "two")
         pks = [c.pk async for c in Comment.objects.order_by("seq")]
         await run_action(admin_client_, "comment", "hide", pks[:1])
-        await collect(viewer)
+        await viewer.collect()
         shown = await run_action(admin_client_, "comment", "hide", pks)
         assert shown == ["Hid 1 comment(s); open overlays updated."]
-        assert [e["data"]["comment"] for e in events(await collect(viewer), "comment.deleted")] == [second["id"]]
+        assert [e["data"]["comment"] for e in events(await viewer.collect(), "comment.deleted")] == [second["id"]]
     assert first["id"] < second["id"]
 
 
@@ -154,7 +131,7 @@ async def test_staff_with_view_permission_only_cannot_run_moderation_actions(str
                                        {"action": "hide", "_selected_action": [pk]})
         await sync_to_async(http.post)(reverse("admin:realtime_stream_changelist"),
                                        {"action": "close_comments", "_selected_action": [stream.pk]})
-        assert events(await collect(viewer), "comment.deleted") == []
+        assert events(await viewer.collect(), "comment.deleted") == []
     assert (await Comment.objects.aget(pk=pk)).state == Comment.State.VISIBLE
     assert (await Stream.objects.aget(pk=stream.pk)).comments_open is True
 
@@ -165,12 +142,12 @@ async def test_closing_and_opening_comments_in_the_admin_tells_viewers_at_once(a
         await viewer.subscribe(stream.topic)
         shown = await run_action(admin_client_, "stream", "close_comments", [stream.pk])
         assert shown == ["Closed comments on 1 stream(s); viewers were told at once."]
-        updates = events(await collect(viewer), "stream.updated")
+        updates = events(await viewer.collect(), "stream.updated")
         assert [u["data"]["comments_open"] for u in updates] == [False]
         assert (await post(viewer, stream, "hello?"))["code"] == "comments_closed"
         shown = await run_action(admin_client_, "stream", "open_comments", [stream.pk])
         assert shown == ["Opened comments on 1 stream(s); viewers were told at once."]
-        assert [u["data"]["comments_open"] for u in events(await collect(viewer), "stream.updated")] == [True]
+        assert [u["data"]["comments_open"] for u in events(await viewer.collect(), "stream.updated")] == [True]
         assert (await post(viewer, stream, "hello!"))["type"] == "ack"
 
 
@@ -181,7 +158,7 @@ async def test_ending_streams_in_the_admin_tells_viewers_of_each(admin_client_, 
         await viewer.subscribe(other.topic)
         shown = await run_action(admin_client_, "stream", "end_streams", [stream.pk, other.pk])
         assert shown == ["Ended 2 stream(s); viewers were told at once."]
-        updates = events(await collect(viewer), "stream.updated")
+        updates = events(await viewer.collect(), "stream.updated")
         assert sorted((u["topic"], u["data"]["live"]) for u in updates) == sorted(
             [(stream.topic, False), (other.topic, False)])
         assert (await post(viewer, stream, "bye"))["code"] == "stream_ended"
@@ -200,10 +177,10 @@ async def test_adding_a_ban_in_the_admin_kicks_the_user_live(admin_client_, stre
         response = await sync_to_async(admin_client_.post)(
             reverse("admin:realtime_streamrestriction_add"), restriction_form(stream, bob, "ban", "spam"))
         assert response.status_code == 302, response.content.decode()[:2000]
-        kicked = [m for m in await collect(banned) if m["type"] == "kicked"]
+        kicked = [m for m in await banned.collect() if m["type"] == "kicked"]
         assert [(k["topic"], k["code"]) for k in kicked] == [(stream.topic, "banned")]
         assert "spam" in kicked[0]["message"]
-        assert [m for m in await collect(bystander) if m["type"] == "kicked"] == []
+        assert [m for m in await bystander.collect() if m["type"] == "kicked"] == []
         assert (await banned.subscribe(stream.topic))["code"] == "banned"
     restriction = await StreamRestriction.objects.aget(user=bob)
     assert (restriction.kind, restriction.created_by_id) == ("ban", admin_client_.user.pk)
@@ -215,7 +192,7 @@ async def test_adding_a_mute_in_the_admin_does_not_kick(admin_client_, stream, b
         response = await sync_to_async(admin_client_.post)(
             reverse("admin:realtime_streamrestriction_add"), restriction_form(stream, bob, "mute"))
         assert response.status_code == 302
-        assert [m for m in await collect(muted) if m["type"] == "kicked"] == []
+        assert [m for m in await muted.collect() if m["type"] == "kicked"] == []
         assert (await post(muted, stream, "hello"))["code"] == "muted"
 
 
@@ -227,7 +204,7 @@ async def test_turning_a_mute_into_a_ban_in_the_admin_kicks(admin_client_, strea
             reverse("admin:realtime_streamrestriction_change", args=[restriction.pk]),
             restriction_form(stream, bob, "ban"))
         assert response.status_code == 302
-        assert [m["code"] for m in await collect(client) if m["type"] == "kicked"] == ["banned"]
+        assert [m["code"] for m in await client.collect() if m["type"] == "kicked"] == ["banned"]
 
 
 # -- edits outside the actions --------------------------------------------------------------------
@@ -250,15 +227,15 @@ async def test_editing_stream_settings_in_the_change_form_tells_viewers(admin_cl
         await viewer.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(url, form)  # comments_open unticked
         assert response.status_code == 302, response.content.decode()[:3000]
-        updates = events(await collect(viewer), "stream.updated")
+        updates = events(await viewer.collect(), "stream.updated")
         assert [u["data"] for u in updates] == [{"comments_open": False, "slow_mode_seconds": 15, "live": True}]
         assert (await post(viewer, stream, "hello?"))["code"] == "comments_closed"
         response = await sync_to_async(admin_client_.post)(url, {**form, "comments_open": "on",
                                                                  "title": "Renamed"})
         assert response.status_code == 302
-        assert [u["data"]["comments_open"] for u in events(await collect(viewer), "stream.updated")] == [True]
+        assert [u["data"]["comments_open"] for u in events(await viewer.collect(), "stream.updated")] == [True]
         await sync_to_async(admin_client_.post)(url, {**form, "comments_open": "on", "title": "Again"})
-        assert events(await collect(viewer), "stream.updated") == []  # nothing viewers see changed
+        assert events(await viewer.collect(), "stream.updated") == []  # nothing viewers see changed
 
 
 async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and_history(
@@ -270,10 +247,10 @@ async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and
         url = reverse("admin:realtime_comment_change", args=[comment.pk])
         response = await sync_to_async(admin_client_.post)(url, {"state": "hidden"})
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert [e["data"] for e in events(await collect(viewer), "comment.deleted")] == [{"comment": target["id"]}]
+        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": target["id"]}]
         assert await Event.objects.filter(seq=target["id"], topic=stream.topic, withdrawn=True).aexists()
         await sync_to_async(admin_client_.post)(url, {"state": "visible"})
-        assert [e["data"]["id"] for e in events(await collect(viewer), "comment.restored")] == [target["id"]]
+        assert [e["data"]["id"] for e in events(await viewer.collect(), "comment.restored")] == [target["id"]]
 
 
 async def test_comment_text_cannot_be_rewritten_in_the_admin(admin_client_, stream, alice):
@@ -298,7 +275,7 @@ async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history
     async with RealtimeClient(user=alice) as viewer:
         await viewer.subscribe(stream.topic)
         keep, gone = await post(viewer, stream, "keep"), await post(viewer, stream, "gone")
-        await collect(viewer)
+        await viewer.collect()
         pk = (await Comment.objects.aget(seq=gone["id"])).pk
         if how == "delete_selected":
             response = await sync_to_async(admin_client_.post)(
@@ -309,7 +286,7 @@ async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history
                 reverse("admin:realtime_comment_delete", args=[pk]), {"post": "yes"})
         assert response.status_code == 302
         assert not await Comment.objects.filter(pk=pk).aexists()
-        assert [e["data"] for e in events(await collect(viewer), "comment.deleted")] == [{"comment": gone["id"]}]
+        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": gone["id"]}]
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        assert [e["id"] for e in events(await collect(fresh), "comment")] == [keep["id"]]
+        assert [e["id"] for e in events(await fresh.collect(), "comment")] == [keep["id"]]

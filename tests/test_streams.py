@@ -5,7 +5,6 @@ the plain-text / allow-list validation of comments."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 from channels.db import database_sync_to_async
@@ -15,69 +14,14 @@ from realtime import comments as comments_module
 from realtime.comments import post_comment
 from realtime.conf import DEFAULTS
 from realtime.models import Comment, Event, ReactionTotal, Stream
-from realtime.testing import RealtimeClient
+from realtime.testing import RealtimeClient, events
 from realtime.topics import base as topics_base
+from tests.streamkit import comment, comment_ids, post, post_direct, wait_viewers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-_client_ids = itertools.count(1)
-
 
 # -- helpers --------------------------------------------------------------------------------------
-def comment(text: str, client_id: str | None = None, **extra) -> dict:
-    return {"text": text, "client_id": client_id or f"c{next(_client_ids)}", **extra}
-
-
-async def post(client: RealtimeClient, stream: Stream, text: str, client_id: str | None = None, **extra) -> dict:
-    """Publish a comment over the socket; return the reply (ack or error)."""
-    return await client.publish(stream.topic, "comment", comment(text, client_id, **extra))
-
-
-async def post_direct(stream: Stream, user, text: str, client_id: str | None = None) -> dict:
-    """Post the way the consumer does (the ORM in a worker thread), without a socket of our own."""
-    return await database_sync_to_async(post_comment)(stream.pk, user, comment(text, client_id))
-
-
-async def collect(client: RealtimeClient, quiet: float = 0.1) -> list[dict]:
-    """Every message the client got (including those skipped while awaiting a reply) until nothing new
-    arrives for `quiet` seconds. Never times out the application (receive_output would cancel it)."""
-    messages, client.skipped[:] = list(client.skipped), []
-    while True:
-        if client.inbox:
-            messages.append(client.inbox.pop(0))
-        elif await client.communicator.receive_nothing(timeout=quiet):
-            return messages
-        else:
-            messages.append(await client.receive())
-
-
-def events(messages: list[dict], name: str) -> list[dict]:
-    return [m for m in messages if m["type"] == "event" and m["event"] == name]
-
-
-def comment_ids(messages: list[dict]) -> list[int]:
-    return [m["id"] for m in events(messages, "comment")]
-
-
-async def wait_viewers(client: RealtimeClient, count: int, within: float = 2.0) -> list[int]:
-    """Read `viewers` events until one says `count`; return every count seen (for the failure message)."""
-    seen: list[int] = []
-    for message in [m for m in client.skipped if m.get("event") == "viewers"]:
-        seen.append(message["data"]["count"])
-    client.skipped[:] = [m for m in client.skipped if m.get("event") != "viewers"]
-    if seen and seen[-1] == count:
-        return seen
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await client.receive_event("viewers", timeout=within)
-                seen.append(message["data"]["count"])
-                if message["data"]["count"] == count:
-                    return seen
-    except TimeoutError:
-        pytest.fail(f"no viewers event with count {count}; saw {seen}")
-
-
 async def reaction_totals(stream: Stream, expect: dict[str, int], within: float = 2.0) -> dict[str, int]:
     """The stored totals, once they equal `expect` or `within` seconds have passed (they are written
     just after the event goes out)."""
@@ -137,7 +81,7 @@ async def test_no_ack_and_nothing_sent_when_storing_fails(stream, alice, bob, mo
         reply = await post(poster, stream, "lost")
         assert reply["type"] == "error" and reply["code"] == "internal_error"
         assert not await Comment.objects.filter(stream=stream).aexists()
-        for messages in await asyncio.gather(collect(watcher), collect(poster)):
+        for messages in await asyncio.gather(watcher.collect(), poster.collect()):
             assert comment_ids(messages) == []
 
 
@@ -149,7 +93,7 @@ async def test_comment_fans_out_to_every_subscriber_exactly_once(stream, alice, 
             assert (await client.subscribe(stream.topic))["type"] == "subscribed"
         ack = await post(a, stream, "hello everyone")
         assert ack["type"] == "ack"
-        for messages in await asyncio.gather(*(collect(client) for client in (a, b, c, anonymous))):
+        for messages in await asyncio.gather(*(client.collect() for client in (a, b, c, anonymous))):
             received = events(messages, "comment")
             assert [m["id"] for m in received] == [ack["id"]]
             assert received[0]["data"] == ack["data"] and received[0]["topic"] == stream.topic
@@ -165,14 +109,14 @@ async def test_retry_with_same_client_id_is_acked_again_and_delivered_once(strea
         assert again["type"] == "ack" and again["id"] == first["id"] and again["duplicate"] is True
         assert again["data"] == first["data"]
         assert await Comment.objects.filter(stream=stream).acount() == 1
-        for messages in await asyncio.gather(collect(watcher), collect(poster)):
+        for messages in await asyncio.gather(watcher.collect(), poster.collect()):
             assert comment_ids(messages) == [first["id"]]
     # A client that lost the ack reconnects and resends: still one comment, same id.
     async with RealtimeClient(user=alice) as poster:
         await poster.subscribe(stream.topic, since=first["id"])
         third = await post(poster, stream, "only once", "retry-me")
         assert (third["id"], third["duplicate"]) == (first["id"], True)
-        assert comment_ids(await collect(poster)) == []
+        assert comment_ids(await poster.collect()) == []
     assert await Comment.objects.filter(stream=stream).acount() == 1
 
 
@@ -184,7 +128,7 @@ async def test_concurrent_posts_with_one_client_id_store_one_comment(stream, ali
         one, two = await asyncio.gather(post(tab1, stream, "race", "same"), post(tab2, stream, "race", "same"))
         assert one["type"] == two["type"] == "ack" and one["id"] == two["id"]
         assert await Comment.objects.filter(stream=stream).acount() == 1
-        assert comment_ids(await collect(tab1)) == [one["id"]]
+        assert comment_ids(await tab1.collect()) == [one["id"]]
 
 
 async def test_same_client_id_from_another_user_is_a_different_comment(stream, alice, bob):
@@ -204,10 +148,10 @@ async def test_anonymous_viewer_may_watch_but_not_post(stream, alice):
         reply = await anonymous.publish(stream.topic, "reaction", {"kind": "heart"})
         assert reply["code"] == "auth_required"
         assert not await Comment.objects.aexists()
-        assert comment_ids(await collect(a)) == []
+        assert comment_ids(await a.collect()) == []
         # The refusal left the connection usable.
         ack = await post(a, stream, "hello")
-        assert comment_ids(await collect(anonymous)) == [ack["id"]]
+        assert comment_ids(await anonymous.collect()) == [ack["id"]]
 
 
 async def test_stream_without_anonymous_viewers_refuses_anonymous_subscribe(stream, alice):
@@ -217,7 +161,7 @@ async def test_stream_without_anonymous_viewers_refuses_anonymous_subscribe(stre
         assert (reply["type"], reply["code"]) == ("error", "auth_required")
         assert (await a.subscribe(stream.topic))["type"] == "subscribed"
         await post(a, stream, "members only")
-        assert comment_ids(await collect(anonymous)) == []
+        assert comment_ids(await anonymous.collect()) == []
 
 
 async def test_publishing_needs_a_subscription_and_a_known_event(stream, alice):
@@ -252,14 +196,14 @@ async def test_resume_with_since_replays_exactly_the_missed_comments_then_live(s
         acks = [await post(poster, stream, f"#{n}") for n in range(1, 3)]
         async with RealtimeClient(user=alice) as viewer:
             await viewer.subscribe(stream.topic)
-            seen = comment_ids(await collect(viewer))
+            seen = comment_ids(await viewer.collect())
         assert seen == [acks[0]["id"], acks[1]["id"]]
         acks += [await post(poster, stream, f"#{n}") for n in range(3, 6)]  # alice is away
         async with RealtimeClient(user=alice) as viewer:
             reply = await viewer.subscribe(stream.topic, since=seen[-1])
             assert (reply["history"], reply["last_id"], reply["truncated"]) == (3, acks[-1]["id"], False)
             live = await post(poster, stream, "#6")
-            received = await collect(viewer)
+            received = await viewer.collect()
         assert comment_ids(received) == [ack["id"] for ack in acks[2:]] + [live["id"]]
         assert [m["data"]["text"] for m in events(received, "comment")] == ["#3", "#4", "#5", "#6"]
 
@@ -268,10 +212,10 @@ async def test_resume_when_nothing_was_missed_replays_nothing(stream, alice):
     async with RealtimeClient(user=alice) as client:
         await client.subscribe(stream.topic)
         ack = await post(client, stream, "seen")
-        await collect(client)
+        await client.collect()
         reply = await client.subscribe(stream.topic, since=ack["id"])  # resubscribe on the same socket
         assert (reply["history"], reply["last_id"], reply["truncated"]) == (0, ack["id"], False)
-        assert comment_ids(await collect(client)) == []
+        assert comment_ids(await client.collect()) == []
 
 
 async def test_fresh_subscriber_gets_the_most_recent_comments_up_to_the_limit(stream, alice, settings):
@@ -281,15 +225,15 @@ async def test_fresh_subscriber_gets_the_most_recent_comments_up_to_the_limit(st
     async with RealtimeClient() as fresh:
         reply = await fresh.subscribe(stream.topic)
         assert (reply["history"], reply["last_id"], reply["truncated"]) == (3, 5, False)
-        assert comment_ids(await collect(fresh)) == [3, 4, 5]
+        assert comment_ids(await fresh.collect()) == [3, 4, 5]
     async with RealtimeClient() as resuming:
         reply = await resuming.subscribe(stream.topic, since=1)  # missed 4, is told only 3 follow
         assert (reply["history"], reply["truncated"]) == (3, True)
-        assert comment_ids(await collect(resuming)) == [3, 4, 5]
+        assert comment_ids(await resuming.collect()) == [3, 4, 5]
     async with RealtimeClient() as resuming:
         reply = await resuming.subscribe(stream.topic, since=2)  # missed exactly the limit
         assert (reply["history"], reply["truncated"]) == (3, False)
-        assert comment_ids(await collect(resuming)) == [3, 4, 5]
+        assert comment_ids(await resuming.collect()) == [3, 4, 5]
 
 
 async def test_since_beyond_the_newest_id_is_flagged_truncated(stream, alice):
@@ -329,7 +273,7 @@ async def test_comments_committed_during_the_history_read_arrive_once_and_in_ord
         assert reply["type"] == "subscribed" and reply["last_id"] == 5
         await asyncio.sleep(0.05)
         live = await post_direct(stream, bob, "live")
-        received = await collect(viewer)
+        received = await viewer.collect()
     assert 1 in calls
     assert comment_ids(received) == list(range(2, live["id"] + 1)) == list(range(2, 10))
 
@@ -360,7 +304,7 @@ async def test_resume_while_comments_keep_arriving_has_no_gap_and_no_duplicate(s
             reply = await client.subscribe(stream.topic, since=since)
             assert reply["type"] == "subscribed", reply
             await done.wait()
-            return since, comment_ids(await collect(client))
+            return since, comment_ids(await client.collect())
 
     users = [await database_sync_to_async(make_user)(f"viewer{n}") for n in range(5)]
     async with RealtimeClient(user=bob) as poster:
@@ -397,8 +341,8 @@ async def test_viewer_count_follows_join_leave_and_disconnect(stream, alice, bob
             reply = await b.request({"type": "unsubscribe", "topic": stream.topic})
             assert reply["type"] == "unsubscribed"
             await wait_viewers(a, 1)  # left
-            assert events(await collect(b), "viewers") == []  # no longer subscribed: no counts
-        assert events(await collect(a), "viewers") == []  # bob was not subscribed: no change
+            assert events(await b.collect(), "viewers") == []  # no longer subscribed: no counts
+        assert events(await a.collect(), "viewers") == []  # bob was not subscribed: no change
 
 
 async def test_viewer_count_settles_on_the_truth_after_a_burst_of_joins_and_leaves(stream, alice):
@@ -415,7 +359,7 @@ async def test_viewer_count_settles_on_the_truth_after_a_burst_of_joins_and_leav
         try:
             await wait_viewers(watcher, 5)
             await asyncio.sleep(0.15)
-            assert [m["data"]["count"] for m in events(await collect(watcher), "viewers")] in ([], [5])
+            assert [m["data"]["count"] for m in events(await watcher.collect(), "viewers")] in ([], [5])
         finally:
             await asyncio.gather(*(client.__aexit__(None, None, None) for client in crowd[:4]))
         await wait_viewers(watcher, 1)
@@ -427,7 +371,7 @@ async def test_viewer_count_is_per_connection_and_not_inflated_by_resubscribing(
         assert (await tab2.subscribe(stream.topic))["state"]["viewers"] == 2
         assert (await tab2.subscribe(stream.topic, since=0))["state"]["viewers"] == 2
         await asyncio.sleep(0.15)
-        counts = [m["data"]["count"] for m in events(await collect(tab1), "viewers")]
+        counts = [m["data"]["count"] for m in events(await tab1.collect(), "viewers")]
         assert counts and counts[-1] == 2 and max(counts) == 2
 
 
@@ -438,7 +382,7 @@ async def test_viewer_counts_are_per_stream(stream, owner, alice, bob):
         await wait_viewers(a, 1)
         assert (await b.subscribe(other.topic))["state"]["viewers"] == 1
         await asyncio.sleep(0.15)
-        assert events(await collect(a), "viewers") == []
+        assert events(await a.collect(), "viewers") == []
 
 
 # -- reactions ------------------------------------------------------------------------------------
@@ -451,7 +395,7 @@ async def test_reactions_fan_out_as_aggregated_counts_and_update_totals(stream, 
             await a.send({"type": "publish", "topic": stream.topic, "event": "reaction", "data": {"kind": kind},
                           "ref": f"r{n}"})
         await asyncio.sleep(0.1)  # one REACTION_INTERVAL and a bit
-        by_a, by_b = await asyncio.gather(collect(a), collect(b))
+        by_a, by_b = await asyncio.gather(a.collect(), b.collect())
         acks = [m for m in by_a if m["type"] == "ack"]
         assert [m["ref"] for m in acks] == ["r0", "r1", "r2", "r3"] and all("id" not in m for m in acks)
         for messages in (by_a, by_b):
@@ -470,7 +414,7 @@ async def test_reaction_totals_accumulate_across_flushes(stream, alice):
         await asyncio.sleep(0.1)
         await a.publish(stream.topic, "reaction", {"kind": "clap"})
         await asyncio.sleep(0.1)
-        await collect(a, )
+        await a.collect()
     assert await reaction_totals(stream, expect={"clap": 12}) == {"clap": 12}
 
 
@@ -481,7 +425,7 @@ async def test_unknown_reaction_is_refused_bad_reaction(stream, alice, kind):
         reply = await a.publish(stream.topic, "reaction", {"kind": kind})
         assert (reply["type"], reply["code"]) == ("error", "bad_reaction")
         await asyncio.sleep(0.1)
-        assert events(await collect(a, ), "reactions") == []
+        assert events(await a.collect(), "reactions") == []
     assert not await ReactionTotal.objects.aexists()
 
 
@@ -502,11 +446,11 @@ async def test_html_is_stored_and_sent_verbatim_never_interpreted(stream, alice,
         await b.subscribe(stream.topic)
         ack = await post(a, stream, text)
         assert ack["data"]["text"] == text
-        assert [m["data"]["text"] for m in events(await collect(b), "comment")] == [text]
+        assert [m["data"]["text"] for m in events(await b.collect(), "comment")] == [text]
     assert (await Comment.objects.aget(seq=ack["id"])).text == text
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
-        assert [m["data"]["text"] for m in events(await collect(fresh), "comment")] == [text]
+        assert [m["data"]["text"] for m in events(await fresh.collect(), "comment")] == [text]
 
 
 async def test_whitespace_is_collapsed_to_one_line(stream, alice):
@@ -551,7 +495,7 @@ async def test_invalid_comment_fields_are_refused_with_a_stable_code(stream, ali
         reply = await a.publish(stream.topic, "comment", {**comment("styled"), **extra})
         assert (reply["type"], reply["code"], reply["topic"]) == ("error", code, stream.topic)
         assert reply["message"]
-        assert comment_ids(await collect(b, )) == []
+        assert comment_ids(await b.collect()) == []
     assert not await Comment.objects.aexists()
 
 

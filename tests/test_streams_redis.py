@@ -5,7 +5,6 @@ cross from one to the other."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 from channels.db import database_sync_to_async
@@ -14,11 +13,10 @@ from django.conf import settings as django_settings
 from realtime import api
 from realtime.comments import post_comment
 from realtime.hub import Hub, current_hub
-from realtime.testing import RealtimeClient, bound_to, make_hub
+from realtime.testing import RealtimeClient, bound_to, events, make_hub
+from tests.streamkit import comment_ids, post, wait_viewers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-_client_ids = itertools.count(1)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -42,47 +40,6 @@ def on(hub: Hub, user=None) -> RealtimeClient:
     return RealtimeClient(user=user, hub=hub)
 
 
-async def collect(client: RealtimeClient, quiet: float = 0.3) -> list[dict]:
-    """Every message the client got until nothing new arrives for `quiet` seconds (no app timeout)."""
-    messages, client.skipped[:] = list(client.skipped), []
-    while True:
-        if client.inbox:
-            messages.append(client.inbox.pop(0))
-        elif await client.communicator.receive_nothing(timeout=quiet):
-            return messages
-        else:
-            messages.append(await client.receive())
-
-
-def events(messages: list[dict], name: str) -> list[dict]:
-    return [m for m in messages if m["type"] == "event" and m["event"] == name]
-
-
-def comment_ids(messages: list[dict]) -> list[int]:
-    return [m["id"] for m in events(messages, "comment")]
-
-
-async def post(client: RealtimeClient, topic: str, text: str, client_id: str | None = None) -> dict:
-    return await client.publish(topic, "comment", {"text": text, "client_id": client_id or f"r{next(_client_ids)}"})
-
-
-async def wait_viewers(client: RealtimeClient, count: int, within: float = 3.0) -> list[int]:
-    """Read `viewers` events until one says `count`; return every count seen."""
-    seen = [m["data"]["count"] for m in client.skipped if m.get("event") == "viewers"]
-    client.skipped[:] = [m for m in client.skipped if m.get("event") != "viewers"]
-    if seen and seen[-1] == count:
-        return seen
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await client.receive_event("viewers", timeout=within)
-                seen.append(message["data"]["count"])
-                if message["data"]["count"] == count:
-                    return seen
-    except TimeoutError:
-        pytest.fail(f"no viewers event with count {count} within {within} s; saw {seen}")
-
-
 # -- delivery -------------------------------------------------------------------------------------
 async def test_two_hubs_have_their_own_redis_layers(hubs):
     """Guard for the tests below: they would prove nothing on one shared in-memory layer."""
@@ -101,7 +58,8 @@ async def test_a_comment_posted_on_hub_a_reaches_subscribers_on_both_hubs_exactl
         assert current_hub() is None or stream.topic not in current_hub().rooms
         ack = await post(poster, stream.topic, "across processes")
         assert ack["type"] == "ack"
-        results = await asyncio.gather(*(collect(c) for c in (poster, remote, remote_anonymous, local)))
+        clients = (poster, remote, remote_anonymous, local)
+        results = await asyncio.gather(*(c.collect(quiet=0.3) for c in clients))
         for received in results:
             assert comment_ids(received) == [ack["id"]]
             assert events(received, "comment")[0]["data"]["text"] == "across processes"
@@ -115,7 +73,7 @@ async def test_a_retried_comment_still_reaches_the_other_hub_once(hubs, stream, 
         first = await post(poster, stream.topic, "retry", "same")
         again = await post(poster, stream.topic, "retry", "same")
         assert (again["id"], again["duplicate"]) == (first["id"], True)
-        assert comment_ids(await collect(remote)) == [first["id"]]
+        assert comment_ids(await remote.collect(quiet=0.3)) == [first["id"]]
 
 
 async def test_comments_in_order_and_resume_on_the_other_hub(hubs, stream, alice, bob, settings):
@@ -128,7 +86,7 @@ async def test_comments_in_order_and_resume_on_the_other_hub(hubs, stream, alice
             reply = await remote.subscribe(stream.topic, since=acks[0]["id"])
             assert reply["history"] == 2
             acks += [await post(poster, stream.topic, f"#{n}") for n in range(3, 10)]
-            received = await collect(remote)
+            received = await remote.collect(quiet=0.3)
     assert comment_ids(received) == [ack["id"] for ack in acks[1:]]
 
 
@@ -140,7 +98,7 @@ async def test_a_comment_whose_publish_was_lost_still_arrives_via_the_database(
         await poster.subscribe(stream.topic)
         await remote.subscribe(stream.topic)
         await post(poster, stream.topic, "warm up")  # rooms know the newest id
-        await asyncio.gather(collect(poster, quiet=0.1), collect(remote, quiet=0.1))
+        await asyncio.gather(poster.collect(quiet=0.1), remote.collect(quiet=0.1))
 
         async def lost(group, message):
             return False
@@ -148,7 +106,7 @@ async def test_a_comment_whose_publish_was_lost_still_arrives_via_the_database(
         monkeypatch.setattr(api, "_apublish", lost)
         ack = await post(poster, stream.topic, "publish lost")
         assert ack["type"] == "ack"
-        received = await asyncio.gather(collect(poster, quiet=1.0), collect(remote, quiet=1.0))
+        received = await asyncio.gather(poster.collect(quiet=1.0), remote.collect(quiet=1.0))
         for messages in received:
             assert comment_ids(messages) == [ack["id"]]
 
@@ -161,7 +119,7 @@ async def test_a_deletion_on_hub_a_removes_the_comment_on_hub_b(hubs, stream, ow
         target = await post(remote, stream.topic, "remove me")
         ack = await mod.publish(stream.topic, "moderate", {"action": "delete", "comment": target["id"]})
         assert ack["type"] == "ack"
-        received = await collect(remote)
+        received = await remote.collect(quiet=0.3)
         assert [e["data"] for e in events(received, "comment.deleted")] == [{"comment": target["id"]}]
 
 
@@ -172,7 +130,8 @@ async def test_reactions_on_hub_a_reach_viewers_on_hub_b(hubs, stream, alice, bo
         await remote.subscribe(stream.topic)
         for _ in range(3):
             assert (await reacting.publish(stream.topic, "reaction", {"kind": "heart"}))["type"] == "ack"
-        totals = sum(e["data"]["counts"].get("heart", 0) for e in events(await collect(remote), "reactions"))
+        received = await remote.collect(quiet=0.3)
+        totals = sum(e["data"]["counts"].get("heart", 0) for e in events(received, "reactions"))
         assert totals == 3
 
 
@@ -184,12 +143,12 @@ async def test_a_ban_on_hub_a_kicks_the_users_subscriptions_on_hub_b(hubs, strea
             await client.subscribe(stream.topic)
         ack = await mod.publish(stream.topic, "moderate", {"action": "ban", "user": bob.pk})
         assert ack["type"] == "ack"
-        for tab in await asyncio.gather(collect(banned_b), collect(banned_a)):
+        for tab in await asyncio.gather(banned_b.collect(quiet=0.3), banned_a.collect(quiet=0.3)):
             assert [(m["topic"], m["code"]) for m in tab if m["type"] == "kicked"] == [(stream.topic, "banned")]
-        assert [m for m in await collect(bystander) if m["type"] == "kicked"] == []
+        assert [m for m in await bystander.collect(quiet=0.3) if m["type"] == "kicked"] == []
         after = await post(bystander, stream.topic, "bob is gone")
         assert after["type"] == "ack"
-        assert comment_ids(await collect(banned_b)) == []
+        assert comment_ids(await banned_b.collect(quiet=0.3)) == []
         assert (await banned_b.subscribe(stream.topic))["code"] == "banned"
 
 
@@ -202,17 +161,17 @@ async def test_viewer_count_is_the_sum_across_both_hubs(hubs, stream, alice, bob
         async with on(b, bob) as on_b1, on(b, carol) as on_b2:
             await on_b1.subscribe(stream.topic)
             await on_b2.subscribe(stream.topic)
-            await wait_viewers(on_a, 3)
-            await wait_viewers(on_b1, 3)
-            await wait_viewers(on_b2, 3)
+            await wait_viewers(on_a, 3, within=3.0)
+            await wait_viewers(on_b1, 3, within=3.0)
+            await wait_viewers(on_b2, 3, within=3.0)
             async with on(a) as late:  # the snapshot on subscribe includes the other process
                 assert (await late.subscribe(stream.topic))["state"]["viewers"] == 4
-                await wait_viewers(on_b1, 4)
-            await wait_viewers(on_b1, 3)
+                await wait_viewers(on_b1, 4, within=3.0)
+            await wait_viewers(on_b1, 3, within=3.0)
             await on_b2.request({"type": "unsubscribe", "topic": stream.topic})
-            await wait_viewers(on_a, 2)
-            await wait_viewers(on_b1, 2)
-        await wait_viewers(on_a, 1)  # both of hub B's viewers disconnected
+            await wait_viewers(on_a, 2, within=3.0)
+            await wait_viewers(on_b1, 2, within=3.0)
+        await wait_viewers(on_a, 1, within=3.0)  # both of hub B's viewers disconnected
 
 
 async def test_a_hub_that_stops_reporting_is_forgotten(hubs, stream, alice, bob):
@@ -222,9 +181,9 @@ async def test_a_hub_that_stops_reporting_is_forgotten(hubs, stream, alice, bob)
         await on_a.subscribe(stream.topic)
         async with on(b, bob) as on_b:
             await on_b.subscribe(stream.topic)
-            await wait_viewers(on_a, 2)
+            await wait_viewers(on_a, 2, within=3.0)
             await b.stop()  # process B is gone; its sockets' disconnects never reach anyone
-            await wait_viewers(on_a, 1)
+            await wait_viewers(on_a, 1, within=3.0)
 
 
 async def test_bound_to_puts_clients_created_inside_it_on_that_hub(hubs, stream, alice, bob):
@@ -245,5 +204,5 @@ async def test_posting_from_sync_code_reaches_both_hubs(hubs, stream, alice, bob
         await on_a.subscribe(stream.topic)
         await on_b.subscribe(stream.topic)
         ack = await database_sync_to_async(post_comment)(stream.pk, alice, {"text": "from a view", "client_id": "v"})
-        for received in await asyncio.gather(collect(on_a), collect(on_b)):
+        for received in await asyncio.gather(on_a.collect(quiet=0.3), on_b.collect(quiet=0.3)):
             assert comment_ids(received) == [ack["id"]]
