@@ -47,8 +47,9 @@ def parse_args(argv):
     p.add_argument(
         "--servers",
         default="all",
-        help="comma list: node-ws,daphne-bare,tutorial-memory,tutorial-redis,realtime-embedded,realtime-redis-2p "
-        "(all = every one; daphne-bare then runs storm and idle only)",
+        help="comma list: node-ws,daphne-bare,daphne-bare-transport,daphne-bare-direct,tutorial-memory,"
+        "tutorial-redis,realtime-embedded,realtime-redis-2p (all: daphne-bare runs steady, storm and idle, "
+        "its -transport/-direct write-path variants steady only, unless named)",
     )
     p.add_argument(
         "--scenarios",
@@ -241,7 +242,7 @@ def main(argv=None) -> int:
                     continue
                 if (
                     args.servers == "all"
-                    and server.default_scenarios
+                    and server.default_scenarios is not None
                     and sc.name not in server.default_scenarios
                 ):
                     continue

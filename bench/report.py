@@ -162,8 +162,8 @@ def cells(row, rows) -> dict:
     if res is not None:
         if row["server"] == NODE and "[reference]" in res[1]:
             out["target"] = "ref"
-        elif row["server"] == BARE:
-            out["target"] = "floor"
+        elif row["server"].startswith(BARE):
+            out["target"] = "probe"
         else:
             out["target"] = "PASS" if res[0] else "FAIL"
     return out

@@ -96,17 +96,23 @@ class NodeRelay(Server):
 
 
 class DaphneBare(Server):
-    name = "daphne-bare"
-    description = (
-        "raw ASGI app on daphne, no Channels/Django/layer: relays to the process's sockets (bench/bare.py)"
-    )
     kind = "node"
-    default_scenarios = {"storm", "idle"}
+
+    def __init__(self, write: str = "asgi"):
+        self.write = write
+        self.name = "daphne-bare" if write == "asgi" else f"daphne-bare-{write}"
+        self.description = (
+            "raw ASGI app on daphne, no Channels/Django/layer, relaying to the process's sockets "
+            f"(bench/bare.py, BENCH_BARE_WRITE={write})"
+        )
+        # Without --servers naming them: the plain one runs steady, storm and idle (the floor), the
+        # write-path variants only steady (what one socket write costs).
+        self.default_scenarios = {"steady", "storm", "idle"} if write == "asgi" else {"steady"}
 
     def start(self, ctx, tag):
         port = procs.free_port()
         log = ctx.out / f"{self.name}-{tag}.log"
-        proc = _daphne(port, "bench.bare:application", _env(), log, ctx)
+        proc = _daphne(port, "bench.bare:application", _env(BENCH_BARE_WRITE=self.write), log, ctx)
         procs.wait_port(port, proc)
         url = f"ws://127.0.0.1:{port}/"
         return Running([proc], [log], [url], url)
@@ -203,4 +209,13 @@ class Product(Server):
 
 
 def all_servers() -> list[Server]:
-    return [NodeRelay(), DaphneBare(), Tutorial("memory"), Tutorial("redis"), Product(1), Product(2)]
+    return [
+        NodeRelay(),
+        DaphneBare("asgi"),
+        DaphneBare("transport"),
+        DaphneBare("direct"),
+        Tutorial("memory"),
+        Tutorial("redis"),
+        Product(1),
+        Product(2),
+    ]

@@ -22,6 +22,11 @@ DATABASES = {
     }
 }
 
+# Diagnostic knob, off by default (the recorded runs use the product's own SQLite settings):
+# BENCH_SQLITE_INIT="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL" bash bench/run ...
+if os.environ.get("BENCH_SQLITE_INIT"):
+    DATABASES["default"]["OPTIONS"]["init_command"] = os.environ["BENCH_SQLITE_INIT"]
+
 REALTIME = {
     **REALTIME,
     "RATE_LIMIT_COUNT": None,
