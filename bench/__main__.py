@@ -108,6 +108,13 @@ def parse_args(argv):
         help="write bench/RESULTS.md (default: yes for full runs)",
     )
     p.add_argument(
+        "--rerender",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run nothing: print the report of an earlier run (bench/out/<time>) again; "
+        "with --record, replace its section in RESULTS.md",
+    )
+    p.add_argument(
         "--out", type=Path, help="directory for logs and results.json (default bench/out/<timestamp>)"
     )
     return p.parse_args(argv)
@@ -172,6 +179,20 @@ def start_redis(out: Path) -> tuple[str, int]:
     return f"redis://127.0.0.1:{port}/0", proc.pid
 
 
+def product_version() -> str:
+    """The commit the product was measured at, and whether its files differed from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "realtime", "project"], capture_output=True, text=True
+    ).stdout.strip()
+    return f"product at commit {head or '?'}" + (
+        " plus uncommitted changes in realtime/ or project/" if dirty else ""
+    )
+
+
 def machine_info() -> str:
     load = Path("/proc/loadavg").read_text().split()[:3]
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
@@ -183,12 +204,30 @@ def machine_info() -> str:
     return (
         f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, Node {node}, "
         f"Django {django.get_version()}, channels {channels.__version__}, daphne {daphne.__version__}, "
-        f"redis-py {redis.__version__}; load average before the run {' '.join(load)}"
+        f"redis-py {redis.__version__}; load average before the run {' '.join(load)}; {product_version()}"
     )
+
+
+def rerender(path: Path, record: bool) -> int:
+    """Print (and with --record, record) the report of an earlier run from its results.json."""
+    run_dir = path if path.is_dir() else path.parent
+    data = json.loads((run_dir / "results.json").read_text())
+    header = data.get("header")
+    if header is None:  # runs from before the header was stored: take it from section.md
+        header = (run_dir / "section.md").read_text().split("\n| server")[0].rstrip().splitlines()
+    section = report.section(header, data["rows"])
+    (run_dir / "section.md").write_text(section)
+    print(section)
+    if record:
+        report.record(BENCH / "RESULTS.md", section)
+        print(f"\nbench: recorded in {BENCH / 'RESULTS.md'}")
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.rerender:
+        return rerender(args.rerender, bool(args.record))
     procs.install_cleanup()
     started = dt.datetime.now()
     out = args.out or BENCH / "out" / started.strftime("%Y%m%d-%H%M%S")
@@ -278,25 +317,16 @@ def main(argv=None) -> int:
         for s in scenarios
     )
     window = args.coalesce_window if args.coalesce_window is not None else "product default"
-    section = "\n".join(
-        [
-            f"## {started:%Y-%m-%d %H:%M} {'quick' if args.quick else 'full'} run",
-            "",
-            f"Machine: {info}.",
-            f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads, {args.posters} poster(s). "
-            f"Coalescing window: {window}. Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
-            "",
-            report.table(rows),
-            "",
-            "### Targets",
-            "",
-            report.targets(rows),
-            "",
-            "### Notes per row",
-            "",
-            report.details(rows) or "(none)",
-        ]
-    )
+    header = [
+        f"## {started:%Y-%m-%d %H:%M} {'quick' if args.quick else 'full'} run",
+        "",
+        f"Machine: {info}.",
+        f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads, "
+        f"{args.posters} poster(s). Coalescing window: {window}. "
+        f"Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
+    ]
+    (out / "results.json").write_text(json.dumps({"info": info, "header": header, "rows": rows}, indent=1))
+    section = report.section(header, rows)
     (out / "section.md").write_text(section)
     print("\n" + section)
     record = args.record if args.record is not None else not args.quick

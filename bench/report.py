@@ -48,11 +48,17 @@ def _f(x, nd=0):
     return f"{x:,.{nd}f}"
 
 
-def cmds_per_comment(row) -> float | None:
+def comments_published(row) -> int:
+    """Comments that went through the server: the product acks each stored (and published) comment;
+    the tutorial and the relay acknowledge nothing, so for them it is what was sent."""
     c = row.get("client") or {}
-    if row.get("redis_cmds_total") is None or not c.get("sent"):
+    return c.get("acks") or c.get("sent") or 0
+
+
+def cmds_per_comment(row) -> float | None:
+    if row.get("redis_cmds_total") is None or not comments_published(row):
         return None
-    return row["redis_cmds_total"] / c["sent"]
+    return row["redis_cmds_total"] / comments_published(row)
 
 
 def kb_per_conn(row) -> float | None:
@@ -239,9 +245,10 @@ def details(rows) -> str:
             )
         if c.get("frames") and c.get("received"):
             notes.append(f"{c['received'] / c['frames']:.1f} deliveries per frame")
-        if row.get("redis_cmds") and c.get("sent"):
-            mix = ", ".join(f"{k} {v / c['sent']:.1f}" for k, v in list(row["redis_cmds"].items())[:6])
-            kb = (row.get("redis_bytes") or 0) / c["sent"] / 1024
+        n = comments_published(row)
+        if row.get("redis_cmds") and n:
+            mix = ", ".join(f"{k} {v / n:.1f}" for k, v in list(row["redis_cmds"].items())[:6])
+            kb = (row.get("redis_bytes") or 0) / n / 1024
             notes.append(
                 f"redis per comment: {cmds_per_comment(row):.1f} commands ({mix}), {kb:.1f} KB in+out"
             )
@@ -255,20 +262,41 @@ def details(rows) -> str:
     return "\n".join(out)
 
 
+def section(header: list[str], rows) -> str:
+    return "\n".join(
+        [
+            *header,
+            "",
+            table(rows),
+            "",
+            "### Targets",
+            "",
+            targets(rows),
+            "",
+            "### Notes per row",
+            "",
+            details(rows) or "(none)",
+        ]
+    )
+
+
 START, END = "<!-- bench:runs:start -->", "<!-- bench:runs:end -->"
 
 
 def record(path: Path, section: str) -> None:
     """Put this run's section at the top of the generated part of RESULTS.md; older runs stay below,
-    and the hand-written analysis outside the markers is kept."""
+    a re-rendered run replaces its own section (same heading), and the hand-written analysis outside
+    the markers is kept."""
     text = path.read_text() if path.exists() else f"# Benchmark results\n\n{START}\n{END}\n"
     if START not in text:
         text += f"\n{START}\n{END}\n"
     head, rest = text.split(START, 1)
     body, tail = rest.split(END, 1)
-    path.write_text(
-        f"{head}{START}\n\n{section.strip()}\n\n{body.strip()}\n{END}{tail}".replace("\n\n\n", "\n\n")
-    )
+    title = section.strip().splitlines()[0]
+    runs = [r.strip() for r in re.split(r"(?m)^(?=## )", body) if r.strip()]
+    runs = [r for r in runs if r.splitlines()[0] != title]
+    parts = [section.strip(), *runs]
+    path.write_text(f"{head}{START}\n\n" + "\n\n".join(parts) + f"\n\n{END}{tail}")
 
 
 def strip_ansi(s: str) -> str:
