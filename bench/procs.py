@@ -86,6 +86,9 @@ def install_cleanup() -> None:
     atexit.register(stop_all)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+    # Ctrl-C must stop the run even when the runner was started in the background of a script, where
+    # SIGINT arrives ignored (and Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
