@@ -200,12 +200,30 @@ async def test_a_stalled_client_is_closed_with_4008_instead_of_queueing_without_
     writer.release()
 
 
+class FakeSocket:
+    """A kernel socket that takes `room` bytes, then would block."""
+
+    def __init__(self, room):
+        self.room = room
+        self.sent = []
+
+    def send(self, data):
+        if self.room <= 0:
+            raise BlockingIOError
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.sent.append(bytes(taken))
+        return len(taken)
+
+
 class FakeTransport:
-    def __init__(self):
+    def __init__(self, socket=None):
         self.dataBuffer = b""
         self.offset = 0
         self._tempDataLen = 0
         self.written = []
+        self.disconnecting = False
+        self.socket = socket
 
     def write(self, data):
         self.written.append(data)
@@ -217,9 +235,9 @@ class FakeProtocol:
 
     STATE_OPEN = 1
 
-    def __init__(self, compress=None):
+    def __init__(self, compress=None, socket=None):
         self.state = self.STATE_OPEN
-        self.transport = FakeTransport()
+        self.transport = FakeTransport(socket)
         self._perMessageCompress = compress
         self.send_queue = []
         self.messages = []
@@ -261,6 +279,19 @@ def test_a_burst_over_the_bound_is_allowed_for_the_grace_period_but_never_past_t
     clock[0] += transport.SLOW_GRACE
     assert backlog.stalled(5000)  # over the bound for the whole grace period
     assert transport.Backlog(1000).stalled(1000 * transport.HARD_LIMIT_FACTOR + 1)  # never past the cap
+
+
+def test_daphne_writer_sends_straight_to_the_socket_and_hands_only_the_rest_to_twisted():
+    socket = FakeSocket(room=1000)
+    protocol = FakeProtocol(socket=socket)
+    writer = DaphneWriter(protocol, max_pending=10_000, on_overflow=lambda: None)
+    first, second, third = Frame("a" * 600), Frame("b" * 600), Frame("c" * 10)
+    assert writer.write(first)  # all of it fits in the kernel buffer
+    assert writer.write(second)  # part fits; the rest waits in Twisted
+    assert writer.write(third)  # Twisted holds bytes: this must queue behind them, not jump ahead
+    fitted = 1000 - len(first.wire)
+    assert socket.sent == [first.wire, second.wire[:fitted]]
+    assert protocol.transport.written == [second.wire[fitted:], third.wire]
 
 
 def test_daphne_writer_lets_autobahn_frame_compressed_connections():
