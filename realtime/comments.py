@@ -17,9 +17,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import eventlog
 from .api import publish_on_commit
 from .conf import realtime_settings
-from .eventlog import StoredEvent, next_id, store_event
+from .eventlog import StoredEvent
 from .exceptions import Denied, ProtocolError
 from .models import Comment, Event, Stream, StreamRestriction
 
@@ -83,99 +84,191 @@ def _until(restriction: StreamRestriction) -> str:
     return f" until {restriction.until:%H:%M UTC}" if restriction.until else ""
 
 
-def check_not_restricted(stream: Stream, user: Any) -> None:
-    ban = active_restriction(stream, user, StreamRestriction.Kind.BAN)
-    if ban:
-        raise Denied("banned", f"You are banned from this stream{_until(ban)}.")
-    mute = active_restriction(stream, user, StreamRestriction.Kind.MUTE)
-    if mute:
-        raise Denied("muted", f"You are muted on this stream{_until(mute)}.")
-
-
-def _blocked_term(stream: Stream, text: str) -> str | None:
+def _blocked_term(terms: list[str], text: str) -> str | None:
     lowered = text.lower()
-    for term in [*map(str.lower, realtime_settings.BLOCKED_TERMS), *stream.blocked_term_list()]:
+    for term in terms:
         if term and re.search(rf"(?<!\w){re.escape(term)}(?!\w)", lowered):
             return term
     return None
 
 
-def _check_rate(stream: Stream, user: Any, now: Any) -> None:
-    count = realtime_settings.RATE_LIMIT_COUNT
-    if count is not None:
-        period = float(realtime_settings.RATE_LIMIT_PERIOD)
+@dataclass(slots=True)
+class Outcome:
+    """What became of one post in a batch: an ack (and the event to publish), or a refusal."""
+
+    ack: dict[str, Any] | None = None
+    error: ProtocolError | None = None
+    event: StoredEvent | None = None
+
+
+class _Judge:
+    """The posting rules for one batch on one stream, with what they need read in a few queries."""
+
+    def __init__(self, stream: Stream, users: list[Any], now: Any) -> None:
+        self.stream = stream
+        self.now = now
+        self.count = realtime_settings.RATE_LIMIT_COUNT
+        self.period = float(realtime_settings.RATE_LIMIT_PERIOD)
+        ids = {user.pk for user in users}
+        self.restrictions = {(r.user_id, r.kind): r for r in StreamRestriction.objects.filter(
+            stream=stream, user_id__in=ids) if r.active}
+        self.moderators = set(stream.moderators.filter(pk__in=ids).values_list("pk", flat=True))
         # Per user and stream, like slow mode: judged under this stream's lock, and served by the
-        # (stream, author, created_at) index.
-        since = now - timedelta(seconds=period)
-        recent = list(Comment.objects.filter(stream=stream, author=user, created_at__gt=since)
-                      .order_by("-created_at").values_list("created_at", flat=True)[:count])
-        if len(recent) >= count:
-            retry = (recent[-1] + timedelta(seconds=period) - now).total_seconds()
-            raise ProtocolError("rate_limited", f"At most {count} comments per {period:g} s; wait a moment.",
-                                retry_after=max(retry, 0.1))
-    if stream.slow_mode_seconds and not stream.is_moderator(user):
-        last = (Comment.objects.filter(stream=stream, author=user).order_by("-created_at")
-                .values_list("created_at", flat=True).first())
-        wait = stream.slow_mode_seconds
-        if last is not None and (now - last).total_seconds() < wait:
-            raise ProtocolError("slow_mode", f"Slow mode is on: one comment every {wait} s.",
-                                retry_after=max(wait - (now - last).total_seconds(), 0.1))
+        # (stream, author, created_at) index. Posts accepted earlier in this batch are added as we go.
+        window = max(self.period if self.count is not None else 0, stream.slow_mode_seconds)
+        self.recent: dict[int, list[Any]] = {}
+        for author_id, created_at in (Comment.objects.filter(
+                stream=stream, author_id__in=ids, created_at__gt=now - timedelta(seconds=window))
+                .order_by("created_at").values_list("author_id", "created_at")):
+            self.recent.setdefault(author_id, []).append(created_at)
+        self.terms = [*map(str.lower, realtime_settings.BLOCKED_TERMS), *stream.blocked_term_list()]
+
+    def is_moderator(self, user: Any) -> bool:
+        return user.pk == self.stream.owner_id or user.pk in self.moderators or user.has_perm(
+            "realtime.moderate_stream")
+
+    def check(self, user: Any, draft: CommentDraft) -> None:
+        ban = self.restrictions.get((user.pk, StreamRestriction.Kind.BAN))
+        if ban:
+            raise Denied("banned", f"You are banned from this stream{_until(ban)}.")
+        mute = self.restrictions.get((user.pk, StreamRestriction.Kind.MUTE))
+        if mute:
+            raise Denied("muted", f"You are muted on this stream{_until(mute)}.")
+        if not self.stream.is_live:
+            raise ProtocolError("stream_ended", "This stream has ended; comments are closed.")
+        if not self.stream.comments_open:
+            raise ProtocolError("comments_closed", "Comments are closed on this stream right now.")
+        term = _blocked_term(self.terms, draft.text)
+        if term:
+            raise ProtocolError("blocked_term", f"Your comment contains a blocked term ({term!r}).")
+        recent = self.recent.get(user.pk, [])
+        if self.count is not None:
+            in_window = [t for t in recent if t > self.now - timedelta(seconds=self.period)]
+            if len(in_window) >= self.count:
+                retry = (in_window[-self.count] + timedelta(seconds=self.period) - self.now).total_seconds()
+                raise ProtocolError("rate_limited", f"At most {self.count} comments per {self.period:g} s; "
+                                    "wait a moment.", retry_after=max(retry, 0.1))
+        wait = self.stream.slow_mode_seconds
+        if wait and recent and not self.is_moderator(user):
+            since = (self.now - recent[-1]).total_seconds()
+            if since < wait:
+                raise ProtocolError("slow_mode", f"Slow mode is on: one comment every {wait} s.",
+                                    retry_after=max(wait - since, 0.1))
+
+    def accepted(self, user: Any) -> None:
+        self.recent.setdefault(user.pk, []).append(self.now)
+
+
+def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> list[Outcome]:
+    """Judge and store a batch of posts on one stream in one transaction; publish nothing.
+
+    Posts are judged in order, as if they had come one at a time (a user's third post in the batch
+    counts their first two against the rate limit). A post repeating an earlier `client_id` (in the
+    database or earlier in the batch) is answered as a retry of it. Running concurrent posts as one
+    batch is what lets one process store hundreds of comments a second: the per-statement cost of the
+    ORM, not the database, is what limits one at a time.
+    """
+    outcomes = [Outcome() for _ in posts]
+    drafts: dict[int, CommentDraft] = {}
+    for n, (user, data) in enumerate(posts):
+        try:
+            if not getattr(user, "is_authenticated", False):
+                raise Denied("auth_required", "Log in to comment.")
+            drafts[n] = parse_draft(data)
+        except ProtocolError as exc:
+            outcomes[n].error = exc
+    if not drafts:
+        return outcomes
+    try:
+        with transaction.atomic():
+            _store(stream_id, posts, drafts, outcomes)
+    except Stream.DoesNotExist:
+        for n in drafts:
+            outcomes[n] = Outcome(error=ProtocolError("not_found", "This stream no longer exists."))
+    except IntegrityError:
+        # A client_id raced in from another process and won. Rare: redo the batch one post at a time,
+        # so each racing post is answered as a retry and the others are stored.
+        if len(posts) == 1:
+            existing = _existing(stream_id, posts[0][0], drafts[0].client_id)
+            if existing is None:
+                raise
+            return [_retry(existing)]
+        return [store_comments(stream_id, [post])[0] for post in posts]
+    return outcomes
+
+
+def _store(stream_id: int, posts: list[tuple[Any, dict[str, Any]]], drafts: dict[int, CommentDraft],
+           outcomes: list[Outcome]) -> None:
+    stream = Stream.objects.get(pk=stream_id)
+    topic = stream.topic
+    eventlog.lock_topic(topic)  # the checks below see every earlier post on this stream
+    earlier = {(c.author_id, c.client_id): c for c in Comment.objects.select_related("author", "stream").filter(
+        stream=stream, client_id__in={draft.client_id for draft in drafts.values()})}
+    now = timezone.now()
+    judge = _Judge(stream, [posts[n][0] for n in drafts], now)
+    accepted: list[tuple[int, Any, CommentDraft]] = []
+    in_batch: dict[tuple[int, str], int] = {}
+    for n, draft in drafts.items():
+        user = posts[n][0]
+        key = (user.pk, draft.client_id)
+        if key in earlier:
+            outcomes[n] = _retry(earlier[key])
+            continue
+        if key in in_batch:
+            outcomes[n] = Outcome(ack={"duplicate_of": in_batch[key]})  # filled in below
+            continue
+        try:
+            judge.check(user, draft)
+        except ProtocolError as exc:
+            outcomes[n] = Outcome(error=exc)
+            continue
+        judge.accepted(user)
+        in_batch[key] = n
+        accepted.append((n, user, draft))
+    if not accepted:
+        return
+    first = eventlog.reserve_ids(topic, len(accepted))
+    comments = Comment.objects.bulk_create([
+        Comment(stream=stream, seq=first + k, author=user, client_id=draft.client_id, text=draft.text,
+                color=draft.color, mode=draft.mode, media_time=draft.media_time, created_at=now)
+        for k, (_, user, draft) in enumerate(accepted)
+    ])
+    events = eventlog.store_events(topic, first, [("comment", comment_payload(c)) for c in comments])
+    for (n, _, _), event in zip(accepted, events, strict=True):
+        outcomes[n] = Outcome(ack={"id": event.id, "data": event.data}, event=event)
+    for outcome in outcomes:
+        if outcome.ack and "duplicate_of" in outcome.ack:
+            original = outcomes[outcome.ack["duplicate_of"]]
+            assert original.ack is not None
+            outcome.ack = {**original.ack, "duplicate": True}
 
 
 def _existing(stream_id: int, user: Any, client_id: str) -> Comment | None:
-    return Comment.objects.select_related("author").filter(stream_id=stream_id, author=user,
-                                                           client_id=client_id).first()
+    return Comment.objects.select_related("author", "stream").filter(stream_id=stream_id, author=user,
+                                                                     client_id=client_id).first()
+
+
+def _retry(comment: Comment) -> Outcome:
+    """Answer a retried post like the first one, and publish it again in case that publish was lost
+    (hubs drop the duplicate by id)."""
+    row = Event.objects.filter(topic=comment.stream.topic, seq=comment.seq).first()
+    event = StoredEvent.from_row(row) if row is not None and not row.withdrawn else None
+    return Outcome(ack={"id": comment.seq, "data": comment_payload(comment), "duplicate": True}, event=event)
 
 
 def post_comment(stream_id: int, user: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Store a comment and publish it after commit; return the `ack` fields.
+    """Store one comment and publish it after commit; return the `ack` fields. For sync code.
 
-    A retry with the same `client_id` returns the first post's ack and publishes it again (hubs drop
-    the duplicate by id), so a client that lost the ack can always safely resend.
+    A retry with the same `client_id` returns the first post's ack and publishes it again, so a client
+    that lost the ack can always safely resend. WebSocket posts go through `realtime.posting` instead,
+    which batches concurrent posts.
     """
-    if not getattr(user, "is_authenticated", False):
-        raise Denied("auth_required", "Log in to comment.")
-    draft = parse_draft(data)
-    outcome = {"published": True}
-    existing = _existing(stream_id, user, draft.client_id)
-    if existing is not None:
-        return _ack_existing(existing, outcome)
-    try:
-        with transaction.atomic():
-            stream = Stream.objects.get(pk=stream_id)
-            topic = stream.topic
-            seq = next_id(topic)  # locks this stream's counter: the checks below run one post at a time
-            check_not_restricted(stream, user)
-            if not stream.is_live:
-                raise ProtocolError("stream_ended", "This stream has ended; comments are closed.")
-            if not stream.comments_open:
-                raise ProtocolError("comments_closed", "Comments are closed on this stream right now.")
-            term = _blocked_term(stream, draft.text)
-            if term:
-                raise ProtocolError("blocked_term", f"Your comment contains a blocked term ({term!r}).")
-            now = timezone.now()
-            _check_rate(stream, user, now)
-            comment = Comment.objects.create(
-                stream=stream, seq=seq, author=user, client_id=draft.client_id, text=draft.text,
-                color=draft.color, mode=draft.mode, media_time=draft.media_time, created_at=now,
-            )
-            stored = store_event(topic, "comment", comment_payload(comment), seq=seq)
-            publish_on_commit(stored, outcome)
-    except Stream.DoesNotExist:
-        raise ProtocolError("not_found", "This stream no longer exists.") from None
-    except IntegrityError:
-        # The same client_id raced in from another connection and won: answer as for a retry.
-        existing = _existing(stream_id, user, draft.client_id)
-        if existing is None:
-            raise
-        return _ack_existing(existing, outcome)
-    return {"id": stored.id, "data": stored.data, "published": outcome.get("published", False)}
-
-
-def _ack_existing(comment: Comment, outcome: dict[str, bool]) -> dict[str, Any]:
-    """Ack a retried post like the first one; publish again in case the first publish was lost."""
-    row = Event.objects.filter(topic=comment.stream.topic, seq=comment.seq).first()
-    if row is not None and not row.withdrawn:
-        publish_on_commit(StoredEvent.from_row(row), outcome)
-    return {"id": comment.seq, "data": comment_payload(comment), "published": outcome.get("published", True),
-            "duplicate": True}
+    [outcome] = store_comments(stream_id, [(user, data)])
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.ack is not None
+    result: dict[str, bool] = {}
+    if outcome.event is not None:
+        publish_on_commit(outcome.event, result)  # inside your transaction: once it commits
+    # None while your transaction is still open: whether it publishes is decided at its commit.
+    return {**outcome.ack, "published": result.get("published") if outcome.event else True}

@@ -51,15 +51,7 @@ class History:
 
 def next_id(topic: str) -> int:
     """Allocate the next id on `topic`. Must run inside `transaction.atomic()`."""
-    if TopicSequence.objects.filter(topic=topic).update(last_id=F("last_id") + 1):
-        return TopicSequence.objects.values_list("last_id", flat=True).get(topic=topic)
-    try:
-        # First event on this topic. A savepoint so a racing creator does not poison the transaction.
-        with transaction.atomic():
-            TopicSequence.objects.create(topic=topic, last_id=1)
-        return 1
-    except IntegrityError:
-        return next_id(topic)
+    return reserve_ids(topic, 1)
 
 
 def store_event(topic: str, name: str, data: dict[str, Any], *, seq: int | None = None) -> StoredEvent:
@@ -69,6 +61,38 @@ def store_event(topic: str, name: str, data: dict[str, Any], *, seq: int | None 
     """
     row = Event.objects.create(topic=topic, seq=next_id(topic) if seq is None else seq, name=name, data=data)
     return StoredEvent.from_row(row)
+
+
+def reserve_ids(topic: str, count: int) -> int:
+    """Allocate `count` consecutive ids on `topic` in one statement; return the first.
+
+    Must run inside `transaction.atomic()`, like `next_id()`.
+    """
+    if TopicSequence.objects.filter(topic=topic).update(last_id=F("last_id") + count):
+        return TopicSequence.objects.values_list("last_id", flat=True).get(topic=topic) - count + 1
+    try:
+        # First event on this topic. A savepoint so a racing creator does not poison the transaction.
+        with transaction.atomic():
+            TopicSequence.objects.create(topic=topic, last_id=count)
+        return 1
+    except IntegrityError:
+        return reserve_ids(topic, count)
+
+
+def lock_topic(topic: str) -> None:
+    """Take the topic's write lock now, so checks made before allocating ids run one writer at a time.
+
+    PostgreSQL: a row lock on the counter. SQLite: the database is already locked by the transaction
+    (`transaction_mode = "IMMEDIATE"`), and SELECT ... FOR UPDATE is not needed.
+    """
+    list(TopicSequence.objects.select_for_update().filter(topic=topic).values_list("topic"))
+
+
+def store_events(topic: str, first_id: int, items: list[tuple[str, dict[str, Any]]]) -> list[StoredEvent]:
+    """Append events with ids first_id, first_id + 1, ... (reserved with `reserve_ids`) in one INSERT."""
+    rows = Event.objects.bulk_create([Event(topic=topic, seq=first_id + n, name=name, data=data)
+                                      for n, (name, data) in enumerate(items)])
+    return [StoredEvent.from_row(row) for row in rows]
 
 
 def last_id(topic: str) -> int:

@@ -379,6 +379,19 @@ class Hub:
                            event.name, event.topic, exc)
             return False
 
+    async def publish_many(self, topic: str, events: list[StoredEvent]) -> bool:
+        """Publish several committed events of one topic as one layer message (a batch of posts)."""
+        if len(events) == 1:
+            return await self.publish(events[0])
+        try:
+            await self.layer.group_send(group_for_topic(topic), {
+                "type": "realtime.events", "topic": topic, "events": [e.as_message() for e in events]})
+            return True
+        except Exception as exc:
+            logger.warning("Channel layer unavailable, %d events on %s not published now (%s)",
+                           len(events), topic, exc)
+            return False
+
     async def send_control(self, message: dict[str, Any]) -> None:
         try:
             await self.layer.group_send(CONTROL_GROUP, {"type": "realtime.control", **message})
@@ -416,6 +429,10 @@ class Hub:
             room = self.rooms.get(message.get("topic", ""))
             if room is not None:
                 room.accept(StoredEvent.from_message(message))
+        elif kind == "realtime.events":
+            room = self.rooms.get(message.get("topic", ""))
+            for item in message.get("events", []) if room is not None else []:
+                room.accept(StoredEvent.from_message(item))
         elif kind == "realtime.control":
             self.on_control(message)
         elif kind == "realtime.presence":

@@ -74,7 +74,7 @@ async def test_no_ack_and_nothing_sent_when_storing_fails(stream, alice, bob, mo
     def broken_store(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(comments_module, "store_event", broken_store)
+    monkeypatch.setattr(comments_module.eventlog, "store_events", broken_store)
     async with RealtimeClient(user=alice) as poster, RealtimeClient(user=bob) as watcher:
         await poster.subscribe(stream.topic)
         await watcher.subscribe(stream.topic)

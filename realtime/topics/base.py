@@ -21,10 +21,11 @@ from ..exceptions import Denied, ProtocolError
 
 
 class Client(Protocol):
-    """What a topic may look at on the connection asking: the user and the ASGI scope."""
+    """What a topic may look at on the connection asking: the user, the ASGI scope, the process's hub."""
 
     user: Any
     scope: dict[str, Any]
+    hub: Any
 
 
 class Topic:

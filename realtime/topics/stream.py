@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from .. import comments, moderation
 from ..exceptions import Denied, ProtocolError
 from ..models import Stream, StreamRestriction
+from ..posting import batcher_for
 from ..reactions import ReactionThrottle, reactions_for
 from .base import Client, Topic
 
@@ -58,11 +59,10 @@ class StreamTopic(Topic):
         if not getattr(user, "is_authenticated", False):
             raise Denied("auth_required", "Log in to take part.")
         if event == "comment":
-            return await database_sync_to_async(comments.post_comment)(self.stream.pk, user, data)
+            return await batcher_for(client.hub).post(self.stream.pk, user, data)
         if event == "reaction":
             self.throttle.check(time.monotonic())
-            hub = getattr(client, "hub", None)
-            reactions_for(hub).add(self.name, data.get("kind"))
+            reactions_for(client.hub).add(self.name, data.get("kind"))
             return {}
         if event == "moderate":
             return {"data": await database_sync_to_async(moderation.moderate)(self.stream.pk, user, data)}

@@ -1,0 +1,62 @@
+"""Group commit: concurrent posts on a stream are judged in order and stored in one transaction."""
+
+import asyncio
+
+import pytest
+
+from realtime import comments as comments_module
+from realtime.comments import store_comments
+from realtime.models import Comment, Event
+from realtime.testing import RealtimeClient, override_realtime
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(text, client_id):
+    return {"text": text, "client_id": client_id}
+
+
+def test_a_batch_is_judged_in_order_as_if_posts_came_one_at_a_time(stream, alice, bob):
+    with override_realtime(RATE_LIMIT_COUNT=2, RATE_LIMIT_PERIOD=10):
+        outcomes = store_comments(stream.pk, [
+            (alice, post("one", "a1")),
+            (alice, post("two", "a2")),
+            (alice, post("three", "a3")),  # alice's third within the period: refused
+            (bob, post("", "b0")),  # invalid: refused alone
+            (bob, post("hi", "b1")),
+            (alice, post("one again", "a1")),  # a retry of alice's first post in this same batch
+        ])
+    assert [o.error.code if o.error else None for o in outcomes] == [
+        None, None, "rate_limited", "text_empty", None, None]
+    ids = [o.ack["id"] for o in outcomes if o.ack]
+    assert ids[:3] == [1, 2, 3] and ids[3] == ids[0]
+    assert outcomes[5].ack["duplicate"] is True and outcomes[5].event is None
+    assert Comment.objects.filter(stream=stream).count() == 3
+    assert list(Event.objects.filter(topic=stream.topic).values_list("seq", flat=True)) == [1, 2, 3]
+
+
+async def test_concurrent_posts_share_transactions_and_each_gets_its_own_ack(stream, make_user, monkeypatch):
+    """Twenty posters at once: every post acked once with a distinct id, in fewer than twenty stores."""
+    calls = []
+    original = comments_module.store_comments
+
+    def counting(stream_id, posts):
+        calls.append(len(posts))
+        return original(stream_id, posts)
+
+    monkeypatch.setattr("realtime.posting.store_comments", counting)
+    users = [await asyncio.to_thread(make_user, f"poster{n}") for n in range(20)]
+    clients = [RealtimeClient(user=user) for user in users]
+    for client in clients:
+        await client.__aenter__()
+        await client.subscribe(stream.topic)
+    acks = await asyncio.gather(*(client.publish(stream.topic, "comment", post(f"hello {n}", f"c{n}"))
+                                  for n, client in enumerate(clients)))
+    assert all(ack["type"] == "ack" and ack["published"] is True for ack in acks)
+    assert sorted(ack["id"] for ack in acks) == list(range(1, 21))
+    assert sum(calls) == 20 and len(calls) < 20, calls
+    watcher = clients[0]
+    seen = [m["id"] for m in (await watcher.collect()) + watcher.skipped if m.get("event") == "comment"]
+    assert sorted(set(seen)) == list(range(1, 21)) and len(seen) == 20
+    for client in clients:
+        await client.__aexit__(None, None, None)
