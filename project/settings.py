@@ -68,6 +68,9 @@ def _database(url: str | None) -> dict:
             # IMMEDIATE takes the write lock when a transaction starts, so two writers queue up
             # (busy timeout) instead of one failing with "database is locked" on upgrade.
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            # Keep connections: Channels closes stale ones around every database_sync_to_async call,
+            # and opening one per call was a tenth of the subscribe path's time in bench/.
+            "CONN_MAX_AGE": 600,
         }
     parts = urlsplit(url)
     return {
@@ -77,6 +80,8 @@ def _database(url: str | None) -> dict:
         "PASSWORD": parts.password or "",
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 600,
+        "CONN_HEALTH_CHECKS": True,
     }
 
 

@@ -14,10 +14,10 @@ from channels.utils import await_many_dispatch
 
 from . import protocol
 from .conf import realtime_settings
-from .eventlog import History
 from .exceptions import ProtocolError
 from .hub import Hub, get_hub
 from .protocol import Request
+from .recent import Replay
 from .topics import Topic, load_topic
 from .transport import Frame, Writer, make_writer
 
@@ -124,12 +124,12 @@ class RealtimeConsumer(AsyncConsumer):
         await topic.authorize_subscribe(self)
         self.subscriptions[topic.name] = topic
 
-        def make_reply(history: History | None, state: dict[str, Any]) -> str:
+        def make_reply(replay: Replay | None, state: dict[str, Any]) -> str:
             return protocol.reply(
                 "subscribed", request.ref, topic=topic.name,
-                last_id=history.last_id if history else None,
-                history=len(history.events) if history else 0,
-                truncated=history.truncated if history else False,
+                last_id=replay.last_id if replay else None,
+                history=len(replay.texts) if replay else 0,
+                truncated=replay.truncated if replay else False,
                 state=state,
             )
 

@@ -7,7 +7,7 @@ and committed ids have no holes. That density is what lets a hub tell "not arriv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -26,15 +26,20 @@ class StoredEvent:
     id: int | None = None
     at: str | None = None
     withdrawn: bool = False
+    #: This event announces a change to earlier history (a comment withdrawn or restored): caches of
+    #: recent events must be dropped.
+    resets_history: bool = False
 
     def as_message(self) -> dict[str, Any]:
         return {"type": "realtime.event", "topic": self.topic, "event": self.name, "data": self.data,
-                "id": self.id, "at": self.at, "withdrawn": self.withdrawn}
+                "id": self.id, "at": self.at, "withdrawn": self.withdrawn,
+                "resets_history": self.resets_history}
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> StoredEvent:
         return cls(topic=message["topic"], name=message["event"], data=message.get("data") or {},
-                   id=message.get("id"), at=message.get("at"), withdrawn=bool(message.get("withdrawn")))
+                   id=message.get("id"), at=message.get("at"), withdrawn=bool(message.get("withdrawn")),
+                   resets_history=bool(message.get("resets_history")))
 
     @classmethod
     def from_row(cls, row: Event) -> StoredEvent:
@@ -54,13 +59,14 @@ def next_id(topic: str) -> int:
     return reserve_ids(topic, 1)
 
 
-def store_event(topic: str, name: str, data: dict[str, Any], *, seq: int | None = None) -> StoredEvent:
+def store_event(topic: str, name: str, data: dict[str, Any], *, resets_history: bool = False) -> StoredEvent:
     """Append an event to `topic`'s log. Must run inside `transaction.atomic()`; publish after commit.
 
-    Pass `seq` when it was taken with `next_id()` earlier in the same transaction (to put it in `data`).
+    `resets_history`: the event announces that earlier events were withdrawn or restored.
     """
-    row = Event.objects.create(topic=topic, seq=next_id(topic) if seq is None else seq, name=name, data=data)
-    return StoredEvent.from_row(row)
+    row = Event.objects.create(topic=topic, seq=next_id(topic), name=name, data=data)
+    stored = StoredEvent.from_row(row)
+    return replace(stored, resets_history=True) if resets_history else stored
 
 
 def reserve_ids(topic: str, count: int) -> int:

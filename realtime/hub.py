@@ -18,7 +18,7 @@ import contextvars
 import logging
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -28,10 +28,9 @@ from .conf import realtime_settings
 from .eventlog import History, StoredEvent
 from .groups import CONTROL_GROUP, group_for_topic
 from .presence import Presence
+from .recent import RecentEvents, Replay
+from .topics.base import Topic
 from .transport import Frame, Writer
-
-if TYPE_CHECKING:
-    from .topics import Topic
 
 logger = logging.getLogger("realtime.hub")
 
@@ -82,6 +81,7 @@ class Room:
         self.lock = asyncio.Lock()
         self.joined = False
         self.gap_task: asyncio.Task | None = None
+        self.recent = RecentEvents()
 
     # -- membership -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -131,20 +131,25 @@ class Room:
                     self.gap_task.cancel()
 
     # -- subscribing ------------------------------------------------------------------------------
-    def start(self, sub: Subscription, history: History | None, reply: str) -> None:
+    def cached_replay(self, since: int | None, limit: int) -> Replay | None:
+        if self.last_id is None or self.pending or self.gap_task is not None:
+            return None
+        return self.recent.replay(since, limit, self.last_id)
+
+    def start(self, sub: Subscription, replay: Replay | None, reply: str) -> None:
         """History is read: send the reply and the replay, then join the live feed without a gap."""
         write = sub.conn.writer.write
         write(Frame(reply))
-        if history is None:
+        if replay is None:
             self._promote(sub)
             return
         if self.last_id is None:
             # The group was joined before this history read, so every later event reaches us live.
-            self.last_id = history.last_id
+            self.last_id = replay.last_id
             self._drain_pending()
-        for frame in frames_for([encode(event) for event in history.events]):
+        for frame in frames_for(replay.texts):
             write(frame)
-        sub.cursor = history.last_id
+        sub.cursor = replay.last_id
         fresh = [text for id, text in sub.buffer if id is None or id > sub.cursor]
         if fresh:
             for frame in frames_for(fresh):
@@ -177,8 +182,12 @@ class Room:
 
     def _advance(self, event: StoredEvent) -> None:
         self.last_id = event.id
+        if event.resets_history:
+            self.recent.clear()
         if not event.withdrawn:
-            self.queue(event.id, encode(event))
+            text = encode(event)
+            self.queue(event.id, text)
+            self.recent.add(event.id, text)
 
     def _drain_pending(self) -> None:
         assert self.last_id is not None
@@ -200,6 +209,8 @@ class Room:
         """Read events (last_id, upto] from the database and feed them in order."""
         if self.last_id is None or upto <= self.last_id:
             return
+        # The gap may hold withdrawals we cannot see (their announcement was lost too): start over.
+        self.recent.clear()
         events = await database_sync_to_async(eventlog.read_range)(self.topic, self.last_id, upto)
         for event in events:
             if self.last_id is not None and event.id == self.last_id + 1:
@@ -322,9 +333,10 @@ class Hub:
 
     # -- subscriptions ----------------------------------------------------------------------------
     async def subscribe(self, conn: Connection, topic: Topic, since: int | None,
-                        make_reply: Callable[[History | None, dict], str]) -> bool:
+                        make_reply: Callable[[Replay | None, dict], str]) -> bool:
         """Add `conn` to `topic`; send it the reply, its history and then the live feed.
 
+        History comes from the room's cache of recent events when it can answer, else the database.
         Returns False if the connection went away (or unsubscribed) while history was being read.
         """
         room = self.rooms.get(topic.name)
@@ -333,11 +345,16 @@ class Hub:
                                                  track_viewers=topic.track_viewers)
         sub = room.add(conn)
         self.presence.changed(room)
+        limit = int(realtime_settings.HISTORY_LIMIT)
+        # Only the stock history can be answered from memory; a topic kind may define its own.
+        cacheable = type(topic).history is Topic.history
+        history: History | None = None
         try:
             await room.ensure_joined()
-            history = None
-            if topic.persistent:
-                history = await topic.history(since, int(realtime_settings.HISTORY_LIMIT))
+            replay = room.cached_replay(since, limit) if topic.persistent and cacheable else None
+            if topic.persistent and replay is None:
+                history = await topic.history(since, limit)
+                replay = Replay([encode(event) for event in history.events], history.last_id, history.truncated)
             state = await topic.state(conn)
         except BaseException:
             self.unsubscribe(conn, topic.name)
@@ -346,8 +363,20 @@ class Hub:
             return False
         if topic.track_viewers:
             state["viewers"] = self.presence.total(topic.name)
-        room.start(sub, history, make_reply(history, state))
+        room.start(sub, replay, make_reply(replay, state))
+        if history is not None and replay is not None and cacheable:
+            self._seed(room, history, replay, since, limit)
         return True
+
+    @staticmethod
+    def _seed(room: Room, history: History, replay: Replay, since: int | None, limit: int) -> None:
+        """Keep a database read as the room's cache when it ends where the room's feed stands."""
+        if room.recent.floor is not None or room.last_id != history.last_id or room.pending:
+            return
+        if since is not None and since > history.last_id:
+            return
+        ids = [event.id for event in history.events]
+        room.recent.seed(ids, replay.texts, since=None if history.truncated else since, capacity=limit)
 
     def unsubscribe(self, conn: Connection, topic: str) -> bool:
         room = self.rooms.get(topic)

@@ -18,8 +18,8 @@ from .models import Comment, Stream, StreamRestriction
 MAX_RESTRICTION_MINUTES = 60 * 24 * 365
 
 
-def _stream_event(stream: Stream, name: str, data: dict[str, Any]) -> int:
-    stored = eventlog.store_event(stream.topic, name, data)
+def _stream_event(stream: Stream, name: str, data: dict[str, Any], *, resets_history: bool = False) -> int:
+    stored = eventlog.store_event(stream.topic, name, data, resets_history=resets_history)
     publish_on_commit(stored)
     return stored.id
 
@@ -40,10 +40,12 @@ def set_comment_state(comment: Comment, state: str) -> int | None:
             eventlog.restore(topic, comment.seq)
             from .comments import comment_payload
 
-            return _stream_event(comment.stream, "comment.restored", comment_payload(comment))
+            return _stream_event(comment.stream, "comment.restored", comment_payload(comment),
+                                 resets_history=True)
         if was_visible:
             eventlog.withdraw(topic, comment.seq)
-            return _stream_event(comment.stream, "comment.deleted", {"comment": comment.seq})
+            return _stream_event(comment.stream, "comment.deleted", {"comment": comment.seq},
+                                 resets_history=True)
         return None
 
 

@@ -49,7 +49,8 @@ def _on_comment_deleted(sender: Any, instance: Comment, **kwargs: Any) -> None:
         return
     with transaction.atomic():
         eventlog.withdraw(topic, instance.seq)
-        publish_on_commit(eventlog.store_event(topic, "comment.deleted", {"comment": instance.seq}))
+        publish_on_commit(eventlog.store_event(topic, "comment.deleted", {"comment": instance.seq},
+                                               resets_history=True))
 
 
 @receiver(post_delete, sender=Stream, dispatch_uid="realtime.signals.stream_deleted")

@@ -1,0 +1,95 @@
+"""The room's cache of recent events: (re)subscribing to a live topic reads no database, and answers
+exactly what the database would."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from realtime import abroadcast
+from realtime.eventlog import read_history
+from realtime.recent import RecentEvents
+from realtime.testing import RealtimeClient, override_realtime
+from realtime.topics import base as topics_base
+from tests.streamkit import comment_ids, moderate, post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TOPIC = "broadcast.all"
+
+
+@pytest.fixture
+def db_reads(monkeypatch):
+    calls = []
+    original = topics_base.read_history
+
+    def counting(topic, since, limit):
+        calls.append(since)
+        return original(topic, since, limit)
+
+    monkeypatch.setattr(topics_base, "read_history", counting)
+    return calls
+
+
+def event_ids(messages):
+    return [m["id"] for m in messages if m["type"] == "event"]
+
+
+async def test_later_subscribers_to_a_live_room_are_served_from_memory(db_reads):
+    ids = [await abroadcast(TOPIC, "broadcast", {"n": n}) for n in range(5)]
+    async with RealtimeClient() as first:
+        await first.subscribe(TOPIC)
+        live = await abroadcast(TOPIC, "broadcast", {"n": "live"})
+        await first.collect()
+        assert db_reads == [None]
+        for since in (None, ids[1], live, 0):
+            async with RealtimeClient() as later:
+                reply = await later.subscribe(TOPIC, since=since)
+                expected = await sync_to_async(read_history)(TOPIC, since, 100)
+                assert (reply["last_id"], reply["history"], reply["truncated"]) == (
+                    expected.last_id, len(expected.events), expected.truncated)
+                assert event_ids(await later.collect()) == [e.id for e in expected.events]
+        assert db_reads == [None]  # every later subscriber came from memory
+
+
+async def test_the_cache_answers_truncation_like_the_database():
+    with override_realtime(HISTORY_LIMIT=3):
+        ids = [await abroadcast(TOPIC, "broadcast", {"n": n}) for n in range(6)]
+        async with RealtimeClient() as first:
+            await first.subscribe(TOPIC)
+            async with RealtimeClient() as later:
+                reply = await later.subscribe(TOPIC, since=ids[0])
+                assert (reply["history"], reply["truncated"]) == (3, True)
+                assert event_ids(await later.collect()) == ids[-3:]
+
+
+async def test_a_deleted_comment_is_not_replayed_from_memory(stream, owner, alice, db_reads):
+    async with RealtimeClient(user=owner) as mod, RealtimeClient(user=alice) as a:
+        await mod.subscribe(stream.topic)
+        await a.subscribe(stream.topic)
+        kept = await post(a, stream, "kept")
+        gone = await post(a, stream, "gone")
+        await moderate(mod, stream, action="delete", comment=gone["id"])
+        await mod.collect()
+        async with RealtimeClient() as fresh:
+            await fresh.subscribe(stream.topic)
+            assert comment_ids(await fresh.collect()) == [kept["id"]]
+        # The deletion emptied the cache, so that read went to the database, and re-seeded it.
+        reads = len(db_reads)
+        async with RealtimeClient() as again:
+            await again.subscribe(stream.topic)
+            assert comment_ids(await again.collect()) == [kept["id"]]
+        assert len(db_reads) == reads
+
+
+def test_recent_events_declines_what_it_cannot_answer():
+    recent = RecentEvents()
+    assert recent.replay(None, 3, 0) is None  # never seeded
+    recent.seed([5, 6], ["e5", "e6"], since=4, capacity=3)
+    assert recent.replay(4, 3, 6).texts == ["e5", "e6"]
+    assert recent.replay(3, 3, 6) is None  # events at or before 4 are unknown here
+    assert recent.replay(None, 3, 6) is None  # the newest 3 may include one before 5
+    assert recent.replay(4, 5, 6) is None  # seeded for another limit
+    recent.add(7, "e7")
+    recent.add(8, "e8")  # 5 drops out: floor 5
+    assert recent.replay(None, 3, 8).texts == ["e6", "e7", "e8"]
+    replay = recent.replay(1, 3, 8)
+    assert (replay.texts, replay.truncated) == (["e6", "e7", "e8"], True)
+    assert recent.replay(9, 3, 8) is None  # a client ahead of the room
