@@ -10,7 +10,6 @@ from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
-from channels.utils import await_many_dispatch
 
 from . import protocol
 from .conf import realtime_settings
@@ -52,10 +51,13 @@ class RealtimeConsumer(AsyncConsumer):
         session = scope.get("session")
         self.session_key: str | None = getattr(session, "session_key", None) if self.user_id else None
         self.subscriptions: dict[str, Topic] = {}
-        self.errors: deque[float] = deque()
+        self.errors: deque[float] | None = None  # refused requests, for the abuse limit
         self.closed = False
         try:
-            await await_many_dispatch([receive], self.dispatch)
+            # One receiver, so no await_many_dispatch: that wraps each receive in a task of its own,
+            # an extra task (and its memory) per idle connection.
+            while True:
+                await self.dispatch(await receive())
         except StopConsumer:
             pass
 
@@ -166,6 +168,8 @@ class RealtimeConsumer(AsyncConsumer):
         self.send_frame(protocol.error(exc, ref=request.ref if request else None,
                                        topic=request.topic if request else None))
         now = time.monotonic()
+        if self.errors is None:
+            self.errors = deque()
         self.errors.append(now)
         window = float(realtime_settings.ABUSE_WINDOW)
         while self.errors and self.errors[0] < now - window:

@@ -23,7 +23,7 @@ class StreamTopic(Topic):
         super().__init__(name, key)
         self.stream = stream
         self.moderator = False
-        self.throttle = ReactionThrottle()
+        self.throttle: ReactionThrottle | None = None  # made on the first reaction: most viewers never react
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
@@ -61,6 +61,8 @@ class StreamTopic(Topic):
         if event == "comment":
             return await batcher_for(client.hub).post(self.stream.pk, user, data)
         if event == "reaction":
+            if self.throttle is None:
+                self.throttle = ReactionThrottle()
             self.throttle.check(time.monotonic())
             reactions_for(client.hub).add(self.name, data.get("kind"))
             return {}
