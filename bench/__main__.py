@@ -20,17 +20,19 @@ from pathlib import Path
 
 from bench import procs, report
 from bench.scenarios import Options, Redis, Scenario, run
-from bench.servers import BENCH, ROOT, Context, all_servers
+from bench.servers import BENCH, ROOT, Context, all_servers, product_version
 
 FULL = {
-    "steady": dict(viewers=1000, rate=20, duration=15),
-    "hot": dict(viewers=2000, rate=200, duration=10),
+    "steady": dict(viewers=1000, rate=20, duration=15, posters=1),
+    # 200 comments/s come from many people, not one connection (whose requests are handled in turn,
+    # and whose user would be rate limited): 20 posters at 10/s each.
+    "hot": dict(viewers=2000, rate=200, duration=10, posters=20),
     "storm": dict(viewers=2000, concurrency=200),
     "idle": dict(viewers=5000, concurrency=200, settle=3),
 }
 QUICK = {
-    "steady": dict(viewers=200, rate=20, duration=5),
-    "hot": dict(viewers=400, rate=100, duration=5),
+    "steady": dict(viewers=200, rate=20, duration=5, posters=1),
+    "hot": dict(viewers=400, rate=100, duration=5, posters=10),
     "storm": dict(viewers=400, concurrency=100),
     "idle": dict(viewers=1000, concurrency=100, settle=2),
 }
@@ -60,6 +62,7 @@ def parse_args(argv):
         p.add_argument(f"--{name}-viewers", type=int)
         p.add_argument(f"--{name}-rate", type=float, help="comments per second")
         p.add_argument(f"--{name}-duration", type=float, help="seconds of posting")
+        p.add_argument(f"--{name}-posters", type=int, help="poster connections sharing the schedule")
     p.add_argument("--storm-connects", type=int)
     p.add_argument("--storm-concurrency", type=int)
     p.add_argument("--idle-connections", type=int)
@@ -67,7 +70,9 @@ def parse_args(argv):
         "--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)"
     )
     p.add_argument(
-        "--posters", type=int, default=1, help="poster connections sharing the comment schedule (default 1)"
+        "--posters",
+        type=int,
+        help="poster connections for every room scenario (overrides the per-scenario ones)",
     )
     p.add_argument(
         "--threads", type=int, default=2, help="load client viewer threads (default 2: the machine's cores)"
@@ -123,10 +128,13 @@ def parse_args(argv):
 def build_scenarios(args) -> list[Scenario]:
     sizes = {k: dict(v) for k, v in (QUICK if args.quick else FULL).items()}
     for name in ("steady", "hot"):
-        for field in ("viewers", "rate", "duration"):
+        for field in ("viewers", "rate", "duration", "posters"):
             value = getattr(args, f"{name}_{field}")
             if value is not None:
                 sizes[name][field] = value
+    if args.posters:
+        for name in ("steady", "hot"):
+            sizes[name]["posters"] = args.posters
     if args.storm_connects:
         sizes["storm"]["viewers"] = args.storm_connects
     if args.storm_concurrency:
@@ -179,20 +187,6 @@ def start_redis(out: Path) -> tuple[str, int]:
     return f"redis://127.0.0.1:{port}/0", proc.pid
 
 
-def product_version() -> str:
-    """The commit the product was measured at, and whether its files differed from it."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "realtime", "project"], capture_output=True, text=True
-    ).stdout.strip()
-    return f"product at commit {head or '?'}" + (
-        " plus uncommitted changes in realtime/ or project/" if dirty else ""
-    )
-
-
 def machine_info() -> str:
     load = Path("/proc/loadavg").read_text().split()[:3]
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
@@ -204,7 +198,7 @@ def machine_info() -> str:
     return (
         f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, Node {node}, "
         f"Django {django.get_version()}, channels {channels.__version__}, daphne {daphne.__version__}, "
-        f"redis-py {redis.__version__}; load average before the run {' '.join(load)}; {product_version()}"
+        f"redis-py {redis.__version__}; load average before the run {' '.join(load)}; at the start {product_version()}"
     )
 
 
@@ -240,9 +234,7 @@ def main(argv=None) -> int:
         if unknown:
             sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
         servers = [s for s in servers if s.name in names]
-    opts = Options(
-        posters=args.posters, threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max
-    )
+    opts = Options(threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max)
     opts.memprofile = args.memprofile
     if args.profile:
         opts.py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
@@ -322,7 +314,8 @@ def main(argv=None) -> int:
         "",
         f"Machine: {info}.",
         f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads, "
-        f"{args.posters} poster(s). Coalescing window: {window}. "
+        f"posters: {', '.join(f'{s.name} {s.posters}' for s in scenarios if s.mode == 'room')}. "
+        f"Coalescing window: {window}. "
         f"Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
     ]
     (out / "results.json").write_text(json.dumps({"info": info, "header": header, "rows": rows}, indent=1))

@@ -221,6 +221,8 @@ def details(rows) -> str:
     for row in rows:
         c = row.get("client") or {}
         notes = []
+        if row.get("product"):
+            notes.append(row["product"])
         if row.get("error"):
             notes.append(f"error: {row['error']}")
         conn = c.get("connect") or {}

@@ -35,6 +35,7 @@ class Scenario:
     duration: float = 0
     concurrency: int = 200
     settle: float = 0  # idle: seconds to wait before reading memory
+    posters: int = 1
     only_redis: bool = False  # run only on servers that use Redis (the commands-per-comment scaling check)
     extra: dict = field(default_factory=dict)
 
@@ -45,7 +46,6 @@ class Options:
     drain_idle: float = 3.0
     drain_max: float = 20.0
     connect_timeout: float = 20.0
-    posters: int = 1
     py_spy: str | None = None  # path to py-spy: profile the daphne processes over the measured window
     memprofile: bool = False  # idle: tracemalloc snapshots before/after the connections (slows the server)
 
@@ -116,6 +116,8 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
     finally:
         ctx.extra_env = {}
     roots = [p.pid for p in running.procs]
+    if "product" in running.extra:
+        row["product"] = running.extra["product"]
     cfg = {
         "kind": server.kind,
         "origin": server.kind == "tutorial",
@@ -128,7 +130,7 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
         "duration": scenario.duration,
         "concurrency": scenario.concurrency,
         "threads": opts.threads,
-        "posters": opts.posters,
+        "posters": scenario.posters,
         "connectTimeout": opts.connect_timeout,
         "drainIdle": opts.drain_idle,
         "drainMax": opts.drain_max,

@@ -64,6 +64,21 @@ def _env(**extra) -> dict:
     return env
 
 
+def product_version() -> str:
+    """The commit the product's files are at, and whether they differ from it (daphne imports them
+    afresh for every scenario, so this is read per row as well as per run)."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "realtime", "project"], capture_output=True, text=True
+    ).stdout.strip()
+    return f"product at commit {head or '?'}" + (
+        " plus uncommitted changes in realtime/ or project/" if dirty else ""
+    )
+
+
 class Server:
     name = ""
     description = ""
@@ -193,6 +208,7 @@ class Product(Server):
     def start(self, ctx, tag):
         # A fresh stream per scenario (no history replay from an earlier one) and a fresh ticket.
         info = self._setup(ctx, "stream", f"bench {tag}")
+        info["product"] = product_version()
         env = self._env(ctx)
         running, logs, ports = [], [], []
         for i in range(self.processes):
