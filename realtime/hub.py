@@ -35,7 +35,12 @@ from .transport import Frame, Writer
 logger = logging.getLogger("realtime.hub")
 
 GAP_GRACE = 0.25  # seconds an out-of-order event waits for the one before it before we read the DB
-REJOIN_INTERVAL = 3600.0  # group memberships expire in the layer (a day by default); refresh well before
+# Group memberships expire in the layer (redis_layer(): 15 minutes) so that a process that died without
+# leaving stops costing every group_send; live hubs refresh theirs well before.
+REJOIN_INTERVAL = 300.0
+# Seconds an empty room stays joined (with its recent events) before leaving the layer group: a viewer
+# reloading the page comes back to a warm room instead of a new group_add and a database read.
+ROOM_LINGER = 5.0
 
 LOADING, CATCHING, LIVE = "loading", "catching", "live"
 
@@ -327,9 +332,17 @@ class Hub:
         self._started.set()
 
     async def stop(self) -> None:
+        """Stop reading and leave every layer group, so other processes stop sending to this one."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        groups = [room.group for room in self.rooms.values() if room.joined] + [CONTROL_GROUP]
+        try:
+            async with asyncio.timeout(2):
+                for group in groups:
+                    await self.layer.group_discard(group, self.channel)
+        except Exception as exc:  # the layer is down: memberships expire there on their own
+            logger.warning("Could not leave channel-layer groups while stopping (%s)", exc)
 
     # -- subscriptions ----------------------------------------------------------------------------
     async def subscribe(self, conn: Connection, topic: Topic, since: int | None,
@@ -384,7 +397,8 @@ class Hub:
             return False
         self.presence.changed(room)
         if not len(room):
-            asyncio.get_running_loop().create_task(room.leave_if_empty())
+            loop = asyncio.get_running_loop()
+            loop.call_later(ROOM_LINGER, lambda: loop.create_task(room.leave_if_empty()))
         return True
 
     def drop(self, conn: Connection) -> None:

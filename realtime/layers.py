@@ -24,6 +24,7 @@ def redis_layer(
     capacity: int = 10_000,
     max_connections: int = 1_000,
     prefix: str = "realtime",
+    group_expiry: int = 900,
 ) -> dict[str, Any]:
     """channels-redis configured for many processes and long idle periods.
 
@@ -33,6 +34,8 @@ def redis_layer(
     - `max_connections`: redis-py 8's pool raises `MaxConnectionsError` past 100 connections instead of
       waiting, which made half of 200 simultaneous connects fail with the tutorial consumer. realtime's
       hub needs only a few connections per process, but `broadcast()` from many threads needs headroom.
+    - `group_expiry`: a process killed without leaving its groups stays a member until this runs out
+      (Channels' default is a day); each hub re-joins its groups every few minutes, so 15 minutes is safe.
     """
     host = {
         "address": url,
@@ -45,5 +48,5 @@ def redis_layer(
     }
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [host], "capacity": capacity, "prefix": prefix},
+        "CONFIG": {"hosts": [host], "capacity": capacity, "prefix": prefix, "group_expiry": group_expiry},
     }

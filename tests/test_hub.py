@@ -40,6 +40,7 @@ async def close_all(clients):
 
 
 async def test_group_is_joined_once_per_process_and_left_with_the_last(monkeypatch):
+    monkeypatch.setattr(hub_module, "ROOM_LINGER", 0.01)
     layer = get_channel_layer()
     calls = []
     for name in ("group_add", "group_discard"):
@@ -54,7 +55,7 @@ async def test_group_is_joined_once_per_process_and_left_with_the_last(monkeypat
     topic_calls = [call for call in calls if call[1] == group_for_topic(TOPIC)]
     assert topic_calls == [("group_add", group_for_topic(TOPIC))]
     await close_all(clients)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     topic_calls = [call for call in calls if call[1] == group_for_topic(TOPIC)]
     assert topic_calls == [("group_add", group_for_topic(TOPIC)), ("group_discard", group_for_topic(TOPIC))]
     assert TOPIC not in (await get_hub()).rooms
@@ -300,6 +301,18 @@ def test_daphne_writer_lets_autobahn_frame_compressed_connections():
     frame = Frame("hello")
     assert writer.write(frame)
     assert protocol.messages == [b"hello"] and protocol.transport.written == []
+
+
+async def test_an_emptied_room_lingers_so_a_returning_viewer_finds_it_warm(monkeypatch):
+    monkeypatch.setattr(hub_module, "ROOM_LINGER", 0.3)
+    [client] = await subscribed_clients(1)
+    room = (await get_hub()).rooms[TOPIC]
+    await close_all([client])
+    [back] = await subscribed_clients(1)
+    assert (await get_hub()).rooms[TOPIC] is room and room.joined
+    await close_all([back])
+    await asyncio.sleep(0.5)
+    assert TOPIC not in (await get_hub()).rooms
 
 
 @pytest.mark.parametrize("size, header", [
