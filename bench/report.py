@@ -237,8 +237,13 @@ def details(rows) -> str:
                 notes.append(f"{label}: {c[key]}")
         if c.get("firstPostError"):
             notes.append(f"first post error: {c['firstPostError']}")
-        if c.get("dups") or c.get("reordered"):
-            notes.append(f"duplicates {c.get('dups')}, out of order {c.get('reordered')}")
+        if c.get("dups"):
+            notes.append(f"{c['dups']:,} duplicate deliveries")
+        if c.get("reordered"):
+            # Order is judged against the send order: with several posters the server may store two
+            # comments sent a moment apart the other way round, so only one poster makes it a fault.
+            why = "send order; several posters race" if (c.get("posters") or 1) > 1 else "one poster: a fault"
+            notes.append(f"{c['reordered']:,} deliveries out of order ({why})")
         if c.get("drain") and c["drain"] != "complete":
             notes.append(f"drain ended: {c['drain']} (deliveries still missing were counted lost)")
         if c.get("ackLatency"):

@@ -545,6 +545,7 @@ async function room(cfg, workers, posters, post, total, phase, log, result, cpu0
   }
   const spanSecs = Math.max(sendSecs, ((agg.lastRecvUs || sendEnd) - start) / 1e6);
   Object.assign(result, {
+    posters: posters.length,
     sent: post.sent,
     sendSecs,
     rate: cfg.rate,

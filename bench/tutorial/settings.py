@@ -26,6 +26,7 @@ DATABASES = {
     }
 }
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 if os.environ.get("BENCH_LAYER", "memory") == "redis":
     CHANNEL_LAYERS = {
