@@ -8,19 +8,21 @@ import os
 import tempfile
 
 from project.settings import *  # noqa: F403
-from project.settings import REALTIME
+from project.settings import DATABASES, REALTIME
 
 DEBUG = False  # DEBUG keeps every SQL query in memory; no production site runs with it
 
+# The product's own database settings (engine options, persistent connections, ...), on the bench's
+# own SQLite file: only NAME changes.
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.sqlite3",
+        **DATABASES["default"],
         "NAME": os.environ.get(
             "BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "realtime-bench.sqlite3")
         ),
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
+DATABASES["default"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
 
 # Diagnostic knob, off by default (the recorded runs use the product's own SQLite settings):
 # BENCH_SQLITE_INIT="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL" bash bench/run ...
