@@ -65,16 +65,18 @@ def _env(**extra) -> dict:
 
 
 def product_version() -> str:
-    """The commit the product's files are at, and whether they differ from it (daphne imports them
-    afresh for every scenario, so this is read per row as well as per run)."""
+    """The last commit that touched the product (realtime/, project/), the checkout's HEAD, and whether
+    the product's files differ from HEAD. daphne imports them afresh for every scenario, so this is read
+    per row as well as per run."""
     git = ["git", "-C", str(ROOT)]
-    head = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "realtime", "project"], capture_output=True, text=True
-    ).stdout.strip()
-    return f"product at commit {head or '?'}" + (
+
+    def out(*args: str) -> str:
+        return subprocess.run([*git, *args], capture_output=True, text=True).stdout.strip()
+
+    product = out("log", "-1", "--format=%h", "--", "realtime", "project")
+    head = out("rev-parse", "--short", "HEAD")
+    dirty = out("status", "--porcelain", "--", "realtime", "project")
+    return f"product as of commit {product or '?'} (HEAD {head or '?'})" + (
         " plus uncommitted changes in realtime/ or project/" if dirty else ""
     )
 
