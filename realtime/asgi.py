@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 
-from .security import BrowserOriginValidator, ServerSendMiddleware, TicketAuthMiddleware
+from .security import (
+    BrowserOriginValidator,
+    ServerSendMiddleware,
+    SessionAuthWhenCookies,
+    TicketAuthMiddleware,
+)
 
 
 def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
@@ -21,9 +25,11 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
         })
 
     Order, outside in: keep the server's send for direct writes; refuse foreign origins (and drop
-    cookies from non-browser handshakes); session auth; ticket auth (wins over the session).
+    cookies from non-browser handshakes); session auth (when there are cookies); ticket auth (wins
+    over the session).
     """
     from .routing import websocket_urlpatterns
 
     routes = list(websocket_urlpatterns) + list(urlpatterns or [])
-    return ServerSendMiddleware(BrowserOriginValidator(AuthMiddlewareStack(TicketAuthMiddleware(URLRouter(routes)))))
+    app = TicketAuthMiddleware(URLRouter(routes))
+    return ServerSendMiddleware(BrowserOriginValidator(SessionAuthWhenCookies(app)))

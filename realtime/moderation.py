@@ -80,9 +80,12 @@ def update_stream(stream: Stream, **changes: Any) -> int:
     allowed = {"slow_mode_seconds", "comments_open", "status"}
     if set(changes) - allowed:
         raise ValueError(f"update_stream() changes only {sorted(allowed)}.")
+    from .topics.stream import forget_stream
+
     with transaction.atomic():
         Stream.objects.filter(pk=stream.pk).update(**changes)
         stream.refresh_from_db()
+        transaction.on_commit(lambda: forget_stream(stream.pk))  # other processes: within a second
         return _stream_event(stream, "stream.updated", stream_state(stream))
 
 

@@ -38,6 +38,27 @@ class BrowserOriginValidator(OriginValidator):
         return await super().__call__(scope, receive, send)
 
 
+class SessionAuthWhenCookies:
+    """Channels' session and auth middleware, for handshakes that carry cookies.
+
+    Without a cookie there is no session to find, yet AuthMiddleware would still resolve the user on a
+    database thread: a thread hop per anonymous viewer, 12% of a connect in bench/'s connect storm.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        from channels.auth import AuthMiddlewareStack
+
+        self.inner = inner
+        self.with_session = AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if any(name == b"cookie" for name, _ in scope.get("headers", ())):
+            return await self.with_session(scope, receive, send)
+        from django.contrib.auth.models import AnonymousUser
+
+        return await self.inner(dict(scope, user=AnonymousUser()), receive, send)
+
+
 class TicketAuthMiddleware:
     """`?ticket=...` authenticates the connection as the ticket's user (overriding any session user).
 

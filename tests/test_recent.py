@@ -93,3 +93,34 @@ def test_recent_events_declines_what_it_cannot_answer():
     replay = recent.replay(1, 3, 8)
     assert (replay.texts, replay.truncated) == (["e6", "e7", "e8"], True)
     assert recent.replay(9, 3, 8) is None  # a client ahead of the room
+
+
+async def test_a_burst_of_subscribers_loads_the_stream_row_once(stream, monkeypatch):
+    """A connect storm on one stream: one Stream query, not one per viewer."""
+    from realtime.topics import stream as stream_topic
+
+    loads = []
+    original = stream_topic.Stream.objects.filter
+
+    def counting(*args, **kwargs):
+        loads.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(stream_topic.Stream.objects, "filter", counting)
+    clients = [RealtimeClient() for _ in range(10)]
+    for client in clients:
+        await client.__aenter__()
+        assert (await client.subscribe(stream.topic))["type"] == "subscribed"
+    for client in clients:
+        await client.__aexit__(None, None, None)
+    assert len(loads) == 1
+
+
+async def test_a_changed_stream_is_not_served_stale_by_this_process(stream, owner):
+    from realtime import moderation
+
+    async with RealtimeClient() as first:
+        assert (await first.subscribe(stream.topic))["state"]["comments_open"] is True
+    await sync_to_async(moderation.update_stream)(stream, comments_open=False)
+    async with RealtimeClient() as second:
+        assert (await second.subscribe(stream.topic))["state"]["comments_open"] is False

@@ -14,6 +14,33 @@ from ..posting import batcher_for
 from ..reactions import ReactionThrottle, reactions_for
 from .base import Client, Topic
 
+# Streams looked up in the last second, per process. In a connect storm thousands of viewers subscribe
+# to one stream; this turns their identical query into one (bench/: it was 30% of a connect). Posting
+# and moderation always read the row fresh; a subscriber's snapshot may be a second old, and any
+# `stream.updated` it missed is in the replay.
+STREAM_CACHE_SECONDS = 1.0
+_streams: dict[int, tuple[float, Stream]] = {}
+
+
+async def _load_stream(pk: int) -> Stream | None:
+    now = time.monotonic()
+    cached = _streams.get(pk)
+    if cached is not None and now - cached[0] < STREAM_CACHE_SECONDS:
+        return cached[1]
+    stream = await Stream.objects.filter(pk=pk).afirst()
+    if stream is not None:
+        if len(_streams) > 1000:
+            _streams.clear()
+        _streams[pk] = (now, stream)
+    else:
+        _streams.pop(pk, None)
+    return stream
+
+
+def forget_stream(pk: int) -> None:
+    """Drop a cached stream after it changed (this process; others expire it within a second)."""
+    _streams.pop(pk, None)
+
 
 class StreamTopic(Topic):
     kind = "stream"
@@ -27,7 +54,7 @@ class StreamTopic(Topic):
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
-        stream = await Stream.objects.filter(pk=cls.int_key(key, "stream")).afirst()
+        stream = await _load_stream(cls.int_key(key, "stream"))
         if stream is None:
             raise ProtocolError("not_found", f"No stream with id {key}.")
         return cls(name, key, stream)
