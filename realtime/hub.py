@@ -51,6 +51,7 @@ class Connection(Protocol):
     writer: Writer
     user_id: int | None
     session_key: str | None
+    subscriptions: dict[str, Any]  # topic name -> Topic, including subscriptions still loading
 
     def kick(self, topic: str, code: str, message: str) -> None: ...
     def close_with(self, code: int) -> None: ...
@@ -402,8 +403,8 @@ class Hub:
         return True
 
     def drop(self, conn: Connection) -> None:
-        """The connection is gone: remove it from every room."""
-        for topic in [name for name, room in self.rooms.items() if conn in room]:
+        """The connection is gone: remove it from every room it is in."""
+        for topic in list(conn.subscriptions):
             self.unsubscribe(conn, topic)
         self.connections.discard(conn)
 
