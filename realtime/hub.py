@@ -88,6 +88,7 @@ class Room:
         self.joined = False
         self.gap_task: asyncio.Task | None = None
         self.recent = RecentEvents()
+        self.holding = False  # accept_many() is adding several events: flush once at the end
 
     # -- membership -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -228,9 +229,24 @@ class Room:
         self._drain_pending()
 
     # -- outgoing ---------------------------------------------------------------------------------
+    def accept_many(self, events: list[StoredEvent]) -> None:
+        """Events published together (a group commit) leave together: one frame, not first-then-rest."""
+        self.holding = True
+        try:
+            for event in events:
+                self.accept(event)
+        finally:
+            self.holding = False
+        if self.outbox:
+            self._schedule_flush()
+
     def queue(self, id: int | None, text: str) -> None:
         """Add one encoded event to the outgoing feed; the first after a quiet spell leaves at once."""
         self.outbox.append((id, text))
+        if not self.holding:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self.flush_handle is not None:
             return
         loop = asyncio.get_running_loop()
@@ -475,8 +491,8 @@ class Hub:
                 room.accept(StoredEvent.from_message(message))
         elif kind == "realtime.events":
             room = self.rooms.get(message.get("topic", ""))
-            for item in message.get("events", []) if room is not None else []:
-                room.accept(StoredEvent.from_message(item))
+            if room is not None:
+                room.accept_many([StoredEvent.from_message(item) for item in message.get("events", [])])
         elif kind == "realtime.control":
             self.on_control(message)
         elif kind == "realtime.presence":

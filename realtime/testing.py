@@ -88,25 +88,22 @@ class RealtimeClient:
         return self.inbox.pop(0)
 
     async def receive_type(self, kind: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """Skip messages until one of `kind` arrives (e.g. skip `viewers` events)."""
-        deadline = asyncio.get_running_loop().time() + (timeout or self.timeout)
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"no {kind!r} message arrived")
-            message = await self.receive(timeout=remaining)
-            if message["type"] == kind or message["type"] == "closed":
-                return message
+        """Skip messages until one of `kind` arrives (e.g. skip `viewers` events), or the socket closes."""
+        return await self._receive_until(lambda m: m["type"] == kind, f"{kind!r} message", timeout)
 
     async def receive_event(self, event: str, *, timeout: float | None = None) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + (timeout or self.timeout)
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"no {event!r} event arrived")
-            message = await self.receive_type("event", timeout=remaining)
-            if message.get("event") == event or message["type"] == "closed":
+        """Skip messages until an `event` named `event` arrives, or the socket closes."""
+        return await self._receive_until(lambda m: m["type"] == "event" and m.get("event") == event,
+                                         f"{event!r} event", timeout)
+
+    async def _receive_until(self, wanted: Any, what: str, timeout: float | None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or self.timeout)
+        while (remaining := deadline - loop.time()) > 0:
+            message = await self.receive(timeout=remaining)
+            if wanted(message) or message["type"] == "closed":
                 return message
+        raise TimeoutError(f"no {what} arrived")
 
     async def nothing_more(self, timeout: float = 0.3, *, ignore: tuple[str, ...] = ("viewers",)) -> bool:
         """True if no message (other than events named in `ignore`) arrives within `timeout`."""

@@ -171,6 +171,18 @@ async def test_busy_topics_are_coalesced_into_batches():
             assert [m["id"] for m in second["messages"]] == [e.id for e in events[1:]]
 
 
+async def test_events_published_together_leave_in_one_frame():
+    """A group commit's events arrive in one layer message and go out as one batch frame, even with
+    coalescing off (the first is not sent alone ahead of the rest)."""
+    async with RealtimeClient() as client:
+        await client.subscribe(TOPIC)
+        hub = await get_hub()
+        events = [await sync_to_async(store)(TOPIC, "broadcast", {"n": n}) for n in range(3)]
+        await hub.publish_many(TOPIC, events)
+        frame = json.loads(await client.communicator.receive_from())
+        assert frame["type"] == "batch" and [m["id"] for m in frame["messages"]] == [e.id for e in events]
+
+
 # -- slow clients -------------------------------------------------------------------------------
 @pytest.fixture
 def no_grace(monkeypatch):
