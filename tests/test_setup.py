@@ -156,3 +156,9 @@ async def test_deactivating_a_user_closes_their_sockets(client, alice):
     await sync_to_async(deactivate)()
     assert await socket.receive_output(timeout=3) == {"type": "websocket.close", "code": 4003}
     await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    """A model change without its migration would install a schema the code does not match."""
+    call_command("makemigrations", "realtime", "--check", "--dry-run", verbosity=0)
