@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import override_settings
 
 from realtime.layers import redis_layer
@@ -48,6 +50,9 @@ async def _fresh_realtime():
     await reset_realtime()
     yield
     await reset_realtime()
+    # Django's async ORM (afirst, aexists) runs in asgiref's shared thread and leaves its connection
+    # open there; close it so PostgreSQL can drop the test database at the end.
+    await sync_to_async(connections.close_all)()
 
 
 # -- people and streams ---------------------------------------------------------------------------

@@ -11,3 +11,6 @@ REALTIME = {
     "REACTION_INTERVAL": 0.05,
     "SYNC_INTERVAL": 0.5,
 }
+
+# Tests create and drop their database; connections kept open by worker threads would block the drop.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
