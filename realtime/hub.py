@@ -18,7 +18,7 @@ import contextvars
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -43,6 +43,7 @@ REJOIN_INTERVAL = 300.0
 ROOM_LINGER = 5.0
 
 LOADING, CATCHING, LIVE = "loading", "catching", "live"
+T = TypeVar("T")
 
 
 class Connection(Protocol):
@@ -93,9 +94,6 @@ class Room:
     # -- membership -------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.live) + len(self.others)
-
-    def __contains__(self, conn: Connection) -> bool:
-        return conn in self.live or conn in self.others
 
     def connections(self) -> list[Connection]:
         return [*self.live, *self.others]
@@ -347,6 +345,13 @@ class Hub:
         self.tasks = [loop.create_task(self._read()), loop.create_task(self._maintain()),
                       loop.create_task(self.presence.run())]
         self._started.set()
+
+    def service(self, cls: type[T]) -> T:
+        """This hub's instance of a per-process helper (`cls(hub)`), made on first use."""
+        instance = self.services.get(cls)
+        if instance is None:
+            instance = self.services[cls] = cls(self)
+        return instance
 
     async def stop(self) -> None:
         """Stop reading and leave every layer group, so other processes stop sending to this one."""

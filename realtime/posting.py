@@ -73,10 +73,3 @@ class CommentBatcher:
                 assert outcome.ack is not None
                 future.set_result({**outcome.ack, "published": published})
 
-
-def batcher_for(hub: Hub) -> CommentBatcher:
-    service = hub.services.get(CommentBatcher)
-    if service is None:
-        service = hub.services[CommentBatcher] = CommentBatcher(hub)
-    return service
-

@@ -81,10 +81,3 @@ def save_totals(pending: dict[str, Counter[str]]) -> None:
                                                                  defaults={"count": count})
                 if not created:
                     ReactionTotal.objects.filter(stream_id=stream_id, kind=kind).update(count=F("count") + count)
-
-
-def reactions_for(hub: Hub) -> Reactions:
-    service = hub.services.get(Reactions)
-    if service is None:
-        service = hub.services[Reactions] = Reactions(hub)
-    return service

@@ -20,7 +20,7 @@ from django.db import connections
 from django.test import override_settings
 
 from realtime.layers import redis_layer
-from realtime.testing import reset_realtime
+from realtime.testing import override_realtime, reset_realtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,9 +113,12 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_layer_config(redis_url):
-    """The channel layer switched to channels-redis, with a prefix of its own for this test."""
+    """The channel layer switched to channels-redis, with a prefix of its own for this test.
+
+    Hubs started here check the database only once a minute, so what a test sees arrived through Redis.
+    """
     config = redis_layer(redis_url, prefix=f"rt-test-{uuid.uuid4().hex[:8]}")
-    with override_settings(CHANNEL_LAYERS={"default": config}):
+    with override_settings(CHANNEL_LAYERS={"default": config}), override_realtime(SYNC_INTERVAL=60):
         yield config
 
 
@@ -170,7 +173,8 @@ class Site:
         self.env.pop("REDIS_URL", None)
         self.env.pop("DATABASE_URL", None)
         if redis_url:
-            self.env["REDIS_URL"] = redis_url
+            # Deliveries must come through Redis, not the hubs' database sync.
+            self.env.update(REDIS_URL=redis_url, REALTIME_SYNC_INTERVAL="60")
         self.servers: list[DaphneServer] = []
         self.manage("migrate", "--verbosity", "0")
         self.manage("realtime_demo", "--no-input")

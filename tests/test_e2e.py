@@ -101,13 +101,11 @@ async def test_redis_broadcast_from_another_process_reaches_both_daphnes(redis_s
     async with WsClient(one.ws_url) as a, WsClient(two.ws_url) as b:
         await a.subscribe("broadcast.all")
         await b.subscribe("broadcast.all")
-        started = asyncio.get_running_loop().time()
         await asyncio.to_thread(broadcast_from_another_process, redis_site, "broadcast.all", "broadcast",
                                 {"message": "everyone"})
         got = [await c.receive_where(type="event", event="broadcast") for c in (a, b)]
         assert [m["data"] for m in got] == [{"message": "everyone"}] * 2 and got[0]["id"] == got[1]["id"]
-        # Well under the 1 s database sync: this came through Redis.
-        assert asyncio.get_running_loop().time() - started < 5
+        # Within receive_where's 5 s, while redis_site's hubs read the database once a minute: through Redis.
 
 
 async def test_redis_comment_on_one_process_reaches_viewers_on_the_other(redis_site, redis_servers):

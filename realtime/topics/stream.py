@@ -10,8 +10,8 @@ from channels.db import database_sync_to_async
 from .. import comments, moderation
 from ..exceptions import Denied, ProtocolError
 from ..models import Stream, StreamRestriction
-from ..posting import batcher_for
-from ..reactions import ReactionThrottle, reactions_for
+from ..posting import CommentBatcher
+from ..reactions import Reactions, ReactionThrottle
 from .base import Client, Topic
 
 # Streams looked up in the last second, per process. In a connect storm thousands of viewers subscribe
@@ -86,12 +86,12 @@ class StreamTopic(Topic):
         if not getattr(user, "is_authenticated", False):
             raise Denied("auth_required", "Log in to take part.")
         if event == "comment":
-            return await batcher_for(client.hub).post(self.stream.pk, user, data)
+            return await client.hub.service(CommentBatcher).post(self.stream.pk, user, data)
         if event == "reaction":
             if self.throttle is None:
                 self.throttle = ReactionThrottle()
             self.throttle.check(time.monotonic())
-            reactions_for(client.hub).add(self.name, data.get("kind"))
+            client.hub.service(Reactions).add(self.name, data.get("kind"))
             return {}
         if event == "moderate":
             return {"data": await database_sync_to_async(moderation.moderate)(self.stream.pk, user, data)}
