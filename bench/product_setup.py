@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
     from django.contrib.auth import get_user_model
     from django.utils.text import slugify
 
-    from realtime.models import Stream
+    from realtime.streams.models import Stream
     from realtime.tickets import issue_ticket
 
     title = argv[1] if len(argv) > 1 else "bench"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from realtime.models import Stream
+from realtime.streams.models import Stream
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -15,7 +15,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def watch(request: HttpRequest, slug: str) -> HttpResponse:
-    """The watch page: player, comment overlay and chat for one stream (see realtime/stream.html).
+    """The watch page: player, comment overlay and chat for one stream (see realtime/streams/stream.html).
 
     Whether the visitor may watch is decided by the stream topic when the page's socket subscribes,
     the same check every client gets; the page itself only says so up front for a clearer message.

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["abroadcast", "adisconnect_user", "akick", "broadcast", "disconnect_user", "kick"]
+__all__ = ["abroadcast", "adisconnect_user", "akick", "areauthorize", "broadcast", "disconnect_user", "kick",
+           "reauthorize"]
 
 
 def __getattr__(name: str) -> Any:

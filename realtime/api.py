@@ -7,27 +7,28 @@ Delivery: the event is stored on the topic's log first (inside your transaction 
 published to every process's hub once the transaction commits. Connected subscribers get it at once;
 a client that was offline gets it when it resumes (up to `REALTIME["HISTORY_LIMIT"]` events back). If
 the channel layer is down, the event is still stored and every hub picks it up from the database within
-a few seconds of noticing; nothing raises in your code because a socket somewhere is slow.
+`REALTIME["SYNC_INTERVAL"]` seconds; nothing raises in your code because a socket somewhere is slow.
+On the in-memory layer (the embedded default) a call from another process (`manage.py shell`, a worker)
+cannot reach the daphne process's layer: it arrives through that database sync, so within
+`SYNC_INTERVAL` (5 s by default), not at once.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from .eventlog import StoredEvent, store_event
 from .exceptions import ProtocolError
-from .groups import CONTROL_GROUP, group_for_topic, parse_topic
 from .protocol import MAX_EVENT_NAME_LENGTH, dumps
+from .publishing import apublish, apublish_control, publish_on_commit
+from .topics.names import parse_topic
 
-__all__ = ["abroadcast", "adisconnect_user", "akick", "broadcast", "disconnect_user", "kick"]
-
-logger = logging.getLogger("realtime.api")
+__all__ = ["abroadcast", "adisconnect_user", "akick", "areauthorize", "broadcast", "disconnect_user", "kick",
+           "reauthorize"]
 
 
 def _check(topic: str, event: str, data: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
@@ -50,39 +51,7 @@ def _check(topic: str, event: str, data: dict[str, Any] | None) -> tuple[dict[st
     return data, persistent
 
 
-def _layer() -> Any:
-    layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
-    return layer
-
-
-async def _apublish(group: str, message: dict[str, Any]) -> bool:
-    try:
-        await _layer().group_send(group, message)
-        return True
-    except Exception as exc:  # stored events are delivered by the hubs' database sync instead
-        logger.warning("Channel layer unavailable; %s not published now (%s)", message.get("type"), exc)
-        return False
-
-
-def publish_now(event: StoredEvent) -> bool:
-    """Publish a committed event from sync code; False if the layer refused (see module docstring)."""
-    return async_to_sync(_apublish)(group_for_topic(event.topic), event.as_message())
-
-
-def publish_on_commit(event: StoredEvent, outcome: dict[str, bool] | None = None) -> None:
-    """Publish `event` once the current transaction commits; `outcome["published"]` records the result."""
-
-    def send() -> None:
-        published = publish_now(event)
-        if outcome is not None:
-            outcome["published"] = published
-
-    transaction.on_commit(send)
-
-
-def store_event_atomically(topic: str, event: str, data: dict[str, Any]) -> StoredEvent:
+def _store(topic: str, event: str, data: dict[str, Any]) -> StoredEvent:
     with transaction.atomic():
         return store_event(topic, event, data)
 
@@ -95,7 +64,7 @@ def broadcast(topic: str, event: str, data: dict[str, Any] | None = None) -> int
     """
     data, persistent = _check(topic, event, data)
     if persistent:
-        stored = store_event_atomically(topic, event, data)
+        stored = _store(topic, event, data)
         # Inside an outer transaction this waits for its commit; outside, it runs now.
         publish_on_commit(stored)
         return stored.id
@@ -107,17 +76,16 @@ async def abroadcast(topic: str, event: str, data: dict[str, Any] | None = None)
     """`broadcast()` for async code (consumers, async views)."""
     data, persistent = _check(topic, event, data)
     if persistent:
-        stored = await database_sync_to_async(store_event_atomically)(topic, event, data)
-        await _apublish(group_for_topic(topic), stored.as_message())
+        stored = await database_sync_to_async(_store)(topic, event, data)
+        await apublish(stored)
         return stored.id
-    await _apublish(group_for_topic(topic), StoredEvent(topic=topic, name=event, data=data).as_message())
+    await apublish(StoredEvent(topic=topic, name=event, data=data))
     return None
 
 
 async def adisconnect_user(user_id: int, *, session_key: str | None = None, code: int = 4003) -> None:
     """Close the sockets of a user (or of one of their sessions) on every process."""
-    await _apublish(CONTROL_GROUP, {"type": "realtime.control", "action": "disconnect",
-                                    "user_id": user_id, "session_key": session_key, "code": code})
+    await apublish_control("disconnect", user_id=user_id, session_key=session_key, code=code)
 
 
 def disconnect_user(user_id: int, *, session_key: str | None = None, code: int = 4003) -> None:
@@ -126,9 +94,21 @@ def disconnect_user(user_id: int, *, session_key: str | None = None, code: int =
 
 async def akick(topic: str, user_id: int, *, code: str = "forbidden", message: str = "") -> None:
     """End a user's subscriptions to `topic` on every process (their sockets stay open)."""
-    await _apublish(CONTROL_GROUP, {"type": "realtime.control", "action": "kick", "topic": topic,
-                                    "user_id": user_id, "code": code, "message": message})
+    await apublish_control("kick", topic=topic, user_id=user_id, code=code, message=message)
 
 
 def kick(topic: str, user_id: int, *, code: str = "forbidden", message: str = "") -> None:
     async_to_sync(akick)(topic, user_id, code=code, message=message)
+
+
+async def areauthorize(topic: str) -> None:
+    """Re-check every subscriber of `topic` on every process against the topic's current rules.
+
+    Call it (after commit) when who may subscribe has changed: a stream made members-only, a group
+    membership or permission removed. Subscribers the topic now refuses are kicked with its error code.
+    """
+    await apublish_control("reauthorize", topic=topic)
+
+
+def reauthorize(topic: str) -> None:
+    async_to_sync(areauthorize)(topic)

@@ -50,17 +50,6 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Add 'daphne' (first) and 'channels' to INSTALLED_APPS.",
             id="realtime.E003",
         ))
-    from .conf import realtime_settings
-    from .models import Comment
-
-    column = Comment._meta.get_field("text").max_length
-    if int(realtime_settings.MAX_COMMENT_LENGTH) > column:
-        errors.append(checks.Error(
-            f"REALTIME['MAX_COMMENT_LENGTH'] is {realtime_settings.MAX_COMMENT_LENGTH}, but comments are "
-            f"stored in a column of {column} characters.",
-            hint=f"Set REALTIME['MAX_COMMENT_LENGTH'] to {column} or less.",
-            id="realtime.E004",
-        ))
     options = settings.DATABASES.get("default", {})
     if options.get("ENGINE", "").endswith("sqlite3") and (options.get("OPTIONS") or {}).get(
             "transaction_mode") != "IMMEDIATE":
@@ -70,4 +59,18 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             hint="Set DATABASES['default']['OPTIONS'] = {'transaction_mode': 'IMMEDIATE'}.",
             id="realtime.W003",
         ))
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_features(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    installed = settings.INSTALLED_APPS
+    for feature in ("realtime.streams",):
+        if feature in installed and "realtime" not in installed:
+            errors.append(checks.Error(
+                f"'{feature}' is installed without the core app 'realtime'.",
+                hint=f"Add 'realtime' to INSTALLED_APPS, before '{feature}'.",
+                id="realtime.E005",
+            ))
     return errors

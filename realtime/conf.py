@@ -37,29 +37,33 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_INTERVAL": 5.0,
     # Tickets for non-browser clients: lifetime in seconds.
     "TICKET_MAX_AGE": 60,
-    # Seconds between cross-process presence reports (viewer counts) and between count updates sent to
-    # viewers of one topic.
-    "PRESENCE_INTERVAL": 1.0,
-    # Seconds reactions are summed before one `reactions` event goes out per topic.
-    "REACTION_INTERVAL": 0.5,
-    # Comment posting: at most RATE_LIMIT_COUNT posts per RATE_LIMIT_PERIOD seconds per user and stream
-    # (None = no limit), text length, blocked terms (case-insensitive, whole words), styling allow-lists.
-    "RATE_LIMIT_COUNT": 5,
-    "RATE_LIMIT_PERIOD": 10.0,
-    "MAX_COMMENT_LENGTH": 200,
-    "BLOCKED_TERMS": [],
-    "COMMENT_COLORS": ["#ffffff", "#ff5555", "#ffd700", "#55ff55", "#55aaff", "#ff77ff"],
-    "COMMENT_MODES": ["scroll", "top", "bottom"],
-    "REACTIONS": ["heart", "laugh", "wow", "clap", "fire"],
+    # Days stored events are kept (`manage.py realtime_prune`); None keeps them for ever. The newest
+    # HISTORY_LIMIT events of every topic are kept whatever their age: a resume may still need them.
+    "EVENT_RETENTION_DAYS": 30,
 }
 
 
 class RealtimeSettings:
-    """Attribute access to `settings.REALTIME` with defaults; cached until settings change."""
+    """Attribute access to `settings.REALTIME` with defaults; cached until settings change.
+
+    Features (`realtime.streams`, your own) declare their keys with `declare()` when their settings
+    module is imported, so one `REALTIME` dict configures the core and every installed feature.
+    """
 
     def __init__(self, defaults: dict[str, Any]) -> None:
-        self._defaults = defaults
+        self._defaults = dict(defaults)
         self._cached: set[str] = set()
+
+    def declare(self, defaults: dict[str, Any]) -> None:
+        """Add a feature's keys and defaults (idempotent; a key may not be declared twice differently)."""
+        for name, value in defaults.items():
+            if name in self._defaults and self._defaults[name] != value:
+                raise ValueError(f"realtime setting {name!r} is already declared with another default.")
+            self._defaults[name] = value
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return dict(self._defaults)
 
     @property
     def user_settings(self) -> dict[str, Any]:

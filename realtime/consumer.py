@@ -10,21 +10,18 @@ from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
+from django.db import DatabaseError
 
 from . import protocol
 from .conf import realtime_settings
-from .exceptions import ProtocolError
-from .hub import Hub, get_hub
+from .exceptions import ProtocolError, Unavailable
+from .hub import Hub, Replay, get_hub
 from .protocol import Request
-from .recent import Replay
-from .topics import Topic, load_topic
-from .transport import Frame, Writer, make_writer
+from .topics import load_topic
+from .transport import CLOSE_AUTH_FAILED, CLOSE_POLICY, Frame, Writer, make_writer
 
 logger = logging.getLogger("realtime.consumer")
 
-CLOSE_POLICY = 1008
-CLOSE_AUTH_FAILED = 4001
-CLOSE_REVOKED = 4003
 SERVER_SEND_KEY = "realtime.server_send"
 
 
@@ -50,8 +47,7 @@ class RealtimeConsumer(AsyncConsumer):
         self.user_id: int | None = self.user.pk if getattr(self.user, "is_authenticated", False) else None
         session = scope.get("session")
         self.session_key: str | None = getattr(session, "session_key", None) if self.user_id else None
-        self.subscriptions: dict[str, Topic] = {}
-        self.errors: deque[float] | None = None  # refused requests, for the abuse limit
+        self.errors: deque[float] | None = None  # malformed requests, for the abuse limit
         self.closed = False
         try:
             # One receiver, so no await_many_dispatch: that wraps each receive in a task of its own,
@@ -60,6 +56,10 @@ class RealtimeConsumer(AsyncConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            # Also when daphne cancels us (an application that does not exit after disconnect): a
+            # connection that left no trace in its rooms would count as a viewer for ever.
+            self._teardown()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = {"websocket.connect": self.websocket_connect, "websocket.receive": self.websocket_receive,
@@ -85,12 +85,14 @@ class RealtimeConsumer(AsyncConsumer):
                                        max_frame=realtime_settings.MAX_FRAME_BYTES))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        raise StopConsumer()
+
+    def _teardown(self) -> None:
         self.closed = True
         if hasattr(self, "hub"):
             self.hub.drop(self)
         if hasattr(self, "writer"):
             self.writer.release()
-        raise StopConsumer()
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         if self.closed:
@@ -108,6 +110,10 @@ class RealtimeConsumer(AsyncConsumer):
                 await self.publish(request)
         except ProtocolError as exc:
             self.refuse(exc, request)
+        except DatabaseError as exc:
+            # The database is down or failing over: not the client's fault, and worth retrying.
+            logger.warning("Database unavailable while handling %s (%s)", request.type if request else "a frame", exc)
+            self.refuse(Unavailable(), request)
         except Exception:
             # A bug, not the client's fault: say so, keep the connection, log it for us to fix.
             logger.exception("Unexpected error handling %s", request.type if request else "a frame")
@@ -116,15 +122,12 @@ class RealtimeConsumer(AsyncConsumer):
     # -- requests ---------------------------------------------------------------------------------
     async def subscribe(self, request: Request) -> None:
         assert request.topic is not None
-        if request.topic in self.subscriptions:
-            self.hub.unsubscribe(self, request.topic)  # resubscribing replays from the new `since`
-            del self.subscriptions[request.topic]
-        elif len(self.subscriptions) >= int(realtime_settings.MAX_SUBSCRIPTIONS):
+        held = self.hub.subscriptions(self)
+        if request.topic not in held and len(held) >= int(realtime_settings.MAX_SUBSCRIPTIONS):
             raise ProtocolError("too_many_subscriptions",
                                 f"A connection may hold {realtime_settings.MAX_SUBSCRIPTIONS} subscriptions.")
         topic = await load_topic(request.topic)
         await topic.authorize_subscribe(self)
-        self.subscriptions[topic.name] = topic
 
         def make_reply(replay: Replay | None, state: dict[str, Any]) -> str:
             return protocol.reply(
@@ -135,24 +138,18 @@ class RealtimeConsumer(AsyncConsumer):
                 state=state,
             )
 
-        try:
-            joined = await self.hub.subscribe(self, topic, request.since, make_reply)
-        except BaseException:
-            self.subscriptions.pop(topic.name, None)
-            raise
-        if not joined:
-            self.subscriptions.pop(topic.name, None)
+        # Subscribing again to a topic replays from the new `since` (the hub replaces the old one).
+        await self.hub.subscribe(self, topic, request.since, make_reply)
 
     def unsubscribe(self, request: Request) -> None:
         assert request.topic is not None
-        if self.subscriptions.pop(request.topic, None) is None:
+        if not self.hub.unsubscribe(self, request.topic):
             raise ProtocolError("not_subscribed", f"This connection is not subscribed to {request.topic[:80]!r}.")
-        self.hub.unsubscribe(self, request.topic)
         self.send_frame(protocol.reply("unsubscribed", request.ref, topic=request.topic))
 
     async def publish(self, request: Request) -> None:
         assert request.topic is not None and request.event is not None
-        topic = self.subscriptions.get(request.topic)
+        topic = self.hub.topic_of(self, request.topic)
         if topic is None:
             raise ProtocolError("not_subscribed", f"Subscribe to {request.topic[:80]!r} before publishing on it.")
         ack = await topic.publish(self, request.event, request.data)
@@ -167,6 +164,8 @@ class RealtimeConsumer(AsyncConsumer):
             return
         self.send_frame(protocol.error(exc, ref=request.ref if request else None,
                                        topic=request.topic if request else None))
+        if exc.code not in protocol.ABUSE_CODES:
+            return  # refusals of well-formed requests (muted, rate limited, server failures) are not abuse
         now = time.monotonic()
         if self.errors is None:
             self.errors = deque()
@@ -175,15 +174,13 @@ class RealtimeConsumer(AsyncConsumer):
         while self.errors and self.errors[0] < now - window:
             self.errors.popleft()
         if len(self.errors) > int(realtime_settings.ABUSE_LIMIT):
-            logger.info("Closing connection of user %s after %d refused requests in %.0f s",
+            logger.info("Closing connection of user %s after %d malformed requests in %.0f s",
                         self.user_id, len(self.errors), window)
             self.close_with(CLOSE_POLICY)
 
-    def kick(self, topic: str, code: str, message: str) -> None:
-        """The server ended one subscription (e.g. a ban); the connection stays open."""
-        if self.subscriptions.pop(topic, None) is not None:
-            self.hub.unsubscribe(self, topic)
-            self.send_frame(protocol.reply("kicked", topic=topic, code=code, message=message))
+    def kicked(self, topic: str, code: str, message: str) -> None:
+        """The hub ended one subscription (e.g. a ban); the connection stays open."""
+        self.send_frame(protocol.reply("kicked", topic=topic, code=code, message=message))
 
     def close_with(self, code: int) -> None:
         if self.closed:

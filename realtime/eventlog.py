@@ -26,32 +26,44 @@ class StoredEvent:
     id: int | None = None
     at: str | None = None
     withdrawn: bool = False
-    #: This event announces a change to earlier history (a comment withdrawn or restored): caches of
-    #: recent events must be dropped.
+    #: A marker announces a change to earlier events or to the topic's state (`comment.deleted`,
+    #: `stream.updated`): replayed with the events it concerns, never counted against HISTORY_LIMIT.
+    marker: bool = False
+    #: This event changes earlier history (an event withdrawn or restored): caches of recent events must
+    #: be dropped. Always a marker.
     resets_history: bool = False
 
     def as_message(self) -> dict[str, Any]:
         return {"type": "realtime.event", "topic": self.topic, "event": self.name, "data": self.data,
-                "id": self.id, "at": self.at, "withdrawn": self.withdrawn,
+                "id": self.id, "at": self.at, "withdrawn": self.withdrawn, "marker": self.marker,
                 "resets_history": self.resets_history}
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> StoredEvent:
         return cls(topic=message["topic"], name=message["event"], data=message.get("data") or {},
                    id=message.get("id"), at=message.get("at"), withdrawn=bool(message.get("withdrawn")),
-                   resets_history=bool(message.get("resets_history")))
+                   marker=bool(message.get("marker")), resets_history=bool(message.get("resets_history")))
 
     @classmethod
     def from_row(cls, row: Event) -> StoredEvent:
         return cls(topic=row.topic, name=row.name, data=row.data, id=row.seq,
-                   at=row.created_at.isoformat(), withdrawn=row.withdrawn)
+                   at=row.created_at.isoformat(), withdrawn=row.withdrawn, marker=row.marker)
 
 
 @dataclass(frozen=True, slots=True)
 class History:
+    """A replay read from the database (see `realtime.hub.recent.select_replay` for what it holds)."""
+
     events: list[StoredEvent]
     last_id: int
     truncated: bool
+    #: Every replayable event with an id above `floor` (up to `last_id`) is in `events`; None when that
+    #: is not so (too many markers to return them all), and the read cannot seed a room's cache.
+    floor: int | None = None
+
+
+#: Markers returned with one replay at most (a moderator deleting thousands of comments in a minute).
+MAX_REPLAY_MARKERS = 1000
 
 
 def next_id(topic: str) -> int:
@@ -59,12 +71,16 @@ def next_id(topic: str) -> int:
     return reserve_ids(topic, 1)
 
 
-def store_event(topic: str, name: str, data: dict[str, Any], *, resets_history: bool = False) -> StoredEvent:
+def store_event(topic: str, name: str, data: dict[str, Any], *, marker: bool = False,
+                resets_history: bool = False) -> StoredEvent:
     """Append an event to `topic`'s log. Must run inside `transaction.atomic()`; publish after commit.
 
-    `resets_history`: the event announces that earlier events were withdrawn or restored.
+    `marker`: the event announces a change of state or of earlier events rather than being content
+    itself (replayed with the content, not counted against `HISTORY_LIMIT`). `resets_history`: it
+    announces that earlier events were withdrawn or restored (implies `marker`).
     """
-    row = Event.objects.create(topic=topic, seq=next_id(topic), name=name, data=data)
+    marker = marker or resets_history
+    row = Event.objects.create(topic=topic, seq=next_id(topic), name=name, data=data, marker=marker)
     stored = StoredEvent.from_row(row)
     return replace(stored, resets_history=True) if resets_history else stored
 
@@ -110,22 +126,31 @@ def last_ids(topics: list[str]) -> dict[str, int]:
 
 
 def read_history(topic: str, since: int | None, limit: int) -> History:
-    """What a (re)subscribing client is owed: events after `since`, or the most recent ones.
+    """What a (re)subscribing client is owed: the newest `limit` events after `since` (or the newest
+    `limit` at all), plus the markers among and after them.
 
     `last_id` is read first: every event up to it is committed, so the replay has no holes, and anything
-    newer reaches the client live. When more than `limit` were missed, the newest `limit` are returned
-    and `truncated` is set.
+    newer reaches the client live. `truncated`: a resuming client missed more than `limit` events.
+    Same answer as `realtime.hub.recent.select_replay`, computed in two indexed queries.
     """
     newest = last_id(topic)
     if since is not None and since >= newest:
-        return History([], newest, truncated=since > newest)
+        return History([], newest, truncated=since > newest, floor=newest if since == newest else None)
     rows = Event.objects.filter(topic=topic, seq__lte=newest, withdrawn=False)
     if since is not None:
         rows = rows.filter(seq__gt=since)
-    page = list(rows.order_by("-seq")[: limit + 1])
-    truncated = since is not None and len(page) > limit
-    events = [StoredEvent.from_row(row) for row in reversed(page[:limit])]
-    return History(events, newest, truncated)
+    content = list(rows.filter(marker=False).order_by("-seq")[: limit + 1])
+    if len(content) > limit:
+        floor = content[limit - 1].seq - 1 if limit > 0 else newest
+        content = content[:limit]
+    else:
+        floor = since or 0
+    markers = list(rows.filter(marker=True, seq__gt=floor).order_by("-seq")[:MAX_REPLAY_MARKERS])
+    complete = len(markers) < MAX_REPLAY_MARKERS
+    page = sorted(content + markers, key=lambda row: row.seq)
+    truncated = since is not None and floor > since
+    return History([StoredEvent.from_row(row) for row in page], newest, truncated,
+                   floor=floor if complete else None)
 
 
 def read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:

@@ -13,6 +13,10 @@ from typing import Any
 from .exceptions import ProtocolError
 
 CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping"})
+# Refusals that only a broken or hostile client causes; only these count toward REALTIME["ABUSE_LIMIT"].
+# A muted user pressing Send, a rate limit or a server failure is not abuse.
+ABUSE_CODES = frozenset({"bad_json", "bad_message", "unknown_type", "frame_too_large", "unknown_topic",
+                         "not_subscribed", "publish_not_allowed", "too_many_subscriptions"})
 MAX_REF_LENGTH = 64
 MAX_EVENT_NAME_LENGTH = 40
 
@@ -56,6 +60,9 @@ def parse_request(text: str | None, *, max_bytes: int) -> Request:
         message = json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if "\\u" in text and _has_lone_surrogate(message):
+        raise ProtocolError("bad_message", "Strings must be valid Unicode: a lone surrogate escape "
+                                           "(\\ud800-\\udfff without its pair) is not text.")
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", "A frame must be a JSON object with a 'type'.")
     ref = message.get("ref")
@@ -81,6 +88,18 @@ def parse_request(text: str | None, *, max_bytes: int) -> Request:
         raise ProtocolError("bad_message", f"Field 'event' must be 1 to {MAX_EVENT_NAME_LENGTH} characters.")
     data = _field(message, "data", dict, required=False) or {}
     return Request(type=kind, ref=ref, topic=topic, event=event, data=data)
+
+
+def _has_lone_surrogate(message: Any) -> bool:
+    """True if any string in the decoded frame holds a lone surrogate (only a `\\u` escape can make
+    one; it would fail later, when the value is echoed, stored or encoded as UTF-8)."""
+    try:
+        dumps(message).encode()
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def reply(kind: str, ref: str | None = None, **fields: Any) -> str:

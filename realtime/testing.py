@@ -195,10 +195,7 @@ def bound_to(hub: Hub) -> Iterator[None]:
 
 async def reset_realtime() -> None:
     """Stop this loop's hub and empty the in-memory layer, so tests do not see each other."""
-    from .topics import stream
-
     await reset_hub()
-    stream._streams.clear()
     layer = get_channel_layer()
     if layer is not None and hasattr(layer, "flush"):
         await layer.flush()

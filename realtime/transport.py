@@ -23,7 +23,12 @@ from typing import Any
 
 logger = logging.getLogger("realtime.transport")
 
-CLOSE_TOO_SLOW = 4008
+# Close codes: daphne's WebSocket library (autobahn) only lets an application close with 1000 or a code
+# in 3000-4999 (1008 raises inside the server and the client sees 1011), so ours are all 4xxx.
+CLOSE_AUTH_FAILED = 4001  # bad or expired ticket: get a new one
+CLOSE_REVOKED = 4003  # logged out, deactivated, password changed: stop
+CLOSE_TOO_SLOW = 4008  # the client stopped reading: reconnect and resume
+CLOSE_POLICY = 4429  # too many malformed requests: reconnect only after a long pause
 SLOW_GRACE = 2.0  # seconds a backlog may stay over the bound before the client counts as stalled
 HARD_LIMIT_FACTOR = 8
 

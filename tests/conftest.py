@@ -47,9 +47,13 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
 @pytest.fixture(autouse=True)
 async def _fresh_realtime():
     """Each test starts with no hub and an empty in-memory layer, and leaves none behind."""
+    from realtime.streams.lookup import forget_all
+
     await reset_realtime()
+    forget_all()
     yield
     await reset_realtime()
+    forget_all()
     # Django's async ORM (afirst, aexists) runs in asgiref's shared thread and leaves its connection
     # open there; close it so PostgreSQL can drop the test database at the end.
     await sync_to_async(connections.close_all)()
@@ -81,7 +85,7 @@ def owner(make_user):
 
 @pytest.fixture
 def stream(owner):
-    from realtime.models import Stream
+    from realtime.streams.models import Stream
 
     return Stream.objects.create(title="Launch party", slug="launch", owner=owner)
 

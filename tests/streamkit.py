@@ -10,8 +10,8 @@ import itertools
 import pytest
 from channels.db import database_sync_to_async
 
-from realtime.comments import post_comment
-from realtime.models import Stream
+from realtime.streams.models import Stream
+from realtime.streams.storage import post_comment
 from realtime.testing import RealtimeClient, events
 
 _client_ids = itertools.count(1)

@@ -2,7 +2,7 @@
 
 Each test drives the watch page the way viewers do (log in, type, click) and checks the page, not the
 JavaScript's internals, so it fails if the feature is broken anywhere on the path: template tag,
-realtime.js, overlay.js, the consumer, the database.
+realtime.js, the stream view and danmaku scripts, the consumer, the database.
 
 Needs Debian's `chromium` (/usr/bin/chromium) and, for legible emoji in screenshots,
 `fonts-noto-color-emoji`. Playwright never downloads a browser here.
@@ -60,7 +60,7 @@ def server(site, daphne_server):
         (
             "import json\n"
             "from django.contrib.auth import get_user_model\n"
-            "from realtime.models import Stream\n"
+            "from realtime.streams.models import Stream\n"
             "admin = get_user_model().objects.get(username='admin')\n"
             f"for slug, extra in json.loads({specs!r}).items():\n"
             "    Stream.objects.update_or_create(slug=slug, defaults={'title': 'Test ' + slug, 'owner': admin, **extra})\n"

@@ -92,7 +92,7 @@ async def test_group_topic_only_for_members(alice, bob):
 
 
 async def test_anonymous_may_watch_public_streams_only(stream):
-    from realtime.models import Stream
+    from realtime.streams.models import Stream
 
     private = await Stream.objects.acreate(title="p", slug="p", owner_id=stream.owner_id, allow_anonymous=False)
     async with RealtimeClient() as client:
@@ -134,7 +134,7 @@ async def test_repeated_abuse_gets_a_policy_close():
                 await client.send("{nope")
             codes = [(await client.receive())["code"] for _ in range(6)]
             assert codes == ["bad_json"] * 6
-            assert await client.receive() == {"type": "closed", "code": 1008}
+            assert await client.receive() == {"type": "closed", "code": 4429}
 
 
 async def test_too_many_subscriptions_refused():

@@ -10,11 +10,12 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from realtime import abroadcast
-from realtime import hub as hub_module
 from realtime.eventlog import store_event
-from realtime.groups import group_for_topic
+from realtime.hub import frames as frames_module
 from realtime.hub import get_hub
+from realtime.hub import hub as hub_module
 from realtime.testing import RealtimeClient, override_realtime
+from realtime.topics.names import group_for_topic
 from realtime.transport import CLOSE_TOO_SLOW, DaphneWriter, Frame, QueueWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,13 +64,16 @@ async def test_group_is_joined_once_per_process_and_left_with_the_last(monkeypat
 
 async def test_an_event_is_encoded_once_however_many_viewers(monkeypatch):
     encoded = []
-    original = hub_module.encode
+    original = frames_module.encode
 
     def counting(event):
         encoded.append(event.id)
         return original(event)
 
-    monkeypatch.setattr(hub_module, "encode", counting)
+    # The sequencer holds the encoder it was given: patch where rooms pick it up.
+    from realtime.hub import room as room_module
+
+    monkeypatch.setattr(room_module, "encode", counting)
     clients = await subscribed_clients(20)
     event_id = await abroadcast(TOPIC, "broadcast", {"message": "hello"})
     for client in clients:

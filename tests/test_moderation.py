@@ -14,12 +14,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from realtime import moderation
 from realtime.exceptions import ProtocolError
-from realtime.models import Comment, Event, Stream, StreamRestriction
+from realtime.models import Event
+from realtime.streams import moderation
+from realtime.streams.models import Comment, Stream, StreamRestriction
+from realtime.streams.topic import StreamTopic
 from realtime.testing import RealtimeClient, events
 from realtime.topics import base as topics_base
-from realtime.topics.stream import StreamTopic
 from tests.streamkit import comment_ids, moderate, of_type, post, post_direct, refused
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +35,7 @@ def realtime_settings(**overrides) -> dict:
 def staff_with_permission(make_user, username: str = "staffer", *, permission: bool = True):
     user = make_user(username, is_staff=True)
     if permission:
-        user.user_permissions.add(Permission.objects.get(codename="moderate_stream", content_type__app_label="realtime"))
+        user.user_permissions.add(Permission.objects.get(codename="moderate_stream", content_type__app_label="realtime_streams"))
     return type(user).objects.get(pk=user.pk)  # fresh: no stale permission cache
 
 

@@ -4,9 +4,10 @@ import asyncio
 
 import pytest
 
-from realtime import comments as comments_module
-from realtime.comments import store_comments
-from realtime.models import Comment, Event
+from realtime.models import Event
+from realtime.streams import storage as comments_module
+from realtime.streams.models import Comment
+from realtime.streams.storage import store_comments
 from realtime.testing import RealtimeClient, override_realtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,7 +45,7 @@ async def test_concurrent_posts_share_transactions_and_each_gets_its_own_ack(str
         calls.append(len(posts))
         return original(stream_id, posts)
 
-    monkeypatch.setattr("realtime.posting.store_comments", counting)
+    monkeypatch.setattr("realtime.streams.posting.store_comments", counting)
     users = [await asyncio.to_thread(make_user, f"poster{n}") for n in range(20)]
     clients = [RealtimeClient(user=user) for user in users]
     for client in clients:

@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 
 from realtime import abroadcast
 from realtime.eventlog import read_history
-from realtime.recent import RecentEvents
+from realtime.hub.recent import Item, RecentEvents
 from realtime.testing import RealtimeClient, override_realtime
 from realtime.topics import base as topics_base
 from tests.streamkit import comment_ids, moderate, post
@@ -80,15 +80,16 @@ async def test_a_deleted_comment_is_not_replayed_from_memory(stream, owner, alic
 
 
 def test_recent_events_declines_what_it_cannot_answer():
-    recent = RecentEvents()
+    recent = RecentEvents(3)
     assert recent.replay(None, 3, 0) is None  # never seeded
-    recent.seed([5, 6], ["e5", "e6"], since=4, capacity=3)
+    recent.seed([Item(5, False, "e5"), Item(6, False, "e6")], floor=4)
     assert recent.replay(4, 3, 6).texts == ["e5", "e6"]
     assert recent.replay(3, 3, 6) is None  # events at or before 4 are unknown here
     assert recent.replay(None, 3, 6) is None  # the newest 3 may include one before 5
     assert recent.replay(4, 5, 6) is None  # seeded for another limit
-    recent.add(7, "e7")
-    recent.add(8, "e8")  # 5 drops out: floor 5
+    recent.add(Item(7, False, "e7"))
+    assert recent.replay(None, 3, 7) is None  # exactly 3 held: a 4th below the floor is unknown
+    recent.add(Item(8, False, "e8"))  # 4 held: more than a replay needs
     assert recent.replay(None, 3, 8).texts == ["e6", "e7", "e8"]
     replay = recent.replay(1, 3, 8)
     assert (replay.texts, replay.truncated) == (["e6", "e7", "e8"], True)
@@ -97,7 +98,7 @@ def test_recent_events_declines_what_it_cannot_answer():
 
 async def test_a_burst_of_subscribers_loads_the_stream_row_once(stream, monkeypatch):
     """A connect storm on one stream: one Stream query, not one per viewer."""
-    from realtime.topics import stream as stream_topic
+    from realtime.streams import lookup as stream_topic
 
     loads = []
     original = stream_topic.Stream.objects.filter
@@ -117,7 +118,7 @@ async def test_a_burst_of_subscribers_loads_the_stream_row_once(stream, monkeypa
 
 
 async def test_a_changed_stream_is_not_served_stale_by_this_process(stream, owner):
-    from realtime import moderation
+    from realtime.streams import moderation
 
     async with RealtimeClient() as first:
         assert (await first.subscribe(stream.topic))["state"]["comments_open"] is True

@@ -42,8 +42,14 @@ def test_redis_host_without_socket_timeout_is_a_warning():
 
 
 def test_comment_length_over_the_column_is_an_error():
-    assert "realtime.E004" in ids(REALTIME={"MAX_COMMENT_LENGTH": 1000})
-    assert "realtime.E004" not in ids(REALTIME={"MAX_COMMENT_LENGTH": 500})
+    from realtime.streams.checks import check_comment_length
+
+    def stream_ids(**overrides):
+        with override_settings(**overrides):
+            return [message.id for message in check_comment_length()]
+
+    assert "realtime.E004" in stream_ids(REALTIME={"MAX_COMMENT_LENGTH": 1000})
+    assert "realtime.E004" not in stream_ids(REALTIME={"MAX_COMMENT_LENGTH": 500})
 
 
 def test_checks_run_through_manage_py(capsys):

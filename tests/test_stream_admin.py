@@ -11,7 +11,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import path, reverse
 
-from realtime.models import Comment, Event, Stream, StreamRestriction
+from realtime.models import Event
+from realtime.streams.models import Comment, Stream, StreamRestriction
 from realtime.testing import RealtimeClient, events
 from tests.streamkit import post
 
@@ -33,7 +34,7 @@ def admin_client_(db) -> Client:
 
 async def run_action(http: Client, model: str, action: str, pks: list[int]) -> list[str]:
     """POST an admin changelist action; return the messages shown on the page it redirects to."""
-    url = reverse(f"admin:realtime_{model}_changelist")
+    url = reverse(f"admin:realtime_streams_{model}_changelist")
     response = await sync_to_async(http.post)(url, {"action": action, "_selected_action": pks}, follow=True)
     assert response.status_code == 200
     return [str(message) for message in response.context["messages"]]
@@ -41,9 +42,9 @@ async def run_action(http: Client, model: str, action: str, pks: list[int]) -> l
 
 # -- pages ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [
-    "realtime_stream_changelist", "realtime_stream_add", "realtime_comment_changelist",
-    "realtime_streamrestriction_changelist", "realtime_streamrestriction_add", "realtime_event_changelist",
-    "realtime_reactiontotal_changelist",
+    "realtime_streams_stream_changelist", "realtime_streams_stream_add", "realtime_streams_comment_changelist",
+    "realtime_streams_streamrestriction_changelist", "realtime_streams_streamrestriction_add", "realtime_event_changelist",
+    "realtime_streams_reactiontotal_changelist",
 ])
 def test_admin_pages_render(admin_client_, stream, alice, name):
     Comment.objects.create(stream=stream, seq=1, author=alice, client_id="x", text="<b>hi</b>")
@@ -53,10 +54,10 @@ def test_admin_pages_render(admin_client_, stream, alice, name):
 
 def test_change_pages_render_and_comment_text_is_escaped(admin_client_, stream, alice):
     comment = Comment.objects.create(stream=stream, seq=1, author=alice, client_id="x", text="<b>bold</b>")
-    assert admin_client_.get(reverse("admin:realtime_stream_change", args=[stream.pk])).status_code == 200
-    response = admin_client_.get(reverse("admin:realtime_comment_change", args=[comment.pk]))
+    assert admin_client_.get(reverse("admin:realtime_streams_stream_change", args=[stream.pk])).status_code == 200
+    response = admin_client_.get(reverse("admin:realtime_streams_comment_change", args=[comment.pk]))
     assert response.status_code == 200
-    page = admin_client_.get(reverse("admin:realtime_comment_changelist")).content.decode()
+    page = admin_client_.get(reverse("admin:realtime_streams_comment_changelist")).content.decode()
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
 
 
@@ -127,9 +128,9 @@ async def test_staff_with_view_permission_only_cannot_run_moderation_actions(str
         await viewer.subscribe(stream.topic)
         target = await post(viewer, stream, "stays")
         pk = (await Comment.objects.aget(seq=target["id"])).pk
-        await sync_to_async(http.post)(reverse("admin:realtime_comment_changelist"),
+        await sync_to_async(http.post)(reverse("admin:realtime_streams_comment_changelist"),
                                        {"action": "hide", "_selected_action": [pk]})
-        await sync_to_async(http.post)(reverse("admin:realtime_stream_changelist"),
+        await sync_to_async(http.post)(reverse("admin:realtime_streams_stream_changelist"),
                                        {"action": "close_comments", "_selected_action": [stream.pk]})
         assert events(await viewer.collect(), "comment.deleted") == []
     assert (await Comment.objects.aget(pk=pk)).state == Comment.State.VISIBLE
@@ -175,7 +176,7 @@ async def test_adding_a_ban_in_the_admin_kicks_the_user_live(admin_client_, stre
         await banned.subscribe(stream.topic)
         await bystander.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(
-            reverse("admin:realtime_streamrestriction_add"), restriction_form(stream, bob, "ban", "spam"))
+            reverse("admin:realtime_streams_streamrestriction_add"), restriction_form(stream, bob, "ban", "spam"))
         assert response.status_code == 302, response.content.decode()[:2000]
         kicked = [m for m in await banned.collect() if m["type"] == "kicked"]
         assert [(k["topic"], k["code"]) for k in kicked] == [(stream.topic, "banned")]
@@ -190,7 +191,7 @@ async def test_adding_a_mute_in_the_admin_does_not_kick(admin_client_, stream, b
     async with RealtimeClient(user=bob) as muted:
         await muted.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(
-            reverse("admin:realtime_streamrestriction_add"), restriction_form(stream, bob, "mute"))
+            reverse("admin:realtime_streams_streamrestriction_add"), restriction_form(stream, bob, "mute"))
         assert response.status_code == 302
         assert [m for m in await muted.collect() if m["type"] == "kicked"] == []
         assert (await post(muted, stream, "hello"))["code"] == "muted"
@@ -201,7 +202,7 @@ async def test_turning_a_mute_into_a_ban_in_the_admin_kicks(admin_client_, strea
     async with RealtimeClient(user=bob) as client:
         await client.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(
-            reverse("admin:realtime_streamrestriction_change", args=[restriction.pk]),
+            reverse("admin:realtime_streams_streamrestriction_change", args=[restriction.pk]),
             restriction_form(stream, bob, "ban"))
         assert response.status_code == 302
         assert [m["code"] for m in await client.collect() if m["type"] == "kicked"] == ["banned"]
@@ -211,7 +212,7 @@ async def test_turning_a_mute_into_a_ban_in_the_admin_kicks(admin_client_, strea
 async def test_the_action_message_counts_streams_even_when_the_changelist_is_filtered(admin_client_, stream):
     """Closing comments on a list filtered to open streams: the streams leave the filter, the
     message must still count them."""
-    url = reverse("admin:realtime_stream_changelist") + "?comments_open__exact=1"
+    url = reverse("admin:realtime_streams_stream_changelist") + "?comments_open__exact=1"
     response = await sync_to_async(admin_client_.post)(
         url, {"action": "close_comments", "_selected_action": [stream.pk]}, follow=True)
     assert [str(m) for m in response.context["messages"]] == [
@@ -219,7 +220,7 @@ async def test_the_action_message_counts_streams_even_when_the_changelist_is_fil
 
 
 async def test_editing_stream_settings_in_the_change_form_tells_viewers(admin_client_, stream, alice):
-    url = reverse("admin:realtime_stream_change", args=[stream.pk])
+    url = reverse("admin:realtime_streams_stream_change", args=[stream.pk])
     form = {"title": stream.title, "slug": stream.slug, "owner": stream.owner_id, "description": "",
             "video_url": "", "status": "live", "allow_anonymous": "on", "slow_mode_seconds": 15,
             "blocked_terms": "", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
@@ -244,7 +245,7 @@ async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and
         await viewer.subscribe(stream.topic)
         target = await post(viewer, stream, "judge me")
         comment = await Comment.objects.aget(seq=target["id"])
-        url = reverse("admin:realtime_comment_change", args=[comment.pk])
+        url = reverse("admin:realtime_streams_comment_change", args=[comment.pk])
         response = await sync_to_async(admin_client_.post)(url, {"state": "hidden"})
         assert response.status_code == 302, response.content.decode()[:3000]
         assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": target["id"]}]
@@ -256,7 +257,7 @@ async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and
 async def test_comment_text_cannot_be_rewritten_in_the_admin(admin_client_, stream, alice):
     """The text is what viewers saw (and what history replays); moderators hide or delete it."""
     comment = await Comment.objects.acreate(stream=stream, seq=1, author=alice, client_id="x", text="original")
-    url = reverse("admin:realtime_comment_change", args=[comment.pk])
+    url = reverse("admin:realtime_streams_comment_change", args=[comment.pk])
     response = await sync_to_async(admin_client_.post)(
         url, {"state": "visible", "text": "rewritten", "color": "#ff5555", "mode": "top", "media_time": "3"})
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -266,7 +267,7 @@ async def test_comment_text_cannot_be_rewritten_in_the_admin(admin_client_, stre
 
 def test_comments_cannot_be_added_in_the_admin(admin_client_):
     """Comments come from viewers with a per-stream id; an admin-made row would have neither."""
-    assert admin_client_.get(reverse("admin:realtime_comment_add")).status_code == 403
+    assert admin_client_.get(reverse("admin:realtime_streams_comment_add")).status_code == 403
 
 
 @pytest.mark.parametrize("how", ["delete_selected", "delete_view"])
@@ -279,11 +280,11 @@ async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history
         pk = (await Comment.objects.aget(seq=gone["id"])).pk
         if how == "delete_selected":
             response = await sync_to_async(admin_client_.post)(
-                reverse("admin:realtime_comment_changelist"),
+                reverse("admin:realtime_streams_comment_changelist"),
                 {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
         else:
             response = await sync_to_async(admin_client_.post)(
-                reverse("admin:realtime_comment_delete", args=[pk]), {"post": "yes"})
+                reverse("admin:realtime_streams_comment_delete", args=[pk]), {"post": "yes"})
         assert response.status_code == 302
         assert not await Comment.objects.filter(pk=pk).aexists()
         assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": gone["id"]}]

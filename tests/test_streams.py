@@ -10,11 +10,12 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
-from realtime import comments as comments_module
-from realtime.comments import post_comment
-from realtime.conf import DEFAULTS
 from realtime.hub import get_hub
-from realtime.models import Comment, Event, ReactionTotal, Stream
+from realtime.models import Event
+from realtime.streams import storage as comments_module
+from realtime.streams.conf import DEFAULTS
+from realtime.streams.models import Comment, ReactionTotal, Stream
+from realtime.streams.storage import post_comment
 from realtime.testing import RealtimeClient, events
 from realtime.topics import base as topics_base
 from tests.streamkit import comment, comment_ids, post, post_direct, wait_viewers
@@ -75,7 +76,7 @@ async def test_no_ack_and_nothing_sent_when_storing_fails(stream, alice, bob, mo
     def broken_store(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(comments_module.eventlog, "store_events", broken_store)
+    monkeypatch.setattr(comments_module, "store_events", broken_store)
     async with RealtimeClient(user=alice) as poster, RealtimeClient(user=bob) as watcher:
         await poster.subscribe(stream.topic)
         await watcher.subscribe(stream.topic)
@@ -272,7 +273,7 @@ async def test_comments_committed_during_the_history_read_arrive_once_and_in_ord
             await other.subscribe(stream.topic)
             # The live room could answer from its cache of recent events; the race under test is the
             # database read, so make the room forget them.
-            (await get_hub()).rooms[stream.topic].recent.clear()
+            (await get_hub()).rooms[stream.topic].sequencer.recent.clear()
         reply = await viewer.subscribe(stream.topic, since=1)
         assert reply["type"] == "subscribed" and reply["last_id"] == 5
         await asyncio.sleep(0.05)

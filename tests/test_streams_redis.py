@@ -10,8 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
-from realtime.comments import post_comment
 from realtime.hub import Hub, current_hub
+from realtime.streams.storage import post_comment
 from realtime.testing import RealtimeClient, bound_to, events, make_hub
 from tests.streamkit import comment_ids, post, wait_viewers
 

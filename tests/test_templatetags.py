@@ -4,13 +4,13 @@ import pytest
 from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 
-from realtime.models import Stream
+from realtime.streams.models import Stream
 
 pytestmark = pytest.mark.django_db
 
 
 def render(source, **context):
-    return Template("{% load realtime %}" + source).render(Context(context))
+    return Template("{% load realtime realtime_streams %}" + source).render(Context(context))
 
 
 def test_client_tag_emits_script_with_config_in_data_attributes():

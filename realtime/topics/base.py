@@ -33,8 +33,6 @@ class Topic:
     kind: ClassVar[str] = ""
     #: Events are stored with per-topic ids and replayed on resume. False: live only, no ids.
     persistent: ClassVar[bool] = True
-    #: Subscribers get `viewers` events with the live count across processes.
-    track_viewers: ClassVar[bool] = False
 
     def __init__(self, name: str, key: str) -> None:
         self.name = name
@@ -44,6 +42,11 @@ class Topic:
     async def load(cls, name: str, key: str) -> Topic:
         """Build the topic for `name`; raise `ProtocolError("not_found", ...)` if it names nothing."""
         return cls(name, key)
+
+    async def reload(self) -> Topic:
+        """A fresh copy, bypassing any cache `load` uses: the hub re-checks subscribers with it when
+        `realtime.reauthorize(topic)` says who may subscribe has changed."""
+        return await type(self).load(self.name, self.key)
 
     async def can_subscribe(self, user: Any) -> bool:
         """Override: may `user` (possibly anonymous) receive this topic's events? Default: no."""

@@ -1,4 +1,5 @@
-"""Which class handles which topic kind: the built-ins plus `REALTIME["TOPICS"]`."""
+"""Which class handles which topic kind: the core's kinds, those installed features register (e.g.
+`realtime.streams` registers `stream` when its app is ready), and `REALTIME["TOPICS"]` over both."""
 
 from __future__ import annotations
 
@@ -9,15 +10,23 @@ from django.utils.module_loading import import_string
 
 from ..conf import realtime_settings
 from ..exceptions import ProtocolError
-from ..groups import parse_topic
 from .base import Topic
+from .names import parse_topic
 
-BUILTIN_KINDS = {
+BUILTIN_KINDS: dict[str, str | type[Topic]] = {
     "broadcast": "realtime.topics.builtin.BroadcastTopic",
     "user": "realtime.topics.builtin.UserTopic",
     "group": "realtime.topics.builtin.GroupTopic",
-    "stream": "realtime.topics.stream.StreamTopic",
 }
+_registered: dict[str, str | type[Topic]] = {}
+
+
+def register_kind(kind: str, topic_class: str | type[Topic]) -> None:
+    """Add a topic kind for an installed app (call it from `AppConfig.ready()`).
+
+    `REALTIME["TOPICS"]` still wins, so a project can replace a feature's kind with a subclass.
+    """
+    _registered[kind] = topic_class
 
 
 @cache
@@ -32,7 +41,7 @@ def _import(path: str) -> type[Topic]:
 
 
 def topic_kinds() -> dict[str, type[Topic]]:
-    kinds = {**BUILTIN_KINDS, **realtime_settings.TOPICS}
+    kinds = {**BUILTIN_KINDS, **_registered, **realtime_settings.TOPICS}
     return {kind: (path if isinstance(path, type) else _import(path)) for kind, path in kinds.items()}
 
 

@@ -1,4 +1,6 @@
-// Unit tests for realtime.js: reconnect/backoff, heartbeat, resume, publish queue, close codes.
+// Unit tests for realtime.js: reconnect/backoff, heartbeat, resume, publish queue, close codes, publish
+// options (queue/retry/timeout), shared subscriptions, subscribe retries. "fix N" tests: see the header
+// comment of realtime.js.
 // Run: node --test tests/js/   (Node >= 20; no npm packages needed)
 "use strict";
 
@@ -261,8 +263,8 @@ test("posts made while offline are queued and re-sent after resubscribing, with 
   assert.equal((await second).data.client_id, "cb");
 });
 
-test("4003 stops and shows signed out; 1000 stops; 4001 without tickets stops", (t) => {
-  for (const [code, reason] of [[4003, "signed_out"], [1000, "closed"], [4001, "auth_failed"]]) {
+test("4003 stops and shows signed out; 4001 without tickets stops", (t) => {
+  for (const [code, reason] of [[4003, "signed_out"], [4001, "auth_failed"]]) {
     const { client, doc, last } = makeClient(t);
     hello(last());
     const count = FakeSocket.all.length;
@@ -277,16 +279,76 @@ test("4003 stops and shows signed out; 1000 stops; 4001 without tickets stops", 
   }
 });
 
-test("1008 waits a long pause (minutes, not seconds) before reconnecting", (t) => {
+test("fix 1: a server-initiated 1000 or 1001 (daphne timeout, restart) reconnects with backoff and resumes", (t) => {
+  for (const code of [1000, 1001]) {
+    const { client, last } = makeClient(t);
+    client.subscribe("stream.1", {});
+    let ws = last();
+    hello(ws);
+    ws.receive({ type: "subscribed", ref: ws.sent[0].ref, topic: "stream.1", last_id: 3, history: 0, state: {} });
+    ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 3, data: {} });
+    const count = FakeSocket.all.length;
+    ws.serverClose(code);
+    assert.equal(client.state, "reconnecting", `${code} from the server is not a stop`);
+    t.mock.timers.tick(1000);
+    assert.equal(FakeSocket.all.length, count + 1, `reconnected after ${code}`);
+    ws = last();
+    hello(ws);
+    assert.equal(client.state, "live");
+    assert.equal(ws.sentOfType("subscribe")[0].since, 3, "and resumed where it left off");
+    client.close();
+    t.mock.timers.reset();
+  }
+});
+
+test("fix 1: only client.close() stops: no reconnect, offline/closed, pending publishes rejected", async (t) => {
   const { client, last } = makeClient(t);
-  hello(last());
-  last().serverClose(1008);
+  const ws = last();
+  hello(ws);
+  const pub = client.publish("note.1", "x", { client_id: "c" });
+  client.close();
+  assert.ok(ws.closedByClient);
   const count = FakeSocket.all.length;
-  t.mock.timers.tick(60000);
+  t.mock.timers.tick(600000);
   assert.equal(FakeSocket.all.length, count);
   assert.equal(client.state, "offline");
-  t.mock.timers.tick(300000);
-  assert.equal(FakeSocket.all.length, count + 1);
+  assert.equal(client.reason, "closed");
+  await assert.rejects(pub, { code: "closed" });
+});
+
+test("fix 2: 4429 (and 1008 from older servers) waits a long pause (minutes, not seconds) before reconnecting", (t) => {
+  for (const code of [4429, 1008]) {
+    const { client, doc, last } = makeClient(t);
+    hello(last());
+    last().serverClose(code);
+    const count = FakeSocket.all.length;
+    t.mock.timers.tick(60000);
+    assert.equal(FakeSocket.all.length, count, `no quick reconnect after ${code}`);
+    assert.equal(client.state, "offline");
+    assert.equal(client.reason, "policy");
+    assert.equal(doc.badge.textContent, "Paused");
+    doc.fire("visibilitychange"); // waking the tab does not cut the pause short
+    assert.equal(FakeSocket.all.length, count);
+    t.mock.timers.tick(300000);
+    assert.equal(FakeSocket.all.length, count + 1, `one attempt after the pause (${code})`);
+    client.close();
+    t.mock.timers.reset();
+  }
+});
+
+test("fix 2: 4008 (too slow) reconnects with ordinary backoff and resumes", (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = last();
+  hello(ws);
+  ws.receive({ type: "subscribed", ref: ws.sent[0].ref, topic: "stream.1", last_id: 8, history: 0, state: {} });
+  ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 8, data: {} });
+  ws.serverClose(4008);
+  assert.equal(client.state, "reconnecting");
+  t.mock.timers.tick(1000);
+  ws = last();
+  hello(ws);
+  assert.equal(ws.sentOfType("subscribe")[0].since, 8);
 });
 
 test("4001 with a ticket URL fetches a fresh ticket for the next connection", async (t) => {
@@ -328,4 +390,278 @@ test("a kicked or refused subscription is not re-sent on reconnect", (t) => {
   ws = last();
   hello(ws);
   assert.deepEqual(ws.sentOfType("subscribe"), []);
+});
+
+/** Connect, say hello, and make `topic` live; returns the socket. */
+function liveOn(t, client, last, topic = "stream.1", lastId = 0) {
+  const ws = last();
+  hello(ws);
+  const sub = ws.sentOfType("subscribe").find((f) => f.topic === topic);
+  ws.receive({ type: "subscribed", ref: sub.ref, topic, last_id: lastId, history: 0, state: {} });
+  return ws;
+}
+
+/** Reconnect after a network drop: returns the new socket, greeted but not yet resubscribed. */
+function redial(t, ws, last) {
+  ws.serverClose(1006);
+  t.mock.timers.tick(1000);
+  const next = last();
+  assert.notEqual(next, ws, "a new socket was dialled");
+  hello(next);
+  return next;
+}
+
+/** Settle microtasks so a promise's fate can be read without awaiting it. */
+function flushMicrotasks() {
+  return new Promise((r) => setImmediate(r));
+}
+
+/** "pending", the rejection's code, or {ok: value}: fails fast where awaiting would hang. */
+async function outcome(promise) {
+  let result = "pending";
+  promise.then((v) => (result = { ok: v }), (e) => (result = e.code));
+  await flushMicrotasks();
+  return result;
+}
+
+test("fix 3: a {queue: false} publish (reaction) whose connection drops before the ack is rejected, never re-sent", async (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = liveOn(t, client, last);
+  const reaction = client.publish("stream.1", "reaction", { kind: "heart" }, { queue: false });
+  assert.equal(ws.sentOfType("publish").length, 1, "sent at once while live");
+  ws = redial(t, ws, last);
+  assert.equal(await outcome(reaction), "offline");
+  ws.receive({ type: "subscribed", ref: ws.sentOfType("subscribe")[0].ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  assert.deepEqual(ws.sentOfType("publish"), [], "the reaction is not sent again on the new connection");
+});
+
+test("fix 4: a queued publish goes out exactly once when the same connection confirms its subscription twice", async (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = liveOn(t, client, last);
+  ws.serverClose(1006);
+  const post = client.publish("stream.1", "comment", { text: "a", client_id: "ca" });
+  t.mock.timers.tick(1000);
+  ws = last();
+  hello(ws);
+  assert.deepEqual(ws.sentOfType("publish"), [], "waits for the subscription");
+  const ref = ws.sentOfType("subscribe")[0].ref;
+  ws.receive({ type: "subscribed", ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  ws.receive({ type: "subscribed", ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  const pubs = ws.sentOfType("publish");
+  assert.equal(pubs.length, 1, "sent once on this connection");
+  ws.receive({ type: "ack", ref: pubs[0].ref, topic: "stream.1", id: 1, data: { client_id: "ca" } });
+  assert.equal((await post).id, 1);
+});
+
+test("fix 4: a publish sent before subscribing to its topic is not sent again when the subscription arrives", async (t) => {
+  const { client, last } = makeClient(t);
+  const ws = last();
+  hello(ws);
+  const post = client.publish("stream.1", "comment", { text: "a", client_id: "ca" });
+  assert.equal(ws.sentOfType("publish").length, 1, "no subscription held: sent at once");
+  client.subscribe("stream.1", {});
+  ws.receive({ type: "subscribed", ref: ws.sentOfType("subscribe")[0].ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  assert.equal(ws.sentOfType("publish").length, 1, "not a second time");
+  ws.receive({ type: "ack", ref: ws.sentOfType("publish")[0].ref, topic: "stream.1", id: 1, data: {} });
+  await post;
+});
+
+test("fix 4: publishes queued before the first connection go out once, after hello, in order", async (t) => {
+  const { client, last } = makeClient(t);
+  const a = client.publish("note.1", "x", { client_id: "1" });
+  const b = client.publish("note.1", "x", { client_id: "2" });
+  const ws = last();
+  ws.open();
+  assert.deepEqual(ws.sentOfType("publish"), [], "not before the server has said hello");
+  ws.receive({ type: "hello", user: null, heartbeat: 25, max_frame: 16384 });
+  ws.receive({ type: "subscribed", ref: "nobody", topic: "note.1", last_id: null, history: 0, state: {} });
+  const pubs = ws.sentOfType("publish");
+  assert.deepEqual(pubs.map((p) => p.data.client_id), ["1", "2"]);
+  for (const p of pubs) ws.receive({ type: "ack", ref: p.ref, topic: "note.1", data: {} });
+  await Promise.all([a, b]);
+});
+
+test("fix 5: a moderate publish (no client_id) is never re-sent after a reconnect; it fails with connection_lost", async (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = liveOn(t, client, last);
+  const mod = client.publish("stream.1", "moderate", { action: "ban", user: 3 });
+  const explicit = client.publish("stream.1", "comment", { text: "x", client_id: "cx" }, { retry: false });
+  const comment = client.publish("stream.1", "comment", { text: "y", client_id: "cy" });
+  assert.equal(ws.sentOfType("publish").length, 3);
+  ws = redial(t, ws, last);
+  assert.deepEqual(await Promise.all([outcome(mod), outcome(explicit)]), ["connection_lost", "connection_lost"]);
+  await assert.rejects(mod, (err) => /may or may not/.test(err.message));
+  ws.receive({ type: "subscribed", ref: ws.sentOfType("subscribe")[0].ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  const pubs = ws.sentOfType("publish");
+  assert.deepEqual(pubs.map((p) => p.data.client_id), ["cy"], "only the idempotent comment is retried");
+  ws.receive({ type: "ack", ref: pubs[0].ref, topic: "stream.1", id: 1, data: {} });
+  await comment;
+});
+
+test("fix 5: a moderate publish made while offline (never sent) is sent once after reconnecting", async (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = liveOn(t, client, last);
+  ws.serverClose(1006);
+  const mod = client.publish("stream.1", "moderate", { action: "delete", comment: 4 }, { retry: false });
+  t.mock.timers.tick(1000);
+  ws = last();
+  hello(ws);
+  ws.receive({ type: "subscribed", ref: ws.sentOfType("subscribe")[0].ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  const pubs = ws.sentOfType("publish");
+  assert.equal(pubs.length, 1);
+  ws.receive({ type: "ack", ref: pubs[0].ref, topic: "stream.1", data: {} });
+  await mod;
+});
+
+test("fix 6: a publish times out 15 s after it was sent (not while queued); a late ack is ignored", async (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = liveOn(t, client, last);
+  ws.serverClose(1006);
+  const post = client.publish("stream.1", "comment", { text: "a", client_id: "ca" });
+  let settled = null;
+  post.then(() => (settled = "ok"), (e) => (settled = e.code));
+  // Offline for a minute: the server cannot be slow to answer what it never got.
+  t.mock.timers.tick(60000);
+  await flushMicrotasks();
+  assert.equal(settled, null, "no timeout while waiting in the queue");
+  ws = last();
+  hello(ws);
+  ws.receive({ type: "subscribed", ref: ws.sentOfType("subscribe")[0].ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  const [pub] = ws.sentOfType("publish");
+  t.mock.timers.tick(14900);
+  await flushMicrotasks();
+  assert.equal(settled, null, "still waiting just before 15 s");
+  t.mock.timers.tick(100);
+  await flushMicrotasks();
+  assert.equal(settled, "timeout");
+  const acks = [];
+  client.on("ack", (e) => acks.push(e.detail.ref));
+  ws.receive({ type: "ack", ref: pub.ref, topic: "stream.1", id: 1, data: {} });
+  await flushMicrotasks();
+  assert.equal(settled, "timeout", "the late ack changes nothing");
+  assert.equal(client._pending.size, 0);
+});
+
+test("fix 6: the timeout option overrides the default; 0 waits for ever", async (t) => {
+  const { client, last } = makeClient(t);
+  const ws = last();
+  hello(ws);
+  const quick = client.publish("note.1", "x", {}, { timeout: 2000 });
+  const forever = client.publish("note.1", "x", {}, { timeout: 0 });
+  t.mock.timers.tick(2000);
+  assert.equal(await outcome(quick), "timeout");
+  t.mock.timers.tick(600000);
+  ws.receive({ type: "ack", ref: ws.sentOfType("publish")[1].ref, topic: "note.1", data: { ok: 1 } });
+  assert.deepEqual((await forever).data, { ok: 1 });
+});
+
+test("fix 7: two subscribers to one topic share one server subscription; unsubscribe only when the last leaves", (t) => {
+  const { client, last } = makeClient(t);
+  const a = [];
+  const b = [];
+  const subA = client.subscribe("stream.1", { onEvent: (m) => a.push(m.id), onSubscribed: (m) => a.push("sub:" + m.last_id) });
+  const ws = last();
+  hello(ws);
+  ws.receive({ type: "subscribed", ref: ws.sentOfType("subscribe")[0].ref, topic: "stream.1", last_id: 5, history: 0, state: { viewers: 2 } });
+  ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 6, data: {} });
+  // A late joiner: no second subscribe; told at once that the subscription is live.
+  const subB = client.subscribe("stream.1", { onEvent: (m) => b.push(m.id), onSubscribed: (m) => b.push("sub:" + m.last_id) });
+  assert.equal(ws.sentOfType("subscribe").length, 1, "one server subscription");
+  assert.deepEqual(b, ["sub:5"], "the joiner got the last subscribed frame");
+  assert.equal(subB.ready, true);
+  assert.deepEqual(subB.state, { viewers: 2 });
+  ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 7, data: {} });
+  assert.deepEqual(a, ["sub:5", 6, 7]);
+  assert.deepEqual(b, ["sub:5", 7]);
+  subA.unsubscribe();
+  assert.deepEqual(ws.sentOfType("unsubscribe"), [], "another handle still holds the topic");
+  ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 8, data: {} });
+  assert.deepEqual(a, ["sub:5", 6, 7], "an unsubscribed handle hears nothing more");
+  assert.deepEqual(b, ["sub:5", 7, 8]);
+  subA.unsubscribe(); // twice is harmless
+  assert.deepEqual(ws.sentOfType("unsubscribe"), []);
+  subB.unsubscribe();
+  assert.deepEqual(ws.sentOfType("unsubscribe").map((f) => f.topic), ["stream.1"]);
+  // And the topic is gone: a reconnect does not bring it back.
+  const next = redial(t, ws, last);
+  assert.deepEqual(next.sentOfType("subscribe"), []);
+});
+
+test("fix 7: handles that join before the subscription is live all get onSubscribed, kicks and refusals", (t) => {
+  const { client, last } = makeClient(t);
+  const seen = [];
+  client.subscribe("stream.1", { onSubscribed: () => seen.push("a:sub"), onKicked: (m) => seen.push("a:" + m.code) });
+  client.subscribe("stream.1", { onSubscribed: () => seen.push("b:sub"), onKicked: (m) => seen.push("b:" + m.code) });
+  client.subscribe("stream.2", { onError: (e) => seen.push("c:" + e.code) });
+  client.subscribe("stream.2", { onError: (e) => seen.push("d:" + e.code) });
+  const ws = last();
+  hello(ws);
+  const [s1, s2] = ws.sentOfType("subscribe");
+  assert.equal(ws.sentOfType("subscribe").length, 2);
+  ws.receive({ type: "subscribed", ref: s1.ref, topic: "stream.1", last_id: null, history: 0, state: {} });
+  ws.receive({ type: "error", ref: s2.ref, topic: "stream.2", code: "forbidden", message: "no" });
+  ws.receive({ type: "kicked", topic: "stream.1", code: "banned", message: "bye" });
+  assert.deepEqual(seen, ["a:sub", "b:sub", "c:forbidden", "d:forbidden", "a:banned", "b:banned"]);
+});
+
+test("fix 8: a subscribe refused as unavailable is retried after retry_after; publishes waiting for it still go out", async (t) => {
+  const { client, last } = makeClient(t);
+  const errors = [];
+  const subscribed = [];
+  client.subscribe("stream.1", { onError: (e) => errors.push(e.code), onSubscribed: (m) => subscribed.push(m.topic) });
+  const ws = last();
+  hello(ws);
+  const post = client.publish("stream.1", "comment", { text: "a", client_id: "ca" });
+  const first = ws.sentOfType("subscribe")[0];
+  ws.receive({ type: "error", ref: first.ref, topic: "stream.1", code: "unavailable", message: "db down", retry_after: 3 });
+  assert.deepEqual(errors, [], "a server failure is not a refusal");
+  t.mock.timers.tick(2900);
+  assert.equal(ws.sentOfType("subscribe").length, 1, "waits retry_after");
+  t.mock.timers.tick(100);
+  const again = ws.sentOfType("subscribe");
+  assert.equal(again.length, 2, "asked again");
+  assert.notEqual(again[1].ref, first.ref);
+  assert.deepEqual(ws.sentOfType("publish"), []);
+  ws.receive({ type: "subscribed", ref: again[1].ref, topic: "stream.1", last_id: 0, history: 0, state: {} });
+  assert.deepEqual(subscribed, ["stream.1"]);
+  const pubs = ws.sentOfType("publish");
+  assert.equal(pubs.length, 1);
+  ws.receive({ type: "ack", ref: pubs[0].ref, topic: "stream.1", id: 1, data: {} });
+  await post;
+});
+
+test("fix 8: internal_error without retry_after is retried with the client's backoff; forbidden stays final", (t) => {
+  const { client, last } = makeClient(t);
+  const errors = [];
+  client.subscribe("stream.1", { onError: (e) => errors.push(e.code) });
+  client.subscribe("stream.2", { onError: (e) => errors.push(e.code) });
+  const ws = last();
+  hello(ws);
+  const count = (topic) => ws.sentOfType("subscribe").filter((f) => f.topic === topic).length;
+  let [s1, s2] = ws.sentOfType("subscribe");
+  ws.receive({ type: "error", ref: s1.ref, topic: "stream.1", code: "internal_error", message: "bug" });
+  ws.receive({ type: "error", ref: s2.ref, topic: "stream.2", code: "forbidden", message: "no" });
+  assert.deepEqual(errors, ["forbidden"]);
+  t.mock.timers.tick(1000); // backoff ceiling of the first attempt (random() ~ 1)
+  assert.equal(count("stream.1"), 2);
+  s1 = ws.sentOfType("subscribe").at(-1);
+  ws.receive({ type: "error", ref: s1.ref, topic: "stream.1", code: "internal_error", message: "bug" });
+  t.mock.timers.tick(1000);
+  assert.equal(count("stream.1"), 2, "the second wait is longer");
+  t.mock.timers.tick(1000);
+  assert.equal(count("stream.1"), 3);
+  assert.equal(count("stream.2"), 1, "the refusal is never asked again");
+  assert.deepEqual(errors, ["forbidden"]);
+  // A reconnect resubscribes at once and cancels the pending retry (no double subscribe).
+  s1 = ws.sentOfType("subscribe").at(-1);
+  ws.receive({ type: "error", ref: s1.ref, topic: "stream.1", code: "unavailable", message: "x", retry_after: 10 });
+  const next = redial(t, ws, last);
+  assert.deepEqual(next.sentOfType("subscribe").map((f) => f.topic), ["stream.1"]);
+  t.mock.timers.tick(20000);
+  assert.equal(next.sentOfType("subscribe").length, 1);
 });

@@ -11,8 +11,53 @@
  *     onEvent(msg, info) {},                        // msg: {topic, event, data, id?, at?}; info.history
  *     onSubscribed(msg) {}, onKicked(msg) {}, onError(err) {},
  *   });
+ *   sub.unsubscribe();
  *   client.publish("stream.1", "comment", {text: "hi", client_id: "..."}).then(ack => ..., err => err.code);
  *   client.addEventListener("statechange", e => e.detail.state);  // connecting|live|reconnecting|offline
+ *   client.close();                                 // the only way to stop for good
+ *
+ * Subscriptions. Several parts of a page may subscribe to the same topic (a stream view and a banner,
+ * say): they share one server subscription. Each gets its own handle; every handle's handlers see
+ * every event from the moment it joined. A handle that joins a subscription that is already live gets
+ * onSubscribed at once (before subscribe() returns) with the latest `subscribed` frame. The server is
+ * told `unsubscribe` only when the last handle leaves. Subscriptions are re-sent after every reconnect
+ * with `since` = the last event id seen, so nothing is missed and nothing doubled. A refusal
+ * (forbidden, not_found, auth_required, banned, ...) is final and goes to onError; `unavailable` and
+ * `internal_error` are failures, not refusals: the subscribe is re-sent after `retry_after` (or the
+ * client's backoff) and onError is not called.
+ *
+ * Close codes (a close the page asked for with client.close() never reconnects; any other does unless
+ * listed here):
+ *   1000, 1001  the server ended the socket (daphne's websocket_timeout, a restart): reconnect with
+ *               backoff and resume. Only client.close() stops.
+ *   4001        bad ticket: with a ticketUrl fetch a new ticket and reconnect; with cookies, stop.
+ *   4003        access revoked (logged out, deactivated): stop, reason "signed_out".
+ *   4008        too slow for the server: reconnect with backoff and resume with `since`.
+ *   4429, 1008  repeated protocol abuse (1008 from servers before 4429): state "offline", reason
+ *               "policy", one attempt after POLICY_PAUSE (5 minutes).
+ *   anything else (1006 network drop, 4000 our heartbeat gave up): reconnect with backoff.
+ *
+ * Publishing: publish(topic, event, data, options) -> Promise<ack frame>, rejected with a
+ * RealtimeError whose `code` is the server's error code or one of these local ones:
+ *   "offline"          {queue: false} and the publish could not go out at once, or its connection
+ *                      dropped before the answer. Such publishes are never sent twice.
+ *   "connection_lost"  it was sent, the connection dropped before the answer, and it may not be re-sent
+ *                      (retry false): it may or may not have been carried out.
+ *   "timeout"          no answer within `timeout` ms of being sent; a late answer is ignored.
+ *   "unsubscribed"     the last handle on its topic unsubscribed before it could be sent.
+ *   "closed", "signed_out", or the refusal of the topic's subscription.
+ * Options:
+ *   queue    (default true) wait while not connected, or while the topic's subscription is not live
+ *            on this connection, and go out as soon as it is. false: worthless late (reactions).
+ *   retry    (default: true when data has a non-empty string `client_id`, else false) whether a
+ *            publish that was sent but not answered before the connection dropped is sent again on
+ *            the next connection. Only idempotent publishes may be: the server answers a comment
+ *            retried with the same client_id with the stored post. Moderation actions carry no
+ *            client_id, so they are not retried (the page passes {retry: false} as well).
+ *   timeout  (default 15000) ms to wait for ack/error once SENT (time spent queued does not count;
+ *            a re-send starts it again). 0 waits for ever.
+ * A pending publish is sent at most once per connection, in the order publish() was called; one
+ * place (_flush) decides when it goes out.
  *
  * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests.
  */
@@ -23,15 +68,28 @@
   if (root.document && root.document.currentScript) config = Object.assign({}, root.document.currentScript.dataset);
   var api = factory(root, config);
   if (typeof module === "object" && module.exports) module.exports = api;
-  else root.realtime = api;
+  else {
+    // Companion scripts (danmaku.js) may run before this one and hang their part on window.realtime:
+    // keep what they put there.
+    var before = root.realtime;
+    if (before && typeof before === "object") {
+      Object.keys(before).forEach(function (k) { if (!(k in api)) api[k] = before[k]; });
+    }
+    root.realtime = api;
+  }
 })(typeof window !== "undefined" ? window : globalThis, function (root, scriptConfig) {
   "use strict";
 
   var STATES = ["connecting", "live", "reconnecting", "offline"];
   var BACKOFF_BASE = 1000;
   var BACKOFF_CAP = 30000;
-  // After a 1008 policy close the server thinks we misbehaved: hammering it again would only repeat it.
+  // After a policy close (4429, formerly 1008) the server thinks we misbehaved: hammering it again
+  // would only repeat it.
   var POLICY_PAUSE = 5 * 60 * 1000;
+  var POLICY_CODES = { 4429: true, 1008: true };
+  var PUBLISH_TIMEOUT = 15000;
+  // Subscribe errors that report a server-side failure rather than a decision about us: ask again.
+  var SUBSCRIBE_RETRY_CODES = { unavailable: true, internal_error: true };
 
   /** An error the server sent (`type: "error"`), or a local refusal; switch on `code`, not `message`. */
   function RealtimeError(code, message, frame) {
@@ -85,10 +143,11 @@
     this.ticketUrl = options.ticketUrl || null;
     this.heartbeat = Number(options.heartbeat) > 0 ? Number(options.heartbeat) : 25;
     this.state = "connecting";
-    this.reason = null; // why we are offline: "closed", "signed_out", "auth_failed", "network"
+    this.reason = null; // why we are offline: "closed", "signed_out", "auth_failed", "network", "policy"
     this.user = undefined; // from `hello`: null for anonymous
     this.attempt = 0;
     this._ws = null;
+    this._greeted = false; // the current socket has said `hello`: publishes may go out
     this._stopped = false;
     this._retryTimer = null;
     this._pingTimer = null;
@@ -97,8 +156,8 @@
     this._pingSentAt = 0; // when the oldest ping still waiting for any frame back was sent
     this._refSeq = 0;
     this._refPrefix = randomId().slice(0, 8);
-    this._subs = new Map(); // topic -> Subscription (remembered across reconnects)
-    this._pending = new Map(); // ref -> {frame, resolve, reject} publishes awaiting ack/error
+    this._subs = new Map(); // topic -> Topic (the server subscription, remembered across reconnects)
+    this._pending = new Map(); // ref -> Pending publish awaiting ack/error (insertion order = send order)
     this._listeners = {};
     this._onWake = this._wake.bind(this);
     if (this._doc && this._doc.addEventListener) this._doc.addEventListener("visibilitychange", this._onWake);
@@ -205,15 +264,14 @@
       return this._scheduleRetry();
     }
     this._ws = ws;
+    this._greeted = false;
     ws.onopen = function () {
       if (self._ws !== ws) return;
       self._lastFrameAt = Date.now();
       self._pingSentAt = 0;
       self._startHeartbeat();
-      // Resubscribe first. Queued publishes to a subscribed topic wait for its `subscribed` reply
-      // (publishing needs the subscription on this connection); see _flushTopic.
-      self._subs.forEach(function (sub) { sub._send(); });
-      self._flushUntargeted();
+      // Resubscribe at once; publishes wait for `hello` (and for their topic's `subscribed`): _flush.
+      self._subs.forEach(function (topic) { topic._send(); });
     };
     ws.onmessage = function (msg) {
       if (self._ws !== ws) return;
@@ -232,26 +290,44 @@
     };
   };
 
-  /** The socket is gone (close frame, network drop, or our heartbeat gave up on it). */
+  /**
+   * The socket is gone (close frame, network drop, or our heartbeat gave up on it). client.close()
+   * detaches onclose before closing, so every close that reaches here is one the page did not ask for.
+   */
   Client.prototype._dropped = function (code) {
+    var self = this;
     var ws = this._ws;
     this._ws = null;
+    this._greeted = false;
     this._stopHeartbeat();
     if (ws && ws !== "pending") {
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
       try { ws.close(); } catch (e) { /* already closing */ }
     }
-    this._subs.forEach(function (sub) { sub.ready = false; });
+    this._subs.forEach(function (topic) { topic._disconnected(); });
+    // What was sent on this socket and not answered has an unknown fate. Re-send only what is safe to.
+    this._pending.forEach(function (p) {
+      if (!p.sent) return;
+      p.sent = false;
+      clearTimeout(p.timer);
+      p.timer = null;
+      if (p.retry) return;
+      self._pending.delete(p.ref);
+      p.reject(p.queue
+        ? RealtimeError("connection_lost", "the connection dropped before the server answered; it may or may not have been done")
+        : RealtimeError("offline", "the connection dropped before the server answered"));
+    });
     this._emit("close", { code: code });
     if (this._stopped) return;
-    if (code === 1000) return this._stop("closed");
     if (code === 4003) return this._stop("signed_out");
     if (code === 4001) {
       // With tickets we fetch a fresh one and retry; with the session cookie there is nothing to renew.
       if (!this.ticketUrl) return this._stop("auth_failed");
       return this._scheduleRetry();
     }
-    if (code === 1008) return this._scheduleRetry(POLICY_PAUSE, "policy");
+    if (POLICY_CODES[code]) return this._scheduleRetry(POLICY_PAUSE, "policy");
+    // 1000/1001 included: daphne closes every socket with 1000 after its websocket_timeout and with
+    // 1001 on restart. Neither means "this client should stop"; only client.close() does.
     this._scheduleRetry();
   };
 
@@ -294,10 +370,12 @@
   Client.prototype._stop = function (reason) {
     this._stopped = true;
     clearTimeout(this._retryTimer);
+    this._subs.forEach(function (topic) { topic._disconnected(); });
     this._setState("offline", reason);
     var err = RealtimeError(reason === "signed_out" ? "signed_out" : "closed", "connection stopped: " + reason);
-    this._pending.forEach(function (p) { p.reject(err); });
+    var pending = Array.from(this._pending.values());
     this._pending.clear();
+    pending.forEach(function (p) { clearTimeout(p.timer); p.reject(err); });
   };
 
   /** Close for good (e.g. leaving the page); pending publishes are rejected. */
@@ -305,9 +383,10 @@
     var ws = this._ws;
     this._stop("closed");
     this._ws = null;
+    this._greeted = false;
     this._stopHeartbeat();
     if (ws && ws !== "pending") {
-      ws.onclose = null;
+      ws.onclose = null; // so _dropped never mistakes our own close for the server's
       try { ws.close(1000); } catch (e) { /* ignore */ }
     }
     if (this._doc && this._doc.removeEventListener) this._doc.removeEventListener("visibilitychange", this._onWake);
@@ -354,19 +433,21 @@
 
   // -- inbound -------------------------------------------------------------------------------------
   Client.prototype._handle = function (frame) {
-    var sub;
+    var topic;
     switch (frame.type) {
       case "hello":
         this.user = frame.user || null;
         // Only a greeting proves the server serves us; resetting on a bare TCP open would let an
         // accept-then-close loop run at full speed.
         this.attempt = 0;
+        this._greeted = true;
         if (Number(frame.heartbeat) > 0 && Number(frame.heartbeat) !== this.heartbeat) {
           this.heartbeat = Number(frame.heartbeat);
           this._startHeartbeat();
         }
         this._setState("live");
         this._emit("hello", frame);
+        this._flush(); // publishes to topics we hold no subscription for
         break;
       case "batch":
         var messages = Array.isArray(frame.messages) ? frame.messages : [];
@@ -375,29 +456,30 @@
         }
         break;
       case "event":
-        sub = this._subs.get(frame.topic);
-        if (sub) sub._event(frame);
+        topic = this._subs.get(frame.topic);
+        if (topic) topic._event(frame);
         this._emit("event", frame);
         break;
       case "subscribed":
-        sub = this._subs.get(frame.topic);
-        if (sub) sub._subscribed(frame);
-        this._flushTopic(frame.topic);
+        topic = this._subs.get(frame.topic);
+        if (topic) topic._subscribed(frame);
+        this._flush(); // publishes that waited for this subscription
         this._emit("subscribed", frame);
         break;
       case "unsubscribed":
         this._emit("unsubscribed", frame);
         break;
       case "kicked":
-        sub = this._subs.get(frame.topic);
+        topic = this._subs.get(frame.topic);
         // The server removed us on purpose (e.g. banned): coming back on reconnect would be wrong.
-        if (sub) { this._subs.delete(frame.topic); sub._call("onKicked", frame); }
+        if (topic) { topic._forget(); topic._call("onKicked", frame); }
         this._rejectTopic(frame.topic, RealtimeError(frame.code || "kicked", frame.message, frame));
         this._emit("kicked", frame);
         break;
       case "ack":
         var p = this._pending.get(frame.ref);
-        if (p) { this._pending.delete(frame.ref); p.resolve(frame); }
+        // A publish that timed out is no longer pending: its late ack is ignored here.
+        if (p) { this._settle(p); p.resolve(frame); }
         this._emit("ack", frame);
         break;
       case "error":
@@ -414,56 +496,92 @@
     var err = RealtimeError(frame.code, frame.message, frame);
     var p = frame.ref && this._pending.get(frame.ref);
     if (p) {
-      this._pending.delete(frame.ref);
+      this._settle(p);
       p.reject(err);
-    } else {
-      var sub = null;
-      this._subs.forEach(function (s) { if (s._ref === frame.ref) sub = s; });
-      if (sub) {
+    } else if (frame.ref) {
+      var topic = null;
+      this._subs.forEach(function (t) { if (t._ref === frame.ref) topic = t; });
+      if (topic && SUBSCRIBE_RETRY_CODES[frame.code]) {
+        // The server failed (database or channel layer down), it did not say no: ask again later.
+        // Publishes waiting for this subscription keep waiting.
+        topic._retryLater(err.retryAfter);
+      } else if (topic) {
         // A refused subscription (not_found, forbidden, auth_required, ...) will be refused again:
         // forget it so reconnects do not keep asking. Publishes waiting on it can never be sent.
-        this._subs.delete(sub.topic);
-        this._rejectTopic(sub.topic, err);
-        sub._call("onError", err);
+        topic._forget();
+        this._rejectTopic(topic.name, err);
+        topic._call("onError", err);
       }
     }
     this._emit("error", err);
   };
 
   // -- subscriptions -------------------------------------------------------------------------------
-  function Subscription(client, topic, handlers) {
+  /** The one server subscription to a topic, shared by every handle the page holds on it. */
+  function Topic(client, name) {
     this.client = client;
-    this.topic = topic;
-    this.handlers = handlers || {};
+    this.name = name;
+    this.handles = []; // Subscription handles, in the order they subscribed
     this.lastId = null; // highest stored event id seen: the resume point
     this.ready = false; // subscribed on the current connection
     this.state = {}; // subscribed.state of the latest (re)subscribe
+    this.lastSubscribed = null; // that whole frame, for handles that join later
     this._ref = null;
     this._historyLeft = 0;
+    this._resuming = false;
+    this._attempt = 0; // consecutive `unavailable` refusals, for the backoff
+    this._retryTimer = null;
   }
-  Subscription.prototype._call = function (name, a, b) {
-    var fn = this.handlers[name];
-    if (typeof fn === "function") {
-      try { fn.call(this, a, b); } catch (e) { reportError(e); }
-    }
+  Topic.prototype._call = function (name, a, b) {
+    var handles = this.handles.slice();
+    for (var i = 0; i < handles.length; i++) handles[i]._call(name, a, b);
   };
-  Subscription.prototype._send = function () {
+  Topic.prototype._send = function () {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
     this._ref = this.client._ref();
     this.ready = false;
-    var frame = { type: "subscribe", topic: this.topic, ref: this._ref };
+    var frame = { type: "subscribe", topic: this.name, ref: this._ref };
     if (this.lastId !== null) frame.since = this.lastId;
     this._resuming = this.lastId !== null;
     this.client._send(frame);
   };
-  Subscription.prototype._subscribed = function (frame) {
+  Topic.prototype._disconnected = function () {
+    this.ready = false;
+    // The next connection resubscribes at once; a timer left over would subscribe a second time.
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+  };
+  Topic.prototype._retryLater = function (retryAfter) {
+    var self = this;
+    var delay = typeof retryAfter === "number" && retryAfter >= 0
+      ? retryAfter * 1000
+      : this.client.backoffDelay(this._attempt);
+    this._attempt += 1;
+    this._ref = null; // a late answer to the refused ref must not match
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(function () {
+      self._retryTimer = null;
+      if (self.client._subs.get(self.name) === self) self._send();
+    }, delay);
+  };
+  Topic.prototype._forget = function () {
+    if (this.client._subs.get(this.name) === this) this.client._subs.delete(this.name);
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this.ready = false;
+  };
+  Topic.prototype._subscribed = function (frame) {
     this.ready = true;
+    this._attempt = 0;
     this.state = frame.state || {};
+    this.lastSubscribed = frame;
     // The next `history` stored events are a replay. On a first subscribe that is old news (a list
     // wants it, an overlay does not); on a resume it is what we missed while away.
     this._historyLeft = Number(frame.history) || 0;
     this._call("onSubscribed", frame);
   };
-  Subscription.prototype._event = function (frame) {
+  Topic.prototype._event = function (frame) {
     var info = { history: false, resumed: false };
     if (typeof frame.id === "number") {
       if (this._historyLeft > 0) {
@@ -477,64 +595,138 @@
     }
     this._call("onEvent", frame, info);
   };
-  /** Stop receiving; the server is told if we are connected. */
+
+  /** What subscribe() returns: one page part's handlers on a (possibly shared) Topic. */
+  function Subscription(topic, handlers) {
+    this.client = topic.client;
+    this.topic = topic.name;
+    this.handlers = handlers || {};
+    this._topic = topic;
+  }
+  // Read-through to the shared subscription, so the handle reports what the server subscription is.
+  ["lastId", "ready", "state"].forEach(function (name) {
+    Object.defineProperty(Subscription.prototype, name, {
+      get: function () { return this._topic[name]; },
+    });
+  });
+  Subscription.prototype._call = function (name, a, b) {
+    var fn = this.handlers[name];
+    if (typeof fn === "function") {
+      try { fn.call(this, a, b); } catch (e) { reportError(e); }
+    }
+  };
+  /** Stop receiving. The server is told (if connected) once no other handle holds the topic. */
   Subscription.prototype.unsubscribe = function () {
+    var topic = this._topic;
+    var i = topic.handles.indexOf(this);
+    if (i < 0) return;
+    topic.handles.splice(i, 1);
+    if (topic.handles.length || this.client._subs.get(topic.name) !== topic) return;
     var client = this.client;
-    if (client._subs.get(this.topic) !== this) return;
-    client._subs.delete(this.topic);
-    client._send({ type: "unsubscribe", topic: this.topic, ref: client._ref() });
+    topic._forget();
+    // Publishes still waiting to go out would now be sent without the subscription they needed.
+    client._pending.forEach(function (p) {
+      if (p.topic === topic.name && !p.sent) {
+        client._settle(p);
+        p.reject(RealtimeError("unsubscribed", "unsubscribed from " + topic.name + " before this was sent"));
+      }
+    });
+    client._send({ type: "unsubscribe", topic: topic.name, ref: client._ref() });
   };
 
   /**
-   * subscribe(topic, {onEvent, onSubscribed, onKicked, onError}) -> Subscription.
+   * subscribe(topic, {onEvent, onSubscribed, onKicked, onError}, since?) -> Subscription.
    * Remembered across reconnects and re-sent with `since` = the last id seen, so nothing is missed.
-   * `since` may be given to start after a known id (e.g. the last one rendered server-side).
+   * `since` may be given to start after a known id (e.g. the last one rendered server-side); it only
+   * applies when this call creates the server subscription, not when it joins an existing one.
    */
-  Client.prototype.subscribe = function (topic, handlers, since) {
-    if (this._subs.has(topic)) throw new Error("realtime: already subscribed to " + topic);
-    var sub = new Subscription(this, topic, handlers);
-    if (typeof since === "number") sub.lastId = since;
-    this._subs.set(topic, sub);
-    sub._send();
+  Client.prototype.subscribe = function (name, handlers, since) {
+    var topic = this._subs.get(name);
+    var fresh = !topic;
+    if (fresh) {
+      topic = new Topic(this, name);
+      if (typeof since === "number") topic.lastId = since;
+      this._subs.set(name, topic);
+    }
+    var sub = new Subscription(topic, handlers);
+    topic.handles.push(sub);
+    if (fresh) topic._send();
+    else if (topic.ready && topic.lastSubscribed) sub._call("onSubscribed", topic.lastSubscribed);
     return sub;
   };
 
   // -- publishing ----------------------------------------------------------------------------------
-  /**
-   * publish(topic, event, data, {queue = true}) -> Promise<ack frame>, rejected with a RealtimeError.
-   * While offline the publish waits and is re-sent, frame for frame, after reconnecting: a comment's
-   * `client_id` then makes the retry idempotent on the server. Pass {queue: false} for things that
-   * are worthless late (reactions): they fail at once with code "offline".
-   */
+  /** publish(topic, event, data, {queue, retry, timeout}) -> Promise<ack>; see the header comment. */
   Client.prototype.publish = function (topic, event, data, options) {
     var self = this;
-    var queue = !options || options.queue !== false;
+    options = options || {};
+    data = data || {};
+    var queue = options.queue !== false;
+    var retry = queue && ("retry" in options
+      ? options.retry !== false
+      : typeof data.client_id === "string" && data.client_id !== "");
+    var timeout = "timeout" in options ? Number(options.timeout) || 0 : PUBLISH_TIMEOUT;
     return new Promise(function (resolve, reject) {
       if (self._stopped) return reject(RealtimeError(self.reason === "signed_out" ? "signed_out" : "closed", "not connected"));
+      if (!queue && !self._canSend(topic)) return reject(RealtimeError("offline", "not connected"));
       var ref = self._ref();
-      var frame = { type: "publish", ref: ref, topic: topic, event: event, data: data || {} };
-      var sub = self._subs.get(topic);
-      var canSend = self.state === "live" && (!sub || sub.ready);
-      if (!canSend && !queue) return reject(RealtimeError("offline", "not connected"));
-      self._pending.set(ref, { frame: frame, topic: topic, resolve: resolve, reject: reject });
-      if (canSend) self._send(frame);
+      self._pending.set(ref, {
+        ref: ref,
+        topic: topic,
+        frame: { type: "publish", ref: ref, topic: topic, event: event, data: data },
+        queue: queue,
+        retry: retry,
+        timeout: timeout,
+        sent: false, // on the wire on the current connection
+        timer: null,
+        resolve: resolve,
+        reject: reject,
+      });
+      self._flush();
     });
   };
 
-  /** Send queued publishes for a topic once this connection holds its subscription again. */
-  Client.prototype._flushTopic = function (topic) {
-    var self = this;
-    this._pending.forEach(function (p) { if (p.topic === topic) self._send(p.frame); });
+  /** Whether a publish to `topic` may go out on the current connection right now. */
+  Client.prototype._canSend = function (topic) {
+    if (!this._greeted || !this._ws || this._ws === "pending" || this._ws.readyState !== 1) return false;
+    var t = this._subs.get(topic);
+    // Publishing needs the subscription on this connection when the page holds one.
+    return !t || t.ready;
   };
-  /** Publishes to topics we never subscribed to do not wait for a `subscribed`. */
-  Client.prototype._flushUntargeted = function () {
+
+  /**
+   * The one place a pending publish goes out: each at most once per connection (`sent` is cleared
+   * only when the connection drops), once the connection has said hello and the topic's subscription,
+   * if we hold one, is live on it. Called on hello, on every `subscribed`, and on publish().
+   */
+  Client.prototype._flush = function () {
     var self = this;
-    this._pending.forEach(function (p) { if (!self._subs.has(p.topic)) self._send(p.frame); });
+    this._pending.forEach(function (p) {
+      if (p.sent || !self._canSend(p.topic)) return;
+      if (!self._send(p.frame)) return;
+      p.sent = true;
+      if (p.timeout > 0) {
+        // Counted from sending: time spent queued while offline is not the server being slow.
+        p.timer = setTimeout(function () {
+          if (self._pending.get(p.ref) !== p) return;
+          self._settle(p);
+          p.reject(RealtimeError("timeout", "no answer from the server within " + p.timeout / 1000 + " s"));
+        }, p.timeout);
+      }
+    });
   };
+
+  /** Forget a pending publish (answered, refused, timed out): later answers to its ref are ignored. */
+  Client.prototype._settle = function (p) {
+    clearTimeout(p.timer);
+    p.timer = null;
+    this._pending.delete(p.ref);
+  };
+
   Client.prototype._rejectTopic = function (topic, err) {
     var self = this;
-    this._pending.forEach(function (p, ref) {
-      if (p.topic === topic) { self._pending.delete(ref); p.reject(err); }
+    this._pending.forEach(function (p) {
+      if (p.topic === topic) { self._settle(p); p.reject(err); }
     });
   };
 

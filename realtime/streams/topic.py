@@ -1,4 +1,9 @@
-"""`stream.<id>`: a live stream's comments, reactions, viewer count and moderation."""
+"""`stream.<id>`: a live stream's comments, reactions, viewer count and moderation.
+
+Built on the core's public Topic API, the way a project builds its own kind: `load` finds the stream,
+`authorize_subscribe` decides who may watch, `state` is the snapshot a subscriber starts from, and
+`publish` routes what viewers send to the comment, reaction and moderation code.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +12,19 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from .. import comments, moderation
 from ..exceptions import Denied, ProtocolError
-from ..models import Stream, StreamRestriction
-from ..posting import CommentBatcher
-from ..reactions import Reactions, ReactionThrottle
-from .base import Client, Topic
-
-# Streams looked up in the last second, per process. In a connect storm thousands of viewers subscribe
-# to one stream; this turns their identical query into one (bench/: it was 30% of a connect). Posting
-# and moderation always read the row fresh; a subscriber's snapshot may be a second old, and any
-# `stream.updated` it missed is in the replay.
-STREAM_CACHE_SECONDS = 1.0
-_streams: dict[int, tuple[float, Stream]] = {}
-
-
-async def _load_stream(pk: int) -> Stream | None:
-    now = time.monotonic()
-    cached = _streams.get(pk)
-    if cached is not None and now - cached[0] < STREAM_CACHE_SECONDS:
-        return cached[1]
-    stream = await Stream.objects.filter(pk=pk).afirst()
-    if stream is not None:
-        if len(_streams) > 1000:
-            _streams.clear()
-        _streams[pk] = (now, stream)
-    else:
-        _streams.pop(pk, None)
-    return stream
-
-
-def forget_stream(pk: int) -> None:
-    """Drop a cached stream after it changed (this process; others expire it within a second)."""
-    _streams.pop(pk, None)
+from ..topics import Client, Topic
+from . import moderation
+from .lookup import load_stream
+from .models import Stream, StreamRestriction
+from .posting import CommentBatcher
+from .presence import Presence
+from .reactions import Reactions, ReactionThrottle
+from .rules import active_restriction
 
 
 class StreamTopic(Topic):
     kind = "stream"
-    track_viewers = True
 
     def __init__(self, name: str, key: str, stream: Stream) -> None:
         super().__init__(name, key)
@@ -54,7 +34,14 @@ class StreamTopic(Topic):
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
-        stream = await _load_stream(cls.int_key(key, "stream"))
+        return await cls._load(name, key, fresh=False)
+
+    async def reload(self) -> Topic:
+        return await self._load(self.name, self.key, fresh=True)
+
+    @classmethod
+    async def _load(cls, name: str, key: str, *, fresh: bool) -> Topic:
+        stream = await load_stream(cls.int_key(key, "stream"), fresh=fresh)
         if stream is None:
             raise ProtocolError("not_found", f"No stream with id {key}.")
         return cls(name, key, stream)
@@ -68,7 +55,7 @@ class StreamTopic(Topic):
         await database_sync_to_async(self._check_access)(user)
 
     def _check_access(self, user: Any) -> None:
-        ban = comments.active_restriction(self.stream, user, StreamRestriction.Kind.BAN)
+        ban = active_restriction(self.stream, user, StreamRestriction.Kind.BAN)
         if ban is not None:
             raise Denied("banned", "You are banned from this stream.")
         self.moderator = self.stream.is_moderator(user)
@@ -79,7 +66,8 @@ class StreamTopic(Topic):
         # to kick, so check again: anything later is kicked, anything earlier is refused here.
         if getattr(client.user, "is_authenticated", False):
             await database_sync_to_async(self._check_access)(client.user)
-        return {**moderation.stream_state(self.stream), "moderator": self.moderator}
+        viewers = client.hub.service(Presence).track(self.name)
+        return {**moderation.stream_state(self.stream), "moderator": self.moderator, "viewers": viewers}
 
     async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
         user = client.user

@@ -13,28 +13,49 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import protocol
+from .. import protocol
 from .conf import realtime_settings
-from .groups import CONTROL_GROUP
 
 if TYPE_CHECKING:
-    from .hub import Hub, Room
+    from ..hub import Hub, Room
 
-logger = logging.getLogger("realtime.presence")
+logger = logging.getLogger("realtime.streams.presence")
 
 EXPIRY_INTERVALS = 3.5  # a process silent for this many intervals no longer counts
+MESSAGE_TYPE = "realtime.presence"
 
 
 class Presence:
+    """One per hub (`hub.service(Presence)`), attached through the hub's public hooks."""
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.interval = float(realtime_settings.PRESENCE_INTERVAL)
+        self.tracked: set[str] = set()  # topics with local rooms whose viewers are counted
         # topic -> origin hub channel -> (count, expires at loop time)
         self.remote: dict[str, dict[str, tuple[int, float]]] = {}
         self.sent: dict[str, int] = {}
         self.last_emit: dict[str, float] = {}
         self.scheduled: set[str] = set()
         self.reported: set[str] = set()
+        hub.room_observers.append(self.changed)
+        hub.closed_observers.append(self.forget)
+        hub.on_message(MESSAGE_TYPE, self.receive)
+        hub.spawn(self.run())
+
+    def track(self, topic: str) -> int:
+        """Count viewers of `topic` from now on (while it has a room here); return the current total."""
+        if topic not in self.tracked:
+            self.tracked.add(topic)
+            self._schedule(topic)
+        return self.total(topic)
+
+    def forget(self, topic: str) -> None:
+        """The topic's room closed here: keep nothing about it but what other processes report."""
+        self.tracked.discard(topic)
+        self.sent.pop(topic, None)
+        self.last_emit.pop(topic, None)
+        self.scheduled.discard(topic)
 
     def local(self, topic: str) -> int:
         room = self.hub.rooms.get(topic)
@@ -46,7 +67,7 @@ class Presence:
         return self.local(topic) + remote
 
     def changed(self, room: Room) -> None:
-        if room.track_viewers:
+        if room.topic in self.tracked:
             self._schedule(room.topic)
 
     def _schedule(self, topic: str) -> None:
@@ -63,15 +84,15 @@ class Presence:
     def _emit(self, topic: str) -> None:
         self.scheduled.discard(topic)
         room = self.hub.rooms.get(topic)
-        if room is None:
-            self.sent.pop(topic, None)
+        if room is None or topic not in self.tracked:
+            self.forget(topic)
             return
         count = self.total(topic)
         if self.sent.get(topic) == count:
             return
         self.sent[topic] = count
         self.last_emit[topic] = asyncio.get_running_loop().time()
-        room.queue(None, protocol.event_envelope(topic, "viewers", {"count": count}))
+        room.push(protocol.event_envelope(topic, "viewers", {"count": count}))
 
     def receive(self, message: dict[str, Any]) -> None:
         origin = message.get("origin")
@@ -80,14 +101,16 @@ class Presence:
         counts = message.get("counts") or {}
         expires = asyncio.get_running_loop().time() + EXPIRY_INTERVALS * float(message.get("interval", 1.0))
         touched = set(counts)
-        for topic, origins in self.remote.items():
+        for topic, origins in list(self.remote.items()):
             if origin in origins and topic not in counts:
                 del origins[origin]
                 touched.add(topic)
+                if not origins:
+                    del self.remote[topic]
         for topic, count in counts.items():
             self.remote.setdefault(topic, {})[origin] = (int(count), expires)
         for topic in touched:
-            if topic in self.hub.rooms and self.hub.rooms[topic].track_viewers:
+            if topic in self.tracked:
                 self._schedule(topic)
 
     async def run(self) -> None:
@@ -102,14 +125,13 @@ class Presence:
                 logger.warning("Presence report failed (%s)", exc)
 
     async def _report(self) -> None:
-        counts = {t: len(r) for t, r in self.hub.rooms.items() if r.track_viewers and len(r)}
+        rooms = self.hub.rooms
+        counts = {t: len(rooms[t]) for t in self.tracked if t in rooms and len(rooms[t])}
         if not counts and not self.reported:
             return
         self.reported = set(counts)
-        await self.hub.layer.group_send(CONTROL_GROUP, {
-            "type": "realtime.presence", "origin": self.hub.channel, "counts": counts,
-            "interval": self.interval,
-        })
+        await self.hub.send_to_hubs({"type": MESSAGE_TYPE, "origin": self.hub.channel, "counts": counts,
+                                     "interval": self.interval})
 
     def _expire(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -119,5 +141,5 @@ class Presence:
                 del origins[origin]
             if not origins:
                 del self.remote[topic]
-            if stale and topic in self.hub.rooms:
+            if stale and topic in self.tracked:
                 self._schedule(topic)

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
-from .comments import Outcome, store_comments
+from .storage import Outcome, store_comments
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 logger = logging.getLogger("realtime.posting")
 

@@ -1,8 +1,8 @@
-"""Posting a comment on a stream: validation, the moderation rules, storing, and the acknowledgement.
+"""The rules a comment must pass: the fields a client may send, and who may post what, when.
 
-Every rule is checked inside the storing transaction, after the stream's id counter is locked, so two
-posts on one stream are judged one after the other (slow mode and rate limits are exact per stream, on
-SQLite and PostgreSQL alike, and across any number of daphne processes).
+Pure judgement: `parse_draft` validates a client's fields, `Judge` applies a stream's moderation rules
+(bans, mutes, closed comments, blocked terms, rate limits, slow mode) to a batch of posts using what it
+read once. Storing is `realtime.streams.storage`'s job.
 """
 
 from __future__ import annotations
@@ -14,15 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
-
-from . import eventlog
-from .api import publish_on_commit
+from ..exceptions import Denied, ProtocolError
 from .conf import realtime_settings
-from .eventlog import StoredEvent
-from .exceptions import Denied, ProtocolError
-from .models import Comment, Event, Stream, StreamRestriction
+from .models import MODERATE_PERMISSION, Comment, Stream, StreamRestriction
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +86,7 @@ def _blocked_term(terms: list[str], text: str) -> str | None:
     return None
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What became of one post in a batch: an ack (and the event to publish), or a refusal."""
-
-    ack: dict[str, Any] | None = None
-    error: ProtocolError | None = None
-    event: StoredEvent | None = None
-
-
-class _Judge:
+class Judge:
     """The posting rules for one batch on one stream, with what they need read in a few queries."""
 
     def __init__(self, stream: Stream, users: list[Any], now: Any) -> None:
@@ -125,7 +110,7 @@ class _Judge:
 
     def is_moderator(self, user: Any) -> bool:
         return user.pk == self.stream.owner_id or user.pk in self.moderators or user.has_perm(
-            "realtime.moderate_stream")
+            MODERATE_PERMISSION)
 
     def check(self, user: Any, draft: CommentDraft) -> None:
         ban = self.restrictions.get((user.pk, StreamRestriction.Kind.BAN))
@@ -157,118 +142,3 @@ class _Judge:
 
     def accepted(self, user: Any) -> None:
         self.recent.setdefault(user.pk, []).append(self.now)
-
-
-def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> list[Outcome]:
-    """Judge and store a batch of posts on one stream in one transaction; publish nothing.
-
-    Posts are judged in order, as if they had come one at a time (a user's third post in the batch
-    counts their first two against the rate limit). A post repeating an earlier `client_id` (in the
-    database or earlier in the batch) is answered as a retry of it. Running concurrent posts as one
-    batch is what lets one process store hundreds of comments a second: the per-statement cost of the
-    ORM, not the database, is what limits one at a time.
-    """
-    outcomes = [Outcome() for _ in posts]
-    drafts: dict[int, CommentDraft] = {}
-    for n, (user, data) in enumerate(posts):
-        try:
-            if not getattr(user, "is_authenticated", False):
-                raise Denied("auth_required", "Log in to comment.")
-            drafts[n] = parse_draft(data)
-        except ProtocolError as exc:
-            outcomes[n].error = exc
-    if not drafts:
-        return outcomes
-    try:
-        with transaction.atomic():
-            _store(stream_id, posts, drafts, outcomes)
-    except Stream.DoesNotExist:
-        for n in drafts:
-            outcomes[n] = Outcome(error=ProtocolError("not_found", "This stream no longer exists."))
-    except IntegrityError:
-        # A client_id raced in from another process and won. Rare: redo the batch one post at a time,
-        # so each racing post is answered as a retry and the others are stored.
-        if len(posts) == 1:
-            existing = _existing(stream_id, posts[0][0], drafts[0].client_id)
-            if existing is None:
-                raise
-            return [_retry(existing)]
-        return [store_comments(stream_id, [post])[0] for post in posts]
-    return outcomes
-
-
-def _store(stream_id: int, posts: list[tuple[Any, dict[str, Any]]], drafts: dict[int, CommentDraft],
-           outcomes: list[Outcome]) -> None:
-    stream = Stream.objects.get(pk=stream_id)
-    topic = stream.topic
-    eventlog.lock_topic(topic)  # the checks below see every earlier post on this stream
-    earlier = {(c.author_id, c.client_id): c for c in Comment.objects.select_related("author", "stream").filter(
-        stream=stream, client_id__in={draft.client_id for draft in drafts.values()})}
-    now = timezone.now()
-    judge = _Judge(stream, [posts[n][0] for n in drafts], now)
-    accepted: list[tuple[int, Any, CommentDraft]] = []
-    in_batch: dict[tuple[int, str], int] = {}
-    for n, draft in drafts.items():
-        user = posts[n][0]
-        key = (user.pk, draft.client_id)
-        if key in earlier:
-            outcomes[n] = _retry(earlier[key])
-            continue
-        if key in in_batch:
-            outcomes[n] = Outcome(ack={"duplicate_of": in_batch[key]})  # filled in below
-            continue
-        try:
-            judge.check(user, draft)
-        except ProtocolError as exc:
-            outcomes[n] = Outcome(error=exc)
-            continue
-        judge.accepted(user)
-        in_batch[key] = n
-        accepted.append((n, user, draft))
-    if not accepted:
-        return
-    first = eventlog.reserve_ids(topic, len(accepted))
-    comments = Comment.objects.bulk_create([
-        Comment(stream=stream, seq=first + k, author=user, client_id=draft.client_id, text=draft.text,
-                color=draft.color, mode=draft.mode, media_time=draft.media_time, created_at=now)
-        for k, (_, user, draft) in enumerate(accepted)
-    ])
-    events = eventlog.store_events(topic, first, [("comment", comment_payload(c)) for c in comments])
-    for (n, _, _), event in zip(accepted, events, strict=True):
-        outcomes[n] = Outcome(ack={"id": event.id, "data": event.data}, event=event)
-    for outcome in outcomes:
-        if outcome.ack and "duplicate_of" in outcome.ack:
-            original = outcomes[outcome.ack["duplicate_of"]]
-            assert original.ack is not None
-            outcome.ack = {**original.ack, "duplicate": True}
-
-
-def _existing(stream_id: int, user: Any, client_id: str) -> Comment | None:
-    return Comment.objects.select_related("author", "stream").filter(stream_id=stream_id, author=user,
-                                                                     client_id=client_id).first()
-
-
-def _retry(comment: Comment) -> Outcome:
-    """Answer a retried post like the first one, and publish it again in case that publish was lost
-    (hubs drop the duplicate by id)."""
-    row = Event.objects.filter(topic=comment.stream.topic, seq=comment.seq).first()
-    event = StoredEvent.from_row(row) if row is not None and not row.withdrawn else None
-    return Outcome(ack={"id": comment.seq, "data": comment_payload(comment), "duplicate": True}, event=event)
-
-
-def post_comment(stream_id: int, user: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Store one comment and publish it after commit; return the `ack` fields. For sync code.
-
-    A retry with the same `client_id` returns the first post's ack and publishes it again, so a client
-    that lost the ack can always safely resend. WebSocket posts go through `realtime.posting` instead,
-    which batches concurrent posts.
-    """
-    [outcome] = store_comments(stream_id, [(user, data)])
-    if outcome.error is not None:
-        raise outcome.error
-    assert outcome.ack is not None
-    result: dict[str, bool] = {}
-    if outcome.event is not None:
-        publish_on_commit(outcome.event, result)  # inside your transaction: once it commits
-    # None while your transaction is still open: whether it publishes is decided at its commit.
-    return {**outcome.ack, "published": result.get("published") if outcome.event else True}

@@ -1,26 +1,38 @@
 /*
- * overlay.js: the live-stream player UI rendered by {% realtime_stream %}.
+ * stream-view.js: the live-stream page view rendered by realtime/streams/stream.html.
  *
- * Comments fly across the video (danmaku), fill the list beside it, and are posted from the form;
- * reactions float up, the viewer count and connection badge stay current, admin broadcasts show as a
- * banner. Everything goes through the page's one realtime.js connection. User text is only ever put
- * in the page with textContent: a comment is data, never markup.
+ * The comment list beside the player, the form that posts, moderator tools, reactions, the viewer
+ * count, hints (slow mode, closed, ended) and the send cooldown. Comments fly across the video through
+ * danmaku.js (`realtime.Danmaku`, loaded before this script); the broadcast banner is banner.js's.
+ * Everything goes through the page's one realtime.js connection. User text is only ever put in the
+ * page with textContent: a comment is data, never markup.
+ *
+ * Media time: from the element marked [data-rt-media]: a <video>'s currentTime; for a
+ * <canvas data-rt-stage> (no video URL) whatever `currentTime` a stage script defined on the canvas
+ * (the demo's stage.js does), else the wall-clock time since the stream's data-started-at.
+ *
+ * Publishing (see realtime.js): reactions are {queue: false} (late is worthless; never sent twice);
+ * moderation is {retry: false} (not idempotent: if the connection drops before the answer the
+ * moderator is told, rather than a ban or delete being sent again). A refused reaction is reported on
+ * the reaction bar, not in the comment form, and never holds the Send button.
  */
-(function () {
+(function (root, factory) {
+  "use strict";
+  var api = factory(root);
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else api.autostart();
+})(typeof window !== "undefined" ? window : globalThis, function (root) {
   "use strict";
 
-  var SCROLL_MS = 8000; // time for a scrolling comment to cross the player, whatever its length
-  var PINNED_MS = 4000; // how long top/bottom comments stay
   var LIST_LIMIT = 200; // comments kept in the list; older ones leave the DOM
-  var QUEUE_LIMIT = 40; // comments waiting for a free lane; beyond this the oldest are dropped
-  var BANNER_FRESH_MS = 10 * 60 * 1000; // a replayed broadcast younger than this is still news
+  var REACTION_STATUS_MS = 4000; // how long a reaction problem stays on the bar when there is no wait
   var REACTION_EMOJI = { heart: "❤️", laugh: "😂", wow: "😮", clap: "👏", fire: "🔥" };
-  var BANNER_LEVELS = ["info", "success", "warning", "error", "critical"];
 
   // Per stable error code (docs/protocol.md); anything else shows the server's message.
   var ERROR_TEXT = {
     rate_limited: function (s) { return "You're posting too fast. Try again in " + s + " s."; },
     slow_mode: function (s) { return "Slow mode is on: you can post again in " + s + " s."; },
+    unavailable: function (s) { return "The server is having trouble. Try again in " + s + " s."; },
     muted: "You are muted in this stream.",
     banned: "You are banned from this stream.",
     text_empty: "Write something first.",
@@ -36,27 +48,24 @@
     signed_out: "You were signed out. Log in again to comment.",
     not_subscribed: "Not connected to this stream yet; try again in a moment.",
     offline: "You're offline; reactions aren't sent while disconnected.",
+    connection_lost: "The connection dropped before the server confirmed that. Check whether it took effect before trying again.",
+    timeout: "The server didn't answer in time. Try again.",
     comment_not_found: "That comment is already gone.",
     user_not_found: "That user no longer exists.",
   };
+  // The reaction bar is small: short texts there, the comment texts above for everything else.
+  var REACTION_TEXT = {
+    rate_limited: function (s) { return "Too many reactions: wait " + s + " s."; },
+    offline: "Offline: not sent.",
+    connection_lost: "Connection lost: not sent.",
+    timeout: "No answer: not sent.",
+  };
 
-  function errorText(err) {
-    var entry = ERROR_TEXT[err.code];
+  function errorText(err, table) {
+    var entry = (table && table[err.code]) || ERROR_TEXT[err.code];
     var wait = err.retryAfter != null ? Math.ceil(err.retryAfter) : null;
     if (typeof entry === "function") return entry(wait != null ? wait : "a few");
     return entry || err.message || "Something went wrong (" + err.code + ").";
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text != null) node.textContent = String(text);
-    return node;
-  }
-
-  /** Only the server's allow-listed "#rrggbb" values reach a style; anything else is ignored. */
-  function safeColor(value) {
-    return typeof value === "string" && /^#[0-9a-fA-F]{6}$/.test(value) ? value : null;
   }
 
   function formatMediaTime(seconds) {
@@ -68,177 +77,47 @@
     return h ? h + ":" + String(m).padStart(2, "0") + ":" + ss : m + ":" + ss;
   }
 
-  // -- the danmaku layer ---------------------------------------------------------------------------
-  /**
-   * Lanes keep comments from overlapping. Every scrolling comment takes SCROLL_MS to cross, so long
-   * ones move faster; a lane accepts a newcomer once the previous comment's tail has entered and the
-   * newcomer cannot catch up with it before it leaves.
-   */
-  function Danmaku(layer) {
-    this.layer = layer;
-    this.lanes = { scroll: [], top: [], bottom: [] };
-    this.queue = [];
-    this.retryTimer = null;
+  /** Only the server's allow-listed "#rrggbb" values reach a style; anything else is ignored. */
+  function safeColor(value) {
+    return typeof value === "string" && /^#[0-9a-fA-F]{6}$/.test(value) ? value : null;
   }
 
-  Danmaku.prototype.laneCount = function (laneHeight) {
-    return Math.max(1, Math.floor(this.layer.clientHeight / laneHeight));
-  };
-
-  Danmaku.prototype.add = function (comment) {
-    var node = el("span", "rt-danmaku rt-danmaku--" + comment.mode, comment.text);
-    var color = safeColor(comment.color);
-    if (color) node.style.color = color;
-    node.setAttribute("data-comment-id", String(comment.id));
-    if (comment.mine) node.classList.add("rt-danmaku--mine");
-    // Measure off-screen first: the lane choice depends on its width.
-    node.style.visibility = "hidden";
-    this.layer.appendChild(node);
-    if (!this.place(node, comment.mode)) {
-      node.remove();
-      this.queue.push(comment);
-      if (this.queue.length > QUEUE_LIMIT) this.queue.shift();
-      this.scheduleRetry();
-    }
-  };
-
-  Danmaku.prototype.scheduleRetry = function () {
-    var self = this;
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(function () {
-      self.retryTimer = null;
-      var waiting = self.queue;
-      self.queue = [];
-      waiting.forEach(function (c) { self.add(c); });
-    }, 300);
-  };
-
-  Danmaku.prototype.place = function (node, mode) {
-    var width = this.layer.clientWidth;
-    var w = node.offsetWidth;
-    var h = node.offsetHeight || 24;
-    var laneHeight = h + 4;
-    var count = this.laneCount(laneHeight);
-    var now = performance.now();
-    var lanes = this.lanes[mode] || this.lanes.scroll;
-    var i;
-    if (mode === "top" || mode === "bottom") {
-      for (i = 0; i < count; i++) if (!lanes[i] || lanes[i].end <= now) break;
-      if (i === count) return false;
-      lanes[i] = { end: now + PINNED_MS };
-      node.style[mode] = i * laneHeight + "px";
-      node.style.visibility = "";
-      var pinned = node.animate(
-        [{ opacity: 0 }, { opacity: 1, offset: 0.05 }, { opacity: 1, offset: 0.9 }, { opacity: 0 }],
-        { duration: PINNED_MS }
-      );
-      pinned.onfinish = function () { node.remove(); };
-      return true;
-    }
-    var speed = (width + w) / SCROLL_MS;
-    var gap = 24;
-    for (i = 0; i < count; i++) {
-      var prev = lanes[i];
-      if (!prev) break;
-      var tailIn = now - prev.start >= (prev.w + gap) / prev.speed;
-      var noCatchUp = speed <= prev.speed || now + width / speed >= prev.start + SCROLL_MS;
-      if (tailIn && noCatchUp) break;
-    }
-    if (i === count) return false;
-    lanes[i] = { start: now, w: w, speed: speed };
-    node.style.top = i * laneHeight + "px";
-    node.style.visibility = "";
-    var flight = node.animate(
-      [{ transform: "translateX(" + width + "px)" }, { transform: "translateX(" + -w + "px)" }],
-      { duration: SCROLL_MS, easing: "linear" }
-    );
-    flight.onfinish = function () { node.remove(); };
-    return true;
-  };
-
-  Danmaku.prototype.remove = function (commentId) {
-    this.queue = this.queue.filter(function (c) { return c.id !== commentId; });
-    var nodes = this.layer.querySelectorAll('[data-comment-id="' + CSS.escape(String(commentId)) + '"]');
-    nodes.forEach(function (n) { n.remove(); });
-  };
-
-  // -- the stage: a stand-in for video when the stream has no video URL --------------------------------
-  /** Draws a moving backdrop and a running clock so there is a visible, advancing media time. */
-  function Stage(canvas, startedAt) {
-    this.canvas = canvas;
-    this.ctx = canvas.getContext("2d");
-    this.title = canvas.getAttribute("data-title") || "";
-    this.startedAt = startedAt;
-    this.lastDraw = 0;
-    var self = this;
-    function frame(t) {
-      // ~15 fps is plenty for a clock and keeps a background tab's CPU near zero.
-      if (t - self.lastDraw > 66) { self.lastDraw = t; self.draw(); }
-      requestAnimationFrame(frame);
-    }
-    this.draw();
-    requestAnimationFrame(frame);
-  }
-
-  // Named like HTMLMediaElement.currentTime so the rest of the code treats stage and <video> alike.
-  Object.defineProperty(Stage.prototype, "currentTime", {
-    get: function () { return Math.max(0, (Date.now() - this.startedAt) / 1000); },
-  });
-
-  Stage.prototype.draw = function () {
-    var c = this.ctx;
-    var W = this.canvas.width;
-    var H = this.canvas.height;
-    var t = Date.now() / 1000;
-    var g = c.createLinearGradient(0, 0, W, H);
-    g.addColorStop(0, "#141a33");
-    g.addColorStop(1, "#2a1238");
-    c.fillStyle = g;
-    c.fillRect(0, 0, W, H);
-    // Slowly drifting lights: motion proves the page is alive, even in a screenshot.
-    var hues = [200, 280, 330];
-    for (var i = 0; i < hues.length; i++) {
-      var x = W * (0.5 + 0.35 * Math.sin(t * 0.3 + i * 2.1));
-      var y = H * (0.5 + 0.3 * Math.cos(t * 0.25 + i * 1.7));
-      var r = c.createRadialGradient(x, y, 0, x, y, H * 0.6);
-      r.addColorStop(0, "hsla(" + hues[i] + ", 80%, 60%, 0.35)");
-      r.addColorStop(1, "hsla(" + hues[i] + ", 80%, 60%, 0)");
-      c.fillStyle = r;
-      c.fillRect(0, 0, W, H);
-    }
-    c.textAlign = "center";
-    c.textBaseline = "middle";
-    c.fillStyle = "rgba(255,255,255,0.92)";
-    c.font = "600 " + Math.round(H / 7) + "px system-ui, sans-serif";
-    c.fillText(formatMediaTime(this.currentTime) || "0:00", W / 2, H / 2);
-    c.fillStyle = "rgba(255,255,255,0.6)";
-    c.font = Math.round(H / 22) + "px system-ui, sans-serif";
-    c.fillText(this.title, W / 2, H / 2 + H / 8);
-  };
+  /** Used when danmaku.js is missing: the list, form and reactions still work, nothing flies. */
+  var NO_OVERLAY = { add: function () {}, remove: function () {} };
 
   // -- one stream component --------------------------------------------------------------------------
-  function StreamView(root, rt) {
-    this.root = root;
+  function StreamView(el, rt) {
+    this.root = el;
+    this.doc = el.ownerDocument;
     this.rt = rt;
     this.client = rt.connect();
-    this.topic = root.getAttribute("data-topic");
-    this.userId = Number(root.getAttribute("data-user-id")) || null;
+    this.topic = el.getAttribute("data-topic");
+    this.userId = Number(el.getAttribute("data-user-id")) || null;
     this.comments = new Map(); // comment id -> list item
     this.pendingByClientId = new Map(); // our posts not yet acknowledged
-    this.overlay = new Danmaku(this.q("[data-rt-overlay]"));
+    var layer = this.q("[data-rt-overlay]");
+    if (rt.Danmaku && layer) this.overlay = new rt.Danmaku(layer);
+    else {
+      if (!rt.Danmaku && root.console) root.console.error("realtime stream: danmaku.js is not loaded before stream-view.js.");
+      this.overlay = NO_OVERLAY;
+    }
     this.list = this.q("[data-rt-comments]");
     this.form = this.q("[data-rt-form]");
     this.errorBox = this.q("[data-rt-error]");
     this.hint = this.q("[data-rt-hint]");
     this.floats = this.q("[data-rt-floats]");
+    this.reactionButtons = Array.prototype.slice.call(el.querySelectorAll("[data-rt-reaction]"));
+    this.reactionStatus = this.q("[data-rt-reaction-status]");
     this.state = {};
     this.cooldownTimer = null;
+    this.reactionTimer = null;
+    this.reactionsHeld = []; // reaction buttons we disabled for a retry_after, to give back after it
 
-    var started = Date.parse(root.getAttribute("data-started-at"));
-    var media = this.q("[data-rt-media]");
-    this.media = media && media.hasAttribute("data-rt-stage") ? new Stage(media, isNaN(started) ? Date.now() : started) : media;
+    var started = Date.parse(el.getAttribute("data-started-at"));
+    this.startedAt = isNaN(started) ? Date.now() : started;
+    this.media = this.q("[data-rt-media]");
 
-    this.root.querySelectorAll("[data-rt-swatch]").forEach(function (dot) {
+    el.querySelectorAll("[data-rt-swatch]").forEach(function (dot) {
       var color = safeColor(dot.getAttribute("data-rt-swatch"));
       // Set through CSSOM, not a style attribute, so a strict CSP (no 'unsafe-inline') still allows it.
       if (color) dot.style.setProperty("--rt-swatch", color);
@@ -251,14 +130,25 @@
     return this.root.querySelector(selector);
   };
 
+  StreamView.prototype.el = function (tag, className, text) {
+    var node = this.doc.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = String(text);
+    return node;
+  };
+
   StreamView.prototype.mediaTime = function () {
-    var t = this.media && this.media.currentTime;
+    var media = this.media;
+    if (!media) return null;
+    var t = media.currentTime;
+    // A bare stage canvas has no clock of its own; a stage script may give it one (see the header).
+    if (typeof t !== "number" && media.hasAttribute("data-rt-stage")) t = Math.max(0, (Date.now() - this.startedAt) / 1000);
     return typeof t === "number" && isFinite(t) ? Math.round(t * 10) / 10 : null;
   };
 
   StreamView.prototype.subscribe = function () {
     var self = this;
-    this.client.subscribe(this.topic, {
+    this.subscription = this.client.subscribe(this.topic, {
       onSubscribed: function (msg) { self.onSubscribed(msg); },
       onEvent: function (msg, info) { self.onEvent(msg, info); },
       onKicked: function (msg) {
@@ -358,15 +248,15 @@
 
   StreamView.prototype.renderComment = function (c, mine) {
     var author = c.author || {};
-    var item = el("li", "rt-comment" + (mine ? " rt-comment--mine" : ""));
+    var item = this.el("li", "rt-comment" + (mine ? " rt-comment--mine" : ""));
     item.setAttribute("data-comment-id", String(c.id));
-    item.appendChild(el("span", "rt-comment__author", author.username || "?"));
-    var text = el("span", "rt-comment__text", c.text);
+    item.appendChild(this.el("span", "rt-comment__author", author.username || "?"));
+    var text = this.el("span", "rt-comment__text", c.text);
     var color = safeColor(c.color);
     if (color) text.style.color = color;
     item.appendChild(text);
     var when = formatMediaTime(c.media_time);
-    if (when) item.appendChild(el("span", "rt-comment__time", when));
+    if (when) item.appendChild(this.el("span", "rt-comment__time", when));
     item.appendChild(this.renderTools(c, mine));
     return item;
   };
@@ -374,15 +264,17 @@
   /** Moderator tools on every item; CSS shows them only while data-moderator="true". */
   StreamView.prototype.renderTools = function (c, mine) {
     var self = this;
-    var tools = el("span", "rt-comment__tools");
+    var tools = this.el("span", "rt-comment__tools");
     var author = c.author || {};
     function tool(label, action, payload, confirmText) {
-      var b = el("button", "rt-tool rt-tool--" + action, label);
+      var b = self.el("button", "rt-tool rt-tool--" + action, label);
       b.type = "button";
       b.setAttribute("data-rt-moderate", action);
       b.addEventListener("click", function () {
         b.disabled = true;
-        self.client.publish(self.topic, "moderate", payload).then(
+        // Not idempotent (a second "mute" extends it, a second "ban" after an unban re-bans): never
+        // re-sent behind the moderator's back after a reconnect.
+        self.client.publish(self.topic, "moderate", payload, { retry: false }).then(
           function () { if (confirmText) self.showNotice(confirmText); },
           function (err) { self.showError(err); }
         ).then(function () { b.disabled = false; });
@@ -425,13 +317,9 @@
         self.post();
       });
     }
-    this.root.querySelectorAll("[data-rt-reaction]").forEach(function (button) {
+    this.reactionButtons.forEach(function (button) {
       button.addEventListener("click", function () {
-        var kind = button.getAttribute("data-rt-reaction");
-        // A late reaction is noise, so it is not queued while offline.
-        self.client.publish(self.topic, "reaction", { kind: kind }, { queue: false }).catch(function (err) {
-          self.showError(err);
-        });
+        self.react(button.getAttribute("data-rt-reaction"));
       });
     });
   };
@@ -453,10 +341,10 @@
     if (mediaTime !== null) data.media_time = mediaTime;
     if (!data.color) delete data.color;
 
-    var pending = el("li", "rt-comment rt-comment--mine rt-comment--pending");
-    pending.appendChild(el("span", "rt-comment__author", this.root.getAttribute("data-username") || "you"));
-    pending.appendChild(el("span", "rt-comment__text", text));
-    pending.appendChild(el("span", "rt-comment__status", this.client.state === "live" ? "sending…" : "will send when reconnected"));
+    var pending = this.el("li", "rt-comment rt-comment--mine rt-comment--pending");
+    pending.appendChild(this.el("span", "rt-comment__author", this.root.getAttribute("data-username") || "you"));
+    pending.appendChild(this.el("span", "rt-comment__text", text));
+    pending.appendChild(this.el("span", "rt-comment__status", this.client.state === "live" ? "sending…" : "will send when reconnected"));
     this.pendingByClientId.set(data.client_id, pending);
     this.appendToList(pending);
     input.value = "";
@@ -497,7 +385,7 @@
     this.errorBox.textContent = text;
   };
 
-  /** After slow_mode / rate_limited, hold the send button with a countdown instead of failing again. */
+  /** After slow_mode / rate_limited on a comment, hold the send button with a countdown. */
   StreamView.prototype.cooldown = function (seconds) {
     var self = this;
     var button = this.form && this.form.querySelector("button[type=submit]");
@@ -520,6 +408,65 @@
   };
 
   // -- reactions ----------------------------------------------------------------------------------
+  StreamView.prototype.react = function (kind) {
+    var self = this;
+    // A late reaction is noise: not queued while offline, never re-sent after a reconnect.
+    this.client.publish(this.topic, "reaction", { kind: kind }, { queue: false }).then(
+      function () { if (!self.reactionsHeld.length) self.setReactionStatus(null); },
+      function (err) { self.reactionRefused(err); }
+    );
+  };
+
+  /** A reaction problem belongs to the reaction bar: the comment form and its button are not involved. */
+  StreamView.prototype.reactionRefused = function (err) {
+    var self = this;
+    if (!(err.retryAfter > 0)) {
+      // While the buttons are held, the countdown says more than this and must go on to release them.
+      if (this.reactionsHeld.length) return;
+      clearTimeout(this.reactionTimer);
+      this.setReactionStatus(errorText(err, REACTION_TEXT), err.code);
+      this.reactionTimer = setTimeout(function () { self.setReactionStatus(null); }, REACTION_STATUS_MS);
+      return;
+    }
+    clearTimeout(this.reactionTimer); // a status shown for an earlier problem, or an earlier countdown
+    // Pressing again before retry_after would only be refused again: hold the buttons until then.
+    // Only buttons that were usable are held (anonymous viewers' stay disabled afterwards).
+    this.reactionButtons.forEach(function (b) {
+      if (!b.disabled) { b.disabled = true; self.reactionsHeld.push(b); }
+    });
+    var until = Date.now() + err.retryAfter * 1000;
+    function tick() {
+      var left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(self.reactionTimer);
+        self.reactionTimer = null;
+        self.reactionsHeld.forEach(function (b) { b.disabled = false; });
+        self.reactionsHeld = [];
+        self.setReactionStatus(null);
+        return;
+      }
+      self.setReactionStatus(errorText({ code: err.code, message: err.message, retryAfter: left }, REACTION_TEXT), err.code);
+    }
+    tick();
+    this.reactionTimer = setInterval(tick, 250);
+  };
+
+  StreamView.prototype.setReactionStatus = function (text, code) {
+    var box = this.reactionStatus;
+    if (!box && text && this.reactionButtons.length) {
+      // Templates overridden before the status element existed still get one, next to the buttons.
+      box = this.reactionStatus = this.el("span", "rt-reactions__status");
+      box.setAttribute("data-rt-reaction-status", "");
+      box.setAttribute("role", "status");
+      this.reactionButtons[this.reactionButtons.length - 1].parentNode.appendChild(box);
+    }
+    if (!box) return;
+    box.hidden = !text;
+    box.textContent = text || "";
+    if (text && code) box.setAttribute("data-code", code);
+    else box.removeAttribute("data-code");
+  };
+
   StreamView.prototype.floatReactions = function (counts) {
     var self = this;
     if (!this.floats) return;
@@ -531,7 +478,7 @@
   };
 
   StreamView.prototype.floatOne = function (symbol, index) {
-    var node = el("span", "rt-float", symbol);
+    var node = this.el("span", "rt-float", symbol);
     node.style.right = 4 + Math.random() * 14 + "%";
     this.floats.appendChild(node);
     var drift = (Math.random() - 0.5) * 60;
@@ -546,51 +493,26 @@
     anim.onfinish = function () { node.remove(); };
   };
 
-  // -- the broadcast banner (one per page) ----------------------------------------------------------
-  function Banner(box, client, userId) {
-    var self = this;
-    this.box = box;
-    var close = box.querySelector("[data-rt-banner-close]");
-    if (close) close.addEventListener("click", function () { box.hidden = true; });
-    function onEvent(msg, info) {
-      if (msg.event !== "broadcast") return;
-      // On first load a replayed broadcast is shown only if still recent; older ones are history.
-      if (info.history && !(Date.now() - Date.parse(msg.at) < BANNER_FRESH_MS)) return;
-      self.show(msg.data || {});
-    }
-    client.subscribe("broadcast.all", { onEvent: onEvent });
-    if (userId) client.subscribe("user." + userId, { onEvent: onEvent });
-  }
-
-  Banner.prototype.show = function (data) {
-    var level = BANNER_LEVELS.indexOf(data.level) >= 0 ? data.level : "info";
-    this.box.setAttribute("data-level", level);
-    this.box.querySelector("[data-rt-banner-title]").textContent = data.title || "";
-    this.box.querySelector("[data-rt-banner-message]").textContent = data.message || "";
-    this.box.hidden = false;
-  };
-
   // -- start-up -----------------------------------------------------------------------------------
   function start() {
-    var rt = window.realtime;
-    if (!rt) {
-      console.error("realtime overlay: realtime.js is not loaded. Add {% realtime_client %} to the page's <head>.");
+    var rt = root.realtime;
+    if (!rt || typeof rt.connect !== "function") {
+      root.console.error("realtime stream: realtime.js is not loaded. Add {% realtime_client %} to the page's <head>.");
       return;
     }
-    var banner = false;
-    document.querySelectorAll("[data-realtime-stream]").forEach(function (root) {
-      if (root.realtimeView) return; // the template may have included this script twice
-      root.realtimeView = new StreamView(root, rt);
-      var box = root.querySelector("[data-rt-banner]");
-      if (box && !banner) {
-        banner = true;
-        new Banner(box, root.realtimeView.client, root.realtimeView.userId);
-      }
+    root.document.querySelectorAll("[data-realtime-stream]").forEach(function (el) {
+      if (el.realtimeView) return; // the template may have included this script twice
+      el.realtimeView = new StreamView(el, rt);
     });
   }
 
-  // Deferred scripts run in document order before DOMContentLoaded; if realtime.js comes later in the
-  // page, waiting for DOMContentLoaded means it has run too.
-  if (document.readyState !== "loading" && window.realtime) start();
-  else document.addEventListener("DOMContentLoaded", start);
-})();
+  function autostart() {
+    var doc = root.document;
+    // Deferred scripts run in document order before DOMContentLoaded; if realtime.js comes later in
+    // the page, waiting for DOMContentLoaded means it has run too.
+    if (doc.readyState !== "loading" && root.realtime && root.realtime.connect) start();
+    else doc.addEventListener("DOMContentLoaded", start);
+  }
+
+  return { StreamView: StreamView, errorText: errorText, formatMediaTime: formatMediaTime, start: start, autostart: autostart };
+});

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from django.db.models import F
 
+from ..eventlog import StoredEvent
+from ..exceptions import ProtocolError
 from .conf import realtime_settings
-from .eventlog import StoredEvent
-from .exceptions import ProtocolError
 from .models import ReactionTotal
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 logger = logging.getLogger("realtime.reactions")
 

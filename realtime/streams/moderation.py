@@ -10,16 +10,20 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from . import eventlog
-from .api import kick, publish_on_commit
-from .exceptions import ProtocolError
+from ..api import kick
+from ..eventlog import restore, store_event, withdraw
+from ..exceptions import ProtocolError
+from ..publishing import publish_on_commit
+from .lookup import forget_stream
 from .models import Comment, Stream, StreamRestriction
+from .rules import comment_payload
 
 MAX_RESTRICTION_MINUTES = 60 * 24 * 365
 
 
 def _stream_event(stream: Stream, name: str, data: dict[str, Any], *, resets_history: bool = False) -> int:
-    stored = eventlog.store_event(stream.topic, name, data, resets_history=resets_history)
+    # Every moderation event is a marker: it changes earlier comments or the stream's state.
+    stored = store_event(stream.topic, name, data, marker=True, resets_history=resets_history)
     publish_on_commit(stored)
     return stored.id
 
@@ -37,13 +41,11 @@ def set_comment_state(comment: Comment, state: str) -> int | None:
         comment.save(update_fields=["state"])
         topic = comment.stream.topic
         if state == Comment.State.VISIBLE:
-            eventlog.restore(topic, comment.seq)
-            from .comments import comment_payload
-
+            restore(topic, comment.seq)
             return _stream_event(comment.stream, "comment.restored", comment_payload(comment),
                                  resets_history=True)
         if was_visible:
-            eventlog.withdraw(topic, comment.seq)
+            withdraw(topic, comment.seq)
             return _stream_event(comment.stream, "comment.deleted", {"comment": comment.seq},
                                  resets_history=True)
         return None
@@ -80,8 +82,6 @@ def update_stream(stream: Stream, **changes: Any) -> int:
     allowed = {"slow_mode_seconds", "comments_open", "status"}
     if set(changes) - allowed:
         raise ValueError(f"update_stream() changes only {sorted(allowed)}.")
-    from .topics.stream import forget_stream
-
     with transaction.atomic():
         Stream.objects.filter(pk=stream.pk).update(**changes)
         stream.refresh_from_db()

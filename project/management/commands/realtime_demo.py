@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from realtime.models import Stream
+from realtime.streams.models import Stream
 
 PASSWORD = "demo"
 USERS = [("admin", True), ("alice", False), ("bob", False), ("mod", False)]

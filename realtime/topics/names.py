@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .exceptions import ProtocolError
+from ..exceptions import ProtocolError
 
 TOPIC_RE = re.compile(r"^(?P<kind>[a-z][a-z0-9_]{0,19})\.(?P<key>[A-Za-z0-9_-]{1,59})$")
 GROUP_PREFIX = "realtime.t."

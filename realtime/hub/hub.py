@@ -1,0 +1,435 @@
+"""The process hub: the one channel-layer reader of a process, and the owner of every subscription.
+
+Why: the Channels tutorial puts every consumer in the group, so one comment costs one channel-layer
+message, one msgpack decode, one JSON encode and one task wake-up per viewer. Here a topic's group is
+joined once per process (first local subscriber) and left with the last; an event crosses the layer once
+per process, is encoded once, and the same bytes go to every local socket (`realtime.hub.room`).
+
+The hub alone decides who is subscribed to what: connections ask it to subscribe and unsubscribe, and
+its control messages (disconnect a user, kick a subscriber, re-check a topic's permissions) reach every
+process. Upkeep re-joins groups after a layer outage and reads the database for events whose publish
+never arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from .. import eventlog
+from ..conf import realtime_settings
+from ..eventlog import History, StoredEvent
+from ..exceptions import ProtocolError
+from ..topics.base import Topic
+from ..topics.names import CONTROL_GROUP, group_for_topic
+from ..transport import Writer
+from .frames import encode
+from .recent import Replay
+from .room import Room, Subscription
+
+logger = logging.getLogger("realtime.hub")
+
+# Group memberships expire in the layer (redis_layer(): 15 minutes) so that a process that died without
+# leaving stops costing every group_send; live hubs refresh theirs well before.
+REJOIN_INTERVAL = 300.0
+# Seconds an empty room stays joined (with its recent events) before leaving the layer group: a viewer
+# reloading the page comes back to a warm room instead of a new group_add and a database read.
+ROOM_LINGER = 5.0
+
+T = TypeVar("T")
+
+
+class Connection(Protocol):
+    """What the hub needs of a socket (the consumer implements it)."""
+
+    writer: Writer
+    user: Any
+    user_id: int | None
+    session_key: str | None
+    scope: dict[str, Any]
+
+    def kicked(self, topic: str, code: str, message: str) -> None: ...
+    def close_with(self, code: int) -> None: ...
+
+
+class Hub:
+    """One per event loop (daphne runs one loop per process). Get it with `await get_hub()`."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel = ""
+        self.rooms: dict[str, Room] = {}
+        self.memberships: dict[Connection, dict[str, Subscription]] = {}
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self.coalesce_window = float(realtime_settings.COALESCE_WINDOW)
+        self.history_limit = int(realtime_settings.HISTORY_LIMIT)
+        self.tasks: set[asyncio.Task] = set()
+        # Per-hub helpers features attach (viewer counts, reaction sums), keyed by their class.
+        self.services: dict[type, Any] = {}
+        # Extension points for features: handlers of layer message types, and room observers.
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.room_observers: list[Callable[[Room], None]] = []
+        self.closed_observers: list[Callable[[str], None]] = []
+        self._started = asyncio.Event()
+        self._starting = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._starting:
+            await self._started.wait()
+            return
+        self._starting = True
+        self.channel = await self.layer.new_channel("realtime.hub.")
+        try:
+            await self.layer.group_add(CONTROL_GROUP, self.channel)
+        except Exception as exc:
+            logger.warning("Could not join the control group (%s); will retry", exc)
+        self.spawn(self._read())
+        self.spawn(self._maintain())
+        self._started.set()
+
+    async def stop(self) -> None:
+        """Stop reading and leave every layer group, so other processes stop sending to this one."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for room in self.rooms.values():
+            room.close()
+        groups = [group_for_topic(room.topic) for room in self.rooms.values() if room.joined] + [CONTROL_GROUP]
+        try:
+            async with asyncio.timeout(2):
+                for group in groups:
+                    await self.layer.group_discard(group, self.channel)
+        except Exception as exc:  # the layer is down: memberships expire there on their own
+            logger.warning("Could not leave channel-layer groups while stopping (%s)", exc)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Run a background task that the hub keeps a reference to and cancels when it stops."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def service(self, cls: type[T]) -> T:
+        """This hub's instance of a per-process helper (`cls(hub)`), made on first use."""
+        instance = self.services.get(cls)
+        if instance is None:
+            instance = self.services[cls] = cls(self)
+        return instance
+
+    def on_message(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Handle channel-layer messages of type `kind` sent to every hub (see `send_to_hubs`)."""
+        self.handlers[kind] = handler
+
+    # -- subscriptions ----------------------------------------------------------------------------
+    def subscriptions(self, conn: Connection) -> dict[str, Subscription]:
+        """The connection's subscriptions by topic name, including those still loading."""
+        return self.memberships.get(conn, {})
+
+    def topic_of(self, conn: Connection, name: str) -> Topic | None:
+        sub = self.memberships.get(conn, {}).get(name)
+        return sub.topic if sub is not None else None
+
+    async def subscribe(self, conn: Connection, topic: Topic, since: int | None,
+                        make_reply: Callable[[Replay | None, dict], str]) -> bool:
+        """Add `conn` to `topic`; send it the reply, its history and then the live feed.
+
+        History comes from the room's cache of recent events when it can answer, else the database.
+        Subscribing again to a topic replays from the new `since`. Returns False if the connection
+        went away (or was unsubscribed or kicked) while history was being read.
+        """
+        self.unsubscribe(conn, topic.name)
+        room = self.rooms.get(topic.name)
+        if room is None:
+            room = self.rooms[topic.name] = Room(
+                topic.name, persistent=topic.persistent, limit=self.history_limit,
+                window=lambda: self.coalesce_window, read_range=_read_range)
+        sub = room.add(conn, topic)
+        self.memberships.setdefault(conn, {})[topic.name] = sub
+        self._changed(room)
+        limit = self.history_limit
+        # Only the stock history can be answered from memory; a topic kind may define its own.
+        cacheable = type(topic).history is Topic.history
+        history: History | None = None
+        try:
+            await self._join(room)
+            replay = room.cached_replay(since, limit) if topic.persistent and cacheable else None
+            if topic.persistent and replay is None:
+                history = await topic.history(since, limit)
+                replay = Replay([encode(event) for event in history.events], history.last_id, history.truncated)
+            state = await topic.state(conn)
+        except BaseException:
+            if self.subscriptions(conn).get(topic.name) is sub:
+                self.unsubscribe(conn, topic.name)
+            raise
+        if self.subscriptions(conn).get(topic.name) is not sub:
+            return False
+        room.start(sub, replay, make_reply(replay, state))
+        if history is not None and replay is not None and cacheable:
+            room.seed(history, replay)
+        return True
+
+    def unsubscribe(self, conn: Connection, topic: str) -> bool:
+        subs = self.memberships.get(conn)
+        if not subs or subs.pop(topic, None) is None:
+            return False
+        if not subs:
+            del self.memberships[conn]
+        room = self.rooms.get(topic)
+        if room is None or room.discard(conn) is None:
+            return True
+        self._changed(room)
+        if not len(room):
+            loop = asyncio.get_running_loop()
+            loop.call_later(ROOM_LINGER, lambda: self.spawn(self._leave_if_empty(room)))
+        return True
+
+    def drop(self, conn: Connection) -> None:
+        """The connection is gone: remove it from every room it is in. Safe to call more than once."""
+        for topic in list(self.memberships.get(conn, {})):
+            self.unsubscribe(conn, topic)
+        self.connections.discard(conn)
+
+    def kick(self, conn: Connection, topic: str, code: str, message: str) -> None:
+        """End one subscription from the server side; the connection is told and stays open."""
+        if self.unsubscribe(conn, topic):
+            conn.kicked(topic, code, message)
+
+    def _changed(self, room: Room) -> None:
+        for observer in self.room_observers:
+            observer(room)
+
+    # -- channel-layer groups ---------------------------------------------------------------------
+    async def _join(self, room: Room) -> None:
+        async with room.lock:
+            if room.joined:
+                return
+            try:
+                await self.layer.group_add(group_for_topic(room.topic), self.channel)
+                room.joined = True
+            except Exception as exc:  # layer down: the DB sync loop still delivers, and we retry
+                logger.warning("Could not join %s on the channel layer (%s); will retry", room.topic, exc)
+
+    async def _leave_if_empty(self, room: Room) -> None:
+        async with room.lock:
+            if len(room) or self.rooms.get(room.topic) is not room:
+                return
+            if room.joined:
+                try:
+                    await self.layer.group_discard(group_for_topic(room.topic), self.channel)
+                except Exception as exc:
+                    logger.warning("Could not leave %s on the channel layer (%s)", room.topic, exc)
+                room.joined = False
+            # A subscriber that arrived during the await keeps the room (and re-joins under the lock).
+            if len(room) or self.rooms.get(room.topic) is not room:
+                return
+            del self.rooms[room.topic]
+            room.close()
+        for observer in self.closed_observers:
+            observer(room.topic)
+
+    # -- publishing -------------------------------------------------------------------------------
+    async def publish(self, event: StoredEvent) -> bool:
+        """Send an event to every process's hub. Stored events must be committed already.
+
+        Returns False when the channel layer refused; stored events still arrive (the hubs' database
+        sync finds them), ephemeral ones are lost, which is what ephemeral means.
+        """
+        return await self.publish_many(event.topic, [event])
+
+    async def publish_many(self, topic: str, events: list[StoredEvent]) -> bool:
+        """Publish several committed events of one topic as one layer message (a batch of posts)."""
+        if len(events) == 1:
+            message = events[0].as_message()
+        else:
+            message = {"type": "realtime.events", "topic": topic, "events": [e.as_message() for e in events]}
+        try:
+            await self.layer.group_send(group_for_topic(topic), message)
+            return True
+        except Exception as exc:
+            logger.warning("Channel layer unavailable, %d event(s) on %s not published now (%s)",
+                           len(events), topic, exc)
+            return False
+
+    async def send_to_hubs(self, message: dict[str, Any]) -> None:
+        """Send a message to every process's hub (raises if the layer refuses)."""
+        await self.layer.group_send(CONTROL_GROUP, message)
+
+    async def send_control(self, message: dict[str, Any]) -> None:
+        try:
+            await self.send_to_hubs({"type": "realtime.control", **message})
+        except Exception as exc:
+            logger.warning("Channel layer unavailable, control message %s not sent (%s)",
+                           message.get("action"), exc)
+            self.on_control(message)  # at least this process acts on it
+
+    # -- the layer reader -------------------------------------------------------------------------
+    async def _read(self) -> None:
+        failures = 0
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                logger.warning("Channel layer receive failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                failures = 0
+                # The layer may have restarted and forgotten our groups: join again, then catch up.
+                self.spawn(self._rejoin_and_sync())
+            try:
+                self._dispatch(message)
+            except Exception:
+                logger.exception("Could not handle channel-layer message %r", message.get("type"))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "realtime.event":
+            room = self.rooms.get(message.get("topic", ""))
+            if room is not None:
+                room.accept(StoredEvent.from_message(message))
+        elif kind == "realtime.events":
+            room = self.rooms.get(message.get("topic", ""))
+            if room is not None:
+                room.accept_many([StoredEvent.from_message(item) for item in message.get("events", [])])
+        elif kind == "realtime.control":
+            self.on_control(message)
+        elif isinstance(kind, str) and kind in self.handlers:
+            self.handlers[kind](message)
+
+    def on_control(self, message: dict[str, Any]) -> None:
+        action = message.get("action")
+        user_id = message.get("user_id")
+        if action == "disconnect":
+            session_key = message.get("session_key")
+            for conn in list(self.connections):
+                if conn.user_id == user_id and (session_key is None or conn.session_key == session_key):
+                    conn.close_with(int(message.get("code", 4003)))
+        elif action == "kick":
+            room = self.rooms.get(message.get("topic", ""))
+            for conn in room.connections() if room else []:
+                if conn.user_id == user_id:
+                    self.kick(conn, room.topic, message.get("code", "forbidden"), message.get("message", ""))
+        elif action == "reauthorize":
+            room = self.rooms.get(message.get("topic", ""))
+            if room is not None and len(room):
+                self.spawn(self._reauthorize(room))
+
+    async def _reauthorize(self, room: Room) -> None:
+        """Ask the topic again whether each subscriber may stay (a permission or a setting changed)."""
+        topic: Topic | None = None
+        for conn in room.connections():
+            sub = room.subs.get(conn)
+            if sub is None:
+                continue
+            try:
+                topic = topic or await sub.topic.reload()
+                await topic.authorize_subscribe(conn)
+            except ProtocolError as exc:
+                self.kick(conn, room.topic, exc.code, exc.message)
+                continue
+            except Exception:
+                logger.exception("Could not re-check subscriptions to %s", room.topic)
+                return
+            sub.topic = topic
+
+    # -- upkeep -----------------------------------------------------------------------------------
+    async def _maintain(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_rejoin = loop.time()
+        interval = float(realtime_settings.SYNC_INTERVAL)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if loop.time() - last_rejoin > REJOIN_INTERVAL:
+                    last_rejoin = loop.time()
+                    await self._rejoin()
+                else:
+                    for room in list(self.rooms.values()):
+                        if not room.joined and len(room):
+                            await self._join(room)
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("Hub upkeep failed (%s); trying again in %s s", exc, interval)
+
+    async def _rejoin(self) -> None:
+        await self.layer.group_add(CONTROL_GROUP, self.channel)
+        for room in list(self.rooms.values()):
+            async with room.lock:
+                if room.joined:
+                    await self.layer.group_add(group_for_topic(room.topic), self.channel)
+            if not room.joined and len(room):
+                await self._join(room)
+
+    async def _rejoin_and_sync(self) -> None:
+        try:
+            await self._rejoin()
+            await self.sync()
+        except Exception as exc:
+            logger.warning("Re-joining channel-layer groups failed (%s); upkeep will retry", exc)
+
+    async def sync(self) -> None:
+        """Deliver stored events whose publish never reached us (lost message, layer outage)."""
+        rooms = {t: r for t, r in self.rooms.items() if r.persistent and r.sequencer.last_id is not None}
+        if not rooms:
+            return
+        newest = await database_sync_to_async(eventlog.last_ids)(list(rooms))
+        for topic, last in newest.items():
+            room = rooms[topic]
+            if room.sequencer.last_id is not None and last > room.sequencer.last_id and room.gap_task is None:
+                await room.catch_up(last)
+
+
+async def _read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
+    return await database_sync_to_async(eventlog.read_range)(topic, after, upto)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+# Tests bind a connection to another hub to stand in for a second process (realtime.testing).
+bound_hub: contextvars.ContextVar[Hub | None] = contextvars.ContextVar("realtime_bound_hub", default=None)
+
+
+async def get_hub() -> Hub:
+    """This process's hub (one per event loop), started on first use."""
+    hub = bound_hub.get()
+    if hub is not None:
+        await hub.start()
+        return hub
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
+        hub = _hubs[loop] = Hub(layer)
+    await hub.start()
+    return hub
+
+
+def current_hub() -> Hub | None:
+    """The hub of the running loop if one was started, without starting one."""
+    try:
+        return _hubs.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+
+
+async def reset_hub() -> None:
+    """Stop and forget this loop's hub (tests)."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.stop()

@@ -1,0 +1,101 @@
+"""Admin pages for streams, comments and restrictions, with moderation actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import moderation
+from .models import Comment, ReactionTotal, Stream, StreamRestriction
+
+
+@admin.register(Stream)
+class StreamAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "owner", "status", "comments_open", "slow_mode_seconds", "allow_anonymous"]
+    list_filter = ["status", "comments_open", "allow_anonymous"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    filter_horizontal = ["moderators"]
+    # A video URL typed without a scheme is https (Django 6's default; says so now, without a warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = ["close_comments", "open_comments", "end_streams"]
+
+    def save_model(self, request: HttpRequest, obj: Stream, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Edited in the form instead of through an action: viewers must still be told.
+        announced = ["comments_open", "slow_mode_seconds", "status"]
+        if change and set(announced) & set(form.changed_data):
+            moderation.update_stream(obj, **{name: getattr(obj, name) for name in announced})
+
+    def _update(self, request: HttpRequest, queryset: QuerySet[Stream], verb: str, **changes: Any) -> None:
+        for stream in queryset:
+            moderation.update_stream(stream, **changes)
+        self.message_user(request, f"{verb} {queryset.count()} stream(s); viewers were told at once.",
+                          messages.SUCCESS)
+
+    @admin.action(description="Close comments", permissions=["change"])
+    def close_comments(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
+        self._update(request, queryset, "Closed comments on", comments_open=False)
+
+    @admin.action(description="Open comments", permissions=["change"])
+    def open_comments(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
+        self._update(request, queryset, "Opened comments on", comments_open=True)
+
+    @admin.action(description="End stream", permissions=["change"])
+    def end_streams(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
+        self._update(request, queryset, "Ended", status=Stream.Status.ENDED)
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["seq", "stream", "author", "text", "state", "created_at"]
+    list_filter = ["state", "stream"]
+    search_fields = ["text", "author__username"]
+    # What viewers saw is what history replays: moderators hide, delete or restore a comment, they do
+    # not rewrite it. Only `state` is editable, and it goes through moderation like the actions.
+    readonly_fields = ["stream", "seq", "author", "client_id", "text", "color", "mode", "media_time", "created_at"]
+    list_select_related = ["stream", "author"]
+    actions = ["hide", "delete_for_viewers", "restore"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # comments come from viewers, with the stream's next id
+
+    def save_model(self, request: HttpRequest, obj: Comment, form: Any, change: bool) -> None:
+        moderation.set_comment_state(obj, obj.state)
+
+    def _set_state(self, request: HttpRequest, queryset: QuerySet[Comment], state: str, verb: str) -> None:
+        changed = sum(1 for comment in queryset if moderation.set_comment_state(comment, state) is not None)
+        self.message_user(request, f"{verb} {changed} comment(s); open overlays updated.", messages.SUCCESS)
+
+    @admin.action(description="Hide from viewers", permissions=["change"])
+    def hide(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+        self._set_state(request, queryset, Comment.State.HIDDEN, "Hid")
+
+    @admin.action(description="Delete for viewers", permissions=["change"])
+    def delete_for_viewers(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+        self._set_state(request, queryset, Comment.State.DELETED, "Deleted")
+
+    @admin.action(description="Restore", permissions=["change"])
+    def restore(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
+        self._set_state(request, queryset, Comment.State.VISIBLE, "Restored")
+
+
+@admin.register(StreamRestriction)
+class StreamRestrictionAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "stream", "until", "reason", "created_by"]
+    list_filter = ["kind"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request: HttpRequest, obj: StreamRestriction, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        moderation.enforce(obj)  # a ban also ends the user's subscriptions on every process
+
+
+admin.site.register(ReactionTotal, list_display=["stream", "kind", "count"])

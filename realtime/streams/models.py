@@ -1,0 +1,142 @@
+"""What live streams store: streams, their comments, restrictions (mute/ban) and reaction totals.
+
+The tables keep the names they had when streams lived in the core app (`realtime_stream`, ...), so a
+database created before the split needs no data migration; `0001_initial` only moves the models' state.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+MODERATE_PERMISSION = "realtime_streams.moderate_stream"
+
+
+class Stream(models.Model):
+    """A live stream viewers watch and comment on; its topic is `stream.<pk>`."""
+
+    class Status(models.TextChoices):
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_streams")
+    description = models.TextField(blank=True)
+    video_url = models.URLField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE)
+    allow_anonymous = models.BooleanField(default=True, help_text="Viewers who are not logged in may watch.")
+    comments_open = models.BooleanField(default=True)
+    slow_mode_seconds = models.PositiveIntegerField(
+        default=0, help_text="Seconds a viewer must wait between two comments (0 = off)."
+    )
+    blocked_terms = models.TextField(blank=True, help_text="One term per line, refused in comments.")
+    moderators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderated_streams")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "realtime_stream"
+        permissions = [("moderate_stream", "Can moderate any live stream")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def topic(self) -> str:
+        return f"stream.{self.pk}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.Status.LIVE
+
+    def is_moderator(self, user) -> bool:
+        """The owner, users named as moderators, and staff with `realtime.moderate_stream`."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return False
+        if user.pk == self.owner_id or user.has_perm(MODERATE_PERMISSION):
+            return True
+        return self.moderators.filter(pk=user.pk).exists()
+
+    def blocked_term_list(self) -> list[str]:
+        return [line.strip().lower() for line in self.blocked_terms.splitlines() if line.strip()]
+
+
+class Comment(models.Model):
+    class Mode(models.TextChoices):
+        SCROLL = "scroll", "Scroll across"
+        TOP = "top", "Fixed at top"
+        BOTTOM = "bottom", "Fixed at bottom"
+
+    class State(models.TextChoices):
+        VISIBLE = "visible", "Visible"
+        HIDDEN = "hidden", "Hidden by a moderator"
+        DELETED = "deleted", "Deleted"
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="comments")
+    seq = models.PositiveBigIntegerField(help_text="The id of its event on the stream's topic.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_comments")
+    client_id = models.CharField(max_length=64, help_text="Chosen by the client; makes a retried post idempotent.")
+    text = models.CharField(max_length=500)
+    color = models.CharField(max_length=7, blank=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SCROLL)
+    media_time = models.FloatField(null=True, blank=True, help_text="Seconds into the video when posted.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.VISIBLE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "realtime_comment"
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "seq"], name="realtime_comment_stream_seq"),
+            models.UniqueConstraint(fields=["stream", "author", "client_id"], name="realtime_comment_idempotency"),
+        ]
+        indexes = [models.Index(fields=["stream", "author", "created_at"], name="realtime_comment_rate")]
+        ordering = ["stream", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:40]}"
+
+
+class StreamRestriction(models.Model):
+    """A mute (may watch, may not post) or ban (may do neither) of a user on one stream."""
+
+    class Kind(models.TextChoices):
+        MUTE = "mute", "Muted"
+        BAN = "ban", "Banned"
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="restrictions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_restrictions")
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    until = models.DateTimeField(null=True, blank=True, help_text="Empty means until lifted.")
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "realtime_streamrestriction"
+        constraints = [models.UniqueConstraint(fields=["stream", "user", "kind"], name="realtime_restriction_once")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.user} on {self.stream}"
+
+    @property
+    def active(self) -> bool:
+        return self.until is None or self.until > timezone.now()
+
+
+class ReactionTotal(models.Model):
+    """Running total of one reaction kind on a stream, updated once per flush interval per process."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="reaction_totals")
+    kind = models.CharField(max_length=20)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "realtime_reactiontotal"
+        constraints = [models.UniqueConstraint(fields=["stream", "kind"], name="realtime_reaction_total_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} x{self.count} on {self.stream}"
