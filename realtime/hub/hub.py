@@ -14,31 +14,26 @@ never arrived.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
 from .. import eventlog
 from ..conf import realtime_settings
 from ..eventlog import History, StoredEvent
-from ..exceptions import ProtocolError
 from ..topics.base import Topic
 from ..topics.names import CONTROL_GROUP, group_for_topic
 from ..transport import Writer
+from . import control, upkeep
 from .frames import encode
 from .recent import Replay
 from .room import Room, Subscription
 
 logger = logging.getLogger("realtime.hub")
 
-# Group memberships expire in the layer (redis_layer(): 15 minutes) so that a process that died without
-# leaving stops costing every group_send; live hubs refresh theirs well before.
-REJOIN_INTERVAL = 300.0
 # Seconds an empty room stays joined (with its recent events) before leaving the layer group: a viewer
 # reloading the page comes back to a warm room instead of a new group_add and a database read.
 ROOM_LINGER = 5.0
@@ -92,7 +87,7 @@ class Hub:
         except Exception as exc:
             logger.warning("Could not join the control group (%s); will retry", exc)
         self.spawn(self._read())
-        self.spawn(self._maintain())
+        self.spawn(upkeep.maintain(self))
         self._started.set()
 
     async def stop(self) -> None:
@@ -151,7 +146,7 @@ class Hub:
         if room is None:
             room = self.rooms[topic.name] = Room(
                 topic.name, persistent=topic.persistent, limit=self.history_limit,
-                window=lambda: self.coalesce_window, read_range=_read_range)
+                window=lambda: self.coalesce_window, read_range=read_range)
         sub = room.add(conn, topic)
         self.memberships.setdefault(conn, {})[topic.name] = sub
         self._changed(room)
@@ -160,7 +155,7 @@ class Hub:
         cacheable = type(topic).history is Topic.history
         history: History | None = None
         try:
-            await self._join(room)
+            await self.join(room)
             replay = room.cached_replay(since, limit) if topic.persistent and cacheable else None
             if topic.persistent and replay is None:
                 history = await topic.history(since, limit)
@@ -208,7 +203,7 @@ class Hub:
             observer(room)
 
     # -- channel-layer groups ---------------------------------------------------------------------
-    async def _join(self, room: Room) -> None:
+    async def join(self, room: Room) -> None:
         async with room.lock:
             if room.joined:
                 return
@@ -288,7 +283,7 @@ class Hub:
             if failures:
                 failures = 0
                 # The layer may have restarted and forgotten our groups: join again, then catch up.
-                self.spawn(self._rejoin_and_sync())
+                self.spawn(upkeep.rejoin_and_sync(self))
             try:
                 self._dispatch(message)
             except Exception:
@@ -310,126 +305,13 @@ class Hub:
             self.handlers[kind](message)
 
     def on_control(self, message: dict[str, Any]) -> None:
-        action = message.get("action")
-        user_id = message.get("user_id")
-        if action == "disconnect":
-            session_key = message.get("session_key")
-            for conn in list(self.connections):
-                if conn.user_id == user_id and (session_key is None or conn.session_key == session_key):
-                    conn.close_with(int(message.get("code", 4003)))
-        elif action == "kick":
-            room = self.rooms.get(message.get("topic", ""))
-            for conn in room.connections() if room else []:
-                if conn.user_id == user_id:
-                    self.kick(conn, room.topic, message.get("code", "forbidden"), message.get("message", ""))
-        elif action == "reauthorize":
-            room = self.rooms.get(message.get("topic", ""))
-            if room is not None and len(room):
-                self.spawn(self._reauthorize(room))
-
-    async def _reauthorize(self, room: Room) -> None:
-        """Ask the topic again whether each subscriber may stay (a permission or a setting changed)."""
-        topic: Topic | None = None
-        for conn in room.connections():
-            sub = room.subs.get(conn)
-            if sub is None:
-                continue
-            try:
-                topic = topic or await sub.topic.reload()
-                await topic.authorize_subscribe(conn)
-            except ProtocolError as exc:
-                self.kick(conn, room.topic, exc.code, exc.message)
-                continue
-            except Exception:
-                logger.exception("Could not re-check subscriptions to %s", room.topic)
-                return
-            sub.topic = topic
-
-    # -- upkeep -----------------------------------------------------------------------------------
-    async def _maintain(self) -> None:
-        loop = asyncio.get_running_loop()
-        last_rejoin = loop.time()
-        interval = float(realtime_settings.SYNC_INTERVAL)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if loop.time() - last_rejoin > REJOIN_INTERVAL:
-                    last_rejoin = loop.time()
-                    await self._rejoin()
-                else:
-                    for room in list(self.rooms.values()):
-                        if not room.joined and len(room):
-                            await self._join(room)
-                await self.sync()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("Hub upkeep failed (%s); trying again in %s s", exc, interval)
-
-    async def _rejoin(self) -> None:
-        await self.layer.group_add(CONTROL_GROUP, self.channel)
-        for room in list(self.rooms.values()):
-            async with room.lock:
-                if room.joined:
-                    await self.layer.group_add(group_for_topic(room.topic), self.channel)
-            if not room.joined and len(room):
-                await self._join(room)
-
-    async def _rejoin_and_sync(self) -> None:
-        try:
-            await self._rejoin()
-            await self.sync()
-        except Exception as exc:
-            logger.warning("Re-joining channel-layer groups failed (%s); upkeep will retry", exc)
+        control.handle(self, message)
 
     async def sync(self) -> None:
         """Deliver stored events whose publish never reached us (lost message, layer outage)."""
-        rooms = {t: r for t, r in self.rooms.items() if r.persistent and r.sequencer.last_id is not None}
-        if not rooms:
-            return
-        newest = await database_sync_to_async(eventlog.last_ids)(list(rooms))
-        for topic, last in newest.items():
-            room = rooms[topic]
-            if room.sequencer.last_id is not None and last > room.sequencer.last_id and room.gap_task is None:
-                await room.catch_up(last)
+        await upkeep.sync(self)
 
-
-async def _read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
+async def read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
     return await database_sync_to_async(eventlog.read_range)(topic, after, upto)
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
-# Tests bind a connection to another hub to stand in for a second process (realtime.testing).
-bound_hub: contextvars.ContextVar[Hub | None] = contextvars.ContextVar("realtime_bound_hub", default=None)
-
-
-async def get_hub() -> Hub:
-    """This process's hub (one per event loop), started on first use."""
-    hub = bound_hub.get()
-    if hub is not None:
-        await hub.start()
-        return hub
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None:
-        layer = get_channel_layer()
-        if layer is None:
-            raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
-        hub = _hubs[loop] = Hub(layer)
-    await hub.start()
-    return hub
-
-
-def current_hub() -> Hub | None:
-    """The hub of the running loop if one was started, without starting one."""
-    try:
-        return _hubs.get(asyncio.get_running_loop())
-    except RuntimeError:
-        return None
-
-
-async def reset_hub() -> None:
-    """Stop and forget this loop's hub (tests)."""
-    hub = _hubs.pop(asyncio.get_running_loop(), None)
-    if hub is not None:
-        await hub.stop()

@@ -1,0 +1,47 @@
+"""One hub per event loop (daphne runs one loop per process), found with `await get_hub()`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+
+from channels.layers import get_channel_layer
+
+from .hub import Hub
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+# Tests bind a connection to another hub to stand in for a second process (realtime.testing).
+bound_hub: contextvars.ContextVar[Hub | None] = contextvars.ContextVar("realtime_bound_hub", default=None)
+
+
+async def get_hub() -> Hub:
+    """This process's hub (one per event loop), started on first use."""
+    hub = bound_hub.get()
+    if hub is not None:
+        await hub.start()
+        return hub
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
+        hub = _hubs[loop] = Hub(layer)
+    await hub.start()
+    return hub
+
+
+def current_hub() -> Hub | None:
+    """The hub of the running loop if one was started, without starting one."""
+    try:
+        return _hubs.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+
+
+async def reset_hub() -> None:
+    """Stop and forget this loop's hub (tests)."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.stop()
