@@ -117,6 +117,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "realtime": {"handlers": ["console"], "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO")},
+        # Not propagated: daphne gives the root logger a handler of its own, and every line would be
+        # printed twice (once bare, once in daphne's format).
+        "realtime": {"handlers": ["console"], "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
+                     "propagate": False},
     },
 }
