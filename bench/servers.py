@@ -161,6 +161,9 @@ class Tutorial(Server):
         return Running([proc], [log], [url], url)
 
 
+POSTER_TICKETS = 64
+
+
 class Product(Server):
     """This project through the product path: ticket-authenticated poster, stored comments, anonymous
     viewers subscribed to `stream.<id>`, events arriving as `event` or coalesced `batch` frames."""
@@ -208,8 +211,10 @@ class Product(Server):
         self._setup(ctx, "migrate")
 
     def start(self, ctx, tag):
-        # A fresh stream per scenario (no history replay from an earlier one) and a fresh ticket.
-        info = self._setup(ctx, "stream", f"bench {tag}")
+        # A fresh stream per scenario (no history replay from an earlier one) and fresh tickets: they are
+        # single-use, so each poster connection needs its own. The runner does not tell a server how
+        # many posters a scenario has, so enough for any sensible --posters are issued.
+        info = self._setup(ctx, "stream", f"bench {tag}", str(POSTER_TICKETS))
         info["product"] = product_version()
         env = self._env(ctx)
         running, logs, ports = [], [], []
@@ -222,7 +227,9 @@ class Product(Server):
         for port, proc in zip(ports, running, strict=True):
             procs.wait_port(port, proc)
         viewer_urls = [f"ws://127.0.0.1:{p}/ws/realtime/" for p in ports]
-        poster_url = f"ws://127.0.0.1:{ports[0]}/ws/realtime/?ticket={info['ticket']}"
+        # load.js takes the tickets out of the URL and gives each poster its own, in the subprotocol.
+        tickets = "&".join(f"ticket={ticket}" for ticket in info.pop("tickets"))
+        poster_url = f"ws://127.0.0.1:{ports[0]}/ws/realtime/?{tickets}"
         return Running(running, logs, viewer_urls, poster_url, topic=info["topic"], extra=info)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.routing import URLRouter
+from django.urls import re_path
 
 from .security import (
     BrowserOriginValidator,
@@ -27,9 +28,19 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
     Order, outside in: keep the server's send for direct writes; refuse foreign origins (and drop
     cookies from non-browser handshakes); session auth (when there are cookies); ticket auth (wins
     over the session).
-    """
-    from .routing import websocket_urlpatterns
 
-    routes = list(websocket_urlpatterns) + list(urlpatterns or [])
+    The consumer is mounted at `REALTIME["WEBSOCKET_PATH"]` as set when this is called. A handshake on
+    any other path is refused (HTTP 403) rather than raising in the server, so scanners probing random
+    paths leave no tracebacks in the log.
+    """
+    from .routing import get_websocket_urlpatterns
+
+    routes = get_websocket_urlpatterns() + list(urlpatterns or []) + [re_path(r"", refuse_handshake)]
     app = TicketAuthMiddleware(URLRouter(routes))
     return ServerSendMiddleware(BrowserOriginValidator(SessionAuthWhenCookies(app)))
+
+
+async def refuse_handshake(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Close before accepting: the server answers the handshake with HTTP 403."""
+    if scope["type"] == "websocket" and (await receive())["type"] == "websocket.connect":
+        await send({"type": "websocket.close"})

@@ -14,7 +14,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
-    # URL path the example routing mounts the consumer at; the template tag points the client here.
+    # URL path of the WebSocket: `websocket_application()` mounts the consumer here (read when it is
+    # called, i.e. when asgi.py is imported) and the template tag points the browser client here.
     "WEBSOCKET_PATH": "/ws/realtime/",
     # Extra topic kinds: {"kind": "dotted.path.TopicClass"}; merged over the built-in kinds.
     "TOPICS": {},
@@ -37,8 +38,14 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_INTERVAL": 5.0,
     # Tickets for non-browser clients: lifetime in seconds.
     "TICKET_MAX_AGE": 60,
-    # Days stored events are kept (`manage.py realtime_prune`); None keeps them for ever. The newest
-    # HISTORY_LIMIT events of every topic are kept whatever their age: a resume may still need them.
+    # Origins whose pages may open sockets with the visitor's cookies, e.g. ["https://example.com",
+    # "https://*.example.com"] (scheme, host and port must all match). None: the origin the handshake
+    # was made to (when its host is in ALLOWED_HOSTS) plus CSRF_TRUSTED_ORIGINS, as Django's CSRF check
+    # trusts. Set it behind a TLS-terminating proxy (see docs/security.md).
+    "ALLOWED_ORIGINS": None,
+    # Days stored events are kept (`manage.py realtime_prune`, run it daily); None keeps them for ever.
+    # Whatever their age, each topic keeps what a resume may still be replayed: its newest HISTORY_LIMIT
+    # events, one more, and the markers among them (`realtime.eventlog.prune_events`).
     "EVENT_RETENTION_DAYS": 30,
 }
 

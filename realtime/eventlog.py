@@ -8,6 +8,7 @@ and committed ids have no holes. That density is what lets a hub tell "not arriv
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -60,6 +61,8 @@ class History:
     #: Every replayable event with an id above `floor` (up to `last_id`) is in `events`; None when that
     #: is not so (too many markers to return them all), and the read cannot seed a room's cache.
     floor: int | None = None
+    #: A replayable event that is not a marker is known to lie at or below `floor`.
+    content_below: bool = False
 
 
 #: Markers returned with one replay at most (a moderator deleting thousands of comments in a minute).
@@ -140,7 +143,8 @@ def read_history(topic: str, since: int | None, limit: int) -> History:
     if since is not None:
         rows = rows.filter(seq__gt=since)
     content = list(rows.filter(marker=False).order_by("-seq")[: limit + 1])
-    if len(content) > limit:
+    content_below = len(content) > limit
+    if content_below:
         floor = content[limit - 1].seq - 1 if limit > 0 else newest
         content = content[:limit]
     else:
@@ -150,7 +154,7 @@ def read_history(topic: str, since: int | None, limit: int) -> History:
     page = sorted(content + markers, key=lambda row: row.seq)
     truncated = since is not None and floor > since
     return History([StoredEvent.from_row(row) for row in page], newest, truncated,
-                   floor=floor if complete else None)
+                   floor=floor if complete else None, content_below=content_below)
 
 
 def read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
@@ -166,3 +170,50 @@ def withdraw(topic: str, seq: int) -> None:
 
 def restore(topic: str, seq: int) -> None:
     Event.objects.filter(topic=topic, seq=seq).update(withdrawn=False)
+
+
+#: Rows deleted per statement when pruning: short transactions, so writers on the topic never wait long.
+PRUNE_BATCH = 1000
+
+
+def prune_events(older_than: datetime, keep: int, *, dry_run: bool = False,
+                 batch_size: int = PRUNE_BATCH) -> dict[str, int]:
+    """Delete events stored before `older_than` that no resume can still be owed; {topic: count}.
+
+    Whatever their age, each topic keeps its newest `keep` + 1 replayable events (neither markers nor
+    withdrawn) and every event after the oldest of them, markers and withdrawn ones included. With
+    `keep` = HISTORY_LIMIT, `read_history(topic, since, keep)` then answers exactly as before for every
+    `since`: the newest `keep` are the replay, and the one before them is what tells a client resuming
+    from further back that it missed events (`truncated`). Topics with fewer replayable events lose
+    nothing. Ids are never reused: the TopicSequence rows are not touched.
+
+    One query finds the topics, one per topic finds its boundary, then deletes go in batches of
+    `batch_size` rows, each its own statement. `dry_run`: count what would go, delete nothing.
+    """
+    if keep < 0 or batch_size < 1:
+        raise ValueError("prune_events(): keep must be >= 0 and batch_size >= 1.")
+    # A topic that never had more than `keep` ids cannot have an event to lose: skip it unread.
+    crowded = TopicSequence.objects.filter(last_id__gt=keep).values("topic")
+    topics = (Event.objects.filter(created_at__lt=older_than, topic__in=crowded)
+              .order_by("topic").values_list("topic", flat=True).distinct())
+    pruned: dict[str, int] = {}
+    for topic in list(topics):
+        boundary = next(iter(Event.objects.filter(topic=topic, marker=False, withdrawn=False)
+                             .order_by("-seq").values_list("seq", flat=True)[keep:keep + 1]), None)
+        if boundary is None:
+            continue
+        doomed = Event.objects.filter(topic=topic, seq__lt=boundary, created_at__lt=older_than)
+        count = doomed.count() if dry_run else _delete_in_batches(doomed, batch_size)
+        if count:
+            pruned[topic] = count
+    return pruned
+
+
+def _delete_in_batches(rows: Any, batch_size: int) -> int:
+    deleted = 0
+    while True:
+        ids = list(rows.order_by("seq").values_list("pk", flat=True)[:batch_size])
+        if ids:
+            deleted += Event.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            return deleted

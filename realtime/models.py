@@ -1,7 +1,8 @@
-"""What the core stores: the per-topic event log that resume and gap filling read."""
+"""What the core stores: the per-topic event log that resume and gap filling read, and tickets."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -39,3 +40,28 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic}#{self.seq} {self.name}"
+
+
+class Ticket(models.Model):
+    """A single-use WebSocket ticket (`realtime.tickets`). Only the token's SHA-256 is stored, so a
+    database dump or a query log does not hand out sockets; the token itself goes to the client once."""
+
+    digest = models.CharField(max_length=64, primary_key=True, help_text="SHA-256 (hex) of the token.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(
+        max_length=40, blank=True, default="",
+        help_text="The session that asked for it: the ticket dies with it. Empty for a session-less "
+                  "ticket (manage.py realtime_ticket).",
+    )
+    fingerprint = models.CharField(max_length=32, help_text="Of the user's password hash when issued.")
+    created = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created"], name="realtime_ticket_created"),
+            models.Index(fields=["session_key"], name="realtime_ticket_session"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ticket for user {self.user_id} ({'used' if self.used_at else 'unused'})"

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from realtime import abroadcast, broadcast
 from realtime.models import Event
-from realtime.testing import RealtimeClient
+from realtime.testing import RealtimeClient, override_realtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,11 +41,13 @@ async def test_broadcast_inside_a_rolled_back_transaction_sends_and_stores_nothi
             broadcast("broadcast.all", "broadcast", {"never": True})
             transaction.set_rollback(True)
 
-    async with RealtimeClient() as client:
-        await client.subscribe("broadcast.all")
-        await sync_to_async(rolled_back)()
-        assert await client.nothing_more(0.8)  # longer than the DB sync interval too
-        assert not await Event.objects.filter(topic="broadcast.all").aexists()
+    # With the database sync on (off elsewhere in tests), which must not find it either.
+    with override_realtime(SYNC_INTERVAL=0.2):
+        async with RealtimeClient() as client:
+            await client.subscribe("broadcast.all")
+            await sync_to_async(rolled_back)()
+            assert await client.nothing_more(0.8)  # several sync intervals
+            assert not await Event.objects.filter(topic="broadcast.all").aexists()
 
 
 async def test_broadcast_inside_a_transaction_waits_for_commit():

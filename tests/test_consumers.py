@@ -181,7 +181,7 @@ async def test_own_origin_is_accepted_with_session_auth(client, alice):
 
     await sync_to_async(client.force_login)(alice)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    communicator, connected, _ = await full_stack(headers=[(b"origin", b"http://localhost:8000"),
+    communicator, connected, _ = await full_stack(headers=[(b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000"),
                                                            (b"cookie", cookie)])
     assert connected
     hello = await communicator.receive_json_from()

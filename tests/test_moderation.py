@@ -553,3 +553,132 @@ async def test_deleting_a_stream_deletes_its_topic_log(stream, alice):
     await database_sync_to_async(stream.delete)()
     assert not await Event.objects.filter(topic=topic).aexists()
     assert not await TopicSequence.objects.filter(topic=topic).aexists()
+
+
+def count_event_inserts(delete) -> int:
+    """Run `delete()`; return how many INSERTs into the event log it made."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        delete()
+    return sum(1 for q in queries.captured_queries
+               if q["sql"].lstrip().upper().startswith("INSERT") and Event._meta.db_table in q["sql"])
+
+
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+async def test_deleting_a_stream_stores_and_publishes_nothing_per_comment(stream, alice, bob, how):
+    """The cascade deletes the comments while the stream row still exists; their topic log goes
+    with the stream, so a comment.deleted per comment would only be written, sent and thrown away."""
+    async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as watcher:
+        await a.subscribe(stream.topic)
+        await watcher.subscribe(stream.topic)
+        for n in range(5):
+            await post_direct(stream, alice if n % 2 else bob, f"#{n}", f"c{n}")
+        await watcher.collect()
+        if how == "instance":
+            inserts = await database_sync_to_async(count_event_inserts)(stream.delete)
+        else:
+            inserts = await database_sync_to_async(count_event_inserts)(
+                Stream.objects.filter(pk=stream.pk).delete)
+        assert inserts == 0
+        assert events(await watcher.collect(), "comment.deleted") == []
+    assert not await Event.objects.aexists()
+    assert not await Comment.objects.aexists()
+
+
+async def test_deleting_a_stream_owner_announces_only_their_comments_elsewhere(stream, owner, alice):
+    """Deleting a user cascades to their streams (silently, as above) and to their comments on other
+    streams, which are withdrawn there as usual."""
+    other = await Stream.objects.acreate(title="Other", slug="other", owner=alice)
+    for n in range(3):
+        await post_direct(stream, alice, f"on the owner's stream {n}")
+    elsewhere = await post_direct(other, owner, "the owner commenting elsewhere")
+    async with RealtimeClient(user=alice) as watcher:
+        await watcher.subscribe(other.topic)
+        await watcher.collect()
+        inserts = await database_sync_to_async(count_event_inserts)(owner.delete)
+        received = await watcher.collect()
+    assert inserts == 1
+    assert [e["data"] for e in events(received, "comment.deleted")] == [{"comment": elsewhere["id"]}]
+    assert not await Event.objects.filter(topic=stream.topic).aexists()
+
+
+async def test_a_comment_deleted_after_a_failed_stream_delete_is_still_announced(stream, alice):
+    """The mark set while a stream is being deleted must not outlive a deletion that rolled back."""
+    from django.db.models.signals import post_delete
+
+    gone = await post_direct(stream, alice, "delete me later")
+    await post_direct(stream, alice, "another")
+
+    def fail(**kwargs):
+        raise RuntimeError("database went away")
+
+    post_delete.connect(fail, sender=Comment, dispatch_uid="test.fail")
+    try:
+        with pytest.raises(RuntimeError):
+            await database_sync_to_async(stream.delete)()
+    finally:
+        post_delete.disconnect(sender=Comment, dispatch_uid="test.fail")
+    assert await Comment.objects.acount() == 2  # rolled back
+    async with RealtimeClient(user=alice) as watcher:
+        await watcher.subscribe(stream.topic)
+        await watcher.collect()
+        await Comment.objects.filter(seq=gone["id"]).adelete()
+        assert [e["data"] for e in events(await watcher.collect(), "comment.deleted")] == [
+            {"comment": gone["id"]}]
+
+
+# -- blocked terms cannot be dodged ---------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "ＳＰＡＭ",  # full-width letters
+    "S\u200bPAM",  # zero-width space
+    "s\u200dp\ufeffam now",  # zero-width joiner, byte-order mark
+    "sPaM",
+    "buy s\u00adpam",  # soft hyphen
+    "ﬁsh",  # a ligature, against the term "fish"
+])
+async def test_blocked_terms_match_through_invisible_characters_width_and_case(stream, alice, settings, text):
+    settings.REALTIME = realtime_settings(BLOCKED_TERMS=["spam"])
+    await Stream.objects.filter(pk=stream.pk).aupdate(blocked_terms="FISH")
+    async with RealtimeClient(user=alice) as a:
+        await a.subscribe(stream.topic)
+        refused(await post(a, stream, text), "blocked_term")
+    assert not await Comment.objects.aexists()
+
+
+async def test_blocked_terms_given_in_odd_forms_match_plain_text(stream, alice, settings):
+    settings.REALTIME = realtime_settings(BLOCKED_TERMS=["Ｓｐａｍ", "e\u200bggs"])
+    async with RealtimeClient(user=alice) as a:
+        await a.subscribe(stream.topic)
+        refused(await post(a, stream, "spam"), "blocked_term")
+        refused(await post(a, stream, "EGGS"), "blocked_term")
+        assert (await post(a, stream, "spammer eggshell"))["type"] == "ack"  # still whole words only
+
+
+# -- moderator rights are read fresh --------------------------------------------------------------
+@pytest.mark.parametrize("removed", ["permission", "is_active", "named moderator"])
+async def test_a_moderator_whose_rights_are_removed_is_refused_on_the_same_socket(stream, make_user, removed):
+    """Django caches permissions on the user object, which lives as long as the socket."""
+    if removed == "named moderator":
+        user = await database_sync_to_async(make_user)("mod")
+        await add_moderator(stream, user)
+    else:
+        user = await staff_with_permission(make_user)
+    async with RealtimeClient(user=user) as client:
+        assert (await client.subscribe(stream.topic))["state"]["moderator"] is True
+        assert (await moderate(client, stream, action="slow_mode", seconds=5))["type"] == "ack"
+
+        @database_sync_to_async
+        def take_away() -> None:
+            if removed == "permission":
+                user.user_permissions.clear()
+            elif removed == "is_active":
+                get_user_model().objects.filter(pk=user.pk).update(is_active=False)  # no signal, no disconnect
+            else:
+                stream.moderators.remove(user)
+
+        await take_away()
+        refused(await moderate(client, stream, action="slow_mode", seconds=0), "forbidden")
+        assert (await client.request({"type": "ping"}))["type"] == "pong"
+    assert (await Stream.objects.aget(pk=stream.pk)).slow_mode_seconds == 5

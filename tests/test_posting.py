@@ -4,10 +4,11 @@ import asyncio
 
 import pytest
 
+from realtime.exceptions import ProtocolError
 from realtime.models import Event
 from realtime.streams import storage as comments_module
 from realtime.streams.models import Comment
-from realtime.streams.storage import store_comments
+from realtime.streams.storage import post_comment, store_comments
 from realtime.testing import RealtimeClient, override_realtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,6 +35,32 @@ def test_a_batch_is_judged_in_order_as_if_posts_came_one_at_a_time(stream, alice
     assert outcomes[5].ack["duplicate"] is True and outcomes[5].event is None
     assert Comment.objects.filter(stream=stream).count() == 3
     assert list(Event.objects.filter(topic=stream.topic).values_list("seq", flat=True)) == [1, 2, 3]
+
+
+def test_a_post_that_cannot_be_stored_is_refused_alone_and_the_rest_of_the_batch_is_stored(stream, alice, bob):
+    """A lone surrogate (only a JSON escape makes one; post_comment() can still be handed one) cannot
+    be encoded for the database, and a 400-digit media_time overflows float(): either would fail the
+    whole group commit, and every poster in it would get internal_error."""
+    outcomes = store_comments(stream.pk, [
+        (alice, post("fine", "a1")),
+        (bob, post("half an emoji \ud83d", "b1")),
+        (bob, post("fine too", "b\udc00")),
+        (alice, {**post("late", "a2"), "media_time": 10**400}),
+        (alice, {**post("nan", "a3"), "media_time": float("nan")}),
+        (bob, {**post("also fine", "b2"), "media_time": 12.5}),
+    ])
+    assert [o.error.code if o.error else None for o in outcomes] == [
+        None, "bad_message", "bad_message", "bad_message", "bad_message", None]
+    assert all(o.error.message for o in outcomes if o.error)
+    assert [o.ack["data"]["text"] for o in outcomes if o.ack] == ["fine", "also fine"]
+    assert list(Comment.objects.values_list("text", flat=True)) == ["fine", "also fine"]
+
+
+def test_post_comment_refuses_a_lone_surrogate_with_bad_message(stream, alice):
+    with pytest.raises(ProtocolError) as info:
+        post_comment(stream.pk, alice, post("\udfff", "x"))
+    assert info.value.code == "bad_message"
+    assert post_comment(stream.pk, alice, post("a whole emoji \U0001F600", "y"))["id"] == 1
 
 
 async def test_concurrent_posts_share_transactions_and_each_gets_its_own_ack(stream, make_user, monkeypatch):

@@ -49,15 +49,19 @@ async def test_later_subscribers_to_a_live_room_are_served_from_memory(db_reads)
         assert db_reads == [None]  # every later subscriber came from memory
 
 
-async def test_the_cache_answers_truncation_like_the_database():
+async def test_the_cache_answers_truncation_like_the_database(db_reads):
     with override_realtime(HISTORY_LIMIT=3):
         ids = [await abroadcast(TOPIC, "broadcast", {"n": n}) for n in range(6)]
         async with RealtimeClient() as first:
             await first.subscribe(TOPIC)
+            # One more than the limit in memory: it can tell that a client resuming from 1 missed some.
+            ids.append(await abroadcast(TOPIC, "broadcast", {"n": 6}))
+            await first.collect()
             async with RealtimeClient() as later:
                 reply = await later.subscribe(TOPIC, since=ids[0])
                 assert (reply["history"], reply["truncated"]) == (3, True)
                 assert event_ids(await later.collect()) == ids[-3:]
+        assert db_reads == [None]  # `later` was answered from memory
 
 
 async def test_a_deleted_comment_is_not_replayed_from_memory(stream, owner, alice, db_reads):
@@ -125,3 +129,17 @@ async def test_a_changed_stream_is_not_served_stale_by_this_process(stream, owne
     await sync_to_async(moderation.update_stream)(stream, comments_open=False)
     async with RealtimeClient() as second:
         assert (await second.subscribe(stream.topic))["state"]["comments_open"] is False
+
+
+def test_a_fresh_subscriber_is_answered_from_exactly_limit_events_when_more_lie_below():
+    """A database read of a long topic leaves exactly `limit` events in the cache; the next fresh
+    subscriber is answered from memory, without the markers below the oldest of them (as the database
+    would: it replays markers only from the oldest replayed event on)."""
+    recent = RecentEvents(3)
+    recent.seed([Item(11, True, "m11"), Item(12, False, "e12"), Item(13, True, "m13"), Item(14, False, "e14"),
+                 Item(15, False, "e15")], floor=10, content_below=True)
+    assert recent.replay(None, 3, 15).texts == ["e12", "m13", "e14", "e15"]
+    unknown_below = RecentEvents(3)
+    unknown_below.seed([Item(11, True, "m11"), Item(12, False, "e12"), Item(13, False, "e13"),
+                        Item(14, False, "e14")], floor=10)
+    assert unknown_below.replay(None, 3, 14) is None  # below 11 there may be nothing: only the DB knows

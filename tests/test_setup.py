@@ -133,7 +133,8 @@ async def logged_in_socket(client, user):
     await sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     socket = WebsocketCommunicator(application, "/ws/realtime/",
-                                   headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)])
+                                   headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"),
+                                            (b"cookie", cookie)])
     assert (await socket.connect())[0]
     assert (await socket.receive_json_from())["user"]["id"] == user.pk
     return socket
@@ -168,3 +169,39 @@ async def test_deactivating_a_user_closes_their_sockets(client, alice):
 def test_models_and_migrations_agree():
     """A model change without its migration would install a schema the code does not match."""
     call_command("makemigrations", "realtime", "--check", "--dry-run", verbosity=0)
+
+
+# -- the WebSocket route follows REALTIME["WEBSOCKET_PATH"] -----------------------------------------
+@pytest.mark.django_db(transaction=True)
+async def test_the_websocket_route_follows_the_setting():
+    from channels.testing import WebsocketCommunicator
+
+    from realtime.asgi import websocket_application
+    from realtime.testing import RealtimeClient, override_realtime
+
+    with override_realtime(WEBSOCKET_PATH="/live/socket/"):
+        application = websocket_application()
+    async with RealtimeClient(application=application, path="/live/socket/") as client:
+        assert client.hello["type"] == "hello"
+    for elsewhere in ("/ws/realtime/", "/live/socket/x", "/live/"):
+        old = WebsocketCommunicator(application, elsewhere)
+        assert (await old.connect())[0] is False, elsewhere  # refused, not a ValueError in the server
+
+
+def test_routing_reads_the_setting_when_asked_not_at_import():
+    import importlib
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    import realtime.routing
+    from realtime.testing import override_realtime
+
+    with override_realtime(WEBSOCKET_PATH="not a path"):
+        importlib.reload(realtime.routing)  # importing reads nothing
+        with pytest.raises(ImproperlyConfigured, match="WEBSOCKET_PATH"):
+            realtime.routing.get_websocket_urlpatterns()
+    with override_realtime(WEBSOCKET_PATH="/live/"):
+        from realtime.routing import websocket_urlpatterns  # the old import still works
+
+        assert [p.pattern.match("live/") is not None for p in websocket_urlpatterns] == [True]
+        assert realtime.routing.websocket_urlpatterns[0].pattern.match("ws/realtime/") is None

@@ -291,3 +291,61 @@ async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
         assert [e["id"] for e in events(await fresh.collect(), "comment")] == [keep["id"]]
+
+
+async def test_unticking_anonymous_viewers_in_the_change_form_kicks_anonymous_viewers(admin_client_, stream, alice):
+    url = reverse("admin:realtime_streams_stream_change", args=[stream.pk])
+    form = {"title": stream.title, "slug": stream.slug, "owner": stream.owner_id, "description": "",
+            "video_url": "", "status": "live", "comments_open": "on", "slow_mode_seconds": 0,
+            "blocked_terms": "", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    async with RealtimeClient() as anonymous, RealtimeClient(user=alice) as member:
+        await anonymous.subscribe(stream.topic)
+        await member.subscribe(stream.topic)
+        response = await sync_to_async(admin_client_.post)(url, form)  # allow_anonymous unticked
+        assert response.status_code == 302, response.content.decode()[:3000]
+        kicked = await anonymous.receive_type("kicked")
+        assert (kicked["topic"], kicked["code"]) == (stream.topic, "auth_required")
+        ack = await post(member, stream, "members only")
+        assert [e["id"] for e in events(await member.collect(), "comment")] == [ack["id"]]
+        assert events(await anonymous.collect(), "comment") == []
+
+
+# -- the restriction admin's user field -----------------------------------------------------------
+def restriction_admin_on(site: admin.AdminSite):
+    from realtime.streams.admin import StreamRestrictionAdmin
+
+    site.register(StreamRestriction, StreamRestrictionAdmin)
+    return site._registry[StreamRestriction]
+
+
+@pytest.mark.parametrize("user_admin", ["missing", "without search_fields", "searchable"])
+def test_the_user_field_uses_autocomplete_only_when_the_user_admin_can_search(admin_client_, user_admin):
+    """autocomplete_fields needs a registered user admin with search_fields (admin.E039/E040): a
+    project without one must still pass `manage.py check`, with a raw id field instead."""
+    from django.contrib.admin.widgets import AutocompleteSelect, ForeignKeyRawIdWidget
+    from django.contrib.auth.admin import UserAdmin
+    from django.test import RequestFactory
+
+    site = admin.AdminSite(name=f"custom-{user_admin.replace(' ', '-')}")
+    if user_admin == "without search_fields":
+        site.register(get_user_model(), type("PlainUserAdmin", (admin.ModelAdmin,), {}))
+    elif user_admin == "searchable":
+        site.register(get_user_model(), UserAdmin)
+    model_admin = restriction_admin_on(site)
+    assert model_admin.check() == []
+    assert [e.id for e in site.check(None)] == []
+    request = RequestFactory().get("/")
+    request.user = admin_client_.user
+    widget = model_admin.get_form(request)().fields["user"].widget
+    widget = getattr(widget, "widget", widget)  # unwrap the add/change links
+    if user_admin == "searchable":
+        assert (model_admin.autocomplete_fields, model_admin.raw_id_fields) == (["user"], [])
+        assert isinstance(widget, AutocompleteSelect)
+    else:
+        assert (model_admin.autocomplete_fields, model_admin.raw_id_fields) == ([], ["user"])
+        assert isinstance(widget, ForeignKeyRawIdWidget)
+
+
+def test_the_default_site_uses_autocomplete_for_the_user(admin_client_):
+    page = admin_client_.get(reverse("admin:realtime_streams_streamrestriction_add")).content.decode()
+    assert "admin-autocomplete" in page

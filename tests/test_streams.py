@@ -14,7 +14,8 @@ from realtime.hub import get_hub
 from realtime.models import Event
 from realtime.streams import storage as comments_module
 from realtime.streams.conf import DEFAULTS
-from realtime.streams.models import Comment, ReactionTotal, Stream
+from realtime.streams.models import Comment, ReactionTotal, Stream, StreamRestriction
+from realtime.streams.presence import Presence
 from realtime.streams.storage import post_comment
 from realtime.testing import RealtimeClient, events
 from realtime.topics import base as topics_base
@@ -189,6 +190,19 @@ async def test_posting_on_a_deleted_stream_is_not_found(stream, alice):
         await Stream.objects.filter(pk=stream.pk).adelete()
         reply = await client.publish(topic, "comment", comment("anyone?"))
         assert (reply["type"], reply["code"]) == ("error", "not_found")
+
+
+async def test_a_muted_user_pressing_send_again_and_again_is_not_disconnected(stream, alice):
+    """Only malformed requests count toward the abuse limit (ABUSE_LIMIT, 20): a muted user's refused
+    but well-formed posts are not abuse, however many."""
+    await StreamRestriction.objects.acreate(stream=stream, user=alice, kind=StreamRestriction.Kind.MUTE)
+    async with RealtimeClient(user=alice) as a:
+        await a.subscribe(stream.topic)
+        replies = [await post(a, stream, f"let me speak {n}") for n in range(25)]
+        assert [(r["type"], r.get("code")) for r in replies] == [("error", "muted")] * 25
+        assert (await a.request({"type": "ping"}))["type"] == "pong"
+        assert a.close_code is None
+    assert not await Comment.objects.aexists()
 
 
 # -- history and resume ---------------------------------------------------------------------------
@@ -390,6 +404,33 @@ async def test_viewer_counts_are_per_stream(stream, owner, alice, bob):
         assert events(await a.collect(), "viewers") == []
 
 
+async def test_presence_keeps_nothing_about_streams_no_longer_watched_here(owner, alice, monkeypatch):
+    """Per-topic counters are dropped when the hub closes a topic's room: a process serving many
+    streams over a day must not grow with every stream ever viewed."""
+    from realtime.hub import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "ROOM_LINGER", 0.01)
+    streams = await database_sync_to_async(Stream.objects.bulk_create)(
+        [Stream(title=f"S{n}", slug=f"s{n}", owner=owner) for n in range(50)])
+    hub = await get_hub()
+    emitted = 0
+    async with RealtimeClient(user=alice) as viewer:
+        for stream in streams:
+            assert (await viewer.subscribe(stream.topic))["type"] == "subscribed"
+            emitted += stream.topic in hub.service(Presence).last_emit  # a count went out
+            assert (await viewer.request({"type": "unsubscribe", "topic": stream.topic}))["type"] == "unsubscribed"
+        presence = hub.service(Presence)
+        assert emitted > 40
+        for _ in range(150):  # the rooms close ROOM_LINGER after their last viewer left
+            if not hub.rooms:
+                break
+            await asyncio.sleep(0.02)
+        assert hub.rooms == {}
+        await asyncio.sleep(3 * presence.interval)  # pending emits and one more report have run
+        assert (presence.tracked, presence.sent, presence.last_emit, presence.scheduled) == (set(), {}, {}, set())
+        assert (presence.remote, presence.reported) == ({}, set())
+
+
 # -- reactions ------------------------------------------------------------------------------------
 async def test_reactions_fan_out_as_aggregated_counts_and_update_totals(stream, alice, bob):
     async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b:
@@ -486,6 +527,9 @@ async def test_control_characters_are_removed(stream, alice):
     ({"media_time": -1}, "bad_message"),
     ({"media_time": "12"}, "bad_message"),
     ({"media_time": True}, "bad_message"),
+    ({"media_time": 10**400}, "bad_message"),  # too large for a float: math.isfinite() would raise
+    ({"media_time": 1e300}, "bad_message"),
+    ({"media_time": 1e7}, "bad_message"),
     ({"text": 5}, "bad_message"),
     ({"text": "   \n\t "}, "text_empty"),
     ({"client_id": ""}, "bad_message"),

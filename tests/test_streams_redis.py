@@ -155,6 +155,22 @@ async def test_a_ban_on_hub_a_kicks_the_users_subscriptions_on_hub_b(hubs, strea
         assert (await banned_b.subscribe(stream.topic))["code"] == "banned"
 
 
+async def test_a_stream_made_members_only_sheds_anonymous_viewers_on_every_hub(hubs, stream, alice):
+    a, b = hubs
+    async with on(a) as anonymous_a, on(b) as anonymous_b, on(b, alice) as member:
+        for client in (anonymous_a, anonymous_b, member):
+            await client.subscribe(stream.topic)
+        stream.allow_anonymous = False
+        await database_sync_to_async(stream.save)()  # sync code, e.g. the admin or a view
+        for client in (anonymous_a, anonymous_b):
+            kicked = await client.receive_type("kicked")
+            assert (kicked["topic"], kicked["code"]) == (stream.topic, "auth_required")
+        ack = await post(member, stream.topic, "members only")
+        for client in (anonymous_a, anonymous_b):
+            assert comment_ids(await client.collect(quiet=0.3)) == []
+        assert comment_ids(await member.collect(quiet=0.3)) == [ack["id"]]
+
+
 # -- viewer counts --------------------------------------------------------------------------------
 async def test_viewer_count_is_the_sum_across_both_hubs(hubs, stream, alice, bob, make_user):
     a, b = hubs

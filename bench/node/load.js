@@ -366,8 +366,27 @@ async function main() {
   // Room: the poster connects (and, for the product, authenticates and subscribes).
   const total = Math.max(1, Math.round(cfg.rate * cfg.duration));
   const post = { sent: 0, acks: 0, errors: {}, ackHist: newHist(), sentAt: new Float64Array(total) };
-  const connectPoster = () => new Promise((resolve, reject) => {
-    const ws = new WebSocket(cfg.posterUrl, WS_OPTS(cfg, cfg.posterUrl));
+  // The product's posterUrl carries one single-use ticket per poster (`?ticket=a&ticket=b...`): a
+  // ticket authenticates one connection only, so each poster takes its own and presents it as a
+  // subprotocol, the way the browser client does.
+  const tickets = cfg.posterUrl ? new URL(cfg.posterUrl).searchParams.getAll('ticket') : [];
+  let posterBase = cfg.posterUrl;
+  if (tickets.length) {
+    const u = new URL(cfg.posterUrl);
+    u.searchParams.delete('ticket');
+    posterBase = u.toString();
+  }
+  const nPosters = Math.max(1, cfg.posters || 1);
+  if (tickets.length && tickets.length < nPosters) {
+    const error = `${nPosters} posters need as many tickets; the runner issued ${tickets.length} (bench/servers.py POSTER_TICKETS)`;
+    log('poster failed:', error);
+    process.stdout.write(`RESULT ${JSON.stringify({ ...result, error: `poster: ${error}` })}\n`);
+    process.exit(2);
+  }
+  const connectPoster = (i) => new Promise((resolve, reject) => {
+    const ws = tickets.length
+      ? new WebSocket(posterBase, ['realtime', `realtime.ticket.${tickets[i]}`], WS_OPTS(cfg, posterBase))
+      : new WebSocket(cfg.posterUrl, WS_OPTS(cfg, cfg.posterUrl));
     const timer = setTimeout(() => reject(new Error('poster connect timeout')), cfg.connectTimeout * 1000);
     ws.on('error', (e) => reject(e));
     ws.on('unexpected-response', (req, res) => reject(new Error(`poster handshake HTTP ${res.statusCode}`)));
@@ -422,7 +441,7 @@ async function main() {
   // and several measure what the server does with many people commenting at once.
   const posters = [];
   try {
-    for (let i = 0; i < Math.max(1, cfg.posters || 1); i++) posters.push(await connectPoster());
+    for (let i = 0; i < nPosters; i++) posters.push(await connectPoster(i));
   } catch (e) {
     log('poster failed:', e.message);
     process.stdout.write(`RESULT ${JSON.stringify({ ...result, error: `poster: ${e.message}` })}\n`);

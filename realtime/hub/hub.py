@@ -27,7 +27,7 @@ from ..eventlog import History, StoredEvent
 from ..topics.base import Topic
 from ..topics.names import CONTROL_GROUP, group_for_topic
 from ..transport import Writer
-from . import control, upkeep
+from . import control, reader, upkeep
 from .frames import encode
 from .recent import Replay
 from .room import Room, Subscription
@@ -74,6 +74,7 @@ class Hub:
         self.closed_observers: list[Callable[[str], None]] = []
         self._started = asyncio.Event()
         self._starting = False
+        self.stopped = False
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -86,12 +87,13 @@ class Hub:
             await self.layer.group_add(CONTROL_GROUP, self.channel)
         except Exception as exc:
             logger.warning("Could not join the control group (%s); will retry", exc)
-        self.spawn(self._read())
+        self.spawn(reader.read(self))
         self.spawn(upkeep.maintain(self))
         self._started.set()
 
     async def stop(self) -> None:
         """Stop reading and leave every layer group, so other processes stop sending to this one."""
+        self.stopped = True
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
@@ -184,8 +186,12 @@ class Hub:
         self._changed(room)
         if not len(room):
             loop = asyncio.get_running_loop()
-            loop.call_later(ROOM_LINGER, lambda: self.spawn(self._leave_if_empty(room)))
+            loop.call_later(ROOM_LINGER, self._linger_over, room)
         return True
+
+    def _linger_over(self, room: Room) -> None:
+        if not self.stopped:  # a stopped hub has left its groups already
+            self.spawn(self._leave_if_empty(room))
 
     def drop(self, conn: Connection) -> None:
         """The connection is gone: remove it from every room it is in. Safe to call more than once."""
@@ -223,6 +229,9 @@ class Hub:
                 except Exception as exc:
                     logger.warning("Could not leave %s on the channel layer (%s)", room.topic, exc)
                 room.joined = False
+                # From here on events pass the room by: if a returning viewer keeps it, what it
+                # remembers must not answer them (their database read brings the room up to date).
+                room.sequencer.recent.clear()
             # A subscriber that arrived during the await keeps the room (and re-joins under the lock).
             if len(room) or self.rooms.get(room.topic) is not room:
                 return
@@ -258,52 +267,7 @@ class Hub:
         """Send a message to every process's hub (raises if the layer refuses)."""
         await self.layer.group_send(CONTROL_GROUP, message)
 
-    async def send_control(self, message: dict[str, Any]) -> None:
-        try:
-            await self.send_to_hubs({"type": "realtime.control", **message})
-        except Exception as exc:
-            logger.warning("Channel layer unavailable, control message %s not sent (%s)",
-                           message.get("action"), exc)
-            self.on_control(message)  # at least this process acts on it
-
-    # -- the layer reader -------------------------------------------------------------------------
-    async def _read(self) -> None:
-        failures = 0
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                logger.warning("Channel layer receive failed (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            if failures:
-                failures = 0
-                # The layer may have restarted and forgotten our groups: join again, then catch up.
-                self.spawn(upkeep.rejoin_and_sync(self))
-            try:
-                self._dispatch(message)
-            except Exception:
-                logger.exception("Could not handle channel-layer message %r", message.get("type"))
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "realtime.event":
-            room = self.rooms.get(message.get("topic", ""))
-            if room is not None:
-                room.accept(StoredEvent.from_message(message))
-        elif kind == "realtime.events":
-            room = self.rooms.get(message.get("topic", ""))
-            if room is not None:
-                room.accept_many([StoredEvent.from_message(item) for item in message.get("events", [])])
-        elif kind == "realtime.control":
-            self.on_control(message)
-        elif isinstance(kind, str) and kind in self.handlers:
-            self.handlers[kind](message)
-
+    # -- what other processes send ---------------------------------------------------------------
     def on_control(self, message: dict[str, Any]) -> None:
         control.handle(self, message)
 

@@ -62,10 +62,14 @@ class RecentEvents:
         self.items: deque[Item] = deque()
         self.floor: int | None = None
         self._content = 0  # items that are not markers
+        # An event that is not a marker is known to lie at or below the floor (then a fresh subscriber
+        # needs only the `limit` newest held here, whatever markers lie between them and the floor).
+        self.content_below = False
 
-    def seed(self, items: list[Item], floor: int) -> None:
+    def seed(self, items: list[Item], floor: int, *, content_below: bool = False) -> None:
         self.items = deque(items)
         self.floor = floor
+        self.content_below = content_below
         self._content = sum(not item.marker for item in items)
         self._trim()
 
@@ -82,11 +86,13 @@ class RecentEvents:
         while self.items and (self._content > self.limit + 1 or len(self.items) > 4 * self.limit + 4):
             dropped = self.items.popleft()
             self._content -= not dropped.marker
+            self.content_below = self.content_below or not dropped.marker
             self.floor = dropped.id
 
     def clear(self) -> None:
         self.items.clear()
         self._content = 0
+        self.content_below = False
         self.floor = None
 
     def replay(self, since: int | None, limit: int, last_id: int) -> Replay | None:
@@ -96,6 +102,10 @@ class RecentEvents:
         if since is None or since < self.floor:
             # Events at or below the floor are unknown here: answerable only if more than `limit` lie
             # above it (then the replay starts above the floor whatever lies below), or if none exist.
+            if self._content == limit and since is None and self.content_below and limit > 0:
+                # The database holds more than `limit`: the replay starts at the oldest held here.
+                oldest = next(item.id for item in self.items if not item.marker)
+                return Replay([item.text for item in self.items if item.id >= oldest], last_id, False)
             if self._content <= limit and not (since is None and self.floor == 0):
                 return None
         chosen, truncated = select_replay(self.items, since, limit)

@@ -113,4 +113,4 @@ class Sequencer:
             return
         items = [Item(event.id, event.marker, text) for event, text in zip(history.events, texts, strict=True)
                  if event.id is not None]
-        self.recent.seed(items, history.floor)
+        self.recent.seed(items, history.floor, content_below=history.content_below)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -88,8 +89,21 @@ class CommentAdmin(admin.ModelAdmin):
 class StreamRestrictionAdmin(admin.ModelAdmin):
     list_display = ["user", "kind", "stream", "until", "reason", "created_by"]
     list_filter = ["kind"]
-    autocomplete_fields = ["user"]
     readonly_fields = ["created_by", "created_at"]
+
+    # A search box for the user when the project's user admin can answer it (autocomplete needs a
+    # registered user admin with search_fields: admin.E039/E040); a raw id field otherwise.
+    @property
+    def autocomplete_fields(self) -> list[str]:  # type: ignore[override]
+        return ["user"] if self._user_search() else []
+
+    @property
+    def raw_id_fields(self) -> list[str]:  # type: ignore[override]
+        return [] if self._user_search() else ["user"]
+
+    def _user_search(self) -> bool:
+        user_admin = self.admin_site._registry.get(get_user_model())
+        return bool(user_admin is not None and user_admin.search_fields)
 
     def save_model(self, request: HttpRequest, obj: StreamRestriction, form: Any, change: bool) -> None:
         if not change:

@@ -10,12 +10,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from ..api import kick
+from ..api import kick, reauthorize
 from ..eventlog import restore, store_event, withdraw
 from ..exceptions import ProtocolError
 from ..publishing import publish_on_commit
 from .lookup import forget_stream
 from .models import Comment, Stream, StreamRestriction
+from .policy import fresh_user
 from .rules import comment_payload
 
 MAX_RESTRICTION_MINUTES = 60 * 24 * 365
@@ -65,8 +66,11 @@ def restrict(stream: Stream, user: Any, kind: str, *, minutes: int | None = None
 
 
 def enforce(restriction: StreamRestriction) -> None:
-    """After commit, end a banned user's subscriptions to the stream on every process."""
-    if restriction.kind == StreamRestriction.Kind.BAN and restriction.active:
+    """After commit, end a banned user's subscriptions to the stream on every process.
+
+    A moderator is not kicked: the policy never bans moderators on their own stream."""
+    if restriction.kind == StreamRestriction.Kind.BAN and restriction.active \
+            and not restriction.stream.is_moderator(fresh_user(restriction.user)):
         reason = f": {restriction.reason}" if restriction.reason else ""
         topic, user_id = restriction.stream.topic, restriction.user_id
         transaction.on_commit(lambda: kick(topic, user_id, code="banned",
@@ -78,14 +82,21 @@ def lift(stream: Stream, user: Any, kind: str) -> bool:
 
 
 def update_stream(stream: Stream, **changes: Any) -> int:
-    """Change slow mode, open/close comments or end the stream; viewers see it at once."""
-    allowed = {"slow_mode_seconds", "comments_open", "status"}
+    """Change slow mode, open/close comments, anonymous viewing, or end the stream; viewers see it at
+    once (and anonymous viewers of a stream made members-only are kicked with `auth_required`)."""
+    allowed = {"slow_mode_seconds", "comments_open", "status", "allow_anonymous"}
     if set(changes) - allowed:
         raise ValueError(f"update_stream() changes only {sorted(allowed)}.")
     with transaction.atomic():
+        # A QuerySet update sends no post_save: see for ourselves whether anonymous viewing ends.
+        closing = changes.get("allow_anonymous") is False and Stream.objects.select_for_update().filter(
+            pk=stream.pk, allow_anonymous=True).exists()
         Stream.objects.filter(pk=stream.pk).update(**changes)
         stream.refresh_from_db()
         transaction.on_commit(lambda: forget_stream(stream.pk))  # other processes: within a second
+        if closing:
+            topic = stream.topic
+            transaction.on_commit(lambda: reauthorize(topic))
         return _stream_event(stream, "stream.updated", stream_state(stream))
 
 
@@ -107,7 +118,9 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
     stream = Stream.objects.filter(pk=stream_id).first()
     if stream is None:
         raise ProtocolError("not_found", "This stream no longer exists.")
-    if not stream.is_moderator(moderator):
+    # Re-read: a socket's user object caches permissions (and is_active) for as long as it is open.
+    moderator = fresh_user(moderator)
+    if moderator is None or not stream.is_moderator(moderator):
         raise ProtocolError("forbidden", "Only this stream's moderators can do that.")
     action = data.get("action")
     if action in ("delete", "hide", "restore"):

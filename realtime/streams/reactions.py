@@ -3,14 +3,14 @@
 A popular stream can get hundreds of hearts a second; one frame per heart per viewer would cost more
 than all the comments. Each process sums its reactions per topic and, once per `REACTION_INTERVAL`,
 publishes one ephemeral `reactions` event with the counts and adds them to the stored totals in one
-query per kind.
+query per kind. Who may react, and how often, is `realtime.streams.policy`'s call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
@@ -26,21 +26,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("realtime.reactions")
 
-PER_CONNECTION_PER_SECOND = 10
 
-
-class ReactionThrottle:
-    """At most a few reactions a second from one subscription; the rest are refused, not queued."""
-
-    def __init__(self) -> None:
-        self.times: deque[float] = deque()
-
-    def check(self, now: float) -> None:
-        while self.times and self.times[0] < now - 1.0:
-            self.times.popleft()
-        if len(self.times) >= PER_CONNECTION_PER_SECOND:
-            raise ProtocolError("rate_limited", "Too many reactions; slow down.", retry_after=1.0)
-        self.times.append(now)
+def validate_kind(kind: object) -> str:
+    if not isinstance(kind, str) or kind not in realtime_settings.REACTIONS:
+        raise ProtocolError("bad_reaction", f"Reaction must be one of {', '.join(realtime_settings.REACTIONS)}.")
+    return kind
 
 
 class Reactions:
@@ -52,9 +42,7 @@ class Reactions:
         self.flush_handle: asyncio.TimerHandle | None = None
 
     def add(self, topic: str, kind: object) -> None:
-        if kind not in realtime_settings.REACTIONS:
-            raise ProtocolError("bad_reaction", f"Reaction must be one of {', '.join(realtime_settings.REACTIONS)}.")
-        self.pending.setdefault(topic, Counter())[str(kind)] += 1
+        self.pending.setdefault(topic, Counter())[validate_kind(kind)] += 1
         if self.flush_handle is None:
             loop = asyncio.get_running_loop()
             self.flush_handle = loop.call_later(float(realtime_settings.REACTION_INTERVAL),

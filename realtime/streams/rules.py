@@ -1,8 +1,8 @@
 """The rules a comment must pass: the fields a client may send, and who may post what, when.
 
 Pure judgement: `parse_draft` validates a client's fields, `Judge` applies a stream's moderation rules
-(bans, mutes, closed comments, blocked terms, rate limits, slow mode) to a batch of posts using what it
-read once. Storing is `realtime.streams.storage`'s job.
+(the participation policy shared with reactions, then blocked terms, rate limits, slow mode) to a batch
+of posts using what it read once. Storing is `realtime.streams.storage`'s job.
 """
 
 from __future__ import annotations
@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from ..exceptions import Denied, ProtocolError
+from ..exceptions import ProtocolError
+from . import policy
 from .conf import realtime_settings
-from .models import MODERATE_PERMISSION, Comment, Stream, StreamRestriction
+from .models import Comment, Stream, StreamRestriction
+
+# Longer than any video; also keeps ints too large for a float (10**400) out of float().
+MAX_MEDIA_TIME = 1e7
+# Only a JSON escape can put one in a str, and it cannot be stored or sent as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +37,8 @@ class CommentDraft:
 def parse_draft(data: dict[str, Any]) -> CommentDraft:
     """Validate the client's fields; styling comes only from the allow-lists."""
     text = data.get("text")
-    if not isinstance(text, str):
-        raise ProtocolError("bad_message", "Field 'text' is required and must be a string.")
+    if not isinstance(text, str) or _SURROGATE.search(text):
+        raise ProtocolError("bad_message", "Field 'text' is required and must be a string of valid Unicode.")
     text = " ".join(text.split())  # one line: newlines and runs of spaces would break the overlay
     if not text.isprintable():
         # Control characters (NUL, escapes) are not text; PostgreSQL even refuses NUL in a column.
@@ -43,7 +49,8 @@ def parse_draft(data: dict[str, Any]) -> CommentDraft:
     if len(text) > limit:
         raise ProtocolError("text_too_long", f"Comments may be at most {limit} characters ({len(text)} sent).")
     client_id = data.get("client_id")
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or not client_id.isprintable():
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or not client_id.isprintable() \
+            or _SURROGATE.search(client_id):
         raise ProtocolError("bad_message", "Field 'client_id' must be a string of 1 to 64 printable characters.")
     color = data.get("color") or ""
     if not isinstance(color, str) or (color and color.lower() not in realtime_settings.COMMENT_COLORS):
@@ -51,13 +58,22 @@ def parse_draft(data: dict[str, Any]) -> CommentDraft:
     mode = data.get("mode") or Comment.Mode.SCROLL
     if mode not in realtime_settings.COMMENT_MODES:
         raise ProtocolError("bad_mode", f"Mode must be one of {', '.join(realtime_settings.COMMENT_MODES)}.")
-    media_time = data.get("media_time")
-    if media_time is not None:
-        if isinstance(media_time, bool) or not isinstance(media_time, int | float) or not math.isfinite(media_time) \
-                or media_time < 0:
-            raise ProtocolError("bad_message", "Field 'media_time' must be a number of seconds >= 0.")
-        media_time = float(media_time)
-    return CommentDraft(text, client_id, color.lower(), mode, media_time)
+    return CommentDraft(text, client_id, color.lower(), mode, _media_time(data.get("media_time")))
+
+
+def _media_time(value: Any) -> float | None:
+    if value is None:
+        return None
+    seconds = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond any float (a JSON number of 400 digits)
+            pass
+    if not (math.isfinite(seconds) and 0 <= seconds < MAX_MEDIA_TIME):
+        raise ProtocolError("bad_message", f"Field 'media_time' must be a number of seconds from 0 to "
+                                           f"{MAX_MEDIA_TIME:.0f}.")
+    return seconds
 
 
 def comment_payload(comment: Comment) -> dict[str, Any]:
@@ -74,14 +90,23 @@ def active_restriction(stream: Stream, user: Any, kind: str) -> StreamRestrictio
     return restriction if restriction is not None and restriction.active else None
 
 
-def _until(restriction: StreamRestriction) -> str:
-    return f" until {restriction.until:%H:%M UTC}" if restriction.until else ""
+def normalise(text: str) -> str:
+    """The form blocked terms are matched in: without invisible format characters (zero-width spaces
+    and joiners, BOM, soft hyphens), compatibility forms folded (full-width letters, ligatures), case
+    folded, whitespace collapsed. "ＳＰＡＭ", "S\u200bPAM" and "sPaM" all read "spam"."""
+    if not text.isascii():
+        text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+        text = unicodedata.normalize("NFKC", text)
+    text = text.casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)  # casefolding can leave a non-normal form
+    return " ".join(text.split())
 
 
 def _blocked_term(terms: list[str], text: str) -> str | None:
-    lowered = text.lower()
+    folded = normalise(text)
     for term in terms:
-        if term and re.search(rf"(?<!\w){re.escape(term)}(?!\w)", lowered):
+        if term and re.search(rf"(?<!\w){re.escape(term)}(?!\w)", folded):
             return term
     return None
 
@@ -106,23 +131,22 @@ class Judge:
                 stream=stream, author_id__in=ids, created_at__gt=now - timedelta(seconds=window))
                 .order_by("created_at").values_list("author_id", "created_at")):
             self.recent.setdefault(author_id, []).append(created_at)
-        self.terms = [*map(str.lower, realtime_settings.BLOCKED_TERMS), *stream.blocked_term_list()]
+        self.terms = [normalise(term) for term in (*realtime_settings.BLOCKED_TERMS, *stream.blocked_term_list())]
+        self.moderator_now: dict[int, bool] = {}
 
     def is_moderator(self, user: Any) -> bool:
-        return user.pk == self.stream.owner_id or user.pk in self.moderators or user.has_perm(
-            MODERATE_PERMISSION)
+        if user.pk == self.stream.owner_id or user.pk in self.moderators:
+            return user.is_active
+        # Rare (restricted or slow-moded posters only), and the socket's user caches its permissions.
+        if user.pk not in self.moderator_now:
+            self.moderator_now[user.pk] = policy.is_moderator_now(self.stream, user)
+        return self.moderator_now[user.pk]
 
     def check(self, user: Any, draft: CommentDraft) -> None:
         ban = self.restrictions.get((user.pk, StreamRestriction.Kind.BAN))
-        if ban:
-            raise Denied("banned", f"You are banned from this stream{_until(ban)}.")
         mute = self.restrictions.get((user.pk, StreamRestriction.Kind.MUTE))
-        if mute:
-            raise Denied("muted", f"You are muted on this stream{_until(mute)}.")
-        if not self.stream.is_live:
-            raise ProtocolError("stream_ended", "This stream has ended; comments are closed.")
-        if not self.stream.comments_open:
-            raise ProtocolError("comments_closed", "Comments are closed on this stream right now.")
+        exempt = bool(ban or mute) and self.is_moderator(user)
+        policy.check(self.stream, policy.Standing(ban, mute, moderator=exempt), "comment")
         term = _blocked_term(self.terms, draft.text)
         if term:
             raise ProtocolError("blocked_term", f"Your comment contains a blocked term ({term!r}).")

@@ -1,27 +1,50 @@
-"""A comment deleted by any means (a cascade from its author or stream, `QuerySet.delete()`) is withdrawn
-from history and removed from live overlays, as a moderator's delete is; a deleted stream takes its
-topic's log with it."""
+"""A comment deleted by any means (a cascade from its author, `QuerySet.delete()`) is withdrawn from
+history and removed from live overlays, as a moderator's delete is; a deleted stream takes its topic's
+log with it; a stream made members-only (`save()`, the admin) sheds its anonymous viewers."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
+from ..api import reauthorize
 from ..eventlog import store_event, withdraw
 from ..models import Event, TopicSequence
 from ..publishing import publish_on_commit
 from .lookup import forget_stream
 from .models import Comment, Stream
 
+# Streams whose deletion is under way in this thread, with the object `delete()` was called on. A
+# cascade deletes a stream's comments (and sends their post_delete) while its row still exists; their
+# topic log goes with the stream, so nothing is stored or published per comment. Keyed by the origin
+# so that a deletion that failed half-way cannot silence a later, unrelated comment delete.
+_deleting = threading.local()
+_NOT_DELETING = object()
+
+
+def _streams_being_deleted() -> dict[int, Any]:
+    marks = getattr(_deleting, "streams", None)
+    if marks is None:
+        marks = _deleting.streams = {}
+    return marks
+
+
+@receiver(pre_delete, sender=Stream, dispatch_uid="realtime.streams.stream_deleting")
+def _on_stream_deleting(sender: Any, instance: Stream, origin: Any = None, **kwargs: Any) -> None:
+    _streams_being_deleted()[instance.pk] = origin
+
 
 @receiver(post_delete, sender=Comment, dispatch_uid="realtime.streams.comment_deleted")
-def _on_comment_deleted(sender: Any, instance: Comment, **kwargs: Any) -> None:
+def _on_comment_deleted(sender: Any, instance: Comment, origin: Any = None, **kwargs: Any) -> None:
+    if _streams_being_deleted().get(instance.stream_id, _NOT_DELETING) is origin:
+        return  # the stream's whole log is deleted with it below
     topic = f"stream.{instance.stream_id}"
-    if instance.state != Comment.State.VISIBLE or not Stream.objects.filter(pk=instance.stream_id).exists():
-        withdraw(topic, instance.seq)  # already announced, or the whole stream is going
+    if instance.state != Comment.State.VISIBLE:
+        withdraw(topic, instance.seq)  # its removal was announced already
         return
     with transaction.atomic():
         withdraw(topic, instance.seq)
@@ -30,12 +53,26 @@ def _on_comment_deleted(sender: Any, instance: Comment, **kwargs: Any) -> None:
 
 @receiver(post_delete, sender=Stream, dispatch_uid="realtime.streams.stream_deleted")
 def _on_stream_deleted(sender: Any, instance: Stream, **kwargs: Any) -> None:
+    _streams_being_deleted().pop(instance.pk, None)
     forget_stream(instance.pk)
     # The topic's log goes with the stream; a later stream can never inherit its ids or history.
     Event.objects.filter(topic=instance.topic).delete()
     TopicSequence.objects.filter(topic=instance.topic).delete()
 
 
+@receiver(pre_save, sender=Stream, dispatch_uid="realtime.streams.stream_pre_save")
+def _remember_anonymous(sender: Any, instance: Stream, update_fields: Any = None, **kwargs: Any) -> None:
+    closing = instance.pk is not None and not instance.allow_anonymous and (
+        update_fields is None or "allow_anonymous" in update_fields)
+    instance._realtime_closing_to_anonymous = closing and sender._default_manager.filter(
+        pk=instance.pk, allow_anonymous=True).exists()
+
+
 @receiver(post_save, sender=Stream, dispatch_uid="realtime.streams.stream_saved")
 def _on_stream_saved(sender: Any, instance: Stream, **kwargs: Any) -> None:
     forget_stream(instance.pk)  # this process at once; the others within STREAM_CACHE_SECONDS
+    if getattr(instance, "_realtime_closing_to_anonymous", False):
+        instance._realtime_closing_to_anonymous = False
+        topic = instance.topic
+        # Members-only now: every process re-checks its subscribers and kicks anonymous ones.
+        transaction.on_commit(lambda: reauthorize(topic))

@@ -7,7 +7,6 @@ Built on the core's public Topic API, the way a project builds its own kind: `lo
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -17,9 +16,10 @@ from ..topics import Client, Topic
 from . import moderation
 from .lookup import load_stream
 from .models import Stream, StreamRestriction
+from .policy import Participation
 from .posting import CommentBatcher
 from .presence import Presence
-from .reactions import Reactions, ReactionThrottle
+from .reactions import Reactions, validate_kind
 from .rules import active_restriction
 
 
@@ -30,7 +30,6 @@ class StreamTopic(Topic):
         super().__init__(name, key)
         self.stream = stream
         self.moderator = False
-        self.throttle: ReactionThrottle | None = None  # made on the first reaction: most viewers never react
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
@@ -56,8 +55,11 @@ class StreamTopic(Topic):
 
     def _check_access(self, user: Any) -> None:
         ban = active_restriction(self.stream, user, StreamRestriction.Kind.BAN)
-        if ban is not None:
+        if ban is not None and not self.stream.is_moderator(user):  # moderators are never banned here
             raise Denied("banned", "You are banned from this stream.")
+
+    def _check_and_describe(self, user: Any) -> None:
+        self._check_access(user)
         self.moderator = self.stream.is_moderator(user)
 
     async def state(self, client: Client) -> dict[str, Any]:
@@ -65,22 +67,23 @@ class StreamTopic(Topic):
         # A ban committed after the check in authorize_subscribe but before joining would find nothing
         # to kick, so check again: anything later is kicked, anything earlier is refused here.
         if getattr(client.user, "is_authenticated", False):
-            await database_sync_to_async(self._check_access)(client.user)
+            await database_sync_to_async(self._check_and_describe)(client.user)
         viewers = client.hub.service(Presence).track(self.name)
         return {**moderation.stream_state(self.stream), "moderator": self.moderator, "viewers": viewers}
 
     async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        # Every branch judges the user and the stream as they are now (`realtime.streams.policy`), not
+        # as they were when this subscription began: this object may be hours old.
         user = client.user
         if not getattr(user, "is_authenticated", False):
             raise Denied("auth_required", "Log in to take part.")
-        if event == "comment":
+        if event == "comment":  # judged with the stream's lock held, in the storing transaction
             return await client.hub.service(CommentBatcher).post(self.stream.pk, user, data)
         if event == "reaction":
-            if self.throttle is None:
-                self.throttle = ReactionThrottle()
-            self.throttle.check(time.monotonic())
-            client.hub.service(Reactions).add(self.name, data.get("kind"))
+            kind = validate_kind(data.get("kind"))
+            await client.hub.service(Participation).admit_reaction(self.stream.pk, user)
+            client.hub.service(Reactions).add(self.name, kind)
             return {}
-        if event == "moderate":
+        if event == "moderate":  # re-reads the moderator from the database
             return {"data": await database_sync_to_async(moderation.moderate)(self.stream.pk, user, data)}
         raise ProtocolError("publish_not_allowed", "Stream topics accept 'comment', 'reaction' and 'moderate'.")

@@ -6,6 +6,11 @@ A project adds a kind by subclassing `Topic` and naming it in `REALTIME["TOPICS"
     class TeamTopic(Topic):
         kind = "team"
 
+        @classmethod
+        async def load(cls, name, key):
+            cls.int_key(key, "team")  # refuses `team.x` and `team.01` (which would be a second room)
+            return cls(name, key)
+
         async def can_subscribe(self, user):
             return user.is_authenticated and await user.teams.filter(pk=self.key).aexists()
 """
@@ -74,9 +79,18 @@ class Topic:
             return Denied("auth_required", "Log in to use this topic.")
         return Denied("forbidden", "You may not subscribe to this topic.")
 
-    @staticmethod
-    def int_key(key: str, what: str) -> int:
-        """Keys that name a database row must be integers; anything else names nothing."""
-        if not key.isdigit() or len(key) > 18:
+    @classmethod
+    def int_key(cls, key: str, what: str) -> int:
+        """The row id a key names, or `not_found`. Every kind with database ids calls this, so it is the
+        one place that makes each object's topic name unique: `stream.01` would pass any lookup as
+        stream 1 yet be a room of its own (its own viewers, never delivered to, missed by a ban's kick).
+        """
+        if not (key.isascii() and key.isdigit()) or len(key) > 18:
             raise ProtocolError("not_found", f"No {what} {key!r}: the key must be a number.")
+        if key.startswith("0"):
+            number = int(key)
+            if number == 0:
+                raise ProtocolError("not_found", f"No {what} {key!r}: ids start at 1.")
+            raise ProtocolError("not_found", f"No {what} {key!r}: ids are written without leading zeros. "
+                                             f"Use '{cls.kind or what}.{number}'.")
         return int(key)

@@ -351,6 +351,14 @@ test("fix 2: 4008 (too slow) reconnects with ordinary backoff and resumes", (t) 
   assert.equal(ws.sentOfType("subscribe")[0].since, 8);
 });
 
+/** FakeSocket that also records the subprotocols offered (the ticket travels there). */
+class ProtocolSocket extends FakeSocket {
+  constructor(url, protocols) {
+    super(url);
+    this.protocols = protocols;
+  }
+}
+
 test("4001 with a ticket URL fetches a fresh ticket for the next connection", async (t) => {
   let n = 0;
   const calls = [];
@@ -359,16 +367,29 @@ test("4001 with a ticket URL fetches a fresh ticket for the next connection", as
     n += 1;
     return { ok: true, status: 200, json: async () => ({ ticket: "t" + n, expires_in: 60 }) };
   };
-  const { last } = makeClient(t, { fetch, ticketUrl: "/realtime/ticket/" });
+  const { last } = makeClient(t, { fetch, ticketUrl: "/realtime/ticket/", WebSocket: ProtocolSocket });
   await new Promise((r) => setImmediate(r));
-  assert.equal(last().url, "ws://example.test:8000/ws/realtime/?ticket=t1");
+  assert.deepEqual(last().protocols, ["realtime", "realtime.ticket.t1"]);
   hello(last());
   last().receive({ type: "error", code: "auth_failed", message: "expired" });
   last().serverClose(4001);
   t.mock.timers.tick(1000);
   await new Promise((r) => setImmediate(r));
-  assert.equal(last().url, "ws://example.test:8000/ws/realtime/?ticket=t2");
+  assert.deepEqual(last().protocols, ["realtime", "realtime.ticket.t2"]);
   assert.deepEqual(calls[0], ["/realtime/ticket/", "POST", "tok123"]);
+});
+
+test("a ticket goes in the subprotocol, never in the URL", async (t) => {
+  const fetch = async () => ({ ok: true, status: 200, json: async () => ({ ticket: "secret-1", expires_in: 60 }) });
+  const { last } = makeClient(t, { fetch, ticketUrl: "/realtime/ticket/", WebSocket: ProtocolSocket });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(last().url, "ws://example.test:8000/ws/realtime/");
+  assert.equal(last().url.indexOf("secret-1"), -1);
+});
+
+test("without a ticket URL the socket offers no subprotocol", (t) => {
+  const { last } = makeClient(t, { WebSocket: ProtocolSocket });
+  assert.equal(last().protocols, undefined);
 });
 
 test("a kicked or refused subscription is not re-sent on reconnect", (t) => {

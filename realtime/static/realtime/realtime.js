@@ -129,7 +129,8 @@
    * Client(options): one connection and everything that must survive its reconnects.
    *   url        ws path or absolute ws(s) URL (default data-url or /ws/realtime/)
    *   heartbeat  seconds between pings until the server's `hello` says otherwise (default 25)
-   *   ticketUrl  when set, POST here for a fresh ticket before every connect (non-cookie auth)
+   *   ticketUrl  when set, POST here for a fresh single-use ticket before every connect (non-cookie
+   *              auth); it is presented as the subprotocol "realtime.ticket.<ticket>"
    *   WebSocket, document, location, random: injectable for tests
    */
   function Client(options) {
@@ -233,7 +234,7 @@
     if (this._stopped || this._ws) return;
     this._setState(this.attempt === 0 && this.user === undefined ? "connecting" : "reconnecting");
     if (!this.ticketUrl) return this._dial(this.url);
-    // A ticket lives ~60 s and is single-purpose, so each attempt fetches a fresh one.
+    // A ticket lives ~60 s and works once, so each attempt fetches a fresh one.
     this._ws = "pending";
     var csrf = readCookie(this._doc, "csrftoken");
     this._fetch(this.ticketUrl, {
@@ -246,7 +247,9 @@
     }).then(function (body) {
       self._ws = null;
       if (self._stopped) return;
-      self._dial(self.url + (self.url.indexOf("?") < 0 ? "?" : "&") + "ticket=" + encodeURIComponent(body.ticket));
+      // As a subprotocol, not in the URL: URLs end up in proxy logs and browser history. The server
+      // selects "realtime" and never echoes the ticket.
+      self._dial(self.url, ["realtime", "realtime.ticket." + body.ticket]);
     }, function (err) {
       self._ws = null;
       if (err && err.code === "auth_failed") return self._stop("auth_failed");
@@ -254,11 +257,11 @@
     });
   };
 
-  Client.prototype._dial = function (url) {
+  Client.prototype._dial = function (url, protocols) {
     var self = this;
     var ws;
     try {
-      ws = new this._WebSocket(url);
+      ws = protocols ? new this._WebSocket(url, protocols) : new this._WebSocket(url);
     } catch (e) {
       reportError(e);
       return this._scheduleRetry();
