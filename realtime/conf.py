@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     # Inbound frames larger than this (bytes of UTF-8 text) are refused with `frame_too_large`.
     "MAX_FRAME_BYTES": 16 * 1024,
     "MAX_SUBSCRIPTIONS": 50,
-    # Protocol errors a connection may cause within ABUSE_WINDOW seconds before a policy close (1008).
+    # Malformed requests a connection may send within ABUSE_WINDOW seconds before a policy close (4429).
     "ABUSE_LIMIT": 20,
     "ABUSE_WINDOW": 10.0,
     # Seconds between client pings (sent to the client in `hello`).
