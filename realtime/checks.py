@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 
 @checks.register(checks.Tags.compatibility)
@@ -73,4 +76,103 @@ def check_features(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint=f"Add 'realtime' to INSTALLED_APPS, before '{feature}'.",
                 id="realtime.E005",
             ))
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A key in REALTIME that nothing declares is a typo: its value would be silently ignored."""
+    from .conf import realtime_settings
+
+    configured = getattr(settings, "REALTIME", None) or {}
+    if not isinstance(configured, dict):
+        return [checks.Error("settings.REALTIME must be a dict.", hint="REALTIME = {'HISTORY_LIMIT': 50}",
+                             id="realtime.E007")]
+    known = realtime_settings.defaults
+    errors: list[checks.CheckMessage] = []
+    for key in sorted(set(configured) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else "Valid keys: " + ", ".join(sorted(known)) + "."
+        errors.append(checks.Error(f"REALTIME[{key!r}] is not a realtime setting; it is ignored.", hint=hint,
+                                   id="realtime.E007"))
+    return errors
+
+
+def _find(app: Any, wanted: Any, depth: int = 0) -> Any:
+    """Walk an ASGI application's wrappers (routers, middleware) for one that `wanted(app)` accepts."""
+    if app is None or depth > 12:
+        return None
+    if wanted(app):
+        return app
+    children: list[Any] = []
+    mapping = getattr(app, "application_mapping", None)  # channels' ProtocolTypeRouter
+    if isinstance(mapping, dict):
+        children += list(mapping.values())
+    for name in ("application", "inner", "app", "with_session"):
+        child = getattr(app, name, None)
+        if child is not None and child is not app:
+            children.append(child)
+    for child in children:
+        found = _find(child, wanted, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _protocol_app(application: Any, protocol: str) -> Any:
+    mapping = getattr(application, "application_mapping", None)
+    return mapping.get(protocol) if isinstance(mapping, dict) else None
+
+
+@checks.register(checks.Tags.compatibility)
+def check_mounting(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """What the tutorial's reader gets wrong: the socket, the static files and the ticket URLs."""
+    errors: list[checks.CheckMessage] = []
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if path:
+        try:
+            application = import_string(path)
+        except Exception as exc:  # the project's own module: say what failed, do not crash `check`
+            errors.append(checks.Warning(
+                f"ASGI_APPLICATION {path!r} could not be imported to check it ({exc}).",
+                hint="Fix the import error; `daphne` would fail the same way.", id="realtime.W004"))
+        else:
+            errors += _check_application(application, path)
+    try:
+        reverse("realtime:ticket")
+    except NoReverseMatch:
+        errors.append(checks.Warning(
+            "realtime's HTTP URLs are not included, so non-browser clients cannot get a ticket.",
+            hint='Add path("realtime/", include("realtime.urls")) to your ROOT_URLCONF.',
+            id="realtime.W006"))
+    if "*" in settings.ALLOWED_HOSTS and not settings.DEBUG:
+        errors.append(checks.Warning(
+            "ALLOWED_HOSTS contains '*': any Host header is accepted, and the WebSocket origin check can "
+            "only compare an Origin with the host the request claims to be for.",
+            hint="List your site's hosts in ALLOWED_HOSTS (and, for pages on other origins, "
+                 "REALTIME['ALLOWED_ORIGINS'] or CSRF_TRUSTED_ORIGINS).",
+            id="realtime.W007"))
+    return errors
+
+
+def _check_application(application: Any, path: str) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if _find(application, lambda app: getattr(app, "realtime_websocket", False)) is None:
+        errors.append(checks.Error(
+            f"The realtime WebSocket route is not mounted in {path}.",
+            hint='Use ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()}) '
+                 "with `from realtime.asgi import websocket_application`.",
+            id="realtime.E006"))
+    if settings.DEBUG and "django.contrib.staticfiles" in settings.INSTALLED_APPS:
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        http = _protocol_app(application, "http") or application
+        if _find(http, lambda app: isinstance(app, ASGIStaticFilesHandler)) is None:
+            errors.append(checks.Warning(
+                "Under daphne, static files (realtime.js, the widget's CSS) are not served: the page's "
+                "client never loads and stays on 'Connecting...'.",
+                hint="In DEBUG, wrap the HTTP app: `from django.contrib.staticfiles.handlers import "
+                     "ASGIStaticFilesHandler`; \"http\": ASGIStaticFilesHandler(django_asgi_app). In "
+                     "production serve STATIC_ROOT from your web server or whitenoise.",
+                id="realtime.W005"))
     return errors
