@@ -25,6 +25,16 @@ DEFAULTS: dict[str, Any] = {
     # Malformed requests a connection may send within ABUSE_WINDOW seconds before a policy close (4429).
     "ABUSE_LIMIT": 20,
     "ABUSE_WINDOW": 10.0,
+    # Requests one connection may send: REQUEST_RATE a second on average, REQUEST_BURST at once (and at
+    # most REQUEST_BURST waiting for their answers). More are refused with `rate_limited` at once, and
+    # those refusals count toward ABUSE_LIMIT. The burst covers a reconnect resubscribing everything.
+    "REQUEST_RATE": 20.0,
+    "REQUEST_BURST": 100,
+    # Open sockets per logged-in user, and per anonymous client address (scope["client"]: run daphne
+    # with --proxy-headers behind a proxy; addresses that are not globally routable are never capped),
+    # in each process. The next one gets `too_many_connections` and close 4029. None: no cap.
+    "MAX_CONNECTIONS_PER_USER": 20,
+    "MAX_CONNECTIONS_PER_ADDRESS": 100,
     # Seconds between client pings (sent to the client in `hello`).
     "HEARTBEAT": 25,
     # Stored events replayed on (re)subscribe at most.

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
-from django.db import DatabaseError
+from django.db import Error as DatabaseError  # InterfaceError too: a dropped connection
 
 from . import protocol
 from .conf import realtime_settings
 from .exceptions import ProtocolError, Unavailable
 from .hub import Hub, Replay, get_hub
+from .hub.registry import database_outage
+from .limits import AbuseCounter, ConnectionCounter, RequestBudget, client_address
 from .protocol import Request
 from .topics import load_topic
-from .transport import CLOSE_AUTH_FAILED, CLOSE_POLICY, Frame, Writer, make_writer
+from .transport import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_POLICY,
+    CLOSE_TOO_MANY_CONNECTIONS,
+    Frame,
+    Writer,
+    make_writer,
+)
 
 logger = logging.getLogger("realtime.consumer")
 
@@ -32,6 +40,14 @@ class RealtimeConsumer(AsyncConsumer):
     only layer reader, and it writes events straight to this connection's `writer`. Everything this
     consumer sends after the handshake goes through the same writer, so replies, history and live
     events leave in one order.
+
+    Frames are read as soon as daphne has them, whatever the requests before them still wait for:
+    daphne's queue to the application is unbounded, so a consumer that read only when idle would let
+    one client park any number of frames in it. Each frame is parsed and judged against the
+    connection's request budget on arrival; refusals are answered at once, accepted requests are
+    carried out one at a time, in order, by a task that exists while there is work
+    (`_work`). So replies to accepted requests keep their order, and a refusal may overtake them
+    (clients match answers by `ref`).
     """
 
     hub: Hub
@@ -47,7 +63,13 @@ class RealtimeConsumer(AsyncConsumer):
         self.user_id: int | None = self.user.pk if getattr(self.user, "is_authenticated", False) else None
         session = scope.get("session")
         self.session_key: str | None = getattr(session, "session_key", None) if self.user_id else None
-        self.errors: deque[float] | None = None  # malformed requests, for the abuse limit
+        self.abuse: AbuseCounter | None = None  # made on the first refusal that counts
+        self.budget: RequestBudget | None = None  # made on the first request
+        # Accepted requests not yet carried out, and the task carrying them out: both exist only while
+        # there is work, so an idle connection holds neither.
+        self.queue: deque[Request] | None = None
+        self.worker: asyncio.Task | None = None
+        self.counted: tuple[str, Any] | None = None  # this connection's place in the connection caps
         self.closed = False
         try:
             # One receiver, so no await_many_dispatch: that wraps each receive in a task of its own,
@@ -79,6 +101,14 @@ class RealtimeConsumer(AsyncConsumer):
             self.close_with(CLOSE_AUTH_FAILED)
             return
         self.hub = await get_hub()
+        try:
+            self.counted = self.hub.service(ConnectionCounter).admit(self.user_id, self.scope)
+        except ProtocolError as exc:
+            logger.info("Refusing a connection of %s: %s", f"user {self.user_id}" if self.user_id
+                        else f"address {client_address(self.scope)}", exc.code)
+            self.send_frame(protocol.error(exc))
+            self.close_with(CLOSE_TOO_MANY_CONNECTIONS)
+            return
         self.hub.connections.add(self)
         user = {"id": self.user_id, "username": self.user.get_username()} if self.user_id else None
         self.send_frame(protocol.reply("hello", user=user, heartbeat=realtime_settings.HEARTBEAT,
@@ -89,34 +119,81 @@ class RealtimeConsumer(AsyncConsumer):
 
     def _teardown(self) -> None:
         self.closed = True
+        self.queue = None
+        if self.worker is not None:
+            # Cancelled mid-request, it unwinds (a subscribe in progress leaves its room) on its own.
+            self.worker.cancel()
         if hasattr(self, "hub"):
             self.hub.drop(self)
+            if self.counted is not None:
+                self.hub.service(ConnectionCounter).release(self.counted)
+                self.counted = None
         if hasattr(self, "writer"):
             self.writer.release()
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        if self.closed:
+        """Judge a frame on arrival: refuse it now, or queue it for `_work` (never waits for it)."""
+        if self.closed or not hasattr(self, "hub"):
             return
-        request: Request | None = None
         try:
             request = protocol.parse_request(message.get("text"), max_bytes=int(realtime_settings.MAX_FRAME_BYTES))
+        except ProtocolError as exc:
+            self.refuse(exc, None)
+            return
+        if self.budget is None:
+            self.budget = RequestBudget.from_settings()
+        refusal = self.budget.refusal(len(self.queue or ()) + (self.worker is not None))
+        if refusal is not None:
+            self.refuse(refusal, request, abuse=True)
+            return
+        if self.worker is None and request.type in ("ping", "unsubscribe"):
+            # Nothing before it is waiting, and it needs no await: answer it without a task.
+            self._sync_request(request)
+            return
+        if self.queue is None:
+            self.queue = deque()
+        self.queue.append(request)
+        if self.worker is None:
+            self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
+        try:
+            while self.queue and not self.closed:
+                await self.handle(self.queue.popleft())
+        finally:
+            self.worker = None
+            self.queue = None
+
+    def _sync_request(self, request: Request) -> None:
+        try:
             if request.type == "ping":
                 self.send_frame(protocol.reply("pong", request.ref))
-            elif request.type == "subscribe":
-                await self.subscribe(request)
-            elif request.type == "unsubscribe":
-                self.unsubscribe(request)
             else:
+                self.unsubscribe(request)
+        except ProtocolError as exc:
+            self.refuse(exc, request)
+
+    async def handle(self, request: Request) -> None:
+        """Carry out one accepted request; every outcome is answered (a reply or an `error`)."""
+        try:
+            if request.type == "subscribe":
+                await self.subscribe(request)
+            elif request.type == "publish":
                 await self.publish(request)
+            else:
+                self._sync_request(request)
+                return
+            database_outage(None)  # the database answered: an outage logged earlier is over
         except ProtocolError as exc:
             self.refuse(exc, request)
         except DatabaseError as exc:
-            # The database is down or failing over: not the client's fault, and worth retrying.
-            logger.warning("Database unavailable while handling %s (%s)", request.type if request else "a frame", exc)
+            # The database is down or failing over: not the client's fault, and worth retrying. Logged
+            # once per outage per process, not once per refused request.
+            database_outage(exc, f"handling {request.type}")
             self.refuse(Unavailable(), request)
         except Exception:
             # A bug, not the client's fault: say so, keep the connection, log it for us to fix.
-            logger.exception("Unexpected error handling %s", request.type if request else "a frame")
+            logger.exception("Unexpected error handling %s", request.type)
             self.refuse(ProtocolError("internal_error", "The server failed to handle this request."), request)
 
     # -- requests ---------------------------------------------------------------------------------
@@ -159,23 +236,21 @@ class RealtimeConsumer(AsyncConsumer):
     def send_frame(self, text: str) -> None:
         self.writer.write(Frame(text))
 
-    def refuse(self, exc: ProtocolError, request: Request | None) -> None:
+    def refuse(self, exc: ProtocolError, request: Request | None, *, abuse: bool = False) -> None:
+        """Answer with an `error`; past ABUSE_LIMIT refusals that count (malformed requests, and
+        requests over the connection's budget: `abuse=True`), close with 4429 right after it."""
         if self.closed:
             return
         self.send_frame(protocol.error(exc, ref=request.ref if request else None,
                                        topic=request.topic if request else None))
-        if exc.code not in protocol.ABUSE_CODES:
-            return  # refusals of well-formed requests (muted, rate limited, server failures) are not abuse
-        now = time.monotonic()
-        if self.errors is None:
-            self.errors = deque()
-        self.errors.append(now)
-        window = float(realtime_settings.ABUSE_WINDOW)
-        while self.errors and self.errors[0] < now - window:
-            self.errors.popleft()
-        if len(self.errors) > int(realtime_settings.ABUSE_LIMIT):
-            logger.info("Closing connection of user %s after %d malformed requests in %.0f s",
-                        self.user_id, len(self.errors), window)
+        if not abuse and exc.code not in protocol.ABUSE_CODES:
+            return  # refusals of well-formed requests (muted, slow mode, server failures) are not abuse
+        if self.abuse is None:
+            self.abuse = AbuseCounter.from_settings()
+        if self.abuse.add():
+            logger.info("Closing connection of user %s after %d malformed requests (or requests over its "
+                        "budget) in %.0f s",
+                        self.user_id, len(self.abuse.times), self.abuse.window)
             self.close_with(CLOSE_POLICY)
 
     def kicked(self, topic: str, code: str, message: str) -> None:
@@ -186,6 +261,7 @@ class RealtimeConsumer(AsyncConsumer):
         if self.closed:
             return
         self.closed = True
+        self.queue = None  # requests not yet carried out stay unanswered: the close answers them
         if hasattr(self, "hub"):
             self.hub.drop(self)
         self.writer.write_close(code)

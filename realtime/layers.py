@@ -6,6 +6,7 @@ Django or Redis, so settings modules can call them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -19,7 +20,7 @@ def memory_layer(*, capacity: int = 10_000) -> dict[str, Any]:
 
 
 def redis_layer(
-    url: str,
+    url: str | Sequence[str],
     *,
     capacity: int = 10_000,
     max_connections: int = 1_000,
@@ -36,17 +37,50 @@ def redis_layer(
       hub needs only a few connections per process, but `broadcast()` from many threads needs headroom.
     - `group_expiry`: a process killed without leaving its groups stays a member until this runs out
       (Channels' default is a day); each hub re-joins its groups every few minutes, so 15 minutes is safe.
+    - Several URLs shard the layer: channels-redis spreads groups and channels over them by a hash of
+      the name. Every process must list the same servers in the same order.
     """
-    host = {
-        "address": url,
+    urls = [url] if isinstance(url, str) else list(url)
+    if not urls:
+        raise ValueError("redis_layer() needs at least one Redis URL.")
+    hosts = [{
+        "address": address,
         "socket_timeout": None,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
         "health_check_interval": 30,
         "retry_on_timeout": True,
         "max_connections": max_connections,
-    }
+    } for address in urls]
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [host], "capacity": capacity, "prefix": prefix, "group_expiry": group_expiry},
+        "CONFIG": {"hosts": hosts, "capacity": capacity, "prefix": prefix, "group_expiry": group_expiry},
     }
+
+
+def is_in_memory(layer: Any) -> bool:
+    """Channels' in-memory layer (exactly, not a subclass): it lives and dies with the process, so
+    there is nothing to probe."""
+    cls = type(layer)
+    return (cls.__module__, cls.__name__) == ("channels.layers", "InMemoryChannelLayer")
+
+
+async def server_identity(layer: Any) -> tuple[str, ...] | None:
+    """Which servers answer for the layer right now: for channels-redis, each shard's `run_id`.
+
+    A restarted Redis has a new run id and has forgotten every group membership (even one restored
+    from a snapshot misses those made since), while redis-py reconnects by itself, so a changed identity
+    is how a hub learns its groups are gone. Raises when a server does not answer. None for layers that
+    cannot tell (not channels-redis, or INFO disabled on the server).
+    """
+    connection = getattr(layer, "connection", None)
+    ring_size = getattr(layer, "ring_size", None)
+    if connection is None or not isinstance(ring_size, int) or not hasattr(layer, "consistent_hash"):
+        return None
+    from redis.exceptions import ResponseError  # channels-redis is installed if we got here
+
+    try:
+        infos = [await connection(index).info("server") for index in range(ring_size)]
+    except ResponseError:  # INFO renamed or disabled (some managed Redis): fall back to group probes
+        return None
+    return tuple(str(info.get("run_id", "")) for info in infos)

@@ -20,13 +20,19 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.db import Error as DatabaseError
 from django.http.request import validate_host
 from django.utils.http import is_same_domain
 
+from . import protocol
 from .conf import realtime_settings
+from .exceptions import Unavailable
+from .hub.registry import database_outage
 from .tickets import SUBPROTOCOL, TICKET_PROTOCOL_PREFIX, TicketError, redeem
 
 logger = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN = 4013  # authentication failed on our side (database down): reconnect after retry_after
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # A serialised origin (RFC 6454): scheme "://" host [":" port], nothing else. Matched against the whole
@@ -189,11 +195,18 @@ class SessionAuthWhenCookies:
         from channels.auth import AuthMiddlewareStack
 
         self.inner = inner
-        self.with_session = AuthMiddlewareStack(inner)
+        # Channels' stack resolves the session and user and hands us the scope (and its send), so the
+        # inner application runs outside the try below: only authentication's failures are caught.
+        self.with_session = AuthMiddlewareStack(_resolved)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if any(name == b"cookie" for name, _ in scope.get("headers", ())):
-            return await self.with_session(scope, receive, send)
+            try:
+                scope, send = await self.with_session(scope, receive, send)
+            except DatabaseError as exc:
+                return await refuse_for_now(scope, receive, send, exc, "loading the session")
+            database_outage(None)
+            return await self.inner(scope, receive, send)
         from django.contrib.auth.models import AnonymousUser
 
         return await self.inner(dict(scope, user=AnonymousUser()), receive, send)
@@ -242,9 +255,29 @@ class TicketAuthMiddleware:
                 scope = dict(scope, user=user, session=session)
             except TicketError as exc:
                 scope = dict(scope, **{"realtime.auth_error": str(exc)})
+            except DatabaseError as exc:  # the ticket may be used up: the client fetches a new one
+                return await refuse_for_now(scope, receive, send, exc, "redeeming a ticket")
+            database_outage(None)
         if SUBPROTOCOL in offered:
             send = _selecting_subprotocol(send)
         return await self.inner(scope, receive, send)
+
+
+async def _resolved(scope: dict[str, Any], receive: Any, send: Any) -> tuple[dict[str, Any], Any]:
+    return scope, send
+
+
+async def refuse_for_now(scope: dict[str, Any], receive: Any, send: Any, exc: BaseException, during: str) -> None:
+    """The database failed authentication: accept, send `unavailable` with `retry_after`, close with 4013
+    (the client reconnects after that pause; not 1011 or an HTTP 500). Logged once per outage."""
+    database_outage(exc, f"{during} for a WebSocket handshake")
+    if (await receive())["type"] != "websocket.connect":
+        return
+    selected = {"subprotocol": SUBPROTOCOL} if SUBPROTOCOL in (scope.get("subprotocols") or ()) else {}
+    await send({"type": "websocket.accept", **selected})
+    refusal = Unavailable("The server cannot authenticate connections right now; reconnect shortly.")
+    await send({"type": "websocket.send", "text": protocol.error(refusal)})
+    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 
 
 def _selecting_subprotocol(send: Any) -> Any:

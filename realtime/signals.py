@@ -6,20 +6,29 @@ password change, and a socket is a session that never makes another request to b
 includes the sockets of the session that changed the password (which `update_session_auth_hash`
 keeps logged in): they close with 4003 too, and the page reconnects with its refreshed session when
 it next loads (Django's PasswordChangeView redirects). Outstanding tickets die with the password as
-well (`realtime.tickets` checks the password's fingerprint on redemption).
+well (`realtime.tickets` checks the password's fingerprint on redemption). A deleted user loses their
+sockets too.
+
+Group membership is checked when a `group.<id>` topic is subscribed to, so removing a user from a
+group (from either side of the relation, or by clearing it) or deleting the group re-checks that
+topic's subscribers on every process after commit: those no longer in it are kicked.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_out
+from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from .api import disconnect_user
+from .api import disconnect_user, reauthorize
 from .tickets import revoke_session_tickets
 
 
@@ -59,3 +68,49 @@ def _on_access_revoked(sender: Any, instance: Any, created: bool, **kwargs: Any)
     if getattr(instance, "_realtime_revoke", False):
         instance._realtime_revoke = False
         transaction.on_commit(lambda: disconnect_user(instance.pk))
+
+
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.signals.user_deleted")
+def _on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    user_id = instance.pk  # Django clears it once the delete is done
+    transaction.on_commit(lambda: disconnect_user(user_id))
+
+
+@functools.cache
+def _user_groups_through() -> Any:
+    """The m2m table between the user model and auth's Group, or None (a user model without groups)."""
+    try:
+        field = get_user_model()._meta.get_field("groups")
+    except FieldDoesNotExist:
+        return None
+    if not field.many_to_many or field.related_model is not Group:
+        return None
+    return field.remote_field.through
+
+
+def _recheck_groups(group_ids: Any) -> None:
+    topics = [f"group.{pk}" for pk in sorted(set(group_ids))]
+    if topics:
+        transaction.on_commit(lambda: [reauthorize(topic) for topic in topics])
+
+
+@receiver(m2m_changed, dispatch_uid="realtime.signals.groups_changed")
+def _on_groups_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any,
+                       **kwargs: Any) -> None:
+    if action not in ("pre_clear", "post_clear", "post_remove") or sender is not _user_groups_through():
+        return
+    if reverse:  # group.user_set.remove(...) / .clear(): one group
+        if action != "pre_clear":
+            _recheck_groups([instance.pk])
+    elif action == "pre_clear":  # user.groups.clear(): which groups is only known before
+        instance._realtime_cleared_groups = list(instance.groups.values_list("pk", flat=True))
+    elif action == "post_clear":
+        _recheck_groups(getattr(instance, "_realtime_cleared_groups", ()))
+        instance._realtime_cleared_groups = ()
+    else:
+        _recheck_groups(pk_set or ())
+
+
+@receiver(post_delete, sender=Group, dispatch_uid="realtime.signals.group_deleted")
+def _on_group_deleted(sender: Any, instance: Group, **kwargs: Any) -> None:
+    _recheck_groups([instance.pk])  # its topic now names nothing: every subscriber is kicked

@@ -8,7 +8,10 @@ server gets a per-connection queue drained by one task.
 Both bound what a slow client can pin in memory (`Backlog`): a backlog over `max_pending` bytes is
 allowed for a short grace period (a burst a healthy client is still reading), never beyond
 `HARD_LIMIT_FACTOR` times that; then the connection is closed with 4008 and the client resumes from
-history when it reconnects.
+history when it reconnects. The backlog is dropped first, so the close frame goes out right behind what
+is already on the wire instead of behind megabytes nobody reads; a peer that does not complete the
+closing handshake within `CLOSE_TIMEOUT` seconds (it has stopped reading) has its TCP connection
+aborted. docs/protocol.md says what each kind of slow client sees.
 """
 
 from __future__ import annotations
@@ -28,9 +31,16 @@ logger = logging.getLogger("realtime.transport")
 CLOSE_AUTH_FAILED = 4001  # bad or expired ticket: get a new one
 CLOSE_REVOKED = 4003  # logged out, deactivated, password changed: stop
 CLOSE_TOO_SLOW = 4008  # the client stopped reading: reconnect and resume
+CLOSE_TOO_MANY_CONNECTIONS = 4029  # over MAX_CONNECTIONS_PER_USER/_ADDRESS: reconnect after a long pause
 CLOSE_POLICY = 4429  # too many malformed requests: reconnect only after a long pause
 SLOW_GRACE = 2.0  # seconds a backlog may stay over the bound before the client counts as stalled
 HARD_LIMIT_FACTOR = 8
+# Seconds a client has, after any close of ours, to read what is still in flight and answer the close;
+# then its TCP connection is aborted. autobahn's own default (1 s) is too short for a slow reader to get
+# through the socket buffers (several MB on a fast link) to its 4008, and for a client still busy
+# sending (a flood) to reach its 4429: an abort then resets the connection and the client may lose
+# the close frame, so the browser client would reconnect at once instead of pausing.
+CLOSE_TIMEOUT = 5.0
 
 
 class Backlog:
@@ -93,7 +103,7 @@ class Writer:
         raise NotImplementedError
 
     def write_close(self, code: int) -> None:
-        """Close the socket after the frames already written (ordering matters: an error, then 1008)."""
+        """Close the socket after the frames already written (ordering matters: an error, then 4429)."""
         raise NotImplementedError  # pragma: no cover - interface
 
     def release(self) -> None:
@@ -120,6 +130,9 @@ class DaphneWriter(Writer):
         self.on_overflow = on_overflow
         self.raw: bool | None = None  # decided on the first write, once the handshake has finished
         self.socket: Any = None
+        # The tail of a frame the kernel took only part of: the one chunk in Twisted's buffer that does
+        # not start a frame, so the one `_drop_backlog` must keep.
+        self.partial: bytes | None = None
 
     def _raw_allowed(self) -> bool:
         protocol = self.protocol
@@ -140,8 +153,9 @@ class DaphneWriter(Writer):
             return False
         pending = self.pending_bytes()
         if self.backlog.stalled(pending):
-            logger.info("Closing a connection that stopped reading (%s): %d bytes waiting",
-                        getattr(protocol, "client_addr", "?"), pending)
+            dropped = self._drop_backlog()
+            logger.info("Closing a connection that stopped reading (%s): %d bytes waiting, %d dropped",
+                        getattr(protocol, "client_addr", "?"), pending, dropped)
             self.write_close(CLOSE_TOO_SLOW)
             self.on_overflow()
             return False
@@ -156,6 +170,7 @@ class DaphneWriter(Writer):
         if pending or self.socket is None or transport.disconnecting:
             transport.write(wire)  # keep the order behind what Twisted already holds
             return True
+        self.partial = None  # Twisted holds nothing: any earlier tail has gone out
         try:
             sent = self.socket.send(wire)
         except (BlockingIOError, InterruptedError):
@@ -163,11 +178,32 @@ class DaphneWriter(Writer):
         except OSError:
             return False  # the connection is going away; Twisted notices and daphne disconnects
         if sent < len(wire):
-            transport.write(wire[sent:])
+            self.partial = wire[sent:]
+            transport.write(self.partial)
         return True
+
+    def _drop_backlog(self) -> int:
+        """Forget the frames Twisted holds that no byte of has been sent; the number of bytes dropped.
+
+        Every chunk in Twisted's pending list is one whole frame (ours or autobahn's), except a
+        `partial` tail of ours, which only ever comes first; the bytes already joined for sending
+        (`dataBuffer`) end on a frame boundary and stay. Anything else about the transport (TLS, another
+        Twisted) and nothing is dropped: the close then waits behind the backlog until the timeout.
+        """
+        transport = self.protocol.transport
+        chunks = getattr(transport, "_tempDataBuffer", None)
+        if not isinstance(chunks, list) or not isinstance(getattr(transport, "_tempDataLen", None), int):
+            return 0
+        keep = chunks[:1] if chunks and chunks[0] is self.partial else []
+        dropped = sum(len(chunk) for chunk in chunks) - sum(len(chunk) for chunk in keep)
+        chunks[:] = keep
+        transport._tempDataLen = sum(len(chunk) for chunk in keep)
+        self.partial = None
+        return dropped
 
     def write_close(self, code: int) -> None:
         if self.protocol.state == self.protocol.STATE_OPEN:
+            self.protocol.closeHandshakeTimeout = CLOSE_TIMEOUT  # read by autobahn when it sends the close
             self.protocol.sendClose(code=code)
 
 

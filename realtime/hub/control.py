@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from django.db import Error as DatabaseError
+
 from ..exceptions import ProtocolError
 
 if TYPE_CHECKING:
@@ -38,8 +40,9 @@ def handle(hub: Hub, message: dict[str, Any]) -> None:
             hub.spawn(reauthorize(hub, room))
 
 
-async def reauthorize(hub: Hub, room: Room) -> None:
-    """Ask the topic again whether each subscriber may stay (a permission or a setting changed)."""
+async def reauthorize(hub: Hub, room: Room) -> bool:
+    """Ask the topic again whether each subscriber may stay (a permission or a setting changed, or a
+    ban whose kick was lost in a layer outage). False if the database failed (the caller may retry)."""
     topic: Topic | None = None
     for conn in room.connections():
         sub = room.subs.get(conn)
@@ -51,7 +54,11 @@ async def reauthorize(hub: Hub, room: Room) -> None:
         except ProtocolError as exc:
             hub.kick(conn, room.topic, exc.code, exc.message)
             continue
+        except DatabaseError as exc:  # an outage, not a bug: logged once by the hub
+            hub.database.failed(exc, f"re-checking the subscribers of {room.topic}")
+            return False
         except Exception:
             logger.exception("Could not re-check subscriptions to %s", room.topic)
-            return
+            return True  # a bug: retrying would only log it again
         sub.topic = topic
+    return True

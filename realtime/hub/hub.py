@@ -7,8 +7,8 @@ per process, is encoded once, and the same bytes go to every local socket (`real
 
 The hub alone decides who is subscribed to what: connections ask it to subscribe and unsubscribe, and
 its control messages (disconnect a user, kick a subscriber, re-check a topic's permissions) reach every
-process. Upkeep re-joins groups after a layer outage and reads the database for events whose publish
-never arrived.
+process. `health` probes the layer and brings the hub back into its groups after an outage; `upkeep`
+reads the database for events whose publish never arrived and for access revoked while sockets stay open.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..topics.names import CONTROL_GROUP, group_for_topic
 from ..transport import Writer
 from . import control, reader, upkeep
 from .frames import encode
+from .health import LayerHealth, Outage
 from .recent import Replay
 from .room import Room, Subscription
 
@@ -72,6 +73,8 @@ class Hub:
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.room_observers: list[Callable[[Room], None]] = []
         self.closed_observers: list[Callable[[str], None]] = []
+        self.health = LayerHealth(self)
+        self.database = Outage("Database", "what needs it is refused as `unavailable` (clients retry)")
         self._started = asyncio.Event()
         self._starting = False
         self.stopped = False
@@ -85,9 +88,10 @@ class Hub:
         self.channel = await self.layer.new_channel("realtime.hub.")
         try:
             await self.layer.group_add(CONTROL_GROUP, self.channel)
-        except Exception as exc:
-            logger.warning("Could not join the control group (%s); will retry", exc)
+        except Exception as exc:  # the health probe re-joins every group once the layer answers
+            self.health.failed(exc, "joining the control group")
         self.spawn(reader.read(self))
+        self.spawn(self.health.run())
         self.spawn(upkeep.maintain(self))
         self._started.set()
 
@@ -209,15 +213,18 @@ class Hub:
             observer(room)
 
     # -- channel-layer groups ---------------------------------------------------------------------
-    async def join(self, room: Room) -> None:
+    async def join(self, room: Room) -> bool:
+        """Join the room's layer group; False (the outage noted, the health probe retries) if refused."""
         async with room.lock:
             if room.joined:
-                return
+                return True
             try:
                 await self.layer.group_add(group_for_topic(room.topic), self.channel)
                 room.joined = True
-            except Exception as exc:  # layer down: the DB sync loop still delivers, and we retry
-                logger.warning("Could not join %s on the channel layer (%s); will retry", room.topic, exc)
+                return True
+            except Exception as exc:  # the database sync delivers meanwhile
+                self.health.failed(exc, f"joining {room.topic}")
+                return False
 
     async def _leave_if_empty(self, room: Room) -> None:
         async with room.lock:
@@ -258,14 +265,19 @@ class Hub:
         try:
             await self.layer.group_send(group_for_topic(topic), message)
             return True
-        except Exception as exc:
-            logger.warning("Channel layer unavailable, %d event(s) on %s not published now (%s)",
-                           len(events), topic, exc)
+        except Exception as exc:  # the outage is logged once, not per event
+            self.health.failed(exc, f"publishing {len(events)} event(s) on {topic}")
             return False
 
-    async def send_to_hubs(self, message: dict[str, Any]) -> None:
-        """Send a message to every process's hub (raises if the layer refuses)."""
-        await self.layer.group_send(CONTROL_GROUP, message)
+    async def send_to_hubs(self, message: dict[str, Any]) -> bool:
+        """Send a message to every process's hub; False if the layer refused (the message is lost: use
+        it for what may be, like periodic reports; the outage is logged once by the hub's health)."""
+        try:
+            await self.layer.group_send(CONTROL_GROUP, message)
+            return True
+        except Exception as exc:
+            self.health.failed(exc, f"sending {message.get('type')} to every process")
+            return False
 
     # -- what other processes send ---------------------------------------------------------------
     def on_control(self, message: dict[str, Any]) -> None:

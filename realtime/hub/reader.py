@@ -7,11 +7,11 @@ that features registered with `Hub.on_message` to their handlers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 from ..eventlog import StoredEvent
-from . import upkeep
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -27,19 +27,35 @@ async def read(hub: Hub) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            # The hub's health logs the outage once; we retry as soon as its probe finds the layer
+            # back (a long backoff here would keep live delivery away for that long after it is).
             failures += 1
-            delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-            logger.warning("Channel layer receive failed (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
+            hub.health.failed(exc, "receive")
+            await hub.health.wait_up(min(5.0, 0.1 * 2 ** min(failures, 6)))
             continue
         if failures:
             failures = 0
-            # The layer may have restarted and forgotten our groups: join again, then catch up.
-            hub.spawn(upkeep.rejoin_and_sync(hub))
+            # The layer may have restarted and forgotten our groups: let the probe find out now.
+            hub.health.poke.set()
+        _watch_acknowledgement(hub)
         try:
             dispatch(hub, message)
         except Exception:
             logger.exception("Could not handle channel-layer message %r", message.get("type"))
+
+
+def _watch_acknowledgement(hub: Hub) -> None:
+    """channels-redis removes each received message from its backup queue in a task of its own, and
+    nothing retrieves that task's exception: Redis going away at that moment would be a traceback
+    ("Task exception was never retrieved") instead of the outage the hub logs once."""
+    cleaners = getattr(hub.layer, "receive_cleaners", None)
+    if cleaners:
+        cleaners[-1].add_done_callback(functools.partial(_acknowledged, hub))
+
+
+def _acknowledged(hub: Hub, task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        hub.health.failed(task.exception(), "acknowledging a received message")
 
 
 def dispatch(hub: Hub, message: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import weakref
 
 from channels.layers import get_channel_layer
 
+from .health import Outage
 from .hub import Hub
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
@@ -45,3 +46,18 @@ async def reset_hub() -> None:
     hub = _hubs.pop(asyncio.get_running_loop(), None)
     if hub is not None:
         await hub.stop()
+
+
+# Handshakes are authenticated before the first connection starts this process's hub.
+_before_any_hub = Outage("Database", "what needs it is refused as `unavailable` (clients retry)")
+
+
+def database_outage(exc: BaseException | None, during: str = "") -> None:
+    """For code outside the hub (handshake authentication, requests): report a database failure
+    (`exc`) or a success (None) to this process's hub, so an outage is logged once per process."""
+    hub = current_hub()
+    outage = hub.database if hub is not None else _before_any_hub
+    if exc is not None:
+        outage.failed(exc, during)
+    elif outage.down:
+        outage.answered()

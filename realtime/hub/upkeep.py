@@ -1,9 +1,11 @@
-"""The hub's upkeep: re-joining channel-layer groups and reading what the layer never delivered.
+"""The hub's database upkeep: what the channel layer did not deliver, read from the database.
 
 Every `SYNC_INTERVAL` seconds each hub compares its rooms with the database's newest ids and reads any
 events whose publish was lost (a layer outage, a process that stored and died before publishing, or
-`broadcast()` from another process on the in-memory layer). Every `REJOIN_INTERVAL` it renews its
-group memberships, which the layer expires for processes that died without leaving.
+`broadcast()` from another process on the in-memory layer), and checks that the users behind its
+authenticated connections still have access (`realtime.hub.access`: revocations whose control message
+was lost). A database outage is logged once when it starts and once when it ends. The layer itself is
+watched by `realtime.hub.health`, which runs the same two steps once after every layer outage.
 """
 
 from __future__ import annotations
@@ -16,55 +18,28 @@ from channels.db import database_sync_to_async
 
 from .. import eventlog
 from ..conf import realtime_settings
-from ..topics.names import CONTROL_GROUP, group_for_topic
+from ..transport import CLOSE_REVOKED
+from . import access
 
 if TYPE_CHECKING:
     from .hub import Hub
 
 logger = logging.getLogger("realtime.hub")
 
-# Group memberships expire in the layer (redis_layer(): 15 minutes) so that a process that died without
-# leaving stops costing every group_send; live hubs refresh theirs well before.
-REJOIN_INTERVAL = 300.0
-
 
 async def maintain(hub: Hub) -> None:
-    loop = asyncio.get_running_loop()
-    last_rejoin = loop.time()
     interval = float(realtime_settings.SYNC_INTERVAL)
     while True:
         await asyncio.sleep(interval)
         try:
-            if loop.time() - last_rejoin > REJOIN_INTERVAL:
-                last_rejoin = loop.time()
-                await rejoin(hub)
-            else:
-                for room in list(hub.rooms.values()):
-                    if not room.joined and len(room):
-                        await hub.join(room)
             await sync(hub)
+            await check_access(hub)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            logger.warning("Hub upkeep failed (%s); trying again in %s s", exc, interval)
-
-
-async def rejoin(hub: Hub) -> None:
-    await hub.layer.group_add(CONTROL_GROUP, hub.channel)
-    for room in list(hub.rooms.values()):
-        async with room.lock:
-            if room.joined:
-                await hub.layer.group_add(group_for_topic(room.topic), hub.channel)
-        if not room.joined and len(room):
-            await hub.join(room)
-
-
-async def rejoin_and_sync(hub: Hub) -> None:
-    try:
-        await rejoin(hub)
-        await sync(hub)
-    except Exception as exc:
-        logger.warning("Re-joining channel-layer groups failed (%s); upkeep will retry", exc)
+        except Exception as exc:  # the database is down or failing over: say so once, keep trying
+            hub.database.failed(exc, "the hub's database sync")
+            continue
+        hub.database.answered()
 
 
 async def sync(hub: Hub) -> None:
@@ -76,3 +51,19 @@ async def sync(hub: Hub) -> None:
         room = rooms[topic]
         if room.sequencer.last_id is not None and last > room.sequencer.last_id and room.gap_task is None:
             await room.catch_up(last)
+
+
+async def check_access(hub: Hub) -> int:
+    """Close (4003) this process's connections whose user or session lost access; return how many."""
+    held = [(conn, access.credentials_of(conn)) for conn in list(hub.connections)]
+    held = [(conn, creds) for conn, creds in held if creds is not None]
+    if not held:
+        return 0
+    bad = await database_sync_to_async(access.revoked)([creds for _, creds in held])
+    closed = [conn for conn, creds in held if creds in bad]
+    for conn in closed:
+        conn.close_with(CLOSE_REVOKED)
+    if closed:
+        logger.info("Closed %d connection(s) whose access was revoked (logout, deactivation or password "
+                    "change found in the database)", len(closed))
+    return len(closed)

@@ -336,6 +336,30 @@ test("fix 2: 4429 (and 1008 from older servers) waits a long pause (minutes, not
   }
 });
 
+test("4029 (too many connections) goes offline for a minute, or until the tab is looked at again", (t) => {
+  const { client, doc, last } = makeClient(t);
+  last().open();
+  // The server accepts, says why, and closes: no hello.
+  last().receive({ type: "error", code: "too_many_connections", message: "At most 20 connections" });
+  last().serverClose(4029);
+  const count = FakeSocket.all.length;
+  t.mock.timers.tick(30000);
+  assert.equal(FakeSocket.all.length, count, "no reconnect at backoff speed");
+  assert.equal(client.state, "offline");
+  assert.equal(client.reason, "too_many_connections");
+  assert.equal(doc.badge.textContent, "Too many tabs open");
+  t.mock.timers.tick(30000);
+  assert.equal(FakeSocket.all.length, count + 1, "one attempt after the pause");
+  // Refused again; this time the user comes back to the tab (having closed others): try at once.
+  last().open();
+  last().serverClose(4029);
+  assert.equal(FakeSocket.all.length, count + 1);
+  doc.fire("visibilitychange");
+  assert.equal(FakeSocket.all.length, count + 2, "a visible tab tries again without waiting");
+  hello(last());
+  assert.equal(client.state, "live");
+});
+
 test("fix 2: 4008 (too slow) reconnects with ordinary backoff and resumes", (t) => {
   const { client, last } = makeClient(t);
   client.subscribe("stream.1", {});
@@ -685,4 +709,46 @@ test("fix 8: internal_error without retry_after is retried with the client's bac
   assert.deepEqual(next.sentOfType("subscribe").map((f) => f.topic), ["stream.1"]);
   t.mock.timers.tick(20000);
   assert.equal(next.sentOfType("subscribe").length, 1);
+});
+
+test("fix 9: 4013 (the server could not authenticate us now) reconnects after retry_after plus jitter and resumes", (t) => {
+  const { client, last } = makeClient(t);
+  client.subscribe("stream.1", {});
+  let ws = last();
+  hello(ws);
+  ws.receive({ type: "subscribed", ref: ws.sent[0].ref, topic: "stream.1", last_id: 5, history: 0, state: {} });
+  ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 5, data: {} });
+  ws.serverClose(1006);
+  t.mock.timers.tick(1000); // the reconnect's handshake finds the database down
+  ws = last();
+  ws.open();
+  ws.receive({ type: "error", code: "unavailable", message: "try again", retry_after: 3 });
+  ws.serverClose(4013);
+  assert.equal(client.state, "reconnecting");
+  assert.equal(client.reason, "unavailable");
+  const count = FakeSocket.all.length;
+  advance(t, 3500); // 3 s from the server, then up to 2 s of backoff jitter (second attempt)
+  assert.equal(FakeSocket.all.length, count, "no reconnect before retry_after has passed");
+  advance(t, 1600);
+  assert.equal(FakeSocket.all.length, count + 1, "one reconnect after the pause");
+  ws = last();
+  hello(ws);
+  assert.equal(ws.sentOfType("subscribe")[0].since, 5);
+  assert.equal(client.state, "live");
+});
+
+test("fix 9: 4013 without a retry_after still backs off (and an old retry_after is not reused)", (t) => {
+  const { client, last } = makeClient(t);
+  let ws = last();
+  ws.open();
+  ws.receive({ type: "error", code: "unavailable", message: "try again", retry_after: 60 });
+  ws.serverClose(4013);
+  advance(t, 61000);
+  ws = last();
+  ws.open();
+  ws.serverClose(4013); // no error frame this time: ordinary backoff (attempt 2: up to 4 s)
+  assert.equal(client.reason, "unavailable");
+  const count = FakeSocket.all.length;
+  advance(t, 4100);
+  assert.equal(FakeSocket.all.length, count + 1);
 });

@@ -33,6 +33,12 @@
  *   4001        bad ticket: with a ticketUrl fetch a new ticket and reconnect; with cookies, stop.
  *   4003        access revoked (logged out, deactivated): stop, reason "signed_out".
  *   4008        too slow for the server: reconnect with backoff and resume with `since`.
+ *   4013        the server could not authenticate us right now (its database is down): reconnect
+ *               after the `retry_after` of the `unavailable` error before it, plus the backoff's jitter;
+ *               state "reconnecting", reason "unavailable".
+ *   4029        too many connections for this user (or address) on the server: state "offline",
+ *               reason "too_many_connections", one attempt after CROWDED_PAUSE (1 minute), or at once
+ *               when the tab becomes visible again (the user may have closed other tabs meanwhile).
  *   4429, 1008  repeated protocol abuse (1008 from servers before 4429): state "offline", reason
  *               "policy", one attempt after POLICY_PAUSE (5 minutes).
  *   anything else (1006 network drop, 4000 our heartbeat gave up): reconnect with backoff.
@@ -87,6 +93,11 @@
   // would only repeat it.
   var POLICY_PAUSE = 5 * 60 * 1000;
   var POLICY_CODES = { 4429: true, 1008: true };
+  // 4029: this user already has the most sockets the server allows. Not misbehaviour, but retrying
+  // at backoff speed would only be refused again until another tab closes.
+  var CROWDED_PAUSE = 60 * 1000;
+  // Pauses shown as "offline" (with their reason) rather than "reconnecting".
+  var OFFLINE_PAUSES = { policy: true, too_many_connections: true };
   var PUBLISH_TIMEOUT = 15000;
   // Subscribe errors that report a server-side failure rather than a decision about us: ask again.
   var SUBSCRIBE_RETRY_CODES = { unavailable: true, internal_error: true };
@@ -144,13 +155,14 @@
     this.ticketUrl = options.ticketUrl || null;
     this.heartbeat = Number(options.heartbeat) > 0 ? Number(options.heartbeat) : 25;
     this.state = "connecting";
-    this.reason = null; // why we are offline: "closed", "signed_out", "auth_failed", "network", "policy"
+    this.reason = null; // why not live: "closed", "signed_out", "auth_failed", "network", "policy", "unavailable"
     this.user = undefined; // from `hello`: null for anonymous
     this.attempt = 0;
     this._ws = null;
     this._greeted = false; // the current socket has said `hello`: publishes may go out
     this._stopped = false;
     this._retryTimer = null;
+    this._retryAfter = null; // seconds from an `unavailable` error sent before a 4013 close
     this._pingTimer = null;
     this._watchTimer = null;
     this._lastFrameAt = 0;
@@ -213,7 +225,8 @@
   };
 
   var LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
-  var REASON_LABELS = { signed_out: "Signed out", auth_failed: "Not signed in", policy: "Paused" };
+  var REASON_LABELS = { signed_out: "Signed out", auth_failed: "Not signed in", policy: "Paused",
+    too_many_connections: "Too many tabs open" };
 
   /** Every [data-realtime-badge] on the page shows the state as attribute (for CSS) and as text. */
   Client.prototype._reflectState = function () {
@@ -321,6 +334,8 @@
         : RealtimeError("offline", "the connection dropped before the server answered"));
     });
     this._emit("close", { code: code });
+    var retryAfter = this._retryAfter;
+    this._retryAfter = null;
     if (this._stopped) return;
     if (code === 4003) return this._stop("signed_out");
     if (code === 4001) {
@@ -329,6 +344,12 @@
       return this._scheduleRetry();
     }
     if (POLICY_CODES[code]) return this._scheduleRetry(POLICY_PAUSE, "policy");
+    if (code === 4029) return this._scheduleRetry(CROWDED_PAUSE, "too_many_connections");
+    if (code === 4013) {
+      // Jitter on top of the server's pause, so a database coming back is not met by every tab at once.
+      var pause = retryAfter === null ? 0 : retryAfter * 1000;
+      return this._scheduleRetry(pause + this.backoffDelay(this.attempt), "unavailable");
+    }
     // 1000/1001 included: daphne closes every socket with 1000 after its websocket_timeout and with
     // 1001 on restart. Neither means "this client should stop"; only client.close() does.
     this._scheduleRetry();
@@ -345,7 +366,7 @@
     if (this._stopped) return;
     if (delay === undefined) delay = this.backoffDelay(this.attempt);
     this.attempt += 1;
-    this._setState(reason === "policy" ? "offline" : "reconnecting", reason);
+    this._setState(OFFLINE_PAUSES[reason] ? "offline" : "reconnecting", reason);
     clearTimeout(this._retryTimer);
     this._retryTimer = setTimeout(function () {
       self._retryTimer = null;
@@ -497,6 +518,8 @@
 
   Client.prototype._error = function (frame) {
     var err = RealtimeError(frame.code, frame.message, frame);
+    // An `unavailable` answering no request comes before a 4013 close: it says how long to stay away.
+    if (!frame.ref && frame.code === "unavailable") this._retryAfter = err.retryAfter;
     var p = frame.ref && this._pending.get(frame.ref);
     if (p) {
       this._settle(p);
