@@ -13,5 +13,7 @@ urlpatterns = [
     # LogoutView only accepts POST (Django 5): a link cannot log anyone out behind their back.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("realtime/", include("realtime.urls")),
+    path("realtime/streams/", include("realtime.streams.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from . import moderation
 from .models import Comment, ReactionTotal, Stream, StreamRestriction
@@ -32,23 +34,25 @@ class StreamAdmin(admin.ModelAdmin):
         if change and set(announced) & set(form.changed_data):
             moderation.update_stream(obj, **{name: getattr(obj, name) for name in announced})
 
-    def _update(self, request: HttpRequest, queryset: QuerySet[Stream], verb: str, **changes: Any) -> None:
+    def _update(self, request: HttpRequest, queryset: QuerySet[Stream], done: str, **changes: Any) -> None:
         for stream in queryset:
             moderation.update_stream(stream, **changes)
-        self.message_user(request, f"{verb} {queryset.count()} stream(s); viewers were told at once.",
-                          messages.SUCCESS)
+        self.message_user(request, done % {"count": queryset.count()}, messages.SUCCESS)
 
-    @admin.action(description="Close comments", permissions=["change"])
+    @admin.action(description=_("Close comments"), permissions=["change"])
     def close_comments(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
-        self._update(request, queryset, "Closed comments on", comments_open=False)
+        self._update(request, queryset, gettext("Closed comments on %(count)d stream(s); viewers were told at once."),
+                     comments_open=False)
 
-    @admin.action(description="Open comments", permissions=["change"])
+    @admin.action(description=_("Open comments"), permissions=["change"])
     def open_comments(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
-        self._update(request, queryset, "Opened comments on", comments_open=True)
+        self._update(request, queryset, gettext("Opened comments on %(count)d stream(s); viewers were told at once."),
+                     comments_open=True)
 
-    @admin.action(description="End stream", permissions=["change"])
+    @admin.action(description=_("End stream"), permissions=["change"])
     def end_streams(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
-        self._update(request, queryset, "Ended", status=Stream.Status.ENDED)
+        self._update(request, queryset, gettext("Ended %(count)d stream(s); viewers were told at once."),
+                     status=Stream.Status.ENDED)
 
 
 @admin.register(Comment)
@@ -68,21 +72,24 @@ class CommentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Comment, form: Any, change: bool) -> None:
         moderation.set_comment_state(obj, obj.state)
 
-    def _set_state(self, request: HttpRequest, queryset: QuerySet[Comment], state: str, verb: str) -> None:
+    def _set_state(self, request: HttpRequest, queryset: QuerySet[Comment], state: str, done: str) -> None:
         changed = sum(1 for comment in queryset if moderation.set_comment_state(comment, state) is not None)
-        self.message_user(request, f"{verb} {changed} comment(s); open overlays updated.", messages.SUCCESS)
+        self.message_user(request, done % {"count": changed}, messages.SUCCESS)
 
-    @admin.action(description="Hide from viewers", permissions=["change"])
+    @admin.action(description=_("Hide from viewers"), permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        self._set_state(request, queryset, Comment.State.HIDDEN, "Hid")
+        self._set_state(request, queryset, Comment.State.HIDDEN,
+                        gettext("Hid %(count)d comment(s); open overlays updated."))
 
-    @admin.action(description="Delete for viewers", permissions=["change"])
+    @admin.action(description=_("Delete for viewers"), permissions=["change"])
     def delete_for_viewers(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        self._set_state(request, queryset, Comment.State.DELETED, "Deleted")
+        self._set_state(request, queryset, Comment.State.DELETED,
+                        gettext("Deleted %(count)d comment(s); open overlays updated."))
 
-    @admin.action(description="Restore", permissions=["change"])
+    @admin.action(description=_("Restore"), permissions=["change"])
     def restore(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        self._set_state(request, queryset, Comment.State.VISIBLE, "Restored")
+        self._set_state(request, queryset, Comment.State.VISIBLE,
+                        gettext("Restored %(count)d comment(s); open overlays updated."))
 
 
 @admin.register(StreamRestriction)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class StreamsConfig(AppConfig):
@@ -10,7 +11,7 @@ class StreamsConfig(AppConfig):
 
     name = "realtime.streams"
     label = "realtime_streams"
-    verbose_name = "Live streams"
+    verbose_name = _("Live streams")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 MODERATE_PERMISSION = "realtime_streams.moderate_stream"
 
@@ -17,28 +18,35 @@ class Stream(models.Model):
     """A live stream viewers watch and comment on; its topic is `stream.<pk>`."""
 
     class Status(models.TextChoices):
-        LIVE = "live", "Live"
-        ENDED = "ended", "Ended"
+        LIVE = "live", _("Live")
+        ENDED = "ended", _("Ended")
 
-    title = models.CharField(max_length=200)
-    slug = models.SlugField(unique=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_streams")
-    description = models.TextField(blank=True)
-    video_url = models.URLField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE)
-    allow_anonymous = models.BooleanField(default=True, help_text="Viewers who are not logged in may watch.")
-    comments_open = models.BooleanField(default=True)
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(_("slug"), unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_streams",
+                              verbose_name=_("owner"))
+    description = models.TextField(_("description"), blank=True)
+    video_url = models.URLField(_("video URL"), blank=True,
+                                help_text=_("The video or its recording; comments replay in sync with it."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.LIVE)
+    allow_anonymous = models.BooleanField(_("anonymous viewers"), default=True,
+                                          help_text=_("Viewers who are not logged in may watch."))
+    comments_open = models.BooleanField(_("comments open"), default=True)
     slow_mode_seconds = models.PositiveIntegerField(
-        default=0, help_text="Seconds a viewer must wait between two comments (0 = off)."
+        _("slow mode (seconds)"), default=0, help_text=_("Seconds a viewer must wait between two comments (0 = off).")
     )
-    blocked_terms = models.TextField(blank=True, help_text="One term per line, refused in comments.")
-    moderators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderated_streams")
-    created_at = models.DateTimeField(default=timezone.now)
+    blocked_terms = models.TextField(_("blocked terms"), blank=True,
+                                     help_text=_("One term per line, refused in comments."))
+    moderators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderated_streams",
+                                        verbose_name=_("moderators"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         db_table = "realtime_stream"
         permissions = [("moderate_stream", "Can moderate any live stream")]
         ordering = ["-created_at"]
+        verbose_name = _("live stream")
+        verbose_name_plural = _("live streams")
 
     def __str__(self) -> str:
         return self.title
@@ -65,33 +73,42 @@ class Stream(models.Model):
 
 class Comment(models.Model):
     class Mode(models.TextChoices):
-        SCROLL = "scroll", "Scroll across"
-        TOP = "top", "Fixed at top"
-        BOTTOM = "bottom", "Fixed at bottom"
+        SCROLL = "scroll", _("Scroll across")
+        TOP = "top", _("Fixed at top")
+        BOTTOM = "bottom", _("Fixed at bottom")
 
     class State(models.TextChoices):
-        VISIBLE = "visible", "Visible"
-        HIDDEN = "hidden", "Hidden by a moderator"
-        DELETED = "deleted", "Deleted"
+        VISIBLE = "visible", _("Visible")
+        HIDDEN = "hidden", _("Hidden by a moderator")
+        DELETED = "deleted", _("Deleted")
 
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="comments")
-    seq = models.PositiveBigIntegerField(help_text="The id of its event on the stream's topic.")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_comments")
-    client_id = models.CharField(max_length=64, help_text="Chosen by the client; makes a retried post idempotent.")
-    text = models.CharField(max_length=500)
-    color = models.CharField(max_length=7, blank=True)
-    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SCROLL)
-    media_time = models.FloatField(null=True, blank=True, help_text="Seconds into the video when posted.")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.VISIBLE)
-    created_at = models.DateTimeField(default=timezone.now)
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="comments", verbose_name=_("stream"))
+    seq = models.PositiveBigIntegerField(_("number"), help_text=_("The id of its event on the stream's topic."))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_comments",
+                               verbose_name=_("author"))
+    client_id = models.CharField(_("client id"), max_length=64,
+                                 help_text=_("Chosen by the client; makes a retried post idempotent."))
+    text = models.CharField(_("text"), max_length=500)
+    color = models.CharField(_("colour"), max_length=7, blank=True)
+    mode = models.CharField(_("display"), max_length=10, choices=Mode.choices, default=Mode.SCROLL)
+    media_time = models.FloatField(_("media time"), null=True, blank=True,
+                                   help_text=_("Seconds into the video when posted."))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.VISIBLE)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         db_table = "realtime_comment"
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
         constraints = [
             models.UniqueConstraint(fields=["stream", "seq"], name="realtime_comment_stream_seq"),
             models.UniqueConstraint(fields=["stream", "author", "client_id"], name="realtime_comment_idempotency"),
         ]
-        indexes = [models.Index(fields=["stream", "author", "created_at"], name="realtime_comment_rate")]
+        indexes = [
+            models.Index(fields=["stream", "author", "created_at"], name="realtime_comment_rate"),
+            # The replay read: a stream's comments in media-time order (realtime.streams.views).
+            models.Index(fields=["stream", "media_time", "seq"], name="realtime_comment_replay"),
+        ]
         ordering = ["stream", "seq"]
 
     def __str__(self) -> str:
@@ -102,21 +119,26 @@ class StreamRestriction(models.Model):
     """A mute (may watch, may not post) or ban (may do neither) of a user on one stream."""
 
     class Kind(models.TextChoices):
-        MUTE = "mute", "Muted"
-        BAN = "ban", "Banned"
+        MUTE = "mute", _("Muted")
+        BAN = "ban", _("Banned")
 
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="restrictions")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_restrictions")
-    kind = models.CharField(max_length=4, choices=Kind.choices)
-    until = models.DateTimeField(null=True, blank=True, help_text="Empty means until lifted.")
-    reason = models.CharField(max_length=200, blank=True)
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="restrictions",
+                               verbose_name=_("stream"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_restrictions",
+                             verbose_name=_("user"))
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    until = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty means until lifted."))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         db_table = "realtime_streamrestriction"
+        verbose_name = _("restriction")
+        verbose_name_plural = _("restrictions")
         constraints = [models.UniqueConstraint(fields=["stream", "user", "kind"], name="realtime_restriction_once")]
 
     def __str__(self) -> str:
@@ -130,12 +152,15 @@ class StreamRestriction(models.Model):
 class ReactionTotal(models.Model):
     """Running total of one reaction kind on a stream, updated once per flush interval per process."""
 
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="reaction_totals")
-    kind = models.CharField(max_length=20)
-    count = models.PositiveBigIntegerField(default=0)
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="reaction_totals",
+                               verbose_name=_("stream"))
+    kind = models.CharField(_("reaction"), max_length=20)
+    count = models.PositiveBigIntegerField(_("count"), default=0)
 
     class Meta:
         db_table = "realtime_reactiontotal"
+        verbose_name = _("reaction total")
+        verbose_name_plural = _("reaction totals")
         constraints = [models.UniqueConstraint(fields=["stream", "kind"], name="realtime_reaction_total_once")]
 
     def __str__(self) -> str:

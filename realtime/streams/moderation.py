@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..api import kick, reauthorize
 from ..eventlog import restore, store_event, withdraw
@@ -57,7 +58,7 @@ def restrict(stream: Stream, user: Any, kind: str, *, minutes: int | None = None
     """Mute (may watch, not post) or ban (neither) a user; a ban ends their subscriptions everywhere."""
     until = timezone.now() + timedelta(minutes=minutes) if minutes else None
     with transaction.atomic():
-        restriction, _ = StreamRestriction.objects.update_or_create(
+        restriction, _created = StreamRestriction.objects.update_or_create(
             stream=stream, user=user, kind=kind,
             defaults={"until": until, "reason": reason, "created_by": by, "created_at": timezone.now()},
         )
@@ -73,8 +74,8 @@ def enforce(restriction: StreamRestriction) -> None:
             and not restriction.stream.is_moderator(fresh_user(restriction.user)):
         reason = f": {restriction.reason}" if restriction.reason else ""
         topic, user_id = restriction.stream.topic, restriction.user_id
-        transaction.on_commit(lambda: kick(topic, user_id, code="banned",
-                                           message=f"You were banned from this stream{reason}."))
+        message = _("You were banned from this stream%(reason)s.") % {"reason": reason}
+        transaction.on_commit(lambda: kick(topic, user_id, code="banned", message=message))
 
 
 def lift(stream: Stream, user: Any, kind: str) -> bool:
@@ -109,7 +110,8 @@ def stream_state(stream: Stream) -> dict[str, Any]:
 def _int(data: dict[str, Any], name: str, *, low: int, high: int) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProtocolError("bad_message", f"Field {name!r} must be an integer from {low} to {high}.")
+        raise ProtocolError("bad_message", _("Field %(name)r must be an integer from %(low)d to %(high)d.")
+                            % {"name": name, "low": low, "high": high})
     return value
 
 
@@ -117,17 +119,17 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
     """Carry out one `moderate` request from a moderator's socket; return the `ack` data."""
     stream = Stream.objects.filter(pk=stream_id).first()
     if stream is None:
-        raise ProtocolError("not_found", "This stream no longer exists.")
+        raise ProtocolError("not_found", _("This stream no longer exists."))
     # Re-read: a socket's user object caches permissions (and is_active) for as long as it is open.
     moderator = fresh_user(moderator)
     if moderator is None or not stream.is_moderator(moderator):
-        raise ProtocolError("forbidden", "Only this stream's moderators can do that.")
+        raise ProtocolError("forbidden", _("Only this stream's moderators can do that."))
     action = data.get("action")
     if action in ("delete", "hide", "restore"):
         seq = _int(data, "comment", low=1, high=2**62)
         comment = Comment.objects.filter(stream=stream, seq=seq).first()
         if comment is None:
-            raise ProtocolError("comment_not_found", f"No comment {seq} on this stream.")
+            raise ProtocolError("comment_not_found", _("No comment %(seq)d on this stream.") % {"seq": seq})
         state = {"delete": Comment.State.DELETED, "hide": Comment.State.HIDDEN,
                  "restore": Comment.State.VISIBLE}[action]
         set_comment_state(comment, state)
@@ -135,9 +137,9 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
     if action in ("mute", "ban", "unmute", "unban"):
         user = get_user_model()._default_manager.filter(pk=_int(data, "user", low=1, high=2**62)).first()
         if user is None:
-            raise ProtocolError("user_not_found", "No such user.")
+            raise ProtocolError("user_not_found", _("No such user."))
         if stream.is_moderator(user) and action in ("mute", "ban"):
-            raise ProtocolError("forbidden", "Moderators cannot mute or ban each other.")
+            raise ProtocolError("forbidden", _("Moderators cannot mute or ban each other."))
         kind = StreamRestriction.Kind.BAN if action.endswith("ban") else StreamRestriction.Kind.MUTE
         if action.startswith("un"):
             lift(stream, user, kind)
@@ -147,7 +149,7 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
                 minutes = _int(data, "minutes", low=1, high=MAX_RESTRICTION_MINUTES)
             reason = data.get("reason") or ""
             if not isinstance(reason, str) or len(reason) > 200:
-                raise ProtocolError("bad_message", "Field 'reason' must be a string of at most 200 characters.")
+                raise ProtocolError("bad_message", _("Field 'reason' must be a string of at most 200 characters."))
             restrict(stream, user, kind, minutes=minutes, reason=reason, by=moderator)
         return {"action": action, "user": user.pk}
     if action == "slow_mode":
@@ -156,8 +158,8 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
     if action == "comments":
         open_ = data.get("open")
         if not isinstance(open_, bool):
-            raise ProtocolError("bad_message", "Field 'open' must be true or false.")
+            raise ProtocolError("bad_message", _("Field 'open' must be true or false."))
         update_stream(stream, comments_open=open_)
         return {"action": action, **stream_state(stream)}
-    raise ProtocolError("bad_message", "Field 'action' must be one of delete, hide, restore, mute, unmute, "
-                                       "ban, unban, slow_mode, comments.")
+    raise ProtocolError("bad_message", _("Field 'action' must be one of delete, hide, restore, mute, unmute, "
+                                         "ban, unban, slow_mode, comments."))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 from ..exceptions import Denied, ProtocolError
 from .conf import realtime_settings
@@ -41,7 +42,7 @@ class Standing:
 
 
 def _until(restriction: StreamRestriction) -> str:
-    return f" until {restriction.until:%H:%M UTC}" if restriction.until else ""
+    return (_(" until %(time)s UTC") % {"time": f"{restriction.until:%H:%M}"}) if restriction.until else ""
 
 
 def check(stream: Stream, standing: Standing, action: str) -> None:
@@ -49,13 +50,13 @@ def check(stream: Stream, standing: Standing, action: str) -> None:
     if not standing.moderator:
         # `active` is read now, not when the standing was loaded: a cached mute still expires on time.
         if standing.ban is not None and standing.ban.active:
-            raise Denied("banned", f"You are banned from this stream{_until(standing.ban)}.")
+            raise Denied("banned", _("You are banned from this stream%(until)s.") % {"until": _until(standing.ban)})
         if standing.mute is not None and standing.mute.active:
-            raise Denied("muted", f"You are muted on this stream{_until(standing.mute)}.")
+            raise Denied("muted", _("You are muted on this stream%(until)s.") % {"until": _until(standing.mute)})
     if not stream.is_live:
-        raise ProtocolError("stream_ended", "This stream has ended; comments and reactions are closed.")
+        raise ProtocolError("stream_ended", _("This stream has ended; comments and reactions are closed."))
     if not stream.comments_open:
-        raise ProtocolError("comments_closed", "Comments are closed on this stream right now.")
+        raise ProtocolError("comments_closed", _("Comments are closed on this stream right now."))
 
 
 def fresh_user(user: Any) -> Any | None:
@@ -98,7 +99,7 @@ class Participation:
         """Raise the refusal of one reaction by `user`, or count it against their rate."""
         stream = await load_stream(stream_id)  # at most a second old, like the standing
         if stream is None:
-            raise ProtocolError("not_found", "This stream no longer exists.")
+            raise ProtocolError("not_found", _("This stream no longer exists."))
         key = (user.pk, stream_id)
         cached = self.standings.get(key)
         if cached is None or cached[0] <= time.monotonic():
@@ -119,7 +120,7 @@ class Participation:
         rate = int(realtime_settings.REACTION_RATE)
         if len(times) >= rate:
             retry = times[0] + REACTION_WINDOW - now
-            raise ProtocolError("rate_limited", f"At most {rate} reactions a second; slow down.",
+            raise ProtocolError("rate_limited", _("At most %(rate)d reactions a second; slow down.") % {"rate": rate},
                                 retry_after=max(retry, 0.1))
         times.append(now)
 

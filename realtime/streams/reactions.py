@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from ..eventlog import StoredEvent
 from ..exceptions import ProtocolError
@@ -29,7 +30,8 @@ logger = logging.getLogger("realtime.reactions")
 
 def validate_kind(kind: object) -> str:
     if not isinstance(kind, str) or kind not in realtime_settings.REACTIONS:
-        raise ProtocolError("bad_reaction", f"Reaction must be one of {', '.join(realtime_settings.REACTIONS)}.")
+        raise ProtocolError("bad_reaction", _("Reaction must be one of %(kinds)s.")
+                            % {"kinds": ", ".join(realtime_settings.REACTIONS)})
     return kind
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ..exceptions import ProtocolError
 from . import policy
 from .conf import realtime_settings
@@ -38,26 +40,29 @@ def parse_draft(data: dict[str, Any]) -> CommentDraft:
     """Validate the client's fields; styling comes only from the allow-lists."""
     text = data.get("text")
     if not isinstance(text, str) or _SURROGATE.search(text):
-        raise ProtocolError("bad_message", "Field 'text' is required and must be a string of valid Unicode.")
+        raise ProtocolError("bad_message", _("Field 'text' is required and must be a string of valid Unicode."))
     text = " ".join(text.split())  # one line: newlines and runs of spaces would break the overlay
     if not text.isprintable():
         # Control characters (NUL, escapes) are not text; PostgreSQL even refuses NUL in a column.
         text = " ".join("".join(char for char in text if unicodedata.category(char) != "Cc").split())
     if not text:
-        raise ProtocolError("text_empty", "Write something before sending.")
+        raise ProtocolError("text_empty", _("Write something before sending."))
     limit = int(realtime_settings.MAX_COMMENT_LENGTH)
     if len(text) > limit:
-        raise ProtocolError("text_too_long", f"Comments may be at most {limit} characters ({len(text)} sent).")
+        raise ProtocolError("text_too_long", _("Comments may be at most %(limit)d characters (%(sent)d sent).")
+                            % {"limit": limit, "sent": len(text)})
     client_id = data.get("client_id")
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or not client_id.isprintable() \
             or _SURROGATE.search(client_id):
-        raise ProtocolError("bad_message", "Field 'client_id' must be a string of 1 to 64 printable characters.")
+        raise ProtocolError("bad_message", _("Field 'client_id' must be a string of 1 to 64 printable characters."))
     color = data.get("color") or ""
     if not isinstance(color, str) or (color and color.lower() not in realtime_settings.COMMENT_COLORS):
-        raise ProtocolError("bad_color", f"Colour must be one of {', '.join(realtime_settings.COMMENT_COLORS)}.")
+        raise ProtocolError("bad_color", _("Colour must be one of %(colors)s.")
+                            % {"colors": ", ".join(realtime_settings.COMMENT_COLORS)})
     mode = data.get("mode") or Comment.Mode.SCROLL
     if mode not in realtime_settings.COMMENT_MODES:
-        raise ProtocolError("bad_mode", f"Mode must be one of {', '.join(realtime_settings.COMMENT_MODES)}.")
+        raise ProtocolError("bad_mode", _("Mode must be one of %(modes)s.")
+                            % {"modes": ", ".join(realtime_settings.COMMENT_MODES)})
     return CommentDraft(text, client_id, color.lower(), mode, _media_time(data.get("media_time")))
 
 
@@ -71,8 +76,8 @@ def _media_time(value: Any) -> float | None:
         except OverflowError:  # an int beyond any float (a JSON number of 400 digits)
             pass
     if not (math.isfinite(seconds) and 0 <= seconds < MAX_MEDIA_TIME):
-        raise ProtocolError("bad_message", f"Field 'media_time' must be a number of seconds from 0 to "
-                                           f"{MAX_MEDIA_TIME:.0f}.")
+        raise ProtocolError("bad_message", _("Field 'media_time' must be a number of seconds from 0 to %(max)d.")
+                            % {"max": MAX_MEDIA_TIME})
     return seconds
 
 
@@ -149,20 +154,20 @@ class Judge:
         policy.check(self.stream, policy.Standing(ban, mute, moderator=exempt), "comment")
         term = _blocked_term(self.terms, draft.text)
         if term:
-            raise ProtocolError("blocked_term", f"Your comment contains a blocked term ({term!r}).")
+            raise ProtocolError("blocked_term", _("Your comment contains a blocked term (%(term)r).") % {"term": term})
         recent = self.recent.get(user.pk, [])
         if self.count is not None:
             in_window = [t for t in recent if t > self.now - timedelta(seconds=self.period)]
             if len(in_window) >= self.count:
                 retry = (in_window[-self.count] + timedelta(seconds=self.period) - self.now).total_seconds()
-                raise ProtocolError("rate_limited", f"At most {self.count} comments per {self.period:g} s; "
-                                    "wait a moment.", retry_after=max(retry, 0.1))
+                raise ProtocolError("rate_limited", _("At most %(count)d comments per %(period)g s; wait a moment.")
+                                    % {"count": self.count, "period": self.period}, retry_after=max(retry, 0.1))
         wait = self.stream.slow_mode_seconds
         if wait and recent and not self.is_moderator(user):
             since = (self.now - recent[-1]).total_seconds()
             if since < wait:
-                raise ProtocolError("slow_mode", f"Slow mode is on: one comment every {wait} s.",
-                                    retry_after=max(wait - since, 0.1))
+                raise ProtocolError("slow_mode", _("Slow mode is on: one comment every %(seconds)d s.")
+                                    % {"seconds": wait}, retry_after=max(wait - since, 0.1))
 
     def accepted(self, user: Any) -> None:
         self.recent.setdefault(user.pk, []).append(self.now)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from ..eventlog import StoredEvent, lock_topic, reserve_ids, store_events
 from ..exceptions import Denied, ProtocolError
@@ -44,7 +45,7 @@ def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> l
     for n, (user, data) in enumerate(posts):
         try:
             if not getattr(user, "is_authenticated", False):
-                raise Denied("auth_required", "Log in to comment.")
+                raise Denied("auth_required", gettext("Log in to comment."))
             drafts[n] = parse_draft(data)
         except ProtocolError as exc:
             outcomes[n].error = exc
@@ -55,7 +56,7 @@ def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> l
             _store(stream_id, posts, drafts, outcomes)
     except Stream.DoesNotExist:
         for n in drafts:
-            outcomes[n] = Outcome(error=ProtocolError("not_found", "This stream no longer exists."))
+            outcomes[n] = Outcome(error=ProtocolError("not_found", gettext("This stream no longer exists.")))
     except IntegrityError:
         # A client_id raced in from another process and won. Rare: redo the batch one post at a time,
         # so each racing post is answered as a retry and the others are stored.

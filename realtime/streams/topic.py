@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.utils.translation import gettext as _
 
 from ..exceptions import Denied, ProtocolError
 from ..topics import Client, Topic
@@ -42,21 +43,21 @@ class StreamTopic(Topic):
     async def _load(cls, name: str, key: str, *, fresh: bool) -> Topic:
         stream = await load_stream(cls.int_key(key, "stream"), fresh=fresh)
         if stream is None:
-            raise ProtocolError("not_found", f"No stream with id {key}.")
+            raise ProtocolError("not_found", _("No stream with id %(key)s.") % {"key": key})
         return cls(name, key, stream)
 
     async def authorize_subscribe(self, client: Client) -> None:
         user = client.user
         if not getattr(user, "is_authenticated", False):
             if not self.stream.allow_anonymous:
-                raise Denied("auth_required", "Log in to watch this stream.")
+                raise Denied("auth_required", _("Log in to watch this stream."))
             return
         await database_sync_to_async(self._check_access)(user)
 
     def _check_access(self, user: Any) -> None:
         ban = active_restriction(self.stream, user, StreamRestriction.Kind.BAN)
         if ban is not None and not self.stream.is_moderator(user):  # moderators are never banned here
-            raise Denied("banned", "You are banned from this stream.")
+            raise Denied("banned", _("You are banned from this stream."))
 
     def _check_and_describe(self, user: Any) -> None:
         self._check_access(user)
@@ -76,7 +77,7 @@ class StreamTopic(Topic):
         # as they were when this subscription began: this object may be hours old.
         user = client.user
         if not getattr(user, "is_authenticated", False):
-            raise Denied("auth_required", "Log in to take part.")
+            raise Denied("auth_required", _("Log in to take part."))
         if event == "comment":  # judged with the stream's lock held, in the storing transaction
             return await client.hub.service(CommentBatcher).post(self.stream.pk, user, data)
         if event == "reaction":
@@ -86,4 +87,4 @@ class StreamTopic(Topic):
             return {}
         if event == "moderate":  # re-reads the moderator from the database
             return {"data": await database_sync_to_async(moderation.moderate)(self.stream.pk, user, data)}
-        raise ProtocolError("publish_not_allowed", "Stream topics accept 'comment', 'reaction' and 'moderate'.")
+        raise ProtocolError("publish_not_allowed", _("Stream topics accept 'comment', 'reaction' and 'moderate'."))

@@ -1,5 +1,6 @@
-// Unit tests for the stream page scripts: danmaku.js (lanes), stream-view.js (reactions, moderation,
-// media time, text safety) and banner.js (broadcasts on any page).
+// Unit tests for the stream page scripts: stream-view.js (reactions, moderation, media time, text safety,
+// words from the page's catalogue, states, countdowns, announcements) and banner.js (broadcasts on any
+// page). The overlay's own tests (danmaku.js, danmaku-controls.js, stream-sync.js): stream-danmaku.test.js.
 // Run: node --test tests/js/   (Node >= 20; no npm packages: a tiny fake DOM below is enough)
 "use strict";
 
@@ -11,7 +12,7 @@ const vm = require("node:vm");
 
 const ROOT = path.join(__dirname, "../..");
 const Danmaku = require(path.join(ROOT, "realtime/streams/static/realtime/streams/danmaku.js"));
-const { StreamView } = require(path.join(ROOT, "realtime/streams/static/realtime/streams/stream-view.js"));
+const { StreamView, errorText, Texts } = require(path.join(ROOT, "realtime/streams/static/realtime/streams/stream-view.js"));
 const realtime = require(path.join(ROOT, "realtime/static/realtime/realtime.js"));
 const BANNER_JS = fs.readFileSync(path.join(ROOT, "realtime/static/realtime/banner.js"), "utf8");
 
@@ -150,7 +151,43 @@ function h(doc, tag, attrs = {}, ...children) {
 }
 
 /** The markup of realtime/streams/stream.html, trimmed to the parts the view uses. */
-function streamMarkup(doc, { authenticated = true, stage = true, statusBox = true, startedAt = "2024-01-01T00:00:00Z" } = {}) {
+// The words the template tag renders from Django's catalogue (realtime/streams/texts.py), in English.
+const TEXTS = {
+  "error.unknown": "Something went wrong. Please try again.",
+  "error.muted": "You are muted in this stream.",
+  "error.auth_required": "Log in to do that.",
+  "error.text_empty": "Write something first.",
+  "error.slow_mode": "Slow mode is on. Wait a moment before posting again.",
+  "error.slow_mode.wait": "Slow mode is on: you can post again in %(seconds)s s.",
+  "error.rate_limited": "You're posting too fast. Wait a moment.",
+  "error.rate_limited.wait": "You're posting too fast. Try again in %(seconds)s s.",
+  "error.connection_lost": "The connection dropped before the server confirmed that. Check whether it took effect before trying again.",
+  "error.offline": "You're offline; this was not sent.",
+  "reaction.rate_limited.wait": "Too many reactions: wait %(seconds)s s.",
+  "reaction.offline": "Offline: not sent.",
+  "connection.connecting": "Connecting to chat…",
+  "connection.live": "Chat connected",
+  "connection.reconnecting": "Reconnecting to chat…",
+  "connection.offline": "Chat offline",
+  "connection.offline.signed_out": "Signed out",
+  "stream.live": "Live",
+  "stream.ended": "Ended",
+  "stream.replay": "Replay",
+  "viewers.unknown": "Viewer count unknown while disconnected",
+  "hint.ended": "This stream has ended.",
+  "hint.replay": "This stream has ended. Comments appear at the moment of the video they were posted at.",
+  "hint.slow_mode": "Slow mode: one comment every %(seconds)s s.",
+  "form.send": "Send",
+  "form.wait": "Wait %(seconds)s s",
+  "moderate.delete": "Delete",
+  "moderate.mute": "Mute",
+  "moderate.ban": "Ban",
+  "comment.sending": "sending…",
+  "announce.new": "New comments: %(count)s",
+  "announce.mention": "%(author)s mentioned you: %(text)s",
+};
+
+function streamMarkup(doc, { authenticated = true, stage = true, statusBox = true, startedAt = "2024-01-01T00:00:00Z", live = true, texts = TEXTS } = {}) {
   const reactions = h(doc, "span", { class: "rt-reactions" },
     ...["heart", "fire"].map((kind) => h(doc, "button", { class: "rt-reaction", "data-rt-reaction": kind, disabled: !authenticated, text: kind })));
   if (statusBox) reactions.appendChild(h(doc, "span", { class: "rt-reactions__status", "data-rt-reaction-status": "", hidden: true }));
@@ -169,15 +206,18 @@ function streamMarkup(doc, { authenticated = true, stage = true, statusBox = tru
   layer.clientWidth = 800;
   layer.clientHeight = 280;
   const root = h(doc, "section", {
-    class: "rt-stream", "data-realtime-stream": "", "data-topic": "stream.1",
+    class: "rt-stream", "data-realtime-stream": "", "data-topic": "stream.1", "data-live": live ? "true" : "false",
     "data-user-id": authenticated ? "7" : "", "data-username": authenticated ? "ann" : "", "data-started-at": startedAt,
   },
+    h(doc, "script", { type: "application/json", "data-rt-texts": "", text: JSON.stringify(texts) }),
     h(doc, "div", { class: "rt-banner", "data-rt-banner": "", hidden: true },
       h(doc, "strong", { "data-rt-banner-title": "" }), h(doc, "span", { "data-rt-banner-message": "" }),
       h(doc, "button", { "data-rt-banner-close": "" })),
     media, layer, h(doc, "div", { "data-rt-floats": "" }),
     h(doc, "span", { "data-rt-viewers": "", text: "–" }), h(doc, "span", { "data-rt-live": "" }),
-    reactions, h(doc, "p", { "data-rt-hint": "", hidden: true }), h(doc, "ol", { "data-rt-comments": "" }), form);
+    h(doc, "span", { "data-rt-connection": "", "data-state": "connecting" }),
+    reactions, h(doc, "p", { "data-rt-hint": "", hidden: true }), h(doc, "ol", { "data-rt-comments": "" }),
+    h(doc, "p", { "data-rt-announcer": "" }), form);
   doc.body.appendChild(root);
   return root;
 }
@@ -199,6 +239,7 @@ class FakeClient {
   }
   on(type, fn) { (this.listeners[type] = this.listeners[type] || []).push(fn); return () => {}; }
   emit(type, detail) { (this.listeners[type] || []).forEach((fn) => fn({ type, detail })); }
+  setState(state, reason) { this.state = state; this.reason = reason || null; this.emit("statechange", { state, reason: this.reason }); }
   publish(topic, event, data, options) {
     return new Promise((resolve, reject) => this.published.push({ topic, event, data, options, resolve, reject }));
   }
@@ -225,67 +266,6 @@ const tick = () => new Promise((r) => setImmediate(r));
 function refusal(code, retryAfter) {
   return realtime.RealtimeError(code, "server says " + code, retryAfter == null ? { code } : { code, retry_after: retryAfter });
 }
-
-// -- danmaku.js -----------------------------------------------------------------------------------------
-function makeLayer(width = 800, height = 112) {
-  const doc = fakeDocument();
-  const layer = doc.body.appendChild(doc.createElement("div"));
-  layer.clientWidth = width;
-  layer.clientHeight = height; // 112 / (24 + 4) = 4 lanes
-  return layer;
-}
-
-test("danmaku: text goes in as text, only #rrggbb colours reach a style, own comments are marked", () => {
-  const layer = makeLayer();
-  const overlay = new Danmaku(layer, { now: () => 0 });
-  overlay.add({ id: 1, text: "<b>x</b>", color: "#ff5555", mode: "scroll", mine: true });
-  overlay.add({ id: 2, text: "hi", color: "red; background: url(x)", mode: "scroll" });
-  const [a, b] = layer.children;
-  assert.equal(a.textContent, "<b>x</b>");
-  assert.equal(a.children.length, 0, "no markup was parsed");
-  assert.equal(a.style.color, "#ff5555");
-  assert.ok(a.classList.contains("rt-danmaku--mine"));
-  assert.equal(b.style.color, undefined, "a colour outside the allow-list is ignored");
-  assert.equal(a.getAttribute("data-comment-id"), "1");
-  assert.equal(a.style.visibility, "", "placed comments are visible");
-  assert.equal(a.animations[0].options.duration, Danmaku.SCROLL_MS);
-});
-
-test("danmaku: simultaneous comments take separate lanes; with every lane busy they wait and retry", (t) => {
-  t.mock.timers.enable({ apis: ["setTimeout"] });
-  const layer = makeLayer();
-  let now = 0;
-  const overlay = new Danmaku(layer, { now: () => now });
-  for (let i = 1; i <= 5; i++) overlay.add({ id: i, text: "comment " + i, mode: "scroll" });
-  assert.deepEqual(layer.children.map((n) => n.style.top), ["0px", "28px", "56px", "84px"], "four lanes, one each");
-  assert.deepEqual(overlay.queue.map((c) => c.id), [5], "the fifth waits for a lane");
-  // Once the first comment's tail is in (and the newcomer cannot catch it up), its lane is free.
-  now = 3000;
-  t.mock.timers.tick(300);
-  assert.deepEqual(overlay.queue, []);
-  const fifth = layer.children.find((n) => n.getAttribute("data-comment-id") === "5");
-  assert.equal(fifth.style.top, "0px");
-  // A finished flight leaves the DOM.
-  fifth.animations[0].finish();
-  assert.equal(layer.children.includes(fifth), false);
-});
-
-test("danmaku: pinned top/bottom comments use their own lanes; remove() clears screen and queue", (t) => {
-  t.mock.timers.enable({ apis: ["setTimeout"] });
-  const layer = makeLayer(800, 28); // one lane
-  const overlay = new Danmaku(layer, { now: () => 0 });
-  overlay.add({ id: 1, text: "top", mode: "top" });
-  overlay.add({ id: 2, text: "bottom", mode: "bottom" });
-  overlay.add({ id: 3, text: "top again", mode: "top" });
-  assert.equal(layer.children[0].style.top, "0px");
-  assert.equal(layer.children[1].style.bottom, "0px");
-  assert.equal(layer.children[0].animations[0].options.duration, Danmaku.PINNED_MS);
-  assert.deepEqual(overlay.queue.map((c) => c.id), [3]);
-  overlay.remove(3);
-  overlay.remove(1);
-  assert.deepEqual(overlay.queue, []);
-  assert.deepEqual(layer.children.map((n) => n.getAttribute("data-comment-id")), ["2"]);
-});
 
 // -- stream-view.js ---------------------------------------------------------------------------------------
 test("fix C: reactions are published with {queue: false}, moderation with {retry: false}", async (t) => {
@@ -380,8 +360,120 @@ test("a refused comment still goes to the form, with the Send cooldown", async (
   assert.equal(q("[data-rt-error]").getAttribute("data-code"), "slow_mode");
   assert.equal(q("button[type=submit]").disabled, true);
   assert.equal(q("button[type=submit]").textContent, "Wait 5 s");
+  assert.equal(q("[data-rt-error]").textContent, "Slow mode is on: you can post again in 5 s.");
   assert.equal(q("input[name=text]").value, "hello", "the words are given back");
   assert.equal(q("[data-rt-reaction-status]").hidden, true);
+});
+
+test("fix: the slow-mode countdown counts down in the message and ends with the button, clearing it", async (t) => {
+  const { client, view, q } = makeView(t);
+  q("input[name=text]").value = "hello";
+  q("[data-rt-form]").dispatch("submit");
+  client.published[0].reject(refusal("rate_limited", 2.2));
+  await tick();
+  const send = q("button[type=submit]");
+  const error = q("[data-rt-error]");
+  assert.equal(error.textContent, "You're posting too fast. Try again in 3 s.");
+  t.mock.timers.tick(1000);
+  assert.equal(error.textContent, "You're posting too fast. Try again in 2 s.", "it counts down");
+  assert.equal(send.textContent, "Wait 2 s");
+  // A stream update reopening the form meanwhile does not free the button early.
+  view.applyStreamState({ comments_open: true });
+  assert.equal(send.disabled, true);
+  t.mock.timers.tick(1000);
+  assert.equal(error.textContent, "You're posting too fast. Try again in 1 s.");
+  assert.equal(send.disabled, true);
+  t.mock.timers.tick(250);
+  assert.equal(send.disabled, false, "the button comes back at zero");
+  assert.equal(send.textContent, "Send");
+  assert.equal(error.hidden, true, "and the message goes with it");
+  assert.equal(error.textContent, "");
+});
+
+test("fix: a newer error during a countdown stays; the countdown only clears its own message", async (t) => {
+  const { client, view, q } = makeView(t);
+  q("input[name=text]").value = "hello";
+  q("[data-rt-form]").dispatch("submit");
+  client.published[0].reject(refusal("slow_mode", 1));
+  await tick();
+  view.showError({ code: "muted" });
+  t.mock.timers.tick(1500);
+  assert.equal(q("button[type=submit]").disabled, false);
+  assert.equal(q("[data-rt-error]").textContent, "You are muted in this stream.");
+});
+
+test("fix: errors are shown by code in the page's words, never with the server's message", () => {
+  const texts = new Texts(TEXTS);
+  assert.equal(errorText(texts, refusal("muted")), "You are muted in this stream.");
+  assert.equal(errorText(texts, refusal("rate_limited", 1.2)), "You're posting too fast. Try again in 2 s.");
+  assert.equal(errorText(texts, refusal("rate_limited")), "You're posting too fast. Wait a moment.");
+  assert.equal(errorText(texts, refusal("rate_limited", 3), "reaction."), "Too many reactions: wait 3 s.");
+  assert.equal(errorText(texts, refusal("auth_required"), "reaction."), "Log in to do that.", "falls back to error.*");
+  const odd = realtime.RealtimeError("brand_new_code", "Some English from the server");
+  assert.equal(errorText(texts, odd), "Something went wrong. Please try again.");
+  assert.equal(new Texts({}).t("error.muted"), "error.muted", "a missing word shows its key, not English");
+});
+
+test("fix: connection state is worded apart from the stream's; the viewer count goes unknown while away", (t) => {
+  const { client, view, q } = makeView(t);
+  const conn = q("[data-rt-connection]");
+  assert.equal(conn.textContent, "Chat connected");
+  assert.equal(conn.getAttribute("data-state"), "live");
+  view.onSubscribed({ state: { viewers: 4, live: true } });
+  assert.equal(q("[data-rt-viewers]").textContent, "4");
+  assert.equal(q("[data-rt-live]").textContent, "Live");
+  client.setState("reconnecting");
+  assert.equal(conn.textContent, "Reconnecting to chat…");
+  assert.equal(q("[data-rt-viewers]").textContent, "–", "not a stale 4");
+  assert.equal(q("[data-rt-viewers]").getAttribute("title"), "Viewer count unknown while disconnected");
+  client.setState("offline", "signed_out");
+  assert.equal(conn.textContent, "Signed out");
+  assert.equal(conn.getAttribute("data-reason"), "signed_out");
+  client.setState("live");
+  view.onSubscribed({ state: { viewers: 5, live: false } });
+  assert.equal(q("[data-rt-viewers]").textContent, "5");
+  assert.equal(q("[data-rt-live]").textContent, "Ended");
+  assert.equal(q("[data-rt-hint]").textContent, "This stream has ended.");
+});
+
+test("fix: the list does not announce every comment: one summary per interval, mentions at once", (t) => {
+  const { view, q } = makeView(t);
+  const announcer = q("[data-rt-announcer]");
+  for (let i = 1; i <= 30; i++) view.onEvent({ event: "comment", data: { id: i, text: "c" + i, author: { id: 9, username: "bob" } } }, { history: false });
+  assert.equal(announcer.textContent, "");
+  t.mock.timers.tick(5000);
+  assert.equal(announcer.textContent, "New comments: 30");
+  view.onEvent({ event: "comment", data: { id: 31, text: "hey @Ann look", author: { id: 9, username: "bob" } } }, { history: false });
+  assert.equal(announcer.textContent, "bob mentioned you: hey @Ann look");
+  view.onEvent({ event: "comment", data: { id: 32, text: "old", author: { id: 9, username: "bob" } } }, { history: true });
+  t.mock.timers.tick(5000);
+  assert.equal(announcer.textContent, "bob mentioned you: hey @Ann look", "history is not news");
+});
+
+test("replay: over a video the view feeds comments to the sync, which shows them at their media time", (t) => {
+  const incoming = [];
+  class FakeSync {
+    constructor(options) { this.options = options; this.live = options.live; }
+    incoming(c, info) { incoming.push([c.id, info.history]); }
+    remove(id) { incoming.push(["removed", id]); }
+  }
+  const doc = fakeDocument();
+  const root = streamMarkup(doc, { stage: false, live: false });
+  root.setAttribute("data-replay-url", "/realtime/streams/1/comments/");
+  const client = new FakeClient();
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
+  const view = new StreamView(root, { connect: () => client, randomId: () => "x", Danmaku, MediaSync: FakeSync });
+  assert.equal(view.sync.options.replayUrl, "/realtime/streams/1/comments/");
+  assert.equal(view.sync.options.live, false);
+  assert.equal(root.querySelector("[data-rt-live]").textContent, "", "set once subscribed");
+  view.onSubscribed({ state: { live: false } });
+  assert.equal(root.querySelector("[data-rt-live]").textContent, "Replay");
+  assert.equal(root.querySelector("[data-rt-hint]").textContent, TEXTS["hint.replay"]);
+  view.onEvent({ event: "comment", data: { id: 1, text: "a", media_time: 3 } }, { history: true });
+  view.onEvent({ event: "comment", data: { id: 2, text: "b", media_time: 4 } }, { history: false });
+  view.onEvent({ event: "comment.deleted", data: { comment: 1 } }, { history: false });
+  assert.deepEqual(incoming, [[1, true], [2, false], ["removed", 1]]);
+  assert.equal(root.querySelector("[data-rt-overlay]").children.length, 0, "nothing flies on arrival");
 });
 
 test("user text is rendered with textContent in the list and the overlay", (t) => {

@@ -8,7 +8,8 @@
  *
  * The hook: this script defines `currentTime` on the canvas itself, named like
  * HTMLMediaElement.currentTime, so stream-view.js reads a stage and a <video> alike and the clock drawn
- * here is the time comments are stamped with. No globals.
+ * here is the time comments are stamped with. No globals. With prefers-reduced-motion the lights stand
+ * still; only the clock's digits change.
  */
 (function () {
   "use strict";
@@ -30,6 +31,7 @@
     var started = Date.parse(holder ? holder.getAttribute("data-started-at") : "");
     this.startedAt = isNaN(started) ? Date.now() : started;
     this.lastDraw = 0;
+    this.still = !!(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
     Object.defineProperty(canvas, "currentTime", {
       configurable: true,
       get: function () { return self.currentTime(); },
@@ -51,7 +53,7 @@
     var c = this.ctx;
     var W = this.canvas.width;
     var H = this.canvas.height;
-    var t = Date.now() / 1000;
+    var t = this.still ? 0 : Date.now() / 1000;
     var g = c.createLinearGradient(0, 0, W, H);
     g.addColorStop(0, "#141a33");
     g.addColorStop(1, "#2a1238");

@@ -2,19 +2,25 @@
  * stream-view.js: the live-stream page view rendered by realtime/streams/stream.html.
  *
  * The comment list beside the player, the form that posts, moderator tools, reactions, the viewer
- * count, hints (slow mode, closed, ended) and the send cooldown. Comments fly across the video through
- * danmaku.js (`realtime.Danmaku`, loaded before this script); the broadcast banner is banner.js's.
- * Everything goes through the page's one realtime.js connection. User text is only ever put in the
- * page with textContent: a comment is data, never markup.
+ * count, the stream's and the connection's states, hints (slow mode, closed, ended) and the send
+ * cooldown. Comments fly across the video through danmaku.js (`realtime.Danmaku`), with the viewer's
+ * settings from danmaku-controls.js and, over a recording, in sync with it through stream-sync.js; the
+ * broadcast banner is banner.js's. Everything goes through the page's one realtime.js connection. User
+ * text is only ever put in the page with textContent: a comment is data, never markup.
+ *
+ * Words: every text this script shows comes from the JSON in <script type="application/json"
+ * data-rt-texts> that the template tag renders from Django's catalogue (realtime/streams/texts.py), so
+ * the page speaks the viewer's language. Errors are shown by their stable code, never with the
+ * server's message (which is for developers, and English).
  *
  * Media time: from the element marked [data-rt-media]: a <video>'s currentTime; for a
  * <canvas data-rt-stage> (no video URL) whatever `currentTime` a stage script defined on the canvas
  * (the demo's stage.js does), else the wall-clock time since the stream's data-started-at.
  *
  * Publishing (see realtime.js): reactions are {queue: false} (late is worthless; never sent twice);
- * moderation is {retry: false} (not idempotent: if the connection drops before the answer the
- * moderator is told, rather than a ban or delete being sent again). A refused reaction is reported on
- * the reaction bar, not in the comment form, and never holds the Send button.
+ * moderation is {retry: false} (not idempotent). A refused reaction is reported on the reaction bar,
+ * not in the comment form, and never holds the Send button. The comment list is a role="log" that
+ * does not announce each comment: a summary at most every ANNOUNCE_MS, mentions of the viewer at once.
  */
 (function (root, factory) {
   "use strict";
@@ -26,46 +32,50 @@
 
   var LIST_LIMIT = 200; // comments kept in the list; older ones leave the DOM
   var REACTION_STATUS_MS = 4000; // how long a reaction problem stays on the bar when there is no wait
+  var ANNOUNCE_MS = 5000; // at most one "N new comments" for screen readers this often
   var REACTION_EMOJI = { heart: "❤️", laugh: "😂", wow: "😮", clap: "👏", fire: "🔥" };
 
-  // Per stable error code (docs/protocol.md); anything else shows the server's message.
-  var ERROR_TEXT = {
-    rate_limited: function (s) { return "You're posting too fast. Try again in " + s + " s."; },
-    slow_mode: function (s) { return "Slow mode is on: you can post again in " + s + " s."; },
-    unavailable: function (s) { return "The server is having trouble. Try again in " + s + " s."; },
-    muted: "You are muted in this stream.",
-    banned: "You are banned from this stream.",
-    text_empty: "Write something first.",
-    text_too_long: "That comment is too long.",
-    blocked_term: "That comment contains a word that isn't allowed here.",
-    comments_closed: "Comments are closed.",
-    stream_ended: "This stream has ended.",
-    bad_color: "Pick one of the colours offered.",
-    bad_mode: "Pick one of the display modes offered.",
-    bad_reaction: "That reaction isn't available.",
-    auth_required: "Log in to do that.",
-    forbidden: "You are not allowed to do that.",
-    signed_out: "You were signed out. Log in again to comment.",
-    not_subscribed: "Not connected to this stream yet; try again in a moment.",
-    offline: "You're offline; reactions aren't sent while disconnected.",
-    connection_lost: "The connection dropped before the server confirmed that. Check whether it took effect before trying again.",
-    timeout: "The server didn't answer in time. Try again.",
-    comment_not_found: "That comment is already gone.",
-    user_not_found: "That user no longer exists.",
+  /** The page's words: key -> text with %(name)s placeholders, from Django's catalogue. */
+  function Texts(table) {
+    this.table = table || {};
+  }
+  Texts.prototype.get = function (key, params) {
+    var text = this.table[key];
+    if (typeof text !== "string") return null;
+    return text.replace(/%\((\w+)\)s/g, function (m, name) {
+      return params && params[name] != null ? String(params[name]) : m;
+    });
   };
-  // The reaction bar is small: short texts there, the comment texts above for everything else.
-  var REACTION_TEXT = {
-    rate_limited: function (s) { return "Too many reactions: wait " + s + " s."; },
-    offline: "Offline: not sent.",
-    connection_lost: "Connection lost: not sent.",
-    timeout: "No answer: not sent.",
+  /** Missing words show their key: visible in development, never the server's English. */
+  Texts.prototype.t = function (key, params) {
+    var text = this.get(key, params);
+    return text === null ? key : text;
   };
 
-  function errorText(err, table) {
-    var entry = (table && table[err.code]) || ERROR_TEXT[err.code];
-    var wait = err.retryAfter != null ? Math.ceil(err.retryAfter) : null;
-    if (typeof entry === "function") return entry(wait != null ? wait : "a few");
-    return entry || err.message || "Something went wrong (" + err.code + ").";
+  function readTexts(el) {
+    var node = el.querySelector("script[data-rt-texts]");
+    try {
+      return new Texts(JSON.parse(node ? node.textContent : "{}"));
+    } catch (e) {
+      return new Texts({});
+    }
+  }
+
+  /** The human message for an error code; `prefix` ("reaction.") picks shorter words where there are. */
+  function errorText(texts, err, prefix) {
+    var code = (err && err.code) || "unknown";
+    var wait = err && err.retryAfter > 0 ? Math.ceil(err.retryAfter) : null;
+    var keys = [];
+    [prefix, "error."].forEach(function (p) {
+      if (!p) return;
+      if (wait !== null) keys.push(p + code + ".wait");
+      keys.push(p + code);
+    });
+    for (var i = 0; i < keys.length; i++) {
+      var text = texts.get(keys[i], { seconds: wait });
+      if (text !== null) return text;
+    }
+    return texts.t("error.unknown");
   }
 
   function formatMediaTime(seconds) {
@@ -83,39 +93,69 @@
   }
 
   /** Used when danmaku.js is missing: the list, form and reactions still work, nothing flies. */
-  var NO_OVERLAY = { add: function () {}, remove: function () {} };
+  var NO_OVERLAY = {
+    add: function () {}, remove: function () {}, clear: function () {}, configure: function () {},
+    pause: function () {}, resume: function () {}, setRate: function () {}, relayout: function () {},
+  };
 
   // -- one stream component --------------------------------------------------------------------------
   function StreamView(el, rt) {
+    var self = this;
     this.root = el;
     this.doc = el.ownerDocument;
     this.rt = rt;
+    this.texts = readTexts(el);
     this.client = rt.connect();
     this.topic = el.getAttribute("data-topic");
     this.userId = Number(el.getAttribute("data-user-id")) || null;
+    this.username = el.getAttribute("data-username") || "";
     this.comments = new Map(); // comment id -> list item
     this.pendingByClientId = new Map(); // our posts not yet acknowledged
+    this.list = this.q("[data-rt-comments]");
+    this.form = this.q("[data-rt-form]");
+    this.errorBox = this.q("[data-rt-error]");
+    this.hint = this.q("[data-rt-hint]");
+    this.floats = this.q("[data-rt-floats]");
+    this.announcer = this.q("[data-rt-announcer]");
+    this.reactionButtons = Array.prototype.slice.call(el.querySelectorAll("[data-rt-reaction]"));
+    this.reactionStatus = this.q("[data-rt-reaction-status]");
+    this.state = { live: el.getAttribute("data-live") !== "false" };
+    this.formOpen = true;
+    this.cooldownTimer = null;
+    this.cooling = false;
+    this.reactionTimer = null;
+    this.reactionsHeld = []; // reaction buttons we disabled for a retry_after, to give back after it
+    this.unannounced = 0;
+    this.announceTimer = null;
+
+    var started = Date.parse(el.getAttribute("data-started-at"));
+    this.startedAt = isNaN(started) ? Date.now() : started;
+    this.media = this.q("[data-rt-media]");
+    this.reducedMotion = !!(root.matchMedia && root.matchMedia("(prefers-reduced-motion: reduce)").matches);
+
     var layer = this.q("[data-rt-overlay]");
     if (rt.Danmaku && layer) this.overlay = new rt.Danmaku(layer);
     else {
       if (!rt.Danmaku && root.console) root.console.error("realtime stream: danmaku.js is not loaded before stream-view.js.");
       this.overlay = NO_OVERLAY;
     }
-    this.list = this.q("[data-rt-comments]");
-    this.form = this.q("[data-rt-form]");
-    this.errorBox = this.q("[data-rt-error]");
-    this.hint = this.q("[data-rt-hint]");
-    this.floats = this.q("[data-rt-floats]");
-    this.reactionButtons = Array.prototype.slice.call(el.querySelectorAll("[data-rt-reaction]"));
-    this.reactionStatus = this.q("[data-rt-reaction-status]");
-    this.state = {};
-    this.cooldownTimer = null;
-    this.reactionTimer = null;
-    this.reactionsHeld = []; // reaction buttons we disabled for a retry_after, to give back after it
-
-    var started = Date.parse(el.getAttribute("data-started-at"));
-    this.startedAt = isNaN(started) ? Date.now() : started;
-    this.media = this.q("[data-rt-media]");
+    var t = function (key, params) { return self.texts.t(key, params); };
+    this.controls = rt.DanmakuControls ? new rt.DanmakuControls(el, this.overlay, { texts: t }) : null;
+    if (this.controls) this.controls.onChange = function () { self.applyBlocked(); };
+    if (rt.MediaSync && this.media && this.media.tagName === "VIDEO") {
+      this.sync = new rt.MediaSync({
+        media: this.media, overlay: this.overlay, replayUrl: el.getAttribute("data-replay-url"),
+        live: this.state.live, show: function (c) { self.fly(c); },
+        onError: function (err) { self.setHint(errorText(self.texts, err)); },
+      });
+    }
+    if (this.doc.hidden) this.overlay.pause("hidden"); // opened in a background tab
+    if (this.doc.addEventListener) {
+      this.doc.addEventListener("visibilitychange", function () {
+        if (self.doc.hidden) self.overlay.pause("hidden");
+        else self.overlay.resume("hidden");
+      });
+    }
 
     el.querySelectorAll("[data-rt-swatch]").forEach(function (dot) {
       var color = safeColor(dot.getAttribute("data-rt-swatch"));
@@ -123,11 +163,16 @@
       if (color) dot.style.setProperty("--rt-swatch", color);
     });
     this.bind();
+    this.showConnection(this.client.state, this.client.reason);
     this.subscribe();
   }
 
   StreamView.prototype.q = function (selector) {
     return this.root.querySelector(selector);
+  };
+
+  StreamView.prototype.t = function (key, params) {
+    return this.texts.t(key, params);
   };
 
   StreamView.prototype.el = function (tag, className, text) {
@@ -152,12 +197,13 @@
       onSubscribed: function (msg) { self.onSubscribed(msg); },
       onEvent: function (msg, info) { self.onEvent(msg, info); },
       onKicked: function (msg) {
-        self.showError({ code: msg.code, message: msg.message });
+        self.showError({ code: msg.code });
         self.setFormEnabled(false);
       },
       onError: function (err) { self.showError(err); },
     });
     this.client.on("statechange", function (e) {
+      self.showConnection(e.detail.state, e.detail.reason);
       if (e.detail.reason === "signed_out") {
         self.showError({ code: "signed_out" });
         self.setFormEnabled(false);
@@ -165,25 +211,39 @@
     });
   };
 
+  /** The connection's state, worded apart from the stream's own (live / ended). */
+  StreamView.prototype.showConnection = function (state, reason) {
+    var node = this.q("[data-rt-connection]");
+    if (node) {
+      node.setAttribute("data-state", state || "connecting");
+      if (reason) node.setAttribute("data-reason", reason);
+      else node.removeAttribute("data-reason");
+      var text = (reason && this.texts.get("connection." + state + "." + reason)) || this.t("connection." + state);
+      node.textContent = text;
+    }
+    // A count from before the drop would be stale: unknown until the resubscribe brings a fresh one.
+    if (state !== "live") this.setViewers(null);
+  };
+
   StreamView.prototype.onSubscribed = function (msg) {
     var state = msg.state || {};
     if (typeof state.viewers === "number") this.setViewers(state.viewers);
     this.root.setAttribute("data-moderator", state.moderator ? "true" : "false");
     this.applyStreamState(state);
-    if (msg.truncated) this.setHint("Some messages were skipped while you were away.");
+    if (msg.truncated) this.setHint(this.t("hint.truncated"));
   };
 
   StreamView.prototype.onEvent = function (msg, info) {
     var data = msg.data || {};
     switch (msg.event) {
       case "comment":
-        this.addComment(data, { fly: !info.history });
+        this.addComment(data, { fly: !info.history, history: !!info.history });
         break;
       case "comment.deleted":
         this.removeComment(data.comment);
         break;
       case "comment.restored":
-        this.addComment(data, { fly: false });
+        this.addComment(data, { fly: false, history: true });
         break;
       case "stream.updated":
         this.applyStreamState(data);
@@ -199,7 +259,12 @@
 
   StreamView.prototype.setViewers = function (count) {
     var node = this.q("[data-rt-viewers]");
-    if (node && typeof count === "number") node.textContent = String(count);
+    if (!node) return;
+    var known = typeof count === "number";
+    node.textContent = known ? String(count) : "–";
+    if (known) node.removeAttribute("title");
+    else node.setAttribute("title", this.t("viewers.unknown"));
+    node.setAttribute("data-known", known ? "true" : "false");
   };
 
   StreamView.prototype.applyStreamState = function (s) {
@@ -207,14 +272,16 @@
     if ("slow_mode_seconds" in s) this.state.slow_mode_seconds = s.slow_mode_seconds;
     if ("live" in s) this.state.live = s.live;
     var live = this.state.live !== false;
+    var replay = !live && !!this.sync;
+    if (this.sync) this.sync.live = live;
     this.root.setAttribute("data-live", live ? "true" : "false");
     var liveLabel = this.q("[data-rt-live]");
-    if (liveLabel) liveLabel.textContent = live ? "Live" : "Ended";
+    if (liveLabel) liveLabel.textContent = this.t(live ? "stream.live" : replay ? "stream.replay" : "stream.ended");
     var open = this.state.comments_open !== false && live;
     this.setFormEnabled(open);
-    if (!live) this.setHint("This stream has ended.");
-    else if (this.state.comments_open === false) this.setHint("Comments are closed.");
-    else if (this.state.slow_mode_seconds > 0) this.setHint("Slow mode: one comment every " + this.state.slow_mode_seconds + " s.");
+    if (!live) this.setHint(this.t(replay ? "hint.replay" : "hint.ended"));
+    else if (this.state.comments_open === false) this.setHint(this.t("hint.closed"));
+    else if (this.state.slow_mode_seconds > 0) this.setHint(this.t("hint.slow_mode", { seconds: this.state.slow_mode_seconds }));
     else this.setHint(null);
   };
 
@@ -225,15 +292,27 @@
   };
 
   StreamView.prototype.setFormEnabled = function (enabled) {
+    this.formOpen = enabled;
     if (!this.form) return;
-    this.form.querySelectorAll("input, select, button").forEach(function (n) { n.disabled = !enabled; });
+    var self = this;
+    this.form.querySelectorAll("input, select, button").forEach(function (n) {
+      // A cooldown holds the Send button until it ends, whatever else opens the form meanwhile.
+      n.disabled = !enabled || (self.cooling && n.type === "submit");
+    });
   };
 
   // -- comments -----------------------------------------------------------------------------------
+  StreamView.prototype.isMine = function (c) {
+    return this.userId !== null && (c.author || {}).id === this.userId;
+  };
+
+  StreamView.prototype.fly = function (c) {
+    this.overlay.add({ id: c.id, text: c.text, color: c.color, mode: c.mode || "scroll", mine: this.isMine(c) });
+  };
+
   StreamView.prototype.addComment = function (c, opts) {
     if (!c || c.id == null) return;
-    var author = c.author || {};
-    var mine = this.userId !== null && author.id === this.userId;
+    var mine = this.isMine(c);
     // Our own post may already be shown as pending: swap it for the stored one.
     if (mine && c.client_id && this.pendingByClientId.has(c.client_id)) {
       this.pendingByClientId.get(c.client_id).remove();
@@ -241,15 +320,19 @@
     }
     if (this.comments.has(c.id)) return; // the ack and the event both carry it
     var item = this.renderComment(c, mine);
+    item.hidden = !mine && !!this.controls && this.controls.blocks(c.text);
     this.appendToList(item);
     this.comments.set(c.id, item);
-    if (opts.fly) this.overlay.add({ id: c.id, text: c.text, color: c.color, mode: c.mode || "scroll", mine: mine });
+    if (this.sync) this.sync.incoming(c, { history: !!opts.history || !opts.fly });
+    else if (opts.fly) this.fly(c);
+    if (opts.fly && !opts.history) this.announce(c, mine);
   };
 
   StreamView.prototype.renderComment = function (c, mine) {
     var author = c.author || {};
     var item = this.el("li", "rt-comment" + (mine ? " rt-comment--mine" : ""));
     item.setAttribute("data-comment-id", String(c.id));
+    item.rtText = String(c.text);
     item.appendChild(this.el("span", "rt-comment__author", author.username || "?"));
     var text = this.el("span", "rt-comment__text", c.text);
     var color = safeColor(c.color);
@@ -261,13 +344,22 @@
     return item;
   };
 
+  /** Personal blocked words changed: hide (or show again) the list's comments, one's own excepted. */
+  StreamView.prototype.applyBlocked = function () {
+    var controls = this.controls;
+    if (!controls) return;
+    this.comments.forEach(function (item) {
+      item.hidden = !item.classList.contains("rt-comment--mine") && controls.blocks(item.rtText);
+    });
+  };
+
   /** Moderator tools on every item; CSS shows them only while data-moderator="true". */
   StreamView.prototype.renderTools = function (c, mine) {
     var self = this;
     var tools = this.el("span", "rt-comment__tools");
     var author = c.author || {};
-    function tool(label, action, payload, confirmText) {
-      var b = self.el("button", "rt-tool rt-tool--" + action, label);
+    function tool(action, payload, confirmKey) {
+      var b = self.el("button", "rt-tool rt-tool--" + action, self.t("moderate." + action));
       b.type = "button";
       b.setAttribute("data-rt-moderate", action);
       b.addEventListener("click", function () {
@@ -275,16 +367,16 @@
         // Not idempotent (a second "mute" extends it, a second "ban" after an unban re-bans): never
         // re-sent behind the moderator's back after a reconnect.
         self.client.publish(self.topic, "moderate", payload, { retry: false }).then(
-          function () { if (confirmText) self.showNotice(confirmText); },
+          function () { if (confirmKey) self.showNotice(self.t(confirmKey, { user: author.username })); },
           function (err) { self.showError(err); }
         ).then(function () { b.disabled = false; });
       });
       tools.appendChild(b);
     }
-    tool("Delete", "delete", { action: "delete", comment: c.id });
+    tool("delete", { action: "delete", comment: c.id });
     if (!mine && author.id != null) {
-      tool("Mute", "mute", { action: "mute", user: author.id, minutes: 10 }, "Muted " + author.username + " for 10 minutes.");
-      tool("Ban", "ban", { action: "ban", user: author.id }, "Banned " + author.username + ".");
+      tool("mute", { action: "mute", user: author.id, minutes: 10 }, "notice.muted");
+      tool("ban", { action: "ban", user: author.id }, "notice.banned");
     }
     return tools;
   };
@@ -305,7 +397,27 @@
   StreamView.prototype.removeComment = function (id) {
     var item = this.comments.get(id);
     if (item) { item.remove(); this.comments.delete(id); }
-    this.overlay.remove(id);
+    if (this.sync) this.sync.remove(id);
+    else this.overlay.remove(id);
+  };
+
+  /** Screen readers: a mention of this viewer at once, everything else as a periodic count. */
+  StreamView.prototype.announce = function (c, mine) {
+    var self = this;
+    if (!this.announcer || mine) return;
+    var text = String(c.text || "");
+    if (this.username && text.toLowerCase().indexOf("@" + this.username.toLowerCase()) >= 0) {
+      this.announcer.textContent = this.t("announce.mention", { author: (c.author || {}).username || "?", text: text });
+      return;
+    }
+    this.unannounced += 1;
+    if (this.announceTimer) return;
+    this.announceTimer = setTimeout(function () {
+      self.announceTimer = null;
+      if (!self.unannounced) return;
+      self.announcer.textContent = self.t("announce.new", { count: self.unannounced });
+      self.unannounced = 0;
+    }, ANNOUNCE_MS);
   };
 
   // -- posting ------------------------------------------------------------------------------------
@@ -326,6 +438,7 @@
 
   StreamView.prototype.post = function () {
     var self = this;
+    if (this.cooling) return;
     var input = this.form.elements.text;
     var text = input.value.trim();
     if (!text) return this.showError({ code: "text_empty" });
@@ -342,9 +455,9 @@
     if (!data.color) delete data.color;
 
     var pending = this.el("li", "rt-comment rt-comment--mine rt-comment--pending");
-    pending.appendChild(this.el("span", "rt-comment__author", this.root.getAttribute("data-username") || "you"));
+    pending.appendChild(this.el("span", "rt-comment__author", this.username || this.t("comment.you")));
     pending.appendChild(this.el("span", "rt-comment__text", text));
-    pending.appendChild(this.el("span", "rt-comment__status", this.client.state === "live" ? "sending…" : "will send when reconnected"));
+    pending.appendChild(this.el("span", "rt-comment__status", this.t(this.client.state === "live" ? "comment.sending" : "comment.queued")));
     this.pendingByClientId.set(data.client_id, pending);
     this.appendToList(pending);
     input.value = "";
@@ -357,6 +470,7 @@
         self.pendingByClientId.delete(data.client_id);
         if (!input.value) input.value = text; // give the words back so they can be fixed and re-sent
         self.showError(err);
+        if (err.retryAfter > 0) self.cooldown(err);
       }
     );
   };
@@ -366,6 +480,7 @@
     this.errorBox.hidden = true;
     this.errorBox.textContent = "";
     this.errorBox.removeAttribute("data-code");
+    this.errorBox.classList.remove("rt-form__error--notice");
   };
 
   StreamView.prototype.showError = function (err) {
@@ -373,8 +488,7 @@
     this.errorBox.hidden = false;
     this.errorBox.classList.remove("rt-form__error--notice");
     this.errorBox.setAttribute("data-code", err.code || "error");
-    this.errorBox.textContent = errorText(err);
-    if (err.retryAfter > 0) this.cooldown(err.retryAfter);
+    this.errorBox.textContent = errorText(this.texts, err);
   };
 
   StreamView.prototype.showNotice = function (text) {
@@ -385,23 +499,30 @@
     this.errorBox.textContent = text;
   };
 
-  /** After slow_mode / rate_limited on a comment, hold the send button with a countdown. */
-  StreamView.prototype.cooldown = function (seconds) {
+  /** After slow_mode / rate_limited on a comment: the message counts down with the held Send button,
+   * and both end together (the message goes, the button comes back). */
+  StreamView.prototype.cooldown = function (err) {
     var self = this;
     var button = this.form && this.form.querySelector("button[type=submit]");
     if (!button) return;
-    var until = Date.now() + seconds * 1000;
+    var until = Date.now() + err.retryAfter * 1000;
     clearInterval(this.cooldownTimer);
+    this.cooling = true;
     button.disabled = true;
     function tick() {
       var left = Math.ceil((until - Date.now()) / 1000);
+      var showing = self.errorBox && self.errorBox.getAttribute("data-code") === err.code;
       if (left <= 0) {
         clearInterval(self.cooldownTimer);
-        button.disabled = false;
-        button.textContent = "Send";
+        self.cooldownTimer = null;
+        self.cooling = false;
+        button.disabled = !self.formOpen;
+        button.textContent = self.t("form.send");
+        if (showing) self.clearError();
         return;
       }
-      button.textContent = "Wait " + left + " s";
+      button.textContent = self.t("form.wait", { seconds: left });
+      if (showing) self.errorBox.textContent = errorText(self.texts, { code: err.code, retryAfter: left });
     }
     tick();
     this.cooldownTimer = setInterval(tick, 250);
@@ -424,7 +545,7 @@
       // While the buttons are held, the countdown says more than this and must go on to release them.
       if (this.reactionsHeld.length) return;
       clearTimeout(this.reactionTimer);
-      this.setReactionStatus(errorText(err, REACTION_TEXT), err.code);
+      this.setReactionStatus(errorText(this.texts, err, "reaction."), err.code);
       this.reactionTimer = setTimeout(function () { self.setReactionStatus(null); }, REACTION_STATUS_MS);
       return;
     }
@@ -445,7 +566,7 @@
         self.setReactionStatus(null);
         return;
       }
-      self.setReactionStatus(errorText({ code: err.code, message: err.message, retryAfter: left }, REACTION_TEXT), err.code);
+      self.setReactionStatus(errorText(self.texts, { code: err.code, retryAfter: left }, "reaction."), err.code);
     }
     tick();
     this.reactionTimer = setInterval(tick, 250);
@@ -482,14 +603,15 @@
     node.style.right = 4 + Math.random() * 14 + "%";
     this.floats.appendChild(node);
     var drift = (Math.random() - 0.5) * 60;
-    var anim = node.animate(
-      [
-        { transform: "translate(0, 0) scale(0.6)", opacity: 0 },
-        { transform: "translate(" + drift / 2 + "px, -40px) scale(1.1)", opacity: 1, offset: 0.15 },
-        { transform: "translate(" + drift + "px, -260px) scale(1)", opacity: 0 },
-      ],
-      { duration: 2200 + Math.random() * 600, delay: index * 120, easing: "ease-out", fill: "backwards" }
-    );
+    // Reduced motion: the reaction appears where it is and fades, it does not rise.
+    var frames = this.reducedMotion
+      ? [{ opacity: 0 }, { opacity: 1, offset: 0.15 }, { opacity: 0 }]
+      : [
+          { transform: "translate(0, 0) scale(0.6)", opacity: 0 },
+          { transform: "translate(" + drift / 2 + "px, -40px) scale(1.1)", opacity: 1, offset: 0.15 },
+          { transform: "translate(" + drift + "px, -260px) scale(1)", opacity: 0 },
+        ];
+    var anim = node.animate(frames, { duration: 2200 + Math.random() * 600, delay: index * 120, easing: "ease-out", fill: "backwards" });
     anim.onfinish = function () { node.remove(); };
   };
 
@@ -514,5 +636,8 @@
     else doc.addEventListener("DOMContentLoaded", start);
   }
 
-  return { StreamView: StreamView, errorText: errorText, formatMediaTime: formatMediaTime, start: start, autostart: autostart };
+  return {
+    StreamView: StreamView, Texts: Texts, errorText: errorText, formatMediaTime: formatMediaTime,
+    start: start, autostart: autostart,
+  };
 });
