@@ -29,12 +29,15 @@ INSTALLED_APPS = [
     "channels",
     "realtime",
     "realtime.streams",
+    "realtime.announcements",
     "project",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page's language: the language menu's cookie, else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -104,6 +107,10 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-us"
+# Named in their own language, as a language menu shows them.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# The demo's own words (templates/); the realtime apps ship their catalogues inside the package.
+LOCALE_PATHS = [BASE_DIR / "project" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -15,20 +15,24 @@ cannot reach the daphne process's layer: it arrives through that database sync, 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.db import transaction
 
 from .eventlog import StoredEvent, store_event
 from .exceptions import ProtocolError
 from .protocol import MAX_EVENT_NAME_LENGTH, dumps
 from .publishing import apublish, apublish_control, publish_on_commit
-from .topics.names import parse_topic
+from .topics.names import CONTROL_GROUP, parse_topic
 
-__all__ = ["abroadcast", "adisconnect_user", "akick", "areauthorize", "broadcast", "disconnect_user", "kick",
-           "reauthorize"]
+__all__ = ["abroadcast", "adisconnect_user", "akick", "areauthorize", "asend_to_hubs", "broadcast",
+           "disconnect_user", "kick", "reauthorize", "send_to_hubs"]
+
+logger = logging.getLogger("realtime.api")
 
 
 def _check(topic: str, event: str, data: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
@@ -112,3 +116,38 @@ async def areauthorize(topic: str) -> None:
 
 def reauthorize(topic: str) -> None:
     async_to_sync(areauthorize)(topic)
+
+
+# Message types the core's hubs act on themselves; a feature's message may not pose as one of them.
+_CORE_MESSAGE_TYPES = frozenset({"realtime.event", "realtime.events", "realtime.control"})
+
+
+async def asend_to_hubs(message: dict[str, Any]) -> bool:
+    """Send a feature's message to every process's hub, from code that holds no hub (a view, a command).
+
+    Hubs hand it to the handler registered for its `type` with `Hub.on_message` (async code inside a
+    hub uses `hub.send_to_hubs`). Like a publish it never raises for a failed layer: False then. On the
+    in-memory layer it reaches this process's hub only.
+    """
+    kind = message.get("type")
+    if not isinstance(kind, str) or not kind or kind in _CORE_MESSAGE_TYPES:
+        raise ValueError("send_to_hubs(): message['type'] must name a feature's message type "
+                         "(registered with Hub.on_message), not one of the core's.")
+    try:
+        dumps(message)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"send_to_hubs(): the message must be JSON-serialisable ({exc}).") from None
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
+    try:
+        await layer.group_send(CONTROL_GROUP, message)
+        return True
+    except Exception as exc:  # like a lost publish: the caller's fallback (a poll, the sync) covers it
+        logger.warning("Channel layer unavailable; %s not sent to the hubs now (%s)", kind, exc)
+        return False
+
+
+def send_to_hubs(message: dict[str, Any]) -> bool:
+    """`asend_to_hubs` for sync code; inside a transaction, call it from `transaction.on_commit`."""
+    return async_to_sync(asend_to_hubs)(message)

@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class AnnouncementsConfig(AppConfig):
+    """Announcements from the Django admin: compose, target, schedule, expire, receipts.
+
+    A separate app built on the core's public API, like `realtime.streams`; it works with or without
+    the streams app (without it, the 'viewers of one stream' audience is refused).
+    """
+
+    name = "realtime.announcements"
+    label = "realtime_announcements"
+    verbose_name = "Announcements"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from realtime.topics import register_kind
+
+        from . import checks, conf, signals  # noqa: F401  (declare settings; register checks, receivers)
+
+        register_kind("announcements", "realtime.announcements.topic.AnnouncementTopic")
+        register_kind("announcement_stats", "realtime.announcements.topic.StatsTopic")
