@@ -6,7 +6,6 @@ read back to check what it shows. Dismissals survive a reload and a second brows
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 from tests.pngkit import Image
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.browserkit import chromium  # noqa: E402
+
 expect = playwright_sync.expect
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 SCREENSHOT = Path("/tmp/realtime-announcement.png")
 PAGE_BACKGROUND = (11, 14, 26)  # templates/base.html: #0b0e1a
 WARNING_BACKGROUND = (90, 68, 16)  # announcements.css: #5a4410
@@ -33,15 +32,8 @@ def _fresh_realtime():
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.fail("Chromium is missing: apt-get install -y chromium (never `playwright install` here).")
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Person:

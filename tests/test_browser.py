@@ -19,12 +19,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import struct
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -32,15 +30,10 @@ from django.contrib.staticfiles import finders
 from tests.conftest import ROOT
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.browserkit import chromium  # noqa: E402
+
 expect = playwright_sync.expect
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PASSWORD = "demo"  # realtime_demo's users: admin (owner of the streams below), alice, bob, mod
 ARTIFACTS = ROOT / "var" / "artifacts"  # git-ignored
 VIDEO_PATH = "/test-media/recording.webm"  # served by the browser context itself (Viewer.serve)
@@ -90,15 +83,8 @@ def server(site, daphne_server):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.fail("Chromium is missing: apt-get install -y chromium (never `playwright install` here).")
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Viewer:
