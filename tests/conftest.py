@@ -90,6 +90,22 @@ def stream(owner):
     return Stream.objects.create(title="Launch party", slug="launch", owner=owner)
 
 
+@pytest.fixture
+def db_reads(monkeypatch):
+    """The `since` of every history read that reaches the database (the room's cache answers the rest)."""
+    from realtime.topics import base as topics_base
+
+    calls = []
+    original = topics_base.read_history
+
+    def counting(topic, since, limit):
+        calls.append(since)
+        return original(topic, since, limit)
+
+    monkeypatch.setattr(topics_base, "read_history", counting)
+    return calls
+
+
 # -- Redis ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

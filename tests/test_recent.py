@@ -8,24 +8,10 @@ from realtime import abroadcast
 from realtime.eventlog import read_history
 from realtime.hub.recent import Item, RecentEvents
 from realtime.testing import RealtimeClient, override_realtime
-from realtime.topics import base as topics_base
 from tests.streamkit import comment_ids, moderate, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOPIC = "broadcast.all"
-
-
-@pytest.fixture
-def db_reads(monkeypatch):
-    calls = []
-    original = topics_base.read_history
-
-    def counting(topic, since, limit):
-        calls.append(since)
-        return original(topic, since, limit)
-
-    monkeypatch.setattr(topics_base, "read_history", counting)
-    return calls
 
 
 def event_ids(messages):

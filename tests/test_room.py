@@ -27,7 +27,6 @@ from realtime.hub.recent import Item, Replay, select_replay
 from realtime.hub.room import CATCHING, LIVE, Room
 from realtime.testing import RealtimeClient, bound_to, events, make_hub, override_realtime
 from realtime.topics import Topic
-from realtime.topics import base as topics_base
 from tests.streamkit import comment, comment_ids, wait_viewers
 
 TOPIC = "broadcast.all"
@@ -431,19 +430,6 @@ async def test_a_consumer_cancelled_mid_connection_leaves_no_membership(stream, 
 
 
 # -- markers and the recent-events cache ------------------------------------------------------------
-@pytest.fixture
-def db_reads(monkeypatch):
-    calls = []
-    original = topics_base.read_history
-
-    def counting(topic, since, limit):
-        calls.append(since)
-        return original(topic, since, limit)
-
-    monkeypatch.setattr(topics_base, "read_history", counting)
-    return calls
-
-
 @uses_db
 async def test_markers_do_not_count_against_the_history_limit(stream, alice, db_reads):
     from realtime.streams.models import Comment
