@@ -126,7 +126,10 @@ LOGGING = {
     "loggers": {
         # Not propagated: daphne gives the root logger a handler of its own, and every line would be
         # printed twice (once bare, once in daphne's format).
-        "realtime": {"handlers": ["console"], "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
-                     "propagate": False},
+        "realtime": {
+            "handlers": ["console"],
+            "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
     },
 }

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["abroadcast", "adisconnect_user", "akick", "areauthorize", "asend_to_hubs", "broadcast",
-           "disconnect_user", "kick", "reauthorize", "send_to_hubs"]
+__all__ = [
+    "abroadcast",
+    "adisconnect_user",
+    "akick",
+    "areauthorize",
+    "asend_to_hubs",
+    "broadcast",
+    "disconnect_user",
+    "kick",
+    "reauthorize",
+    "send_to_hubs",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,8 +29,18 @@ from .protocol import MAX_EVENT_NAME_LENGTH, dumps
 from .publishing import apublish, apublish_control, publish_on_commit
 from .topics.names import CONTROL_GROUP, parse_topic
 
-__all__ = ["abroadcast", "adisconnect_user", "akick", "areauthorize", "asend_to_hubs", "broadcast",
-           "disconnect_user", "kick", "reauthorize", "send_to_hubs"]
+__all__ = [
+    "abroadcast",
+    "adisconnect_user",
+    "akick",
+    "areauthorize",
+    "asend_to_hubs",
+    "broadcast",
+    "disconnect_user",
+    "kick",
+    "reauthorize",
+    "send_to_hubs",
+]
 
 logger = logging.getLogger("realtime.api")
 
@@ -131,8 +141,10 @@ async def asend_to_hubs(message: dict[str, Any]) -> bool:
     """
     kind = message.get("type")
     if not isinstance(kind, str) or not kind or kind in _CORE_MESSAGE_TYPES:
-        raise ValueError("send_to_hubs(): message['type'] must name a feature's message type "
-                         "(registered with Hub.on_message), not one of the core's.")
+        raise ValueError(
+            "send_to_hubs(): message['type'] must name a feature's message type "
+            "(registered with Hub.on_message), not one of the core's."
+        )
     try:
         dumps(message)
     except (TypeError, ValueError) as exc:

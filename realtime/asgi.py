@@ -7,8 +7,8 @@ from typing import Any
 from channels.routing import URLRouter
 from django.urls import re_path
 
+from .origins import BrowserOriginValidator
 from .security import (
-    BrowserOriginValidator,
     ServerSendMiddleware,
     SessionAuthWhenCookies,
     TicketAuthMiddleware,

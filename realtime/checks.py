@@ -15,53 +15,67 @@ from django.utils.module_loading import import_string
 def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     if not getattr(settings, "ASGI_APPLICATION", None):
-        errors.append(checks.Error(
-            "ASGI_APPLICATION is not set, so WebSockets are not served.",
-            hint="Set ASGI_APPLICATION = 'yourproject.asgi.application' and mount "
-                 "realtime.asgi.websocket_application() for 'websocket' in that module.",
-            id="realtime.E001",
-        ))
+        errors.append(
+            checks.Error(
+                "ASGI_APPLICATION is not set, so WebSockets are not served.",
+                hint="Set ASGI_APPLICATION = 'yourproject.asgi.application' and mount "
+                "realtime.asgi.websocket_application() for 'websocket' in that module.",
+                id="realtime.E001",
+            )
+        )
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
     default = layers.get("default")
     if not default or not default.get("BACKEND"):
-        errors.append(checks.Error(
-            "No default channel layer is configured; realtime's hubs talk through it.",
-            hint="Add CHANNEL_LAYERS = {'default': realtime.layers.memory_layer()} for one process, or "
-                 "{'default': realtime.layers.redis_layer(REDIS_URL)} for several.",
-            id="realtime.E002",
-        ))
+        errors.append(
+            checks.Error(
+                "No default channel layer is configured; realtime's hubs talk through it.",
+                hint="Add CHANNEL_LAYERS = {'default': realtime.layers.memory_layer()} for one process, or "
+                "{'default': realtime.layers.redis_layer(REDIS_URL)} for several.",
+                id="realtime.E002",
+            )
+        )
     elif default["BACKEND"].endswith("InMemoryChannelLayer") and not settings.DEBUG:
-        errors.append(checks.Warning(
-            "The in-memory channel layer serves one process only: with several daphne processes, "
-            "clients on one do not see events published on another.",
-            hint="Use realtime.layers.redis_layer(REDIS_URL) in production (set REDIS_URL).",
-            id="realtime.W001",
-        ))
+        errors.append(
+            checks.Warning(
+                "The in-memory channel layer serves one process only: with several daphne processes, "
+                "clients on one do not see events published on another.",
+                hint="Use realtime.layers.redis_layer(REDIS_URL) in production (set REDIS_URL).",
+                id="realtime.W001",
+            )
+        )
     elif default["BACKEND"].endswith("RedisChannelLayer"):
         for host in (default.get("CONFIG") or {}).get("hosts", []):
             if not isinstance(host, dict) or "socket_timeout" not in host:
-                errors.append(checks.Warning(
-                    "A channels-redis host has no explicit socket_timeout; redis-py 8 defaults to 5 s, "
-                    "which breaks the layer's blocking reads when it is idle.",
-                    hint="Build the layer with realtime.layers.redis_layer(url).",
-                    id="realtime.W002",
-                ))
+                errors.append(
+                    checks.Warning(
+                        "A channels-redis host has no explicit socket_timeout; redis-py 8 defaults to 5 s, "
+                        "which breaks the layer's blocking reads when it is idle.",
+                        hint="Build the layer with realtime.layers.redis_layer(url).",
+                        id="realtime.W002",
+                    )
+                )
                 break
     if "channels" not in settings.INSTALLED_APPS:
-        errors.append(checks.Error(
-            "'channels' is not in INSTALLED_APPS.",
-            hint="Add 'daphne' (first) and 'channels' to INSTALLED_APPS.",
-            id="realtime.E003",
-        ))
+        errors.append(
+            checks.Error(
+                "'channels' is not in INSTALLED_APPS.",
+                hint="Add 'daphne' (first) and 'channels' to INSTALLED_APPS.",
+                id="realtime.E003",
+            )
+        )
     options = settings.DATABASES.get("default", {})
-    if options.get("ENGINE", "").endswith("sqlite3") and (options.get("OPTIONS") or {}).get(
-            "transaction_mode") != "IMMEDIATE":
-        errors.append(checks.Warning(
-            "SQLite without transaction_mode='IMMEDIATE': concurrent comment posts can fail with "
-            "'database is locked'.",
-            hint="Set DATABASES['default']['OPTIONS'] = {'transaction_mode': 'IMMEDIATE'}.",
-            id="realtime.W003",
-        ))
+    if (
+        options.get("ENGINE", "").endswith("sqlite3")
+        and (options.get("OPTIONS") or {}).get("transaction_mode") != "IMMEDIATE"
+    ):
+        errors.append(
+            checks.Warning(
+                "SQLite without transaction_mode='IMMEDIATE': concurrent comment posts can fail with "
+                "'database is locked'.",
+                hint="Set DATABASES['default']['OPTIONS'] = {'transaction_mode': 'IMMEDIATE'}.",
+                id="realtime.W003",
+            )
+        )
     return errors
 
 
@@ -71,11 +85,13 @@ def check_features(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     installed = settings.INSTALLED_APPS
     for feature in ("realtime.streams",):
         if feature in installed and "realtime" not in installed:
-            errors.append(checks.Error(
-                f"'{feature}' is installed without the core app 'realtime'.",
-                hint=f"Add 'realtime' to INSTALLED_APPS, before '{feature}'.",
-                id="realtime.E005",
-            ))
+            errors.append(
+                checks.Error(
+                    f"'{feature}' is installed without the core app 'realtime'.",
+                    hint=f"Add 'realtime' to INSTALLED_APPS, before '{feature}'.",
+                    id="realtime.E005",
+                )
+            )
     return errors
 
 
@@ -86,15 +102,23 @@ def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 
     configured = getattr(settings, "REALTIME", None) or {}
     if not isinstance(configured, dict):
-        return [checks.Error("settings.REALTIME must be a dict.", hint="REALTIME = {'HISTORY_LIMIT': 50}",
-                             id="realtime.E007")]
+        return [
+            checks.Error(
+                "settings.REALTIME must be a dict.",
+                hint="REALTIME = {'HISTORY_LIMIT': 50}",
+                id="realtime.E007",
+            )
+        ]
     known = realtime_settings.defaults
     errors: list[checks.CheckMessage] = []
     for key in sorted(set(configured) - set(known)):
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"Did you mean {close[0]!r}?" if close else "Valid keys: " + ", ".join(sorted(known)) + "."
-        errors.append(checks.Error(f"REALTIME[{key!r}] is not a realtime setting; it is ignored.", hint=hint,
-                                   id="realtime.E007"))
+        errors.append(
+            checks.Error(
+                f"REALTIME[{key!r}] is not a realtime setting; it is ignored.", hint=hint, id="realtime.E007"
+            )
+        )
     return errors
 
 
@@ -133,46 +157,62 @@ def check_mounting(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         try:
             application = import_string(path)
         except Exception as exc:  # the project's own module: say what failed, do not crash `check`
-            errors.append(checks.Warning(
-                f"ASGI_APPLICATION {path!r} could not be imported to check it ({exc}).",
-                hint="Fix the import error; `daphne` would fail the same way.", id="realtime.W004"))
+            errors.append(
+                checks.Warning(
+                    f"ASGI_APPLICATION {path!r} could not be imported to check it ({exc}).",
+                    hint="Fix the import error; `daphne` would fail the same way.",
+                    id="realtime.W004",
+                )
+            )
         else:
             errors += _check_application(application, path)
     try:
         reverse("realtime:ticket")
     except NoReverseMatch:
-        errors.append(checks.Warning(
-            "realtime's HTTP URLs are not included, so non-browser clients cannot get a ticket.",
-            hint='Add path("realtime/", include("realtime.urls")) to your ROOT_URLCONF.',
-            id="realtime.W006"))
+        errors.append(
+            checks.Warning(
+                "realtime's HTTP URLs are not included, so non-browser clients cannot get a ticket.",
+                hint='Add path("realtime/", include("realtime.urls")) to your ROOT_URLCONF.',
+                id="realtime.W006",
+            )
+        )
     if "*" in settings.ALLOWED_HOSTS and not settings.DEBUG:
-        errors.append(checks.Warning(
-            "ALLOWED_HOSTS contains '*': any Host header is accepted, and the WebSocket origin check can "
-            "only compare an Origin with the host the request claims to be for.",
-            hint="List your site's hosts in ALLOWED_HOSTS (and, for pages on other origins, "
-                 "REALTIME['ALLOWED_ORIGINS'] or CSRF_TRUSTED_ORIGINS).",
-            id="realtime.W007"))
+        errors.append(
+            checks.Warning(
+                "ALLOWED_HOSTS contains '*': any Host header is accepted, and the WebSocket origin check can "
+                "only compare an Origin with the host the request claims to be for.",
+                hint="List your site's hosts in ALLOWED_HOSTS (and, for pages on other origins, "
+                "REALTIME['ALLOWED_ORIGINS'] or CSRF_TRUSTED_ORIGINS).",
+                id="realtime.W007",
+            )
+        )
     return errors
 
 
 def _check_application(application: Any, path: str) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     if _find(application, lambda app: getattr(app, "realtime_websocket", False)) is None:
-        errors.append(checks.Error(
-            f"The realtime WebSocket route is not mounted in {path}.",
-            hint='Use ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()}) '
-                 "with `from realtime.asgi import websocket_application`.",
-            id="realtime.E006"))
+        errors.append(
+            checks.Error(
+                f"The realtime WebSocket route is not mounted in {path}.",
+                hint='Use ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()}) '
+                "with `from realtime.asgi import websocket_application`.",
+                id="realtime.E006",
+            )
+        )
     if settings.DEBUG and "django.contrib.staticfiles" in settings.INSTALLED_APPS:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = _protocol_app(application, "http") or application
         if _find(http, lambda app: isinstance(app, ASGIStaticFilesHandler)) is None:
-            errors.append(checks.Warning(
-                "Under daphne, static files (realtime.js, the widget's CSS) are not served: the page's "
-                "client never loads and stays on 'Connecting...'.",
-                hint="In DEBUG, wrap the HTTP app: `from django.contrib.staticfiles.handlers import "
-                     "ASGIStaticFilesHandler`; \"http\": ASGIStaticFilesHandler(django_asgi_app). In "
-                     "production serve STATIC_ROOT from your web server or whitenoise.",
-                id="realtime.W005"))
+            errors.append(
+                checks.Warning(
+                    "Under daphne, static files (realtime.js, the widget's CSS) are not served: the page's "
+                    "client never loads and stays on 'Connecting...'.",
+                    hint="In DEBUG, wrap the HTTP app: `from django.contrib.staticfiles.handlers import "
+                    'ASGIStaticFilesHandler`; "http": ASGIStaticFilesHandler(django_asgi_app). In '
+                    "production serve STATIC_ROOT from your web server or whitenoise.",
+                    id="realtime.W005",
+                )
+            )
     return errors

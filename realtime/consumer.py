@@ -41,12 +41,10 @@ class RealtimeConsumer(AsyncConsumer):
     consumer sends after the handshake goes through the same writer, so replies, history and live
     events leave in one order.
 
-    Frames are read as soon as daphne has them, whatever the requests before them still wait for:
-    daphne's queue to the application is unbounded, so a consumer that read only when idle would let
-    one client park any number of frames in it. Each frame is parsed and judged against the
-    connection's request budget on arrival; refusals are answered at once, accepted requests are
-    carried out one at a time, in order, by a task that exists while there is work
-    (`_work`). So replies to accepted requests keep their order, and a refusal may overtake them
+    Frames are read as soon as daphne has them (its queue to the application is unbounded: a consumer
+    that read only when idle would let one client park any number of frames in it), parsed and judged
+    against the request budget on arrival. Refusals are answered at once; accepted requests are carried
+    out in order by a task that exists while there is work (`_work`), so a refusal may overtake them
     (clients match answers by `ref`).
     """
 
@@ -65,36 +63,39 @@ class RealtimeConsumer(AsyncConsumer):
         self.session_key: str | None = getattr(session, "session_key", None) if self.user_id else None
         self.abuse: AbuseCounter | None = None  # made on the first refusal that counts
         self.budget: RequestBudget | None = None  # made on the first request
-        # Accepted requests not yet carried out, and the task carrying them out: both exist only while
-        # there is work, so an idle connection holds neither.
+        # Accepted requests not yet carried out, and their task: both exist only while there is work.
         self.queue: deque[Request] | None = None
         self.worker: asyncio.Task | None = None
         self.counted: tuple[str, Any] | None = None  # this connection's place in the connection caps
         self.closed = False
         try:
-            # One receiver, so no await_many_dispatch: that wraps each receive in a task of its own,
-            # an extra task (and its memory) per idle connection.
+            # No await_many_dispatch: its task per receive is memory per idle connection.
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
         finally:
-            # Also when daphne cancels us (an application that does not exit after disconnect): a
-            # connection that left no trace in its rooms would count as a viewer for ever.
+            # Also when daphne cancels us: a connection left in its rooms would count as a viewer for ever.
             self._teardown()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        handler = {"websocket.connect": self.websocket_connect, "websocket.receive": self.websocket_receive,
-                   "websocket.disconnect": self.websocket_disconnect}.get(message["type"])
+        handler = {
+            "websocket.connect": self.websocket_connect,
+            "websocket.receive": self.websocket_receive,
+            "websocket.disconnect": self.websocket_disconnect,
+        }.get(message["type"])
         if handler is not None:
             await handler(message)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.base_send({"type": "websocket.accept"})
-        self.writer = make_writer(self.scope.get(SERVER_SEND_KEY), self.base_send,
-                                  max_pending=int(realtime_settings.MAX_PENDING_BYTES),
-                                  on_overflow=self._on_overflow)
+        self.writer = make_writer(
+            self.scope.get(SERVER_SEND_KEY),
+            self.base_send,
+            max_pending=int(realtime_settings.MAX_PENDING_BYTES),
+            on_overflow=self._on_overflow,
+        )
         auth_error = self.scope.get("realtime.auth_error")
         if auth_error:
             self.send_frame(protocol.error(ProtocolError("auth_failed", auth_error)))
@@ -104,15 +105,24 @@ class RealtimeConsumer(AsyncConsumer):
         try:
             self.counted = self.hub.service(ConnectionCounter).admit(self.user_id, self.scope)
         except ProtocolError as exc:
-            logger.info("Refusing a connection of %s: %s", f"user {self.user_id}" if self.user_id
-                        else f"address {client_address(self.scope)}", exc.code)
+            logger.info(
+                "Refusing a connection of %s: %s",
+                f"user {self.user_id}" if self.user_id else f"address {client_address(self.scope)}",
+                exc.code,
+            )
             self.send_frame(protocol.error(exc))
             self.close_with(CLOSE_TOO_MANY_CONNECTIONS)
             return
         self.hub.connections.add(self)
         user = {"id": self.user_id, "username": self.user.get_username()} if self.user_id else None
-        self.send_frame(protocol.reply("hello", user=user, heartbeat=realtime_settings.HEARTBEAT,
-                                       max_frame=realtime_settings.MAX_FRAME_BYTES))
+        self.send_frame(
+            protocol.reply(
+                "hello",
+                user=user,
+                heartbeat=realtime_settings.HEARTBEAT,
+                max_frame=realtime_settings.MAX_FRAME_BYTES,
+            )
+        )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         raise StopConsumer()
@@ -136,7 +146,9 @@ class RealtimeConsumer(AsyncConsumer):
         if self.closed or not hasattr(self, "hub"):
             return
         try:
-            request = protocol.parse_request(message.get("text"), max_bytes=int(realtime_settings.MAX_FRAME_BYTES))
+            request = protocol.parse_request(
+                message.get("text"), max_bytes=int(realtime_settings.MAX_FRAME_BYTES)
+            )
         except ProtocolError as exc:
             self.refuse(exc, None)
             return
@@ -201,14 +213,18 @@ class RealtimeConsumer(AsyncConsumer):
         assert request.topic is not None
         held = self.hub.subscriptions(self)
         if request.topic not in held and len(held) >= int(realtime_settings.MAX_SUBSCRIPTIONS):
-            raise ProtocolError("too_many_subscriptions",
-                                f"A connection may hold {realtime_settings.MAX_SUBSCRIPTIONS} subscriptions.")
+            raise ProtocolError(
+                "too_many_subscriptions",
+                f"A connection may hold {realtime_settings.MAX_SUBSCRIPTIONS} subscriptions.",
+            )
         topic = await load_topic(request.topic)
         await topic.authorize_subscribe(self)
 
         def make_reply(replay: Replay | None, state: dict[str, Any]) -> str:
             return protocol.reply(
-                "subscribed", request.ref, topic=topic.name,
+                "subscribed",
+                request.ref,
+                topic=topic.name,
                 last_id=replay.last_id if replay else None,
                 history=len(replay.texts) if replay else 0,
                 truncated=replay.truncated if replay else False,
@@ -221,14 +237,18 @@ class RealtimeConsumer(AsyncConsumer):
     def unsubscribe(self, request: Request) -> None:
         assert request.topic is not None
         if not self.hub.unsubscribe(self, request.topic):
-            raise ProtocolError("not_subscribed", f"This connection is not subscribed to {request.topic[:80]!r}.")
+            raise ProtocolError(
+                "not_subscribed", f"This connection is not subscribed to {request.topic[:80]!r}."
+            )
         self.send_frame(protocol.reply("unsubscribed", request.ref, topic=request.topic))
 
     async def publish(self, request: Request) -> None:
         assert request.topic is not None and request.event is not None
         topic = self.hub.topic_of(self, request.topic)
         if topic is None:
-            raise ProtocolError("not_subscribed", f"Subscribe to {request.topic[:80]!r} before publishing on it.")
+            raise ProtocolError(
+                "not_subscribed", f"Subscribe to {request.topic[:80]!r} before publishing on it."
+            )
         ack = await topic.publish(self, request.event, request.data)
         self.send_frame(protocol.reply("ack", request.ref, topic=topic.name, **ack))
 
@@ -241,16 +261,23 @@ class RealtimeConsumer(AsyncConsumer):
         requests over the connection's budget: `abuse=True`), close with 4429 right after it."""
         if self.closed:
             return
-        self.send_frame(protocol.error(exc, ref=request.ref if request else None,
-                                       topic=request.topic if request else None))
+        self.send_frame(
+            protocol.error(
+                exc, ref=request.ref if request else None, topic=request.topic if request else None
+            )
+        )
         if not abuse and exc.code not in protocol.ABUSE_CODES:
             return  # refusals of well-formed requests (muted, slow mode, server failures) are not abuse
         if self.abuse is None:
             self.abuse = AbuseCounter.from_settings()
         if self.abuse.add():
-            logger.info("Closing connection of user %s after %d malformed requests (or requests over its "
-                        "budget) in %.0f s",
-                        self.user_id, len(self.abuse.times), self.abuse.window)
+            logger.info(
+                "Closing connection of user %s after %d malformed requests (or requests over its "
+                "budget) in %.0f s",
+                self.user_id,
+                len(self.abuse.times),
+                self.abuse.window,
+            )
             self.close_with(CLOSE_POLICY)
 
     def kicked(self, topic: str, code: str, message: str) -> None:

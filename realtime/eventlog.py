@@ -35,20 +35,42 @@ class StoredEvent:
     resets_history: bool = False
 
     def as_message(self) -> dict[str, Any]:
-        return {"type": "realtime.event", "topic": self.topic, "event": self.name, "data": self.data,
-                "id": self.id, "at": self.at, "withdrawn": self.withdrawn, "marker": self.marker,
-                "resets_history": self.resets_history}
+        return {
+            "type": "realtime.event",
+            "topic": self.topic,
+            "event": self.name,
+            "data": self.data,
+            "id": self.id,
+            "at": self.at,
+            "withdrawn": self.withdrawn,
+            "marker": self.marker,
+            "resets_history": self.resets_history,
+        }
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> StoredEvent:
-        return cls(topic=message["topic"], name=message["event"], data=message.get("data") or {},
-                   id=message.get("id"), at=message.get("at"), withdrawn=bool(message.get("withdrawn")),
-                   marker=bool(message.get("marker")), resets_history=bool(message.get("resets_history")))
+        return cls(
+            topic=message["topic"],
+            name=message["event"],
+            data=message.get("data") or {},
+            id=message.get("id"),
+            at=message.get("at"),
+            withdrawn=bool(message.get("withdrawn")),
+            marker=bool(message.get("marker")),
+            resets_history=bool(message.get("resets_history")),
+        )
 
     @classmethod
     def from_row(cls, row: Event) -> StoredEvent:
-        return cls(topic=row.topic, name=row.name, data=row.data, id=row.seq,
-                   at=row.created_at.isoformat(), withdrawn=row.withdrawn, marker=row.marker)
+        return cls(
+            topic=row.topic,
+            name=row.name,
+            data=row.data,
+            id=row.seq,
+            at=row.created_at.isoformat(),
+            withdrawn=row.withdrawn,
+            marker=row.marker,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +96,9 @@ def next_id(topic: str) -> int:
     return reserve_ids(topic, 1)
 
 
-def store_event(topic: str, name: str, data: dict[str, Any], *, marker: bool = False,
-                resets_history: bool = False) -> StoredEvent:
+def store_event(
+    topic: str, name: str, data: dict[str, Any], *, marker: bool = False, resets_history: bool = False
+) -> StoredEvent:
     """Append an event to `topic`'s log. Must run inside `transaction.atomic()`; publish after commit.
 
     `marker`: the event announces a change of state or of earlier events rather than being content
@@ -115,8 +138,9 @@ def lock_topic(topic: str) -> None:
 
 def store_events(topic: str, first_id: int, items: list[tuple[str, dict[str, Any]]]) -> list[StoredEvent]:
     """Append events with ids first_id, first_id + 1, ... (reserved with `reserve_ids`) in one INSERT."""
-    rows = Event.objects.bulk_create([Event(topic=topic, seq=first_id + n, name=name, data=data)
-                                      for n, (name, data) in enumerate(items)])
+    rows = Event.objects.bulk_create(
+        [Event(topic=topic, seq=first_id + n, name=name, data=data) for n, (name, data) in enumerate(items)]
+    )
     return [StoredEvent.from_row(row) for row in rows]
 
 
@@ -153,8 +177,13 @@ def read_history(topic: str, since: int | None, limit: int) -> History:
     complete = len(markers) < MAX_REPLAY_MARKERS
     page = sorted(content + markers, key=lambda row: row.seq)
     truncated = since is not None and floor > since
-    return History([StoredEvent.from_row(row) for row in page], newest, truncated,
-                   floor=floor if complete else None, content_below=content_below)
+    return History(
+        [StoredEvent.from_row(row) for row in page],
+        newest,
+        truncated,
+        floor=floor if complete else None,
+        content_below=content_below,
+    )
 
 
 def read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
@@ -176,8 +205,9 @@ def restore(topic: str, seq: int) -> None:
 PRUNE_BATCH = 1000
 
 
-def prune_events(older_than: datetime, keep: int, *, dry_run: bool = False,
-                 batch_size: int = PRUNE_BATCH) -> dict[str, int]:
+def prune_events(
+    older_than: datetime, keep: int, *, dry_run: bool = False, batch_size: int = PRUNE_BATCH
+) -> dict[str, int]:
     """Delete events stored before `older_than` that no resume can still be owed; {topic: count}.
 
     Whatever their age, each topic keeps its newest `keep` + 1 replayable events (neither markers nor
@@ -194,12 +224,22 @@ def prune_events(older_than: datetime, keep: int, *, dry_run: bool = False,
         raise ValueError("prune_events(): keep must be >= 0 and batch_size >= 1.")
     # A topic that never had more than `keep` ids cannot have an event to lose: skip it unread.
     crowded = TopicSequence.objects.filter(last_id__gt=keep).values("topic")
-    topics = (Event.objects.filter(created_at__lt=older_than, topic__in=crowded)
-              .order_by("topic").values_list("topic", flat=True).distinct())
+    topics = (
+        Event.objects.filter(created_at__lt=older_than, topic__in=crowded)
+        .order_by("topic")
+        .values_list("topic", flat=True)
+        .distinct()
+    )
     pruned: dict[str, int] = {}
     for topic in list(topics):
-        boundary = next(iter(Event.objects.filter(topic=topic, marker=False, withdrawn=False)
-                             .order_by("-seq").values_list("seq", flat=True)[keep:keep + 1]), None)
+        boundary = next(
+            iter(
+                Event.objects.filter(topic=topic, marker=False, withdrawn=False)
+                .order_by("-seq")
+                .values_list("seq", flat=True)[keep : keep + 1]
+            ),
+            None,
+        )
         if boundary is None:
             continue
         doomed = Event.objects.filter(topic=topic, seq__lt=boundary, created_at__lt=older_than)

@@ -26,6 +26,10 @@ class Denied(ProtocolError):
 class Unavailable(ProtocolError):
     """A server-side failure the client did not cause (database or channel layer down): retry later."""
 
-    def __init__(self, message: str = "The server cannot do this right now; try again shortly.",
-                 *, retry_after: float = 2.0) -> None:
+    def __init__(
+        self,
+        message: str = "The server cannot do this right now; try again shortly.",
+        *,
+        retry_after: float = 2.0,
+    ) -> None:
         super().__init__("unavailable", message, retry_after=retry_after)

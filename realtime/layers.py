@@ -43,15 +43,18 @@ def redis_layer(
     urls = [url] if isinstance(url, str) else list(url)
     if not urls:
         raise ValueError("redis_layer() needs at least one Redis URL.")
-    hosts = [{
-        "address": address,
-        "socket_timeout": None,
-        "socket_connect_timeout": 5,
-        "socket_keepalive": True,
-        "health_check_interval": 30,
-        "retry_on_timeout": True,
-        "max_connections": max_connections,
-    } for address in urls]
+    hosts = [
+        {
+            "address": address,
+            "socket_timeout": None,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 30,
+            "retry_on_timeout": True,
+            "max_connections": max_connections,
+        }
+        for address in urls
+    ]
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": hosts, "capacity": capacity, "prefix": prefix, "group_expiry": group_expiry},

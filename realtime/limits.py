@@ -44,15 +44,20 @@ class RequestBudget:
         if waiting >= self.burst:
             # The server is behind on this connection's earlier requests (a slow database, or a client
             # that sends faster than anyone reads): refuse instead of queueing without bound.
-            return ProtocolError("rate_limited", f"{waiting} requests are still waiting for their answers; "
-                                                 "wait for them before sending more.", retry_after=1.0)
+            return ProtocolError(
+                "rate_limited",
+                f"{waiting} requests are still waiting for their answers; wait for them before sending more.",
+                retry_after=1.0,
+            )
         now = time.monotonic()
         self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens < 1.0:
-            return ProtocolError("rate_limited", f"Too many requests: at most {self.rate:g} a second "
-                                                 "on one connection.",
-                                 retry_after=max((1.0 - self.tokens) / self.rate, 0.1))
+            return ProtocolError(
+                "rate_limited",
+                f"Too many requests: at most {self.rate:g} a second on one connection.",
+                retry_after=max((1.0 - self.tokens) / self.rate, 0.1),
+            )
         self.tokens -= 1.0
         return None
 
@@ -128,9 +133,11 @@ class ConnectionCounter:
             return None
         count = self.live.get(key, 0)
         if count >= int(cap):
-            raise ProtocolError("too_many_connections",
-                                f"At most {cap} connections are allowed for {who}; close some (other tabs "
-                                "or devices) before opening another.")
+            raise ProtocolError(
+                "too_many_connections",
+                f"At most {cap} connections are allowed for {who}; close some (other tabs "
+                "or devices) before opening another.",
+            )
         self.live[key] = count + 1
         return key
 

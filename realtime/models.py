@@ -30,7 +30,7 @@ class Event(models.Model):
     marker = models.BooleanField(
         default=False,
         help_text="Announces a change to earlier events or to the topic's state (e.g. a comment deleted); "
-                  "replayed alongside them, never counted against HISTORY_LIMIT.",
+        "replayed alongside them, never counted against HISTORY_LIMIT.",
     )
 
     class Meta:
@@ -49,9 +49,11 @@ class Ticket(models.Model):
     digest = models.CharField(max_length=64, primary_key=True, help_text="SHA-256 (hex) of the token.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_key = models.CharField(
-        max_length=40, blank=True, default="",
+        max_length=40,
+        blank=True,
+        default="",
         help_text="The session that asked for it: the ticket dies with it. Empty for a session-less "
-                  "ticket (manage.py realtime_ticket).",
+        "ticket (manage.py realtime_ticket).",
     )
     fingerprint = models.CharField(max_length=32, help_text="Of the user's password hash when issued.")
     created = models.DateTimeField(default=timezone.now)

@@ -15,8 +15,18 @@ from .exceptions import ProtocolError
 CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping"})
 # Refusals that only a broken or hostile client causes; only these count toward REALTIME["ABUSE_LIMIT"].
 # A muted user pressing Send, a rate limit or a server failure is not abuse.
-ABUSE_CODES = frozenset({"bad_json", "bad_message", "unknown_type", "frame_too_large", "unknown_topic",
-                         "not_subscribed", "publish_not_allowed", "too_many_subscriptions"})
+ABUSE_CODES = frozenset(
+    {
+        "bad_json",
+        "bad_message",
+        "unknown_type",
+        "frame_too_large",
+        "unknown_topic",
+        "not_subscribed",
+        "publish_not_allowed",
+        "too_many_subscriptions",
+    }
+)
 MAX_REF_LENGTH = 64
 MAX_EVENT_NAME_LENGTH = 40
 
@@ -61,18 +71,25 @@ def parse_request(text: str | None, *, max_bytes: int) -> Request:
     except (ValueError, RecursionError):
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if "\\u" in text and _has_lone_surrogate(message):
-        raise ProtocolError("bad_message", "Strings must be valid Unicode: a lone surrogate escape "
-                                           "(\\ud800-\\udfff without its pair) is not text.")
+        raise ProtocolError(
+            "bad_message",
+            "Strings must be valid Unicode: a lone surrogate escape "
+            "(\\ud800-\\udfff without its pair) is not text.",
+        )
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", "A frame must be a JSON object with a 'type'.")
     ref = message.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH):
-        raise ProtocolError("bad_message", f"Field 'ref' must be a string of at most {MAX_REF_LENGTH} characters.")
+        raise ProtocolError(
+            "bad_message", f"Field 'ref' must be a string of at most {MAX_REF_LENGTH} characters."
+        )
     kind = message.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "Field 'type' is required and must be a string.")
     if kind not in CLIENT_TYPES:
-        raise ProtocolError("unknown_type", f"Unknown type {kind[:40]!r}; expected one of {sorted(CLIENT_TYPES)}.")
+        raise ProtocolError(
+            "unknown_type", f"Unknown type {kind[:40]!r}; expected one of {sorted(CLIENT_TYPES)}."
+        )
     if kind == "ping":
         return Request(type=kind, ref=ref)
     topic = _field(message, "topic", str, required=True)
@@ -122,7 +139,9 @@ def error(exc: ProtocolError, *, ref: str | None = None, topic: str | None = Non
     return dumps(envelope)
 
 
-def event_envelope(topic: str, event: str, data: dict[str, Any], *, id: int | None = None, at: str | None = None) -> str:
+def event_envelope(
+    topic: str, event: str, data: dict[str, Any], *, id: int | None = None, at: str | None = None
+) -> str:
     """Encode one `event` envelope. Called once per event per process, never per viewer."""
     envelope: dict[str, Any] = {"type": "event", "topic": topic, "event": event, "data": data}
     if id is not None:

@@ -24,7 +24,8 @@ def get_websocket_urlpatterns() -> list[URLPattern]:
     setting = realtime_settings.WEBSOCKET_PATH
     if not isinstance(setting, str) or not setting.startswith("/") or len(setting) < 2:
         raise ImproperlyConfigured(
-            f"REALTIME['WEBSOCKET_PATH'] must be an absolute URL path such as '/ws/realtime/', not {setting!r}.")
+            f"REALTIME['WEBSOCKET_PATH'] must be an absolute URL path such as '/ws/realtime/', not {setting!r}."
+        )
     # Channels routes on the path without its leading slash; the rest is matched literally (a path
     # with `<` or `.` in it means those characters, not converters or wildcards).
     route = "^" + re.escape(setting.lstrip("/")) + r"\Z"

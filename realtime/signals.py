@@ -50,7 +50,8 @@ def _remember_access(sender: Any, instance: Any, update_fields: Any = None, **kw
     # A save that names its fields and leaves out password and is_active (login's last_login) changes
     # neither: no query.
     deactivating = getattr(instance, "is_active", True) is False and (
-        update_fields is None or "is_active" in update_fields)
+        update_fields is None or "is_active" in update_fields
+    )
     password_saved = hasattr(instance, "password") and (update_fields is None or "password" in update_fields)
     if not (deactivating or password_saved):
         return
@@ -60,7 +61,8 @@ def _remember_access(sender: Any, instance: Any, update_fields: Any = None, **kw
     if stored is None:
         return
     instance._realtime_revoke = (deactivating and stored["is_active"] is True) or (
-        password_saved and stored["password"] != instance.password)
+        password_saved and stored["password"] != instance.password
+    )
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.signals.user_saved")
@@ -95,8 +97,9 @@ def _recheck_groups(group_ids: Any) -> None:
 
 
 @receiver(m2m_changed, dispatch_uid="realtime.signals.groups_changed")
-def _on_groups_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any,
-                       **kwargs: Any) -> None:
+def _on_groups_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any
+) -> None:
     if action not in ("pre_clear", "post_clear", "post_remove") or sender is not _user_groups_through():
         return
     if reverse:  # group.user_set.remove(...) / .clear(): one group

@@ -1,11 +1,11 @@
 """Helpers for testing realtime features in your own project's test suite.
 
-    from realtime.testing import RealtimeClient
+from realtime.testing import RealtimeClient
 
-    async with RealtimeClient(user=alice) as client:
-        await client.subscribe("stream.1")
-        ack = await client.publish("stream.1", "comment", {"text": "hi", "client_id": "c1"})
-        event = await client.receive_event("comment")
+async with RealtimeClient(user=alice) as client:
+    await client.subscribe("stream.1")
+    ack = await client.publish("stream.1", "comment", {"text": "hi", "client_id": "c1"})
+    event = await client.receive_event("comment")
 """
 
 from __future__ import annotations
@@ -39,9 +39,16 @@ class RealtimeClient:
     `batch` frames are unpacked, so tests see one message per event whatever the coalescing window.
     """
 
-    def __init__(self, *, user: Any = None, headers: list[tuple[bytes, bytes]] | None = None,
-                 path: str = "/ws/realtime/", application: Any = None, hub: Hub | None = None,
-                 timeout: float = 3.0) -> None:
+    def __init__(
+        self,
+        *,
+        user: Any = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        path: str = "/ws/realtime/",
+        application: Any = None,
+        hub: Hub | None = None,
+        timeout: float = 3.0,
+    ) -> None:
         from django.contrib.auth.models import AnonymousUser
 
         from .consumer import RealtimeConsumer
@@ -93,8 +100,9 @@ class RealtimeClient:
 
     async def receive_event(self, event: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Skip messages until an `event` named `event` arrives, or the socket closes."""
-        return await self._receive_until(lambda m: m["type"] == "event" and m.get("event") == event,
-                                         f"{event!r} event", timeout)
+        return await self._receive_until(
+            lambda m: m["type"] == "event" and m.get("event") == event, f"{event!r} event", timeout
+        )
 
     async def _receive_until(self, wanted: Any, what: str, timeout: float | None) -> dict[str, Any]:
         loop = asyncio.get_running_loop()

@@ -80,8 +80,9 @@ def issue_ticket(user: Any, session_key: str | None = None) -> str:
     Ticket.objects.filter(created__lt=_expired_before(now)).delete()
     token = secrets.token_urlsafe(32)
     bound = session_key if session_key and len(session_key) <= _MAX_SESSION_KEY else ""
-    Ticket.objects.create(digest=_digest(token), user=user, session_key=bound,
-                          fingerprint=_fingerprint(user), created=now)
+    Ticket.objects.create(
+        digest=_digest(token), user=user, session_key=bound, fingerprint=_fingerprint(user), created=now
+    )
     return token
 
 
@@ -109,19 +110,27 @@ def redeem(ticket: str) -> Redemption:
     now = timezone.now()
     cutoff = _expired_before(now)
     # The one atomic step: of concurrent redemptions exactly one UPDATE matches the unused row.
-    claimed = Ticket.objects.filter(digest=digest, used_at__isnull=True, created__gt=cutoff).update(used_at=now)
+    claimed = Ticket.objects.filter(digest=digest, used_at__isnull=True, created__gt=cutoff).update(
+        used_at=now
+    )
     row = Ticket.objects.select_related("user").filter(digest=digest).first()
     if row is None:
         raise TicketError("The ticket is not valid (unknown, or revoked by a logout); request a new one.")
     if not claimed:
         if row.created <= cutoff:
-            raise TicketError(f"The ticket expired (tickets last {realtime_settings.TICKET_MAX_AGE} s); "
-                              "request a new one.")
+            raise TicketError(
+                f"The ticket expired (tickets last {realtime_settings.TICKET_MAX_AGE} s); request a new one."
+            )
         raise TicketError("The ticket was already used; tickets are single-use, request one per connection.")
     user = row.user
-    if (not getattr(user, "is_active", True) or not constant_time_compare(row.fingerprint, _fingerprint(user))
-            or (row.session_key and not session_belongs_to(row.session_key, user))):
-        raise TicketError("The ticket was revoked (logout, password change or deactivation); request a new one.")
+    if (
+        not getattr(user, "is_active", True)
+        or not constant_time_compare(row.fingerprint, _fingerprint(user))
+        or (row.session_key and not session_belongs_to(row.session_key, user))
+    ):
+        raise TicketError(
+            "The ticket was revoked (logout, password change or deactivation); request a new one."
+        )
     return Redemption(user, row.session_key)
 
 

@@ -136,9 +136,11 @@ class DaphneWriter(Writer):
 
     def _raw_allowed(self) -> bool:
         protocol = self.protocol
-        return (getattr(protocol, "_perMessageCompress", None) is None
-                and not getattr(protocol, "maskServerFrames", False)
-                and not getattr(protocol, "autoFragmentSize", 0))
+        return (
+            getattr(protocol, "_perMessageCompress", None) is None
+            and not getattr(protocol, "maskServerFrames", False)
+            and not getattr(protocol, "autoFragmentSize", 0)
+        )
 
     def pending_bytes(self) -> int:
         transport = self.protocol.transport
@@ -154,8 +156,12 @@ class DaphneWriter(Writer):
         pending = self.pending_bytes()
         if self.backlog.stalled(pending):
             dropped = self._drop_backlog()
-            logger.info("Closing a connection that stopped reading (%s): %d bytes waiting, %d dropped",
-                        getattr(protocol, "client_addr", "?"), pending, dropped)
+            logger.info(
+                "Closing a connection that stopped reading (%s): %d bytes waiting, %d dropped",
+                getattr(protocol, "client_addr", "?"),
+                pending,
+                dropped,
+            )
             self.write_close(CLOSE_TOO_SLOW)
             self.on_overflow()
             return False
@@ -210,8 +216,9 @@ class DaphneWriter(Writer):
 class QueueWriter(Writer):
     """Portable writer: a bounded queue per connection, drained by one task through ASGI `send`."""
 
-    def __init__(self, send: Callable[[dict], Awaitable[None]], max_pending: int,
-                 on_overflow: Callable[[], None]) -> None:
+    def __init__(
+        self, send: Callable[[dict], Awaitable[None]], max_pending: int, on_overflow: Callable[[], None]
+    ) -> None:
         self.send = send
         self.backlog = Backlog(max_pending)
         self.on_overflow = on_overflow
@@ -274,8 +281,13 @@ def daphne_protocol(send: Any) -> Any | None:
     return None
 
 
-def make_writer(raw_send: Any, send: Callable[[dict], Awaitable[None]], *, max_pending: int,
-                on_overflow: Callable[[], None]) -> Writer:
+def make_writer(
+    raw_send: Any,
+    send: Callable[[dict], Awaitable[None]],
+    *,
+    max_pending: int,
+    on_overflow: Callable[[], None],
+) -> Writer:
     """The fastest safe writer for this connection: direct under daphne, queued elsewhere."""
     protocol = daphne_protocol(raw_send)
     if protocol is not None:

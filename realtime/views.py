@@ -20,9 +20,15 @@ def ticket(request: HttpRequest) -> JsonResponse:
     logging out revokes it; `protocols` is what to offer as the WebSocket's subprotocols.
     """
     if not request.user.is_authenticated:
-        return JsonResponse({"error": "auth_required", "message": "Log in first; tickets are issued to users."},
-                            status=401)
+        return JsonResponse(
+            {"error": "auth_required", "message": "Log in first; tickets are issued to users."}, status=401
+        )
     session = getattr(request, "session", None)
     token = issue_ticket(request.user, session_key=getattr(session, "session_key", None))
-    return JsonResponse({"ticket": token, "expires_in": realtime_settings.TICKET_MAX_AGE,
-                         "protocols": [SUBPROTOCOL, ticket_subprotocol(token)]})
+    return JsonResponse(
+        {
+            "ticket": token,
+            "expires_in": realtime_settings.TICKET_MAX_AGE,
+            "protocols": [SUBPROTOCOL, ticket_subprotocol(token)],
+        }
+    )

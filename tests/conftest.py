@@ -115,13 +115,29 @@ def redis_url() -> Iterator[str]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("No REDIS_URL and no redis-server binary: run the test command from README.md, which "
-                    "installs one (apt-get install redis-server).")
+        pytest.fail(
+            "No REDIS_URL and no redis-server binary: run the test command from README.md, which "
+            "installs one (apt-get install redis-server)."
+        )
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="realtime-redis-")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", workdir],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, process)
         yield f"redis://127.0.0.1:{port}/0"
@@ -163,8 +179,20 @@ class DaphneServer:
     def start(self) -> DaphneServer:
         log = open(self.log, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "project.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "project.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port, self.process)
         return self
@@ -187,9 +215,14 @@ class Site:
 
     def __init__(self, redis_url: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="realtime-site-")
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "PYTHONUNBUFFERED": "1",
-                    "SQLITE_PATH": str(Path(self.dir) / "db.sqlite3"), "REALTIME_TEST_DIR": self.dir,
-                    "REALTIME_SYNC_INTERVAL": "1"}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "PYTHONUNBUFFERED": "1",
+            "SQLITE_PATH": str(Path(self.dir) / "db.sqlite3"),
+            "REALTIME_TEST_DIR": self.dir,
+            "REALTIME_SYNC_INTERVAL": "1",
+        }
         self.env.pop("REDIS_URL", None)
         self.env.pop("DATABASE_URL", None)
         if redis_url:
@@ -200,8 +233,14 @@ class Site:
         self.manage("realtime_demo", "--no-input")
 
     def manage(self, *args: str, check: bool = True) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check and result.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout

@@ -46,8 +46,22 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port, self.process)
         return self
 
@@ -93,9 +107,15 @@ class PostgresDatabase:
     def _connect(self) -> Any:
         import psycopg
 
-        return psycopg.connect(host=self.admin.hostname or "127.0.0.1", port=self.admin.port or 5432,
-                               user=self.admin.username or "postgres", password=self.admin.password or None,
-                               dbname="postgres", autocommit=True, connect_timeout=5)
+        return psycopg.connect(
+            host=self.admin.hostname or "127.0.0.1",
+            port=self.admin.port or 5432,
+            user=self.admin.username or "postgres",
+            password=self.admin.password or None,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=5,
+        )
 
     def create(self) -> PostgresDatabase:
         with self._connect() as conn:
@@ -211,9 +231,16 @@ class FaultSite(Site):
 
     def __init__(self, redis_url: str, database_url: str | None = None) -> None:  # noqa: D107
         self.dir = tempfile.mkdtemp(prefix="realtime-faults-")
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "PYTHONUNBUFFERED": "1",
-                    "SQLITE_PATH": str(Path(self.dir) / "db.sqlite3"), "REALTIME_TEST_DIR": self.dir,
-                    "REDIS_URL": redis_url, "REALTIME_SYNC_INTERVAL": "60", "REALTIME_LOG_LEVEL": "INFO"}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "PYTHONUNBUFFERED": "1",
+            "SQLITE_PATH": str(Path(self.dir) / "db.sqlite3"),
+            "REALTIME_TEST_DIR": self.dir,
+            "REDIS_URL": redis_url,
+            "REALTIME_SYNC_INTERVAL": "60",
+            "REALTIME_LOG_LEVEL": "INFO",
+        }
         self.env.pop("DATABASE_URL", None)
         if database_url:
             self.env["DATABASE_URL"] = database_url
@@ -265,14 +292,24 @@ def http_logout(base_url: str, session_key: str) -> int:
 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     cookie = f"sessionid={session_key}"
-    with opener.open(urllib.request.Request(base_url + "/accounts/login/", headers={"Cookie": cookie}),
-                     timeout=10) as page:
+    with opener.open(
+        urllib.request.Request(base_url + "/accounts/login/", headers={"Cookie": cookie}), timeout=10
+    ) as page:
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.read()).group(1).decode()
-        csrf = [v.split(";")[0] for v in page.headers.get_all("Set-Cookie") or [] if v.startswith("csrftoken=")]
+        csrf = [
+            v.split(";")[0] for v in page.headers.get_all("Set-Cookie") or [] if v.startswith("csrftoken=")
+        ]
     request = urllib.request.Request(
-        base_url + "/accounts/logout/", data=f"csrfmiddlewaretoken={token}".encode(), method="POST",
-        headers={"Cookie": "; ".join([cookie, *csrf]), "Origin": base_url, "Referer": base_url + "/",
-                 "Content-Type": "application/x-www-form-urlencoded"})
+        base_url + "/accounts/logout/",
+        data=f"csrfmiddlewaretoken={token}".encode(),
+        method="POST",
+        headers={
+            "Cookie": "; ".join([cookie, *csrf]),
+            "Origin": base_url,
+            "Referer": base_url + "/",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
     with opener.open(request, timeout=10) as response:
         return response.status
 
@@ -311,8 +348,16 @@ class Viewer:
     `retry_after`; 4003 stops it. `headers(url)` gives the handshake's headers (a session cookie and
     the matching Origin for a logged-in viewer)."""
 
-    def __init__(self, urls: list[str], topic: str, *, name: str = "", event: str = "comment",
-                 headers: Any = None, first: int = 0) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        topic: str,
+        *,
+        name: str = "",
+        event: str = "comment",
+        headers: Any = None,
+        first: int = 0,
+    ) -> None:
         self.urls = urls
         self.topic = topic
         self.name = name
@@ -349,8 +394,14 @@ class Viewer:
         while not self.stopped.is_set():
             url = self.url
             try:
-                async with connect(url, open_timeout=10, max_size=None, proxy=None, ping_interval=None,
-                                   additional_headers=self.headers(url) if self.headers else None) as socket:
+                async with connect(
+                    url,
+                    open_timeout=10,
+                    max_size=None,
+                    proxy=None,
+                    ping_interval=None,
+                    additional_headers=self.headers(url) if self.headers else None,
+                ) as socket:
                     self.socket = socket
                     if await self._session(socket):
                         attempt = 0
@@ -450,8 +501,17 @@ class Poster(Viewer):
             socket, ref = self.socket, f"p{next(self.refs)}"
             reply = self.replies[ref] = asyncio.get_running_loop().create_future()
             try:
-                await socket.send(json.dumps({"type": "publish", "topic": self.topic, "event": "comment",
-                                              "data": {"text": text, "client_id": client_id}, "ref": ref}))
+                await socket.send(
+                    json.dumps(
+                        {
+                            "type": "publish",
+                            "topic": self.topic,
+                            "event": "comment",
+                            "data": {"text": text, "client_id": client_id},
+                            "ref": ref,
+                        }
+                    )
+                )
                 answer = await asyncio.wait_for(reply, 20)
             except Exception:
                 await asyncio.sleep(0.2)  # the connection went: send it again on the next one

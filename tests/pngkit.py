@@ -12,8 +12,8 @@ def decode(data: bytes) -> tuple[int, int, list[bytearray], int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width = 8, b"", 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
@@ -26,7 +26,7 @@ def decode(data: bytes) -> tuple[int, int, list[bytearray], int]:
     rows: list[bytearray] = []
     previous = bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for x in range(stride):
             a = line[x - bpp] if x >= bpp else 0
             b = previous[x]
@@ -52,7 +52,7 @@ class Image:
 
     def pixel(self, x: int, y: int) -> tuple[int, int, int]:
         row = self.rows[y]
-        return tuple(row[x * self.bpp:x * self.bpp + 3])  # type: ignore[return-value]
+        return tuple(row[x * self.bpp : x * self.bpp + 3])  # type: ignore[return-value]
 
     def colours(self, x0: int, y0: int, x1: int, y1: int) -> dict[tuple[int, int, int], int]:
         """How many pixels of each colour the box [x0, x1) x [y0, y1) holds."""

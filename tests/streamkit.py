@@ -26,8 +26,9 @@ def topic_of(stream: Stream | str) -> str:
     return stream if isinstance(stream, str) else stream.topic
 
 
-async def post(client: RealtimeClient, stream: Stream | str, text: str, client_id: str | None = None,
-               **extra) -> dict:
+async def post(
+    client: RealtimeClient, stream: Stream | str, text: str, client_id: str | None = None, **extra
+) -> dict:
     """Publish a comment over the socket to a stream (or its topic); return the reply (ack or error)."""
     return await client.publish(topic_of(stream), "comment", comment(text, client_id, **extra))
 

@@ -27,15 +27,18 @@ def staff(make_user):
 
 
 # -- who may subscribe ----------------------------------------------------------------------------
-@pytest.mark.parametrize("topic, user, code", [
-    ("announcements.users", None, "auth_required"),
-    ("announcements.user-1", None, "auth_required"),
-    ("announcements.user-999", "alice", "forbidden"),
-    ("announcements.nobody", "alice", "not_found"),
-    ("announcements.user-01", "alice", "not_found"),
-    ("announcements.user-x", "alice", "not_found"),
-    ("announcements.stream-999", "alice", "not_found"),
-])
+@pytest.mark.parametrize(
+    "topic, user, code",
+    [
+        ("announcements.users", None, "auth_required"),
+        ("announcements.user-1", None, "auth_required"),
+        ("announcements.user-999", "alice", "forbidden"),
+        ("announcements.nobody", "alice", "not_found"),
+        ("announcements.user-01", "alice", "not_found"),
+        ("announcements.user-x", "alice", "not_found"),
+        ("announcements.stream-999", "alice", "not_found"),
+    ],
+)
 async def test_topics_refuse_everyone_they_do_not_name(topic, user, code, alice):
     async with RealtimeClient(user=alice if user else None) as client:
         reply = await client.subscribe(topic)
@@ -63,8 +66,13 @@ async def test_a_stream_topic_admits_whom_the_stream_lets_watch(stream, alice):
 async def test_each_audience_reaches_its_topics_and_no_other(alice, bob, staff, stream):
     team = await call(Group.objects.create, name="team")
     await call(bob.groups.add, team)
-    async with RealtimeClient() as anon, RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b, \
-            RealtimeClient(user=staff) as s, RealtimeClient() as watcher:
+    async with (
+        RealtimeClient() as anon,
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=bob) as b,
+        RealtimeClient(user=staff) as s,
+        RealtimeClient() as watcher,
+    ):
         people = {"anon": anon, "alice": a, "bob": b, "sam": s}
         await subscribed(anon, "announcements.all")
         for user, client in ((alice, a), (bob, b), (staff, s)):
@@ -82,19 +90,33 @@ async def test_each_audience_reaches_its_topics_and_no_other(alice, bob, staff, 
         ]
         for index, (options, expected) in enumerate(cases):
             notice = await announce(f"notice {index}", **options)
-            got = {name for name, client in people.items() if notice.pk in shown(await client.collect(quiet=0.2))}
+            got = {
+                name for name, client in people.items() if notice.pk in shown(await client.collect(quiet=0.2))
+            }
             assert got == expected, (options, got)
 
 
 async def test_the_payload_says_what_to_show_and_nothing_about_the_audience(alice):
     async with RealtimeClient(user=alice) as client:
         await subscribed(client, "announcements.users")
-        notice = await announce("Hello <b>you</b>", "line one\nline two", audience="signed_in", level="critical",
-                                link="https://example.com/x")
+        notice = await announce(
+            "Hello <b>you</b>",
+            "line one\nline two",
+            audience="signed_in",
+            level="critical",
+            link="https://example.com/x",
+        )
         event = await client.receive_event("announcement")
-    assert event["data"] == {"id": notice.pk, "round": 1, "title": "Hello <b>you</b>", "body": "line one\nline two",
-                             "link": "https://example.com/x", "level": "critical", "dismissible": False,
-                             "sent_at": notice.sent_at.isoformat()}
+    assert event["data"] == {
+        "id": notice.pk,
+        "round": 1,
+        "title": "Hello <b>you</b>",
+        "body": "line one\nline two",
+        "link": "https://example.com/x",
+        "level": "critical",
+        "dismissible": False,
+        "sent_at": notice.sent_at.isoformat(),
+    }
 
 
 # -- fresh and resuming subscriptions -------------------------------------------------------------
@@ -135,7 +157,9 @@ async def test_a_dismissed_announcement_is_not_handed_out_again(alice, bob):
 
 async def test_an_expired_announcement_is_not_live_even_before_the_scheduler_ran(alice):
     notice = await announce("short", ends_in=timedelta(seconds=30))
-    await call(Announcement.objects.filter(pk=notice.pk).update, ends_at=timezone.now() - timedelta(seconds=1))
+    await call(
+        Announcement.objects.filter(pk=notice.pk).update, ends_at=timezone.now() - timedelta(seconds=1)
+    )
     async with RealtimeClient(user=alice) as client:
         assert (await subscribed(client, "announcements.all"))["state"]["live"] == []
 

@@ -29,15 +29,22 @@ def action_url(pk: int, action: str) -> str:
 
 
 def grant(user, *codenames: str) -> None:
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="realtime_announcements",
-                                                         codename__in=codenames))
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="realtime_announcements", codename__in=codenames)
+    )
 
 
 @pytest.fixture
 def sender(make_user, client):
     user = make_user("boss", is_staff=True)
-    grant(user, "add_announcement", "change_announcement", "view_announcement", "delete_announcement",
-          "send_announcement")
+    grant(
+        user,
+        "add_announcement",
+        "change_announcement",
+        "view_announcement",
+        "delete_announcement",
+        "send_announcement",
+    )
     client.force_login(user)
     return user
 
@@ -52,8 +59,18 @@ def drafter(make_user, client):
 
 
 def form(**changes) -> dict:
-    data = {"title": "Maintenance", "body": "Back at 22:00", "link": "", "level": "warning", "dismissible": "",
-            "audience": "everyone", "starts_at_0": "", "starts_at_1": "", "ends_at_0": "", "ends_at_1": ""}
+    data = {
+        "title": "Maintenance",
+        "body": "Back at 22:00",
+        "link": "",
+        "level": "warning",
+        "dismissible": "",
+        "audience": "everyone",
+        "starts_at_0": "",
+        "starts_at_1": "",
+        "ends_at_0": "",
+        "ends_at_1": "",
+    }
     data.update(changes)
     return data
 
@@ -63,7 +80,9 @@ def messages_of(response) -> list[str]:
 
 
 def history(obj) -> list[str]:
-    return list(LogEntry.objects.filter(object_id=str(obj.pk)).order_by("pk").values_list("change_message", flat=True))
+    return list(
+        LogEntry.objects.filter(object_id=str(obj.pk)).order_by("pk").values_list("change_message", flat=True)
+    )
 
 
 def test_compose_page_has_a_preview_and_the_send_buttons(db, sender, client):
@@ -89,8 +108,10 @@ def test_save_and_schedule_needs_a_future_start(db, sender, client):
     assert notice.state == State.DRAFT
     assert messages_of(response) == ["Set a start time in the future to schedule it (or send it now)."]
     start = timezone.localtime() + timedelta(hours=1)
-    client.post(change_url(notice.pk), form(_schedule="1", starts_at_0=start.strftime("%Y-%m-%d"),
-                                            starts_at_1=start.strftime("%H:%M:%S")))
+    client.post(
+        change_url(notice.pk),
+        form(_schedule="1", starts_at_0=start.strftime("%Y-%m-%d"), starts_at_1=start.strftime("%H:%M:%S")),
+    )
     notice.refresh_from_db()
     assert notice.state == State.SCHEDULED and history(notice)[-1].startswith("Scheduled for")
 
@@ -101,13 +122,16 @@ def test_the_form_checks_the_audiences_choices(db, sender, client):
     assert not Announcement.objects.exists()
 
 
-@pytest.mark.parametrize("action, start, expected, log", [
-    ("end", State.LIVE, State.ENDED, "Ended."),
-    ("cancel", State.LIVE, State.CANCELLED, "Cancelled."),
-    ("cancel", State.SCHEDULED, State.CANCELLED, "Cancelled."),
-    ("resend", State.ENDED, State.LIVE, "Resent (round 2)."),
-    ("send", State.SCHEDULED, State.LIVE, "Sent now."),
-])
+@pytest.mark.parametrize(
+    "action, start, expected, log",
+    [
+        ("end", State.LIVE, State.ENDED, "Ended."),
+        ("cancel", State.LIVE, State.CANCELLED, "Cancelled."),
+        ("cancel", State.SCHEDULED, State.CANCELLED, "Cancelled."),
+        ("resend", State.ENDED, State.LIVE, "Resent (round 2)."),
+        ("send", State.SCHEDULED, State.LIVE, "Sent now."),
+    ],
+)
 def test_each_object_action_changes_state_logs_and_reports(db, sender, client, action, start, expected, log):
     notice = announce("Hi", starts_in=timedelta(hours=1) if start == State.SCHEDULED else None)
     if start == State.ENDED:
@@ -151,8 +175,10 @@ def test_list_filters_by_state_and_level_and_bulk_actions(db, sender, client):
 def test_a_live_announcement_is_read_only_but_for_its_end(db, sender, client):
     notice = announce("Live", ends_in=timedelta(hours=1))
     later = timezone.localtime() + timedelta(hours=3)
-    client.post(change_url(notice.pk), form(title="Changed", ends_at_0=later.strftime("%Y-%m-%d"),
-                                            ends_at_1=later.strftime("%H:%M:%S")))
+    client.post(
+        change_url(notice.pk),
+        form(title="Changed", ends_at_0=later.strftime("%Y-%m-%d"), ends_at_1=later.strftime("%H:%M:%S")),
+    )
     notice.refresh_from_db()
     assert notice.title == "Live" and abs(notice.ends_at - later) < timedelta(seconds=1)
 
@@ -170,7 +196,9 @@ def test_without_the_send_permission_nothing_reaches_anyone(db, drafter, client)
     assert response.status_code == 403
     notice = announce("Hi", draft=True)
     page = client.get(change_url(notice.pk)).content.decode()
-    assert '_send_now' not in page and "data-rt-announcement-stats" not in page and "data-rt-action" not in page
+    assert (
+        "_send_now" not in page and "data-rt-announcement-stats" not in page and "data-rt-action" not in page
+    )
     for action in ("send", "end", "cancel", "resend", "test"):
         assert client.post(action_url(notice.pk, action)).status_code == 403
     live = announce("Live")
@@ -194,8 +222,12 @@ def test_deleting_a_live_or_scheduled_announcement_needs_the_send_permission(db,
     later = announce("Later", starts_in=timedelta(hours=1))
     draft = announce("Draft", draft=True)
     for obj in (live, later):
-        assert client.post(reverse("admin:realtime_announcements_announcement_delete", args=[obj.pk]),
-                           {"post": "yes"}).status_code == 403
+        assert (
+            client.post(
+                reverse("admin:realtime_announcements_announcement_delete", args=[obj.pk]), {"post": "yes"}
+            ).status_code
+            == 403
+        )
     assert "delete_selected" not in client.get(LIST).content.decode()
     client.post(LIST, {"action": "delete_selected", "_selected_action": [live.pk, later.pk], "post": "yes"})
     assert Announcement.objects.filter(pk__in=[live.pk, later.pk]).count() == 2

@@ -175,6 +175,7 @@ def test_dismissals_survive_reload_and_a_second_browser(people, site):
     stranger.page.wait_for_function("() => window.realtime && window.realtime.connect().state === 'live'")
     stranger.page.wait_for_timeout(500)
     expect(stranger.page.locator(banner)).to_have_count(0)
-    assert re.search(rf'"{pk}"\s*:\s*1', stranger.page.evaluate(
-        "localStorage.getItem('realtime.announcements.dismissed')"))
+    assert re.search(
+        rf'"{pk}"\s*:\s*1', stranger.page.evaluate("localStorage.getItem('realtime.announcements.dismissed')")
+    )
     expect(home(people()).page.locator(banner)).to_have_count(1)  # a new visitor has not closed it

@@ -21,9 +21,19 @@ SPEC = {"ann": {}, "bea": {"groups": ["team"]}, "sam": {"is_staff": True}, "cid"
 
 
 def send_form(**changes: Any) -> list[tuple[str, Any]]:
-    data: dict[str, Any] = {"title": "Hello", "body": "", "link": "", "level": "info", "dismissible": "",
-                            "audience": "everyone", "starts_at_0": "", "starts_at_1": "", "ends_at_0": "",
-                            "ends_at_1": "", "_send_now": "1"}
+    data: dict[str, Any] = {
+        "title": "Hello",
+        "body": "",
+        "link": "",
+        "level": "info",
+        "dismissible": "",
+        "audience": "everyone",
+        "starts_at_0": "",
+        "starts_at_1": "",
+        "ends_at_0": "",
+        "ends_at_1": "",
+        "_send_now": "1",
+    }
     lists = {k: v for k, v in changes.items() if isinstance(v, list)}
     data.update({k: v for k, v in changes.items() if k not in lists})
     return list(data.items()) + [(k, item) for k, values in lists.items() for item in values]
@@ -46,7 +56,8 @@ async def admin_send(admin: Browser, **changes: Any) -> int:
 
 async def admin_action(admin: Browser, pk: int, action: str) -> str:
     status, html = await asyncio.to_thread(
-        admin.post, f"/admin/realtime_announcements/announcement/{pk}/announce/{action}/", {})
+        admin.post, f"/admin/realtime_announcements/announcement/{pk}/announce/{action}/", {}
+    )
     assert status == 200
     return html
 
@@ -76,10 +87,16 @@ def ids(messages: list[dict[str, Any]], event: str = "announcement") -> list[int
 async def test_each_audience_reaches_exactly_its_users_and_no_one_else(site, daphne_server, admin):
     who = await asyncio.to_thread(people, site, SPEC)
     url = daphne_server.ws_url
-    sockets = {"anonymous": await page_socket(url, {"announcements.all": None}),
-               "viewer": await page_socket(url, {"announcements.all": None, "announcements.stream-1": None})}
+    sockets = {
+        "anonymous": await page_socket(url, {"announcements.all": None}),
+        "viewer": await page_socket(url, {"announcements.all": None, "announcements.stream-1": None}),
+    }
     for name in ("ann", "bea", "sam", "cid"):
-        topics = {"announcements.all": None, "announcements.users": None, f"announcements.user-{who[name]['id']}": None}
+        topics = {
+            "announcements.all": None,
+            "announcements.users": None,
+            f"announcements.user-{who[name]['id']}": None,
+        }
         sockets[name] = await page_socket(f"{url}?ticket={who[name]['ticket']}", topics)
     try:
         everyone = {"anonymous", "viewer", "ann", "bea", "sam", "cid"}
@@ -94,7 +111,9 @@ async def test_each_audience_reaches_exactly_its_users_and_no_one_else(site, dap
         for index, (options, expected) in enumerate(cases):
             title = f"secret-title-{index}"
             pk = await admin_send(admin, title=title, **options)
-            received = dict(zip(sockets, await asyncio.gather(*(drain(s) for s in sockets.values())), strict=True))
+            received = dict(
+                zip(sockets, await asyncio.gather(*(drain(s) for s in sockets.values())), strict=True)
+            )
             reached = {name for name, got in received.items() if pk in ids(got)}
             assert reached == expected, (options, reached)
             for name, got in received.items():
@@ -112,7 +131,9 @@ async def test_cancel_and_end_remove_the_banner_from_every_connected_page(site, 
     url = daphne_server.ws_url
     pages = [await page_socket(url, {"announcements.all": None}) for _ in range(3)]
     pages.append(await page_socket(f"{url}?ticket={who['ann']['ticket']}", {"announcements.all": None}))
-    staff = await page_socket(f"{url}?ticket={who['sam']['ticket']}", {f"announcements.user-{who['sam']['id']}": None})
+    staff = await page_socket(
+        f"{url}?ticket={who['sam']['ticket']}", {f"announcements.user-{who['sam']['id']}": None}
+    )
     try:
         cancelled = await admin_send(admin, title="going away")
         ended = await admin_send(admin, title="staff notice", audience="staff")
@@ -131,7 +152,9 @@ async def test_cancel_and_end_remove_the_banner_from_every_connected_page(site, 
     assert cancelled not in page_banners(html)
 
 
-async def test_an_offline_user_sees_it_on_the_next_page_and_by_socket_exactly_once(site, daphne_server, admin):
+async def test_an_offline_user_sees_it_on_the_next_page_and_by_socket_exactly_once(
+    site, daphne_server, admin
+):
     await asyncio.to_thread(people, site, {"ann": {}})
     pk = await admin_send(admin, title="while you were away", audience="signed_in")
     ann = await asyncio.to_thread(Browser(daphne_server.url).login, "ann")
@@ -162,13 +185,21 @@ async def test_a_dismissal_survives_reload_and_a_second_browser(site, daphne_ser
     phone = await asyncio.to_thread(Browser(daphne_server.url).login, "ann")
     assert pk in page_banners(await asyncio.to_thread(phone.get, "/"))
     user_topic = f"announcements.user-{who['ann']['id']}"
-    async with WsClient(daphne_server.ws_url, **laptop.ws_options()) as on_laptop, \
-            WsClient(daphne_server.ws_url, **phone.ws_options()) as on_phone:
+    async with (
+        WsClient(daphne_server.ws_url, **laptop.ws_options()) as on_laptop,
+        WsClient(daphne_server.ws_url, **phone.ws_options()) as on_phone,
+    ):
         for client in (on_laptop, on_phone):
             await client.subscribe("announcements.all")
             await client.subscribe(user_topic)
-        ack = await on_laptop.request({"type": "publish", "topic": "announcements.all", "event": "receipt",
-                                       "data": {"announcement": pk, "round": 1, "kind": "dismissed"}})
+        ack = await on_laptop.request(
+            {
+                "type": "publish",
+                "topic": "announcements.all",
+                "event": "receipt",
+                "data": {"announcement": pk, "round": 1, "kind": "dismissed"},
+            }
+        )
         assert ack["type"] == "ack" and ack["recorded"] is True
         # The phone's open page is told to close it at once.
         closed = await on_phone.receive_where(type="event", event="announcement.dismissed", timeout=5)
@@ -183,11 +214,17 @@ async def test_receipts_are_counted_once_per_user_and_match_what_the_clients_did
     names = [f"r{n}" for n in range(5)]
     who = await asyncio.to_thread(people, site, {name: {} for name in names})
     pk = await admin_send(admin, title="count us", audience="signed_in")
-    more = await asyncio.to_thread(people, site, {name: {} for name in names})  # a second ticket each: two tabs
+    more = await asyncio.to_thread(
+        people, site, {name: {} for name in names}
+    )  # a second ticket each: two tabs
     url = daphne_server.ws_url
-    tabs = {name: [await page_socket(f"{url}?ticket={who[name]['ticket']}", {"announcements.users": None}),
-                   await page_socket(f"{url}?ticket={more[name]['ticket']}", {"announcements.users": None})]
-            for name in names}
+    tabs = {
+        name: [
+            await page_socket(f"{url}?ticket={who[name]['ticket']}", {"announcements.users": None}),
+            await page_socket(f"{url}?ticket={more[name]['ticket']}", {"announcements.users": None}),
+        ]
+        for name in names
+    }
     did = {"delivered": set(names), "seen": {"r0", "r1", "r2"}, "dismissed": {"r0"}}
     answers: dict[str, list[bool]] = {}
     try:
@@ -195,8 +232,14 @@ async def test_receipts_are_counted_once_per_user_and_match_what_the_clients_did
             for name in sorted(users):
                 for tab in tabs[name]:  # both tabs report, twice: one counts
                     for _ in range(2):
-                        ack = await tab.request({"type": "publish", "topic": "announcements.users", "event": "receipt",
-                                                 "data": {"announcement": pk, "round": 1, "kind": kind}})
+                        ack = await tab.request(
+                            {
+                                "type": "publish",
+                                "topic": "announcements.users",
+                                "event": "receipt",
+                                "data": {"announcement": pk, "round": 1, "kind": kind},
+                            }
+                        )
                         answers.setdefault(f"{name}:{kind}", []).append(ack["recorded"])
         # Dismissing implies seen, so r0's own "seen" came first above; everything counted exactly once.
         assert all(flags.count(True) == 1 for flags in answers.values()), answers
@@ -223,11 +266,18 @@ async def test_outsiders_cannot_read_receipts_or_send_over_the_socket_or_http(si
     async with WsClient(f"{daphne_server.ws_url}?ticket={who['ann']['ticket']}") as ann:
         assert (await ann.subscribe(f"announcement_stats.{pk}"))["code"] == "forbidden"
         await ann.subscribe("announcements.all")
-        refused = await ann.request({"type": "publish", "topic": "announcements.all", "event": "announcement",
-                                     "data": {"title": "fake"}})
+        refused = await ann.request(
+            {
+                "type": "publish",
+                "topic": "announcements.all",
+                "event": "announcement",
+                "data": {"title": "fake"},
+            }
+        )
         assert refused["code"] == "publish_not_allowed"
     ann_browser = await asyncio.to_thread(Browser(daphne_server.url).login, "ann")
     status, html = await asyncio.to_thread(
-        ann_browser.post, f"/admin/realtime_announcements/announcement/{pk}/announce/end/", {})
+        ann_browser.post, f"/admin/realtime_announcements/announcement/{pk}/announce/end/", {}
+    )
     assert "/admin/login/" in html or "Log in" in html  # sent to the admin login, nothing ended
     assert pk in page_banners(await asyncio.to_thread(Browser(daphne_server.url).get, "/"))

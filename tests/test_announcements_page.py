@@ -50,7 +50,12 @@ def test_the_page_shows_what_is_live_for_this_visitor_critical_first_then_newest
 
 
 def test_user_text_is_escaped_and_the_critical_banner_has_no_close_button(db):
-    announce("<script>x</script>", "<b>bold</b>\nnext line", level=Level.CRITICAL, link="https://example.com/?a=1&b=2")
+    announce(
+        "<script>x</script>",
+        "<b>bold</b>\nnext line",
+        level=Level.CRITICAL,
+        link="https://example.com/?a=1&b=2",
+    )
     html = render(AnonymousUser())
     assert "<script>x" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
@@ -73,9 +78,10 @@ def test_the_page_subscribes_from_the_ids_it_rendered(db, make_user):
     announce("one")
     announce("two", audience=Audience.USERS, users=[alice])
     assert config(render(AnonymousUser())) == {"topics": {"announcements.all": 1}, "user": None}
-    assert config(render(alice)) == {"user": alice.pk, "topics": {
-        "announcements.all": 1, "announcements.users": 0,
-        f"announcements.user-{alice.pk}": 1}}
+    assert config(render(alice)) == {
+        "user": alice.pk,
+        "topics": {"announcements.all": 1, "announcements.users": 0, f"announcements.user-{alice.pk}": 1},
+    }
 
 
 def test_a_page_uses_the_servers_clock_not_the_schedulers(db):
@@ -89,7 +95,12 @@ def test_announce_command_sends_with_level_audience_and_end(db, make_user, capsy
     make_user("sam", is_staff=True)
     call_command("announce", "Back at 22:00", "--level", "warning", "--audience", "staff", "--ends-in", "30m")
     notice = Announcement.objects.get()
-    assert (notice.title, notice.level, notice.audience, notice.state) == ("Back at 22:00", "warning", "staff", "live")
+    assert (notice.title, notice.level, notice.audience, notice.state) == (
+        "Back at 22:00",
+        "warning",
+        "staff",
+        "live",
+    )
     assert timedelta(minutes=29) < notice.ends_at - timezone.now() <= timedelta(minutes=30)
     assert f"Announcement {notice.pk} is live (audience: Staff)" in capsys.readouterr().out
 

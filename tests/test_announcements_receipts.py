@@ -31,17 +31,25 @@ def sender(make_user):
 
 async def counts(pk: int) -> dict[str, int]:
     rows = await call(lambda: list(Receipt.objects.filter(announcement_id=pk)))
-    return {kind: sum(1 for r in rows if getattr(r, f"{kind}_at")) for kind in ("delivered", "seen", "dismissed")}
+    return {
+        kind: sum(1 for r in rows if getattr(r, f"{kind}_at")) for kind in ("delivered", "seen", "dismissed")
+    }
 
 
 async def test_each_receipt_counts_once_per_user_and_repeats_are_ignored(alice, bob):
     notice = await announce("count me")
-    async with RealtimeClient(user=alice) as a1, RealtimeClient(user=alice) as a2, RealtimeClient(user=bob) as b:
+    async with (
+        RealtimeClient(user=alice) as a1,
+        RealtimeClient(user=alice) as a2,
+        RealtimeClient(user=bob) as b,
+    ):
         for client in (a1, a2, b):
             await subscribed(client, "announcements.all")
-        answers = await asyncio.gather(receipt(a1, "announcements.all", notice.pk, "delivered"),
-                                       receipt(a2, "announcements.all", notice.pk, "delivered"),
-                                       receipt(b, "announcements.all", notice.pk, "delivered"))
+        answers = await asyncio.gather(
+            receipt(a1, "announcements.all", notice.pk, "delivered"),
+            receipt(a2, "announcements.all", notice.pk, "delivered"),
+            receipt(b, "announcements.all", notice.pk, "delivered"),
+        )
         assert sorted(ack["recorded"] for ack in answers) == [False, True, True]
         assert (await receipt(a1, "announcements.all", notice.pk, "seen"))["recorded"] is True
         assert (await receipt(a2, "announcements.all", notice.pk, "seen"))["recorded"] is False
@@ -62,9 +70,13 @@ async def test_receipts_from_outside_the_audience_or_the_wrong_round_are_ignored
             assert (await receipt(a, topic, to_staff.pk, "delivered"))["recorded"] is False
         # Staff on the wrong topic, for the wrong round, for an unknown announcement: ignored too.
         assert (await receipt(s, "announcements.all", to_staff.pk, "delivered"))["recorded"] is False
-        assert (await receipt(s, f"announcements.user-{staff.pk}", to_staff.pk, "delivered", 2))["recorded"] is False
+        assert (await receipt(s, f"announcements.user-{staff.pk}", to_staff.pk, "delivered", 2))[
+            "recorded"
+        ] is False
         assert (await receipt(s, f"announcements.user-{staff.pk}", 99999, "delivered"))["recorded"] is False
-        assert (await receipt(s, f"announcements.user-{staff.pk}", to_staff.pk, "delivered"))["recorded"] is True
+        assert (await receipt(s, f"announcements.user-{staff.pk}", to_staff.pk, "delivered"))[
+            "recorded"
+        ] is True
     assert await counts(to_staff.pk) == {"delivered": 1, "seen": 0, "dismissed": 0}
 
 
@@ -77,9 +89,12 @@ async def test_receipts_need_a_signed_in_subscriber_and_well_formed_fields(alice
         # Not subscribed to the topic: refused before anything is looked up.
         assert (await receipt(a, "announcements.all", notice.pk, "seen"))["code"] == "not_subscribed"
         await subscribed(a, "announcements.all")
-        for data in ({"announcement": "1", "round": 1, "kind": "seen"}, {"announcement": notice.pk, "round": 1},
-                     {"announcement": notice.pk, "round": True, "kind": "seen"},
-                     {"announcement": notice.pk, "round": 1, "kind": "liked"}):
+        for data in (
+            {"announcement": "1", "round": 1, "kind": "seen"},
+            {"announcement": notice.pk, "round": 1},
+            {"announcement": notice.pk, "round": True, "kind": "seen"},
+            {"announcement": notice.pk, "round": 1, "kind": "liked"},
+        ):
             assert (await a.publish("announcements.all", "receipt", data))["code"] == "bad_receipt"
         assert (await a.publish("announcements.all", "announcement", {}))["code"] == "publish_not_allowed"
     assert await counts(notice.pk) == {"delivered": 0, "seen": 0, "dismissed": 0}
@@ -87,14 +102,20 @@ async def test_receipts_need_a_signed_in_subscriber_and_well_formed_fields(alice
 
 async def test_a_dismissal_closes_the_banner_on_the_users_other_pages_and_not_on_others(alice, bob):
     notice = await announce("close me")
-    async with RealtimeClient(user=alice) as phone, RealtimeClient(user=alice) as laptop, \
-            RealtimeClient(user=bob) as other:
+    async with (
+        RealtimeClient(user=alice) as phone,
+        RealtimeClient(user=alice) as laptop,
+        RealtimeClient(user=bob) as other,
+    ):
         for client, user in ((phone, alice), (laptop, alice), (other, bob)):
             await subscribed(client, "announcements.all")
             await subscribed(client, f"announcements.user-{user.pk}")
         assert (await receipt(phone, "announcements.all", notice.pk, "dismissed"))["recorded"] is True
         closed = await laptop.receive_event("announcement.dismissed")
-        assert closed["topic"] == f"announcements.user-{alice.pk}" and closed["data"] == {"id": notice.pk, "round": 1}
+        assert closed["topic"] == f"announcements.user-{alice.pk}" and closed["data"] == {
+            "id": notice.pk,
+            "round": 1,
+        }
         assert events(await other.collect(quiet=0.2), "announcement.dismissed") == []
 
 
@@ -122,8 +143,12 @@ async def test_receipts_count_per_round_and_stop_when_it_ends(alice):
 async def test_only_staff_with_the_send_permission_may_open_the_panel(alice, staff, sender):
     notice = await announce("watched")
     topic = f"announcement_stats.{notice.pk}"
-    async with RealtimeClient() as anonymous, RealtimeClient(user=alice) as a, RealtimeClient(user=staff) as s, \
-            RealtimeClient(user=sender) as boss:
+    async with (
+        RealtimeClient() as anonymous,
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=staff) as s,
+        RealtimeClient(user=sender) as boss,
+    ):
         assert (await anonymous.subscribe(topic))["code"] == "auth_required"
         assert (await a.subscribe(topic))["code"] == "forbidden"
         assert (await s.subscribe(topic))["code"] == "forbidden"
@@ -138,8 +163,12 @@ async def test_only_staff_with_the_send_permission_may_open_the_panel(alice, sta
 async def test_the_panel_updates_live_with_receipts_and_connected_users(alice, bob, sender):
     with override_realtime(ANNOUNCEMENT_STATS_INTERVAL=0.1):
         notice = await announce("watched", audience="signed_in")
-        async with RealtimeClient(user=sender) as boss, RealtimeClient(user=alice) as a, \
-                RealtimeClient(user=bob) as b, RealtimeClient() as anonymous:
+        async with (
+            RealtimeClient(user=sender) as boss,
+            RealtimeClient(user=alice) as a,
+            RealtimeClient(user=bob) as b,
+            RealtimeClient() as anonymous,
+        ):
             await subscribed(anonymous, "announcements.all")
             for client in (a, b):
                 await subscribed(client, "announcements.users")

@@ -27,8 +27,9 @@ async def test_scheduled_start_and_end_fire_on_time_once_across_two_processes(re
     async with WsClient(one.ws_url) as first, WsClient(two.ws_url) as second:
         for page in (first, second):  # a page on each process: each starts its scheduler
             assert (await page.subscribe("announcements.all"))["type"] == "subscribed"
-        output = await asyncio.to_thread(redis_site.manage, "announce", "Starts soon", "--starts-in", "4s",
-                                         "--ends-in", "3s")
+        output = await asyncio.to_thread(
+            redis_site.manage, "announce", "Starts soon", "--starts-in", "4s", "--ends-in", "3s"
+        )
         pk = int(output.split()[1])
         assert "is scheduled" in output
         shown, gone = {}, {}
@@ -38,8 +39,11 @@ async def test_scheduled_start_and_end_fire_on_time_once_across_two_processes(re
         for name, page in (("one", first), ("two", second)):
             event = await page.receive_where(type="event", event="announcement.ended", timeout=15)
             gone[name] = (time.time(), event)
-    facts = json.loads((await asyncio.to_thread(redis_site.manage, "shell", "-c", COUNT_SCRIPT.format(pk=pk)))
-                       .strip().splitlines()[-1])
+    facts = json.loads(
+        (await asyncio.to_thread(redis_site.manage, "shell", "-c", COUNT_SCRIPT.format(pk=pk)))
+        .strip()
+        .splitlines()[-1]
+    )
     # Exactly one process sent it and exactly one ended it: one stored event of each.
     assert facts["events"] == ["announcement", "announcement.ended"]
     assert (facts["state"], facts["round"]) == ("ended", 1)

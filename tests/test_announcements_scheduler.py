@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def stored(name: str, pk: int) -> int:
-    return sum(1 for data in Event.objects.filter(name=name).values_list("data", flat=True) if data["id"] == pk)
+    return sum(
+        1 for data in Event.objects.filter(name=name).values_list("data", flat=True) if data["id"] == pk
+    )
 
 
 async def test_a_scheduled_announcement_goes_live_and_ends_at_its_times(alice):

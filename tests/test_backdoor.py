@@ -44,6 +44,7 @@ def impatient(monkeypatch):
 # -- the breakages ----------------------------------------------------------------------------------
 def break_layer_delivery(monkeypatch) -> None:
     """Every publish reports success and sends nothing (the worst way to lose them: silently)."""
+
     async def sent(*args, **kwargs):
         return True
 
@@ -55,6 +56,7 @@ def break_layer_delivery(monkeypatch) -> None:
 
 def break_gap_filling(monkeypatch, how: str) -> None:
     if how == "catch_up":
+
         async def catch_up(self, upto):
             return None
 
@@ -65,6 +67,7 @@ def break_gap_filling(monkeypatch, how: str) -> None:
 
 def break_deduplication(monkeypatch, how: str) -> None:
     if how == "promote_at_once":
+
         def settle(self):
             for sub in [s for s in self.others.values() if s.state == CATCHING]:
                 self._promote(sub)
@@ -87,10 +90,14 @@ async def test_broken_layer_delivery_fails_the_broadcast_test(monkeypatch):
         await test_broadcast.test_abroadcast_stores_and_delivers_with_increasing_ids()
 
 
-async def test_broken_layer_delivery_fails_the_comment_fan_out_test(monkeypatch, stream, alice, bob, make_user):
+async def test_broken_layer_delivery_fails_the_comment_fan_out_test(
+    monkeypatch, stream, alice, bob, make_user
+):
     break_layer_delivery(monkeypatch)
     with pytest.raises(NOT_DELIVERED):
-        await test_streams.test_comment_fans_out_to_every_subscriber_exactly_once(stream, alice, bob, make_user)
+        await test_streams.test_comment_fans_out_to_every_subscriber_exactly_once(
+            stream, alice, bob, make_user
+        )
 
 
 async def test_with_the_sync_on_the_same_breakage_goes_unnoticed(monkeypatch):
@@ -112,7 +119,9 @@ async def test_broken_gap_filling_fails_the_out_of_order_test(monkeypatch, how):
 async def test_broken_gap_filling_fails_the_resume_on_another_hub_test(monkeypatch, how):
     break_gap_filling(monkeypatch, how)
     with pytest.raises(NOT_DELIVERED):
-        await test_room.test_resuming_on_another_hub_ahead_of_its_room_replays_nothing_twice(monkeypatch, "lost")
+        await test_room.test_resuming_on_another_hub_ahead_of_its_room_replays_nothing_twice(
+            monkeypatch, "lost"
+        )
 
 
 # -- replay de-duplication --------------------------------------------------------------------------
@@ -120,7 +129,9 @@ async def test_broken_gap_filling_fails_the_resume_on_another_hub_test(monkeypat
 async def test_broken_deduplication_fails_the_history_ahead_test(monkeypatch, how):
     break_deduplication(monkeypatch, how)
     with pytest.raises(AssertionError, match="==") as failure:
-        await test_room.test_a_subscriber_whose_history_is_ahead_of_the_room_gets_each_event_once(monkeypatch, "late")
+        await test_room.test_a_subscriber_whose_history_is_ahead_of_the_room_gets_each_event_once(
+            monkeypatch, "late"
+        )
     assert "[2, 3, 2, 3, 4]" in str(failure.value) or "[2, 3, 1, 2, 3, 4]" in str(failure.value)
 
 
@@ -128,5 +139,7 @@ async def test_broken_deduplication_fails_the_history_ahead_test(monkeypatch, ho
 async def test_broken_deduplication_fails_the_resume_on_another_hub_test(monkeypatch, how):
     break_deduplication(monkeypatch, how)
     with pytest.raises(AssertionError, match="==") as failure:
-        await test_room.test_resuming_on_another_hub_ahead_of_its_room_replays_nothing_twice(monkeypatch, "late")
+        await test_room.test_resuming_on_another_hub_ahead_of_its_room_replays_nothing_twice(
+            monkeypatch, "late"
+        )
     assert "[1, 2, 3, 4] == [4]" in str(failure.value)

@@ -29,7 +29,9 @@ async def test_broadcast_from_sync_code_in_another_thread_is_delivered():
     async with RealtimeClient() as client:
         await client.subscribe("broadcast.all")
         ids = []
-        thread = threading.Thread(target=lambda: ids.append(broadcast("broadcast.all", "broadcast", {"x": 1})))
+        thread = threading.Thread(
+            target=lambda: ids.append(broadcast("broadcast.all", "broadcast", {"x": 1}))
+        )
         await sync_to_async(lambda: (thread.start(), thread.join()))()
         message = await client.receive_event("broadcast")
         assert message["id"] == ids[0]
@@ -76,14 +78,17 @@ async def test_user_topic_reaches_only_that_user(alice, bob):
         assert await to_bob.nothing_more()
 
 
-@pytest.mark.parametrize("topic, event, data, error", [
-    ("nope", "broadcast", {}, ValueError),
-    ("unknown.1", "broadcast", {}, ValueError),
-    ("broadcast.all", "", {}, ValueError),
-    ("broadcast.all", "x" * 41, {}, ValueError),
-    ("broadcast.all", "broadcast", [1, 2], TypeError),
-    ("broadcast.all", "broadcast", {"when": object()}, TypeError),
-])
+@pytest.mark.parametrize(
+    "topic, event, data, error",
+    [
+        ("nope", "broadcast", {}, ValueError),
+        ("unknown.1", "broadcast", {}, ValueError),
+        ("broadcast.all", "", {}, ValueError),
+        ("broadcast.all", "x" * 41, {}, ValueError),
+        ("broadcast.all", "broadcast", [1, 2], TypeError),
+        ("broadcast.all", "broadcast", {"when": object()}, TypeError),
+    ],
+)
 def test_bad_arguments_raise_with_a_message_saying_what_to_fix(topic, event, data, error):
     with pytest.raises(error, match="broadcast\\(\\)"):
         broadcast(topic, event, data)

@@ -151,13 +151,21 @@ class Viewer:
         def fulfil(route):
             match = re.match(r"bytes=(\d+)-(\d*)", route.request.headers.get("range") or "")
             if not match:
-                route.fulfill(status=200, body=body, headers={"Content-Type": content_type, "Accept-Ranges": "bytes"})
+                route.fulfill(
+                    status=200, body=body, headers={"Content-Type": content_type, "Accept-Ranges": "bytes"}
+                )
                 return
             start = int(match.group(1))
             end = int(match.group(2)) if match.group(2) else len(body) - 1
-            route.fulfill(status=206, body=body[start:end + 1], headers={
-                "Content-Type": content_type, "Accept-Ranges": "bytes",
-                "Content-Range": f"bytes {start}-{end}/{len(body)}"})
+            route.fulfill(
+                status=206,
+                body=body[start : end + 1],
+                headers={
+                    "Content-Type": content_type,
+                    "Accept-Ranges": "bytes",
+                    "Content-Range": f"bytes {start}-{end}/{len(body)}",
+                },
+            )
 
         self.context.route(f"{self.base_url}{path}", fulfil)
 
@@ -239,7 +247,9 @@ def screenshot(page, name: str) -> dict:
     (ARTIFACTS / name).with_suffix(".json").write_text(json.dumps(shown, indent=1, ensure_ascii=False))
     o = shown["overlayBox"]
     for b in shown["boxes"]:
-        assert o["y"] - 0.5 <= b["y"] and b["y"] + b["h"] <= o["y"] + o["h"] + 0.5, f"outside the overlay: {b}"
+        assert o["y"] - 0.5 <= b["y"] and b["y"] + b["h"] <= o["y"] + o["h"] + 0.5, (
+            f"outside the overlay: {b}"
+        )
         assert b["x"] < o["x"] + o["w"] and b["x"] + b["w"] > o["x"], f"off screen yet still drawn: {b}"
     return shown
 
@@ -256,8 +266,14 @@ def post_from_another_process(site, script: str) -> subprocess.Popen:
         "from realtime.testing import override_realtime\n"
         "alice = get_user_model().objects.get(username='alice')\n"
     )
-    return subprocess.Popen([sys.executable, "manage.py", "shell", "-c", prelude + script], cwd=ROOT, env=site.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", prelude + script],
+        cwd=ROOT,
+        env=site.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finished(process: subprocess.Popen, timeout: float = 60) -> str:
@@ -322,7 +338,12 @@ ENCODE = """async ({seconds, fps}) => {
 
 
 def _ebml(element_id: int, payload: bytes) -> bytes:
-    return element_id.to_bytes((element_id.bit_length() + 7) // 8, "big") + b"\x01" + len(payload).to_bytes(7, "big") + payload
+    return (
+        element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
+        + b"\x01"
+        + len(payload).to_bytes(7, "big")
+        + payload
+    )
 
 
 def _uint(element_id: int, value: int, size: int | None = None) -> bytes:
@@ -332,24 +353,52 @@ def _uint(element_id: int, value: int, size: int | None = None) -> bytes:
 def webm(frames: list[bytes], width: int, height: int, fps: int) -> bytes:
     """A WebM of VP8 keyframes, one cluster each, with a duration and cues (so a player can seek)."""
     step = 1000 // fps  # ms; TimecodeScale 1 ms
-    header = _ebml(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
-                   + _ebml(0x4282, b"webm") + _uint(0x4287, 2) + _uint(0x4285, 2))
-    info = _ebml(0x1549A966, _uint(0x2AD7B1, 1_000_000) + _ebml(0x4489, struct.pack(">d", len(frames) * step))
-                 + _ebml(0x4D80, b"realtime-tests") + _ebml(0x5741, b"realtime-tests"))
-    tracks = _ebml(0x1654AE6B, _ebml(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1)
-                                     + _ebml(0x86, b"V_VP8") + _ebml(0xE0, _uint(0xB0, width) + _uint(0xBA, height))))
-    clusters = [_ebml(0x1F43B675, _uint(0xE7, n * step, 4) + _ebml(0xA3, b"\x81\x00\x00\x80" + frame))
-                for n, frame in enumerate(frames)]
+    header = _ebml(
+        0x1A45DFA3,
+        _uint(0x4286, 1)
+        + _uint(0x42F7, 1)
+        + _uint(0x42F2, 4)
+        + _uint(0x42F3, 8)
+        + _ebml(0x4282, b"webm")
+        + _uint(0x4287, 2)
+        + _uint(0x4285, 2),
+    )
+    info = _ebml(
+        0x1549A966,
+        _uint(0x2AD7B1, 1_000_000)
+        + _ebml(0x4489, struct.pack(">d", len(frames) * step))
+        + _ebml(0x4D80, b"realtime-tests")
+        + _ebml(0x5741, b"realtime-tests"),
+    )
+    tracks = _ebml(
+        0x1654AE6B,
+        _ebml(
+            0xAE,
+            _uint(0xD7, 1)
+            + _uint(0x73C5, 1)
+            + _uint(0x83, 1)
+            + _ebml(0x86, b"V_VP8")
+            + _ebml(0xE0, _uint(0xB0, width) + _uint(0xBA, height)),
+        ),
+    )
+    clusters = [
+        _ebml(0x1F43B675, _uint(0xE7, n * step, 4) + _ebml(0xA3, b"\x81\x00\x00\x80" + frame))
+        for n, frame in enumerate(frames)
+    ]
 
     def cue(n: int, position: int) -> bytes:
         return _ebml(0xBB, _uint(0xB3, n * step, 4) + _ebml(0xB7, _uint(0xF7, 1) + _uint(0xF1, position, 8)))
 
-    position = len(info) + len(tracks) + len(_ebml(0x1C53BB6B, b"".join(cue(n, 0) for n in range(len(frames)))))
+    position = (
+        len(info) + len(tracks) + len(_ebml(0x1C53BB6B, b"".join(cue(n, 0) for n in range(len(frames)))))
+    )
     points = []
     for n, cluster in enumerate(clusters):
         points.append(cue(n, position))
         position += len(cluster)
-    return header + _ebml(0x18538067, info + tracks + _ebml(0x1C53BB6B, b"".join(points)) + b"".join(clusters))
+    return header + _ebml(
+        0x18538067, info + tracks + _ebml(0x1C53BB6B, b"".join(points)) + b"".join(clusters)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -583,18 +632,26 @@ def test_overlay_geometry_under_bursts_of_every_mode(people, site):
             if box[5] != "scroll" and (box[0] < left - 1 or box[0] + box[2] > left + width + 1):
                 outside.append(box)
         for i, a in enumerate(sample["boxes"]):
-            intersections += [(a, b) for b in sample["boxes"][i + 1:] if overlaps(a, b, left, left + width)]
+            intersections += [(a, b) for b in sample["boxes"][i + 1 :] if overlaps(a, b, left, left + width)]
         boxes += len(sample["boxes"])
-    figures = {"samples": len(samples), "boxes sampled": boxes, "comments posted": posted,
-               "comments seen": len(seen), "intersections": len(intersections), "outside the area": len(outside),
-               "most at once": max(len(s["boxes"]) for s in samples)}
+    figures = {
+        "samples": len(samples),
+        "boxes sampled": boxes,
+        "comments posted": posted,
+        "comments seen": len(seen),
+        "intersections": len(intersections),
+        "outside the area": len(outside),
+        "most at once": max(len(s["boxes"]) for s in samples),
+    }
     (ARTIFACTS / "overlay-geometry-figures.json").write_text(json.dumps(figures, indent=1))
     print("geometry:", figures)
     assert intersections == [] and outside == []
     assert len(samples) >= 50, figures  # ~300 on an idle machine; rAF slows down under load
     assert figures["most at once"] >= 8, figures
     assert set(seen.values()) == {"scroll", "top", "bottom"}, figures
-    assert 20 <= len(seen) < posted, "busy enough that the density rule dropped some (never drew them over others)"
+    assert 20 <= len(seen) < posted, (
+        "busy enough that the density rule dropped some (never drew them over others)"
+    )
     assert shot["boxes"], "the screenshot shows comments"
 
 
@@ -659,7 +716,9 @@ def test_viewer_controls_change_what_is_drawn_and_survive_a_reload(people):
 
     # Fullscreen is the player with its overlay (and these controls), never the bare video.
     page.click("[data-rt-fullscreen]")
-    page.wait_for_function("document.fullscreenElement && document.fullscreenElement.matches('[data-rt-screen]')")
+    page.wait_for_function(
+        "document.fullscreenElement && document.fullscreenElement.matches('[data-rt-screen]')"
+    )
     expect(page.locator("[data-rt-fullscreen]")).to_have_text("Exit full screen")
     player, layer = page.locator("[data-rt-player]").bounding_box(), overlay.bounding_box()
     assert player["width"] == page.viewport_size["width"], "the player fills the screen"
@@ -746,7 +805,11 @@ def test_replay_shows_each_comment_at_its_moment_of_the_recording(people, site, 
     page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=15000)
     assert page.evaluate("document.querySelector('video').duration") == 30
 
-    windows = {(11.5, 15.5): ["in-1", "in-2", "in-3"], (1.5, 5.5): ["early-a", "early-b"], (18.5, 19.5): ["after-1"]}
+    windows = {
+        (11.5, 15.5): ["in-1", "in-2", "in-3"],
+        (1.5, 5.5): ["early-a", "early-b"],
+        (18.5, 19.5): ["after-1"],
+    }
     for (start, stop), expected in windows.items():
         page.evaluate(PLAY_UNTIL, {"start": start, "stop": stop})
         # Paused: the overlay's clock holds, so what the window brought stays on screen.
@@ -754,14 +817,18 @@ def test_replay_shows_each_comment_at_its_moment_of_the_recording(people, site, 
         assert alice.overlay_texts() == sorted(expected), (start, stop)
         shot = screenshot(page, f"replay-{start:g}-{stop:g}.png")
         assert sorted(shot["overlay"]) == sorted(expected)
-        assert not {"hidden-1", "deleted-1"} & set(shot["overlay"] + shot["list"]), "moderated: never replayed"
+        assert not {"hidden-1", "deleted-1"} & set(shot["overlay"] + shot["list"]), (
+            "moderated: never replayed"
+        )
         assert "no-time" in shot["list"] and "no-time" not in shot["overlay"], "no media time: list only"
 
     # Behind live: a post carries where this viewer is in the video, and flies at once.
     page.evaluate(PLAY_UNTIL, {"start": 7.0, "stop": 7.5})
     alice.post("said at seven")
     expect(alice.stored("said at seven")).to_have_count(1)
-    expect(page.locator(".rt-comment", has_text="said at seven").locator(".rt-comment__time")).to_have_text("0:07")
+    expect(page.locator(".rt-comment", has_text="said at seven").locator(".rt-comment__time")).to_have_text(
+        "0:07"
+    )
     stored = page.evaluate("""async () => {
       const url = document.querySelector('[data-realtime-stream]').dataset.replayUrl;
       return (await (await fetch(url + '?from=7&to=8')).json()).comments.map((c) => [c.text, c.media_time]);
@@ -826,7 +893,9 @@ def test_the_page_in_chinese_has_no_english_left(people):
     expect(page.locator("[data-rt-error]")).to_contain_text("慢速模式已开启：")
     expect(page.locator("button.rt-form__send")).to_contain_text("等待")
     # Fifteen at once (within REACTION_RATE's second however loaded the machine is).
-    page.evaluate("() => { const b = document.querySelector('[data-rt-reaction=heart]'); for (let i = 0; i < 15; i++) b.click(); }")
+    page.evaluate(
+        "() => { const b = document.querySelector('[data-rt-reaction=heart]'); for (let i = 0; i < 15; i++) b.click(); }"
+    )
     expect(page.locator("[data-rt-reaction-status]")).to_contain_text("表情", timeout=10000)
 
     strings = page.evaluate("""() => {

@@ -22,11 +22,14 @@ def test_the_websocket_route_not_mounted_is_an_error():
 
 
 def test_static_files_not_served_under_daphne_in_debug_is_a_warning():
-    assert "realtime.W005" in ids(check_mounting, DEBUG=True, ASGI_APPLICATION="tests.asgi_variants.no_static")
+    assert "realtime.W005" in ids(
+        check_mounting, DEBUG=True, ASGI_APPLICATION="tests.asgi_variants.no_static"
+    )
     assert "realtime.W005" not in ids(check_mounting, DEBUG=True, ASGI_APPLICATION="tests.asgi_variants.good")
     # In production static files are the web server's job: no warning.
-    assert "realtime.W005" not in ids(check_mounting, DEBUG=False,
-                                      ASGI_APPLICATION="tests.asgi_variants.no_static")
+    assert "realtime.W005" not in ids(
+        check_mounting, DEBUG=False, ASGI_APPLICATION="tests.asgi_variants.no_static"
+    )
 
 
 def test_an_asgi_module_that_does_not_import_is_reported_not_raised():

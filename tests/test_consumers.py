@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def test_hello_names_the_user_and_the_heartbeat(alice):
     async with RealtimeClient(user=alice) as client:
-        assert client.hello == {"type": "hello", "user": {"id": alice.pk, "username": "alice"},
-                                "heartbeat": 25, "max_frame": 16384}
+        assert client.hello == {
+            "type": "hello",
+            "user": {"id": alice.pk, "username": "alice"},
+            "heartbeat": 25,
+            "max_frame": 16384,
+        }
 
 
 async def test_anonymous_hello_has_no_user():
@@ -37,7 +41,9 @@ async def test_subscribe_unsubscribe_and_events_stop_after_unsubscribe(alice):
         assert reply["type"] == "subscribed" and reply["topic"] == "broadcast.all"
         await abroadcast("broadcast.all", "broadcast", {"message": "one"})
         assert (await client.receive_event("broadcast"))["data"] == {"message": "one"}
-        assert (await client.request({"type": "unsubscribe", "topic": "broadcast.all"}))["type"] == "unsubscribed"
+        assert (await client.request({"type": "unsubscribe", "topic": "broadcast.all"}))[
+            "type"
+        ] == "unsubscribed"
         await abroadcast("broadcast.all", "broadcast", {"message": "two"})
         assert await client.nothing_more()
 
@@ -57,16 +63,19 @@ async def test_publish_needs_a_subscription_and_permission(alice):
         assert reply["code"] == "publish_not_allowed"
 
 
-@pytest.mark.parametrize("topic, code", [
-    ("nope.1", "unknown_topic"),
-    ("stream", "unknown_topic"),
-    ("stream.1.2", "unknown_topic"),
-    ("stream.<script>", "unknown_topic"),
-    ("stream.abc", "not_found"),
-    ("stream.999", "not_found"),
-    ("broadcast.some", "not_found"),
-    ("group.999", "not_found"),
-])
+@pytest.mark.parametrize(
+    "topic, code",
+    [
+        ("nope.1", "unknown_topic"),
+        ("stream", "unknown_topic"),
+        ("stream.1.2", "unknown_topic"),
+        ("stream.<script>", "unknown_topic"),
+        ("stream.abc", "not_found"),
+        ("stream.999", "not_found"),
+        ("broadcast.some", "not_found"),
+        ("group.999", "not_found"),
+    ],
+)
 async def test_unknown_topics_are_refused_with_codes(topic, code):
     async with RealtimeClient() as client:
         reply = await client.subscribe(topic)
@@ -94,20 +103,28 @@ async def test_group_topic_only_for_members(alice, bob):
 async def test_anonymous_may_watch_public_streams_only(stream):
     from realtime.streams.models import Stream
 
-    private = await Stream.objects.acreate(title="p", slug="p", owner_id=stream.owner_id, allow_anonymous=False)
+    private = await Stream.objects.acreate(
+        title="p", slug="p", owner_id=stream.owner_id, allow_anonymous=False
+    )
     async with RealtimeClient() as client:
         assert (await client.subscribe(stream.topic))["type"] == "subscribed"
         assert (await client.subscribe(private.topic))["code"] == "auth_required"
-        assert (await client.publish(stream.topic, "comment", {"text": "hi", "client_id": "x"}))["code"] == \
-            "auth_required"
+        assert (await client.publish(stream.topic, "comment", {"text": "hi", "client_id": "x"}))[
+            "code"
+        ] == "auth_required"
 
 
 async def test_bad_frames_get_errors_and_the_connection_stays_usable(alice, caplog):
     caplog.set_level(logging.DEBUG)
     async with RealtimeClient(user=alice) as client:
-        frames = {"{nope": "bad_json", "[]": "bad_message", '{"type":"explode"}': "unknown_type",
-                  '{"type":"subscribe","topic":5}': "bad_message", '{"type":"subscribe","topic":"x"}': "unknown_topic",
-                  "x" * 20000: "frame_too_large"}
+        frames = {
+            "{nope": "bad_json",
+            "[]": "bad_message",
+            '{"type":"explode"}': "unknown_type",
+            '{"type":"subscribe","topic":5}': "bad_message",
+            '{"type":"subscribe","topic":"x"}': "unknown_topic",
+            "x" * 20000: "frame_too_large",
+        }
         for frame, code in frames.items():
             await client.send(frame)
             assert (await client.receive())["code"] == code
@@ -170,8 +187,9 @@ async def full_stack(path="/ws/realtime/", headers=()):
 
 
 async def test_foreign_origin_is_refused():
-    communicator, connected, _ = await full_stack(headers=[(b"origin", b"http://evil.example"),
-                                                           (b"host", b"localhost")])
+    communicator, connected, _ = await full_stack(
+        headers=[(b"origin", b"http://evil.example"), (b"host", b"localhost")]
+    )
     assert not connected
     await communicator.disconnect()
 
@@ -181,8 +199,9 @@ async def test_own_origin_is_accepted_with_session_auth(client, alice):
 
     await sync_to_async(client.force_login)(alice)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    communicator, connected, _ = await full_stack(headers=[(b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000"),
-                                                           (b"cookie", cookie)])
+    communicator, connected, _ = await full_stack(
+        headers=[(b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000"), (b"cookie", cookie)]
+    )
     assert connected
     hello = await communicator.receive_json_from()
     assert hello["user"]["username"] == "alice"

@@ -43,8 +43,11 @@ async def test_a_lone_surrogate_is_refused_without_crashing_or_leaving_a_phantom
         for field in ("ref", "topic"):
             async with WsClient(daphne_server.ws_url) as client:
                 await client.subscribe(DEMO_STREAM)
-                await client.socket.send('{"type":"ping","ref":"\\ud800"}' if field == "ref"
-                                         else '{"type":"subscribe","topic":"stream.\\ud800"}')
+                await client.socket.send(
+                    '{"type":"ping","ref":"\\ud800"}'
+                    if field == "ref"
+                    else '{"type":"subscribe","topic":"stream.\\ud800"}'
+                )
                 error = await client.receive_where(type="error")
                 assert error["code"] == "bad_message" and "ref" not in error
                 assert (await client.request({"type": "ping"}))["type"] == "pong"

@@ -19,8 +19,15 @@ DEMO_STREAM = "stream.1"
 
 
 def broadcast_from_another_process(site, topic, event, data):
-    return subprocess.run([sys.executable, "manage.py", "broadcast", topic, event, "--data", json.dumps(data)],
-                          cwd=ROOT, env=site.env, capture_output=True, text=True, timeout=60, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "manage.py", "broadcast", topic, event, "--data", json.dumps(data)],
+        cwd=ROOT,
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
 
 
 def assert_clean_log(server):
@@ -33,8 +40,13 @@ async def test_broadcast_from_another_process_reaches_subscribers(site, daphne_s
     """In-memory layer: the other process cannot reach daphne's memory; the hub's DB sync delivers."""
     async with WsClient(daphne_server.ws_url) as client:
         assert (await client.subscribe("broadcast.all"))["type"] == "subscribed"
-        output = await asyncio.to_thread(broadcast_from_another_process, site, "broadcast.all", "broadcast",
-                                         {"title": "Hi", "message": "from a shell"})
+        output = await asyncio.to_thread(
+            broadcast_from_another_process,
+            site,
+            "broadcast.all",
+            "broadcast",
+            {"title": "Hi", "message": "from a shell"},
+        )
         assert "Sent broadcast to broadcast.all" in output
         event = await client.receive_where(type="event", event="broadcast", timeout=5)
         assert event["data"] == {"title": "Hi", "message": "from a shell"}
@@ -42,13 +54,21 @@ async def test_broadcast_from_another_process_reaches_subscribers(site, daphne_s
 
 async def test_ticket_user_posts_and_an_anonymous_viewer_sees_it(site, daphne_server):
     ticket = await asyncio.to_thread(site.ticket, "alice")
-    async with WsClient(f"{daphne_server.ws_url}?ticket={ticket}") as alice, \
-            WsClient(daphne_server.ws_url) as viewer:
+    async with (
+        WsClient(f"{daphne_server.ws_url}?ticket={ticket}") as alice,
+        WsClient(daphne_server.ws_url) as viewer,
+    ):
         assert alice.hello["user"]["username"] == "alice" and viewer.hello["user"] is None
         await alice.subscribe(DEMO_STREAM)
         await viewer.subscribe(DEMO_STREAM)
-        ack = await alice.request({"type": "publish", "topic": DEMO_STREAM, "event": "comment",
-                                   "data": {"text": "<b>hello</b>", "client_id": "e2e-1"}})
+        ack = await alice.request(
+            {
+                "type": "publish",
+                "topic": DEMO_STREAM,
+                "event": "comment",
+                "data": {"text": "<b>hello</b>", "client_id": "e2e-1"},
+            }
+        )
         assert ack["type"] == "ack" and ack["data"]["text"] == "<b>hello</b>"
         seen = await viewer.receive_where(type="event", event="comment")
         assert seen["id"] == ack["id"] and seen["data"]["author"]["username"] == "alice"
@@ -60,9 +80,12 @@ async def test_ticket_user_posts_and_an_anonymous_viewer_sees_it(site, daphne_se
 
 async def test_bad_frames_get_errors_over_a_real_socket(daphne_server):
     async with WsClient(daphne_server.ws_url) as client:
-        for frame, code in [("{nope", "bad_json"), ('{"type":"explode"}', "unknown_type"),
-                            ('{"type":"subscribe","topic":"nope.1"}', "unknown_topic"),
-                            ("x" * 20000, "frame_too_large")]:
+        for frame, code in [
+            ("{nope", "bad_json"),
+            ('{"type":"explode"}', "unknown_type"),
+            ('{"type":"subscribe","topic":"nope.1"}', "unknown_topic"),
+            ("x" * 20000, "frame_too_large"),
+        ]:
             await client.send(frame)
             assert (await client.receive())["code"] == code
         await client.socket.send(b"\x00binary")
@@ -101,8 +124,9 @@ async def test_redis_broadcast_from_another_process_reaches_both_daphnes(redis_s
     async with WsClient(one.ws_url) as a, WsClient(two.ws_url) as b:
         await a.subscribe("broadcast.all")
         await b.subscribe("broadcast.all")
-        await asyncio.to_thread(broadcast_from_another_process, redis_site, "broadcast.all", "broadcast",
-                                {"message": "everyone"})
+        await asyncio.to_thread(
+            broadcast_from_another_process, redis_site, "broadcast.all", "broadcast", {"message": "everyone"}
+        )
         got = [await c.receive_where(type="event", event="broadcast") for c in (a, b)]
         assert [m["data"] for m in got] == [{"message": "everyone"}] * 2 and got[0]["id"] == got[1]["id"]
         # Within receive_where's 5 s, while redis_site's hubs read the database once a minute: through Redis.
@@ -114,8 +138,14 @@ async def test_redis_comment_on_one_process_reaches_viewers_on_the_other(redis_s
     async with WsClient(f"{one.ws_url}?ticket={ticket}") as bob, WsClient(two.ws_url) as viewer:
         await bob.subscribe(DEMO_STREAM)
         await viewer.subscribe(DEMO_STREAM)
-        ack = await bob.request({"type": "publish", "topic": DEMO_STREAM, "event": "comment",
-                                 "data": {"text": "across processes", "client_id": "redis-1"}})
+        ack = await bob.request(
+            {
+                "type": "publish",
+                "topic": DEMO_STREAM,
+                "event": "comment",
+                "data": {"text": "across processes", "client_id": "redis-1"},
+            }
+        )
         assert ack["type"] == "ack" and ack["published"] is True
         seen = await viewer.receive_where(type="event", event="comment")
         assert seen["id"] == ack["id"] and seen["data"]["text"] == "across processes"
@@ -132,8 +162,9 @@ async def test_frames_of_every_length_class_arrive_intact(site, daphne_server):
     async with WsClient(daphne_server.ws_url) as client:
         await client.subscribe("broadcast.all")
         for size in (10, 300, 70_000):
-            await asyncio.to_thread(broadcast_from_another_process, site, "broadcast.all", "size",
-                                    {"pad": "é" + "a" * size})
+            await asyncio.to_thread(
+                broadcast_from_another_process, site, "broadcast.all", "size", {"pad": "é" + "a" * size}
+            )
             event = await client.receive_where(type="event", event="size", timeout=5)
             assert event["data"]["pad"] == "é" + "a" * size
 
@@ -151,24 +182,35 @@ async def test_a_stalled_client_is_cut_off_while_others_get_everything(site, dap
     # 18 MB over ~6 s: more than loopback socket buffers (~10 MB) plus the bound, paced so a reading
     # client keeps up.
     count, size = 300, 60_000
-    async with WsClient(daphne_server.ws_url) as reader, \
-            WsClient(daphne_server.ws_url, max_queue=1) as stalled:
+    async with (
+        WsClient(daphne_server.ws_url) as reader,
+        WsClient(daphne_server.ws_url, max_queue=1) as stalled,
+    ):
         await reader.subscribe("broadcast.all")
         await stalled.subscribe("broadcast.all")
         rss_before = rss_mb(daphne_server.process.pid)
-        script = (f"import time\nfrom realtime import broadcast\n"
-                  f"for n in range({count}):\n"
-                  f"    broadcast('broadcast.all', 'flood', {{'n': n, 'pad': 'x' * {size}}})\n"
-                  f"    time.sleep(0.02)")
-
+        script = (
+            f"import time\nfrom realtime import broadcast\n"
+            f"for n in range({count}):\n"
+            f"    broadcast('broadcast.all', 'flood', {{'n': n, 'pad': 'x' * {size}}})\n"
+            f"    time.sleep(0.02)"
+        )
 
         async def read_all():  # the reader keeps reading while the flood is sent
-            return [(await reader.receive_where(type="event", event="flood", timeout=30))["data"]["n"]
-                    for _ in range(count)]
+            return [
+                (await reader.receive_where(type="event", event="flood", timeout=30))["data"]["n"]
+                for _ in range(count)
+            ]
 
         reading = asyncio.create_task(read_all())
-        await asyncio.to_thread(subprocess.run, [sys.executable, "manage.py", "shell", "-c", script],
-                                cwd=ROOT, env=site.env, check=True, timeout=120)
+        await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=ROOT,
+            env=site.env,
+            check=True,
+            timeout=120,
+        )
         assert await reading == list(range(count))
         assert rss_mb(daphne_server.process.pid) - rss_before < 150
         # Now drain the stalled client: whatever was buffered, then the end. The 4008 close frame sits

@@ -25,8 +25,9 @@ LONG_AGO = timezone.now() - timedelta(days=400)
 def log(topic: str, script: str, *, old: bool = True) -> None:
     """Store one event per letter: c content, m marker, w content withdrawn later; all long ago if `old`."""
     with transaction.atomic():
-        stored = [eventlog.store_event(topic, "e", {"n": n}, marker=(kind == "m"))
-                  for n, kind in enumerate(script)]
+        stored = [
+            eventlog.store_event(topic, "e", {"n": n}, marker=(kind == "m")) for n, kind in enumerate(script)
+        ]
     for event, kind in zip(stored, script, strict=True):
         if kind == "w":
             eventlog.withdraw(topic, event.id)
@@ -78,7 +79,9 @@ def test_only_the_old_part_goes_when_old_and_new_events_mix():
     assert seqs("t.1") == [5, 6, 7, 8]
 
 
-@pytest.mark.parametrize("script", ["cccccccccc", "ccmcwmcmwcmcm", "mmcmmcmmcmmcmmc", "cwcwcwcwcw", "ccc", "mcmmcmc"])
+@pytest.mark.parametrize(
+    "script", ["cccccccccc", "ccmcwmcmwcmcm", "mmcmmcmmcmmcmmc", "cwcwcwcwcw", "ccc", "mcmmcmc"]
+)
 def test_every_resume_is_answered_as_before(script):
     log("t.1", script)
     before = every_replay("t.1")
@@ -150,7 +153,9 @@ def test_days_override_the_setting_and_none_keeps_everything():
     assert "Nothing is older" in run("--days", "1e12")
 
 
-@pytest.mark.parametrize("args, setting", [(("--days", "-1"), 30), (("--days", "nan"), 30), ((), "30"), ((), -2), ((), True)])
+@pytest.mark.parametrize(
+    "args, setting", [(("--days", "-1"), 30), (("--days", "nan"), 30), ((), "30"), ((), -2), ((), True)]
+)
 def test_bad_retention_is_a_clear_error(args, setting):
     with override_realtime(EVENT_RETENTION_DAYS=setting), pytest.raises(CommandError, match="days"):
         run(*args)

@@ -52,10 +52,17 @@ def faults() -> Iterator[SimpleNamespace]:
         site = FaultSite(redis.url, database.url(proxy.port) if database else None)
         made = site.setup(POSTERS + LATE + ACCESS, STREAMS)
         servers = [site.server(), site.server()]
-        yield SimpleNamespace(redis=redis, site=site, database=database, proxy=proxy, servers=servers,
-                              urls=[s.ws_url for s in servers], sessions=made["sessions"],
-                              topics={slug: f"stream.{pk}" for slug, pk in made["streams"].items()},
-                              direct_url=database.url() if database else None)
+        yield SimpleNamespace(
+            redis=redis,
+            site=site,
+            database=database,
+            proxy=proxy,
+            servers=servers,
+            urls=[s.ws_url for s in servers],
+            sessions=made["sessions"],
+            topics={slug: f"stream.{pk}" for slug, pk in made["streams"].items()},
+            direct_url=database.url() if database else None,
+        )
     finally:
         if site is not None:
             site.close()
@@ -69,13 +76,25 @@ def faults() -> Iterator[SimpleNamespace]:
 # -- helpers --------------------------------------------------------------------------------------
 def viewers(f: SimpleNamespace, topic: str, count: int, **kwargs) -> list[Viewer]:
     """Anonymous viewers spread over both processes."""
-    return [Viewer(f.urls, topic, name=f"v{n}", headers=origin_headers(None), first=n, **kwargs).start()
-            for n in range(count)]
+    return [
+        Viewer(f.urls, topic, name=f"v{n}", headers=origin_headers(None), first=n, **kwargs).start()
+        for n in range(count)
+    ]
 
 
 def posters(f: SimpleNamespace, topic: str, *, count: int = 6, period: float = 2.0) -> list[Poster]:
-    return [Poster(f.urls, topic, name=name, headers=origin_headers(f.sessions[name]), first=n,
-                   count=count, period=period).start() for n, name in enumerate(POSTERS)]
+    return [
+        Poster(
+            f.urls,
+            topic,
+            name=name,
+            headers=origin_headers(f.sessions[name]),
+            first=n,
+            count=count,
+            period=period,
+        ).start()
+        for n, name in enumerate(POSTERS)
+    ]
 
 
 async def until(condition, within: float, what: str, step: float = 0.2) -> float:
@@ -96,7 +115,9 @@ def stored(f: SimpleNamespace, topic: str, event: str = "comment") -> list[int]:
     return f.site.stored(topic, event, f.direct_url)
 
 
-async def settled(f: SimpleNamespace, topic: str, clients, event: str = "comment", within: float = 30) -> list[int]:
+async def settled(
+    f: SimpleNamespace, topic: str, clients, event: str = "comment", within: float = 30
+) -> list[int]:
     """Wait until every client holds every stored event; return the stored ids."""
     ids: list[int] = []
 
@@ -141,13 +162,13 @@ class Logs:
         self.start = {s.port: len(s.output()) for s in servers}
 
     def since(self, server) -> str:
-        return server.output()[self.start.get(server.port, 0):]
+        return server.output()[self.start.get(server.port, 0) :]
 
     def check_quiet(self) -> None:
         for server in self.servers:
             text = self.since(server)
             at = text.find("Traceback")
-            assert at < 0, text[max(0, at - 1500):at + 4000]
+            assert at < 0, text[max(0, at - 1500) : at + 4000]
             # One outage, one warning (whatever failed during it: receives, publishes, reports, joins).
             assert text.count("Channel layer unavailable (") <= 1, text[-3000:]
 
@@ -193,13 +214,21 @@ async def test_one_daphne_killed_mid_stream(faults):
     victim.process.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     victim.process.wait()
-    await until(lambda: all(c.live.is_set() and c.url != victim.ws_url for c in moved), 20,
-                "the killed process's viewers are back on the other one")
+    await until(
+        lambda: all(c.live.is_set() and c.url != victim.ws_url for c in moved),
+        20,
+        "the killed process's viewers are back on the other one",
+    )
     recovery = time.monotonic() - killed
     await until(lambda: all(p.done for p in posting), 60, "every comment posted")
     ids = await settled(f, topic, clients)
-    result = figures("one daphne killed (SIGKILL) mid-stream", ids, clients, moved=len(moved),
-                     recovery_s=round(recovery, 2))
+    result = figures(
+        "one daphne killed (SIGKILL) mid-stream",
+        ids,
+        clients,
+        moved=len(moved),
+        recovery_s=round(recovery, 2),
+    )
     await stop(clients)
     await asyncio.to_thread(victim.start)  # the next cases want two processes again
     check(result, clients, recovery=recovery)
@@ -228,7 +257,8 @@ async def test_database_unavailable_mid_stream(faults):
     await asyncio.sleep(1)
     late = viewers(f, topic, 2) + [
         Viewer(f.urls, topic, name=name, headers=origin_headers(f.sessions[name]), first=n).start()
-        for n, name in enumerate(LATE)]
+        for n, name in enumerate(LATE)
+    ]
     await asyncio.sleep(4)
     if f.proxy is not None:
         f.proxy.restore()
@@ -237,16 +267,25 @@ async def test_database_unavailable_mid_stream(faults):
         lock.close()
     restored = time.monotonic()
     clients += late
-    await until(lambda: all(c.live.is_set() for c in late), 30, "viewers who came during the outage subscribed")
+    await until(
+        lambda: all(c.live.is_set() for c in late), 30, "viewers who came during the outage subscribed"
+    )
     late_live = time.monotonic() - restored
     await until(lambda: all(p.done for p in posting), 60, "every comment posted")
     ids = await settled(f, topic, clients)
     recovery = first_delivery_after(restored, posting, clients)
     refusals = sorted({code for p in posting for code in p.refusals})
-    result = figures("database unavailable mid-stream", ids, clients, database="postgresql" if f.proxy else "sqlite",
-                     post_refusals=refusals, late_subscriber_errors=sorted({e for c in late for e in c.tally.errors}),
-                     late_closes=sorted({code for c in late for code in c.tally.closes}),
-                     late_live_s=round(late_live, 2), recovery_s=round(recovery, 2))
+    result = figures(
+        "database unavailable mid-stream",
+        ids,
+        clients,
+        database="postgresql" if f.proxy else "sqlite",
+        post_refusals=refusals,
+        late_subscriber_errors=sorted({e for c in late for e in c.tally.errors}),
+        late_closes=sorted({code for c in late for code in c.tally.closes}),
+        late_live_s=round(late_live, 2),
+        recovery_s=round(recovery, 2),
+    )
     await stop(clients)
     check(result, clients, recovery=recovery)
     acked_were_stored(posting, ids)
@@ -263,7 +302,9 @@ async def test_a_broadcast_while_redis_is_down(faults):
     watching = viewers(f, topic, 6, event="broadcast")
     await until(lambda: all(c.live.is_set() for c in watching), 20, "everyone subscribed")
     f.redis.kill()
-    await asyncio.to_thread(f.site.manage, "broadcast", topic, "broadcast", "--data", '{"message": "while down"}')
+    await asyncio.to_thread(
+        f.site.manage, "broadcast", topic, "broadcast", "--data", '{"message": "while down"}'
+    )
     during = max(stored(f, topic, "broadcast"))
     await asyncio.sleep(1)
     back = await asyncio.to_thread(restart_redis, f, 0)
@@ -272,10 +313,17 @@ async def test_a_broadcast_while_redis_is_down(faults):
     await asyncio.sleep(1)
     await asyncio.to_thread(f.site.manage, "broadcast", topic, "broadcast", "--data", '{"message": "after"}')
     after = max(stored(f, topic, "broadcast"))
-    live = await until(lambda: all(after in c.tally.arrived for c in watching), 10, "the next broadcast arrived")
+    live = await until(
+        lambda: all(after in c.tally.arrived for c in watching), 10, "the next broadcast arrived"
+    )
     ids = [i for i in stored(f, topic, "broadcast") if i >= during]
-    result = figures("broadcast while Redis is down", ids, watching, recovery_s=round(recovery, 2),
-                     next_broadcast_s=round(live, 2))
+    result = figures(
+        "broadcast while Redis is down",
+        ids,
+        watching,
+        recovery_s=round(recovery, 2),
+        next_broadcast_s=round(live, 2),
+    )
     await stop(watching)
     check(result, watching, recovery=recovery)
     logs.check_quiet()
@@ -285,22 +333,35 @@ async def test_revocations_during_a_redis_outage(faults):
     """A logout (HTTP, on process A) and a deactivation (manage.py) while Redis is down: their
     disconnect_user() messages are lost, yet the sockets close with 4003 once Redis is back."""
     f, topic = faults, faults.topics["fault-access"]
-    alice, bob, carol = (Viewer(f.urls, topic, name=name, headers=origin_headers(f.sessions[name]), first=first)
-                         for name, first in zip(ACCESS, (1, 0, 1), strict=True))
+    alice, bob, carol = (
+        Viewer(f.urls, topic, name=name, headers=origin_headers(f.sessions[name]), first=first)
+        for name, first in zip(ACCESS, (1, 0, 1), strict=True)
+    )
     clients = [alice.start(), bob.start(), carol.start()]
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
     f.redis.kill()
     status = await asyncio.to_thread(http_logout, f.servers[0].url, f.sessions["fault-alice"])
-    await asyncio.to_thread(f.site.manage, "shell", "-c", "from django.contrib.auth import get_user_model; "
-                            "u = get_user_model().objects.get(username='fault-bob'); u.is_active = False; u.save()")
+    await asyncio.to_thread(
+        f.site.manage,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "u = get_user_model().objects.get(username='fault-bob'); u.is_active = False; u.save()",
+    )
     await asyncio.sleep(1)
     assert alice.tally.closed_at is None and bob.tally.closed_at is None  # nothing could tell them yet
     back = await asyncio.to_thread(restart_redis, f, 0)
     await until(lambda: alice.tally.closed_at and bob.tally.closed_at, 20, "the revoked sockets closed")
     recovery = max(alice.tally.closed_at, bob.tally.closed_at) - back
     await asyncio.sleep(1)
-    result = figures("revocation during a Redis outage", [], clients, logout_status=status,
-                     closes={c.name: c.tally.closes for c in clients}, recovery_s=round(recovery, 2))
+    result = figures(
+        "revocation during a Redis outage",
+        [],
+        clients,
+        logout_status=status,
+        closes={c.name: c.tally.closes for c in clients},
+        recovery_s=round(recovery, 2),
+    )
     assert carol.live.is_set() and carol.tally.closes == []  # her access never changed
     await stop(clients)
     assert alice.tally.closes == [4003] and bob.tally.closes == [4003]

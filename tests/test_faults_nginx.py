@@ -35,16 +35,24 @@ def proxied(redis_site):
     site_conf = (ROOT / "docs" / "nginx.conf").read_text()
     site_conf = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site_conf)
     upstreams = iter(servers)
-    site_conf = re.sub(r"server 127\.0\.0\.1:800[12]", lambda m: f"server 127.0.0.1:{next(upstreams).port}", site_conf)
+    site_conf = re.sub(
+        r"server 127\.0\.0\.1:800[12]", lambda m: f"server 127.0.0.1:{next(upstreams).port}", site_conf
+    )
     (workdir / "realtime.conf").write_text(site_conf)
-    temp = " ".join(f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = " ".join(
+        f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (workdir / "nginx.conf").write_text(
         ("user root;\n" if os.geteuid() == 0 else "")
         + f"daemon off; worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/error.log;\n"
         + "events { worker_connections 256; }\n"
-        + f"http {{ access_log {workdir}/access.log; {temp} include {workdir}/realtime.conf; }}\n")
-    process = subprocess.Popen([nginx_binary(), "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        + f"http {{ access_log {workdir}/access.log; {temp} include {workdir}/realtime.conf; }}\n"
+    )
+    process = subprocess.Popen(
+        [nginx_binary(), "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for_port(port, process)
         yield port, servers
@@ -70,8 +78,14 @@ async def test_pages_and_sockets_go_through_the_shipped_nginx_config(proxied, re
             assert (await client.subscribe("broadcast.all"))["type"] == "subscribed"
         # least_conn: one socket on each process, and each still sees the other's events (Redis).
         assert all("WSCONNECT /ws/realtime/" in server.output() for server in servers)
-        await asyncio.to_thread(redis_site.manage, "broadcast", "broadcast.all", "broadcast",
-                                "--data", '{"message": "through nginx"}')
+        await asyncio.to_thread(
+            redis_site.manage,
+            "broadcast",
+            "broadcast.all",
+            "broadcast",
+            "--data",
+            '{"message": "through nginx"}',
+        )
         for client in (first, second):
             event = await client.receive_where(timeout=10, type="event", event="broadcast")
             assert event["data"] == {"message": "through nginx"}

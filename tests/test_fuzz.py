@@ -48,27 +48,91 @@ def deep(depth: int) -> Raw:
 
 
 WEIRD = [
-    None, True, False, 0, -1, 1.5, -0.0, 2**63, -(2**63), 10**30, 1e308,
-    Raw("1" * 400), Raw("-" + "9" * 5000), Raw("1e400"), Raw("NaN"), Raw("-Infinity"),
-    "", "x" * 65, "x" * 300, "\x00", "a\x00b", "\u202eevil", "\U0001F600", "\ufeff", "\r\n\t",
-    Raw('"\\ud800"'), Raw('"\\udfff"'), Raw('"a\\udbffb"'), Raw('"\\ud83d\\ude00"'), Raw('"\\u0000"'),
-    "stream.1", "stream.01", "stream.-1", "stream." + "9" * 30, "stream.1\x00", "user.1", "group.1",
-    "broadcast.all", "broadcast.x", "nokind", ".", "a" * 200 + ".1",
-    [], [1, 2], ["stream.1"], {}, {"a": 1}, {"text": "hi"}, deep(50), deep(900),
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -0.0,
+    2**63,
+    -(2**63),
+    10**30,
+    1e308,
+    Raw("1" * 400),
+    Raw("-" + "9" * 5000),
+    Raw("1e400"),
+    Raw("NaN"),
+    Raw("-Infinity"),
+    "",
+    "x" * 65,
+    "x" * 300,
+    "\x00",
+    "a\x00b",
+    "\u202eevil",
+    "\U0001f600",
+    "\ufeff",
+    "\r\n\t",
+    Raw('"\\ud800"'),
+    Raw('"\\udfff"'),
+    Raw('"a\\udbffb"'),
+    Raw('"\\ud83d\\ude00"'),
+    Raw('"\\u0000"'),
+    "stream.1",
+    "stream.01",
+    "stream.-1",
+    "stream." + "9" * 30,
+    "stream.1\x00",
+    "user.1",
+    "group.1",
+    "broadcast.all",
+    "broadcast.x",
+    "nokind",
+    ".",
+    "a" * 200 + ".1",
+    [],
+    [1, 2],
+    ["stream.1"],
+    {},
+    {"a": 1},
+    {"text": "hi"},
+    deep(50),
+    deep(900),
 ]
 
 REQUESTS = {
     "ping": {"type": "ping", "ref": "r"},
     "subscribe": {"type": "subscribe", "ref": "r", "topic": "stream.1", "since": 0},
     "unsubscribe": {"type": "unsubscribe", "ref": "r", "topic": "stream.1"},
-    "comment": {"type": "publish", "ref": "r", "topic": "stream.1", "event": "comment",
-                "data": {"text": "fuzz", "client_id": "c", "color": "#ffffff", "mode": "scroll",
-                         "media_time": 1.5}},
-    "reaction": {"type": "publish", "ref": "r", "topic": "stream.1", "event": "reaction",
-                 "data": {"kind": "heart"}},
-    "moderate": {"type": "publish", "ref": "r", "topic": "stream.1", "event": "moderate",
-                 "data": {"action": "hide", "comment": 1, "user": 2, "minutes": 5, "reason": "x",
-                          "seconds": 3, "open": True}},
+    "comment": {
+        "type": "publish",
+        "ref": "r",
+        "topic": "stream.1",
+        "event": "comment",
+        "data": {"text": "fuzz", "client_id": "c", "color": "#ffffff", "mode": "scroll", "media_time": 1.5},
+    },
+    "reaction": {
+        "type": "publish",
+        "ref": "r",
+        "topic": "stream.1",
+        "event": "reaction",
+        "data": {"kind": "heart"},
+    },
+    "moderate": {
+        "type": "publish",
+        "ref": "r",
+        "topic": "stream.1",
+        "event": "moderate",
+        "data": {
+            "action": "hide",
+            "comment": 1,
+            "user": 2,
+            "minutes": 5,
+            "reason": "x",
+            "seconds": 3,
+            "open": True,
+        },
+    },
 }
 
 
@@ -113,27 +177,62 @@ def generate(rng: random.Random) -> list[Frame]:
             frames.append(Frame(encode(request)))
         elif roll < 0.70:  # not JSON, or not an object
             valid = encode(REQUESTS[rng.choice(list(REQUESTS))])
-            frames.append(Frame(rng.choice([
-                valid[: rng.randrange(1, len(valid))], valid + ",", "{", "[", "nul", "NaN", '"str"', "42",
-                "{'type': 'ping'}", '{"type":"ping",}', "\x00", " ", "",
-                "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(1, 200))),
-            ])))
+            frames.append(
+                Frame(
+                    rng.choice(
+                        [
+                            valid[: rng.randrange(1, len(valid))],
+                            valid + ",",
+                            "{",
+                            "[",
+                            "nul",
+                            "NaN",
+                            '"str"',
+                            "42",
+                            "{'type': 'ping'}",
+                            '{"type":"ping",}',
+                            "\x00",
+                            " ",
+                            "",
+                            "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(1, 200))),
+                        ]
+                    )
+                )
+            )
         elif roll < 0.78:  # deep nesting, in the frame and inside fields
             depth = rng.choice([100, 1000, 5000, 8000])
-            frames.append(Frame(rng.choice([
-                "[" * depth + "]" * depth, '{"type":"ping","ref":' + "[" * depth + "]" * depth + "}",
-                '{"type":"subscribe","topic":' + "{\"a\":" * depth + "1" + "}" * depth + "}",
-            ])))
+            frames.append(
+                Frame(
+                    rng.choice(
+                        [
+                            "[" * depth + "]" * depth,
+                            '{"type":"ping","ref":' + "[" * depth + "]" * depth + "}",
+                            '{"type":"subscribe","topic":' + '{"a":' * depth + "1" + "}" * depth + "}",
+                        ]
+                    )
+                )
+            )
         elif roll < 0.86:  # binary frames
-            frames.append(Frame(rng.choice([
-                bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))),
-                encode(REQUESTS["ping"]).encode(),
-            ]), text=False))
+            frames.append(
+                Frame(
+                    rng.choice(
+                        [
+                            bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))),
+                            encode(REQUESTS["ping"]).encode(),
+                        ]
+                    ),
+                    text=False,
+                )
+            )
         elif roll < 0.95:  # text frames that are not UTF-8 (a lone surrogate, overlong, stray bytes)
             body = encode(REQUESTS["ping"]).encode()
             cut = rng.randrange(len(body))
-            frames.append(Frame(body[:cut] + rng.choice([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80"])
-                                + body[cut:], violation=True))
+            frames.append(
+                Frame(
+                    body[:cut] + rng.choice([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80"]) + body[cut:],
+                    violation=True,
+                )
+            )
         elif roll < 0.995:  # over MAX_FRAME_BYTES: refused with frame_too_large
             frames.append(Frame(encode({**REQUESTS["ping"], "pad": "p" * rng.randrange(16_400, 60_000)})))
         else:  # over daphne's 1 MiB message limit
@@ -190,7 +289,9 @@ async def fuzz_worker(url: str, options: dict, frames: list[Frame], tally: Tally
                     tally.sent += 1
                     if frame.violation:  # the connection is gone: wait to see it go
                         await asyncio.wait_for(asyncio.shield(reader), 10)
-                        assert answered == position - first - 1, "a frame before the violation went unanswered"
+                        assert answered == position - first - 1, (
+                            "a frame before the violation went unanswered"
+                        )
                     waited = 0
                     while position - first - answered > WINDOW and not reader.done():
                         await asyncio.sleep(0.002)
@@ -232,8 +333,12 @@ async def test_thousands_of_fuzzed_frames_never_crash_a_connection_or_slow_other
     # the others live until their 4429, so each sees dozens of frames on one socket.
     dropping = [frame for frame in frames if frame.violation]
     rest = [frame for frame in frames if not frame.violation]
-    plans = [({}, rest[0::3]), (as_user(daphne_server, sessions["alice"]), rest[1::3]),
-             (as_user(daphne_server, sessions["mod"]), rest[2::3]), ({}, dropping)]
+    plans = [
+        ({}, rest[0::3]),
+        (as_user(daphne_server, sessions["alice"]), rest[1::3]),
+        (as_user(daphne_server, sessions["mod"]), rest[2::3]),
+        ({}, dropping),
+    ]
     tally = Tally()
     stop = asyncio.Event()
     started = time.monotonic()
@@ -245,9 +350,11 @@ async def test_thousands_of_fuzzed_frames_never_crash_a_connection_or_slow_other
     rtts = sorted(await pings)
     elapsed = time.monotonic() - started
     p99 = rtts[int(len(rtts) * 0.99)]
-    print(f"\n{tally.sent} frames over {tally.connections} connections in {elapsed:.1f} s; closes "
-          f"{dict(tally.closes)}; errors {dict(tally.errors.most_common(8))}; replies {dict(tally.replies)}; "
-          f"ping p50 {rtts[len(rtts) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms over {len(rtts)} pings")
+    print(
+        f"\n{tally.sent} frames over {tally.connections} connections in {elapsed:.1f} s; closes "
+        f"{dict(tally.closes)}; errors {dict(tally.errors.most_common(8))}; replies {dict(tally.replies)}; "
+        f"ping p50 {rtts[len(rtts) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms over {len(rtts)} pings"
+    )
 
     assert tally.sent > FRAMES * 0.95
     assert tally.closes[1011] == 0
@@ -256,5 +363,10 @@ async def test_thousands_of_fuzzed_frames_never_crash_a_connection_or_slow_other
     assert tally.closes[None] > 0 and tally.closes[4429] > 0  # the fuzz reached both kinds of refusal
     assert p99 < P99_PING_BOUND
     log = daphne_server.output()
-    for sign in ("Traceback", "Exception inside application", "Unexpected error", "took too long to shut down"):
-        assert sign not in log, log[log.find(sign) - 2000:][:4000]
+    for sign in (
+        "Traceback",
+        "Exception inside application",
+        "Unexpected error",
+        "took too long to shut down",
+    ):
+        assert sign not in log, log[log.find(sign) - 2000 :][:4000]

@@ -343,11 +343,14 @@ async def test_an_emptied_room_lingers_so_a_returning_viewer_finds_it_warm(monke
     assert TOPIC not in (await get_hub()).rooms
 
 
-@pytest.mark.parametrize("size, header", [
-    (5, bytes([0x81, 5])),
-    (200, bytes([0x81, 126, 0, 200])),
-    (70_000, bytes([0x81, 127]) + (70_000).to_bytes(8, "big")),
-])
+@pytest.mark.parametrize(
+    "size, header",
+    [
+        (5, bytes([0x81, 5])),
+        (200, bytes([0x81, 126, 0, 200])),
+        (70_000, bytes([0x81, 127]) + (70_000).to_bytes(8, "big")),
+    ],
+)
 def test_prebuilt_frames_follow_rfc_6455(size, header):
     frame = Frame("a" * size)
     assert frame.wire == header + b"a" * size

@@ -39,7 +39,8 @@ def sources() -> dict[str, Path]:
 
 def is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imported_names(tree: ast.AST, module: str, is_package: bool) -> list[tuple[str, ...]]:
@@ -73,8 +74,11 @@ def imported_names(tree: ast.AST, module: str, is_package: bool) -> list[tuple[s
 
 def resolve(names: list[tuple[str, ...]], modules: set[str] | dict[str, Path]) -> set[str]:
     """The modules of the package among `names` (imports of anything else are no edges)."""
-    return {next(choice for choice in choices if choice in modules)
-            for choices in names if any(choice in modules for choice in choices)}
+    return {
+        next(choice for choice in choices if choice in modules)
+        for choices in names
+        if any(choice in modules for choice in choices)
+    }
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -96,7 +100,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -120,8 +124,16 @@ def test_the_graph_sees_every_kind_of_import():
         "def later():\n"
         "    from .streams.models import Stream\n"
     )
-    modules = {"realtime", "realtime.conf", "realtime.eventlog", "realtime.topics", "realtime.topics.base",
-               "realtime.hub", "realtime.streams", "realtime.streams.models"}
+    modules = {
+        "realtime",
+        "realtime.conf",
+        "realtime.eventlog",
+        "realtime.topics",
+        "realtime.topics.base",
+        "realtime.hub",
+        "realtime.streams",
+        "realtime.streams.models",
+    }
     edges = resolve(imported_names(tree, "realtime.api", is_package=False), modules)
     assert edges == {"realtime.conf", "realtime.eventlog", "realtime.topics", "realtime.streams.models"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]

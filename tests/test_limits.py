@@ -42,9 +42,11 @@ def as_user(server: DaphneServer, session: str) -> dict:
 
 
 def make_users(site, *names: str) -> None:
-    code = ("from django.contrib.auth.models import User\n"
-            f"for name in {list(names)!r}:\n"
-            "    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='demo')")
+    code = (
+        "from django.contrib.auth.models import User\n"
+        f"for name in {list(names)!r}:\n"
+        "    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='demo')"
+    )
     site.manage("shell", "-c", code)
 
 
@@ -79,8 +81,22 @@ class ProxiedDaphne(DaphneServer):
     def start(self) -> ProxiedDaphne:
         log = open(self.log, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--proxy-headers", "-b", "127.0.0.1", "-p", str(self.port),
-             "project.asgi:application"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "--proxy-headers",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "project.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_for_port(self.port, self.process)
         return self
 
@@ -107,17 +123,20 @@ def test_the_budget_allows_a_burst_then_its_rate(monkeypatch):
     assert budget.refusal(5).code == "rate_limited" and budget.refusal(4) is None
 
 
-@pytest.mark.parametrize("client, expected", [
-    (("8.8.8.8", 5000), "8.8.8.8"),
-    (("2001:4860::8888", 5000), "2001:4860::8888"),
-    (("::ffff:8.8.4.4", 5000), "8.8.4.4"),
-    (("127.0.0.1", 5000), None),  # a proxy on the same host, without --proxy-headers
-    (("10.1.2.3", 5000), None),  # a proxy on the private network
-    (("192.168.1.9", 5000), None),
-    (("::1", 5000), None),
-    (("/run/daphne.sock", None), None),  # a unix socket
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "client, expected",
+    [
+        (("8.8.8.8", 5000), "8.8.8.8"),
+        (("2001:4860::8888", 5000), "2001:4860::8888"),
+        (("::ffff:8.8.4.4", 5000), "8.8.4.4"),
+        (("127.0.0.1", 5000), None),  # a proxy on the same host, without --proxy-headers
+        (("10.1.2.3", 5000), None),  # a proxy on the private network
+        (("192.168.1.9", 5000), None),
+        (("::1", 5000), None),
+        (("/run/daphne.sock", None), None),  # a unix socket
+        (None, None),
+    ],
+)
 def test_only_globally_routable_client_addresses_are_capped(client, expected):
     assert client_address({"client": client} if client else {}) == expected
 
@@ -147,7 +166,8 @@ async def test_the_connection_after_the_users_cap_is_refused_and_a_closed_one_fr
 
 @uses_db
 async def test_over_budget_requests_are_refused_at_once_while_earlier_ones_wait_for_the_database(
-        alice, stream, monkeypatch):
+    alice, stream, monkeypatch
+):
     """A slow request does not hold the refusals up: they are judged when the frame arrives."""
     from realtime.streams.topic import StreamTopic
 
@@ -178,8 +198,9 @@ async def test_a_page_resubscribing_everything_after_a_reconnect_is_within_the_b
     """The default burst covers MAX_SUBSCRIPTIONS subscribes and a ping sent at once."""
     async with RealtimeClient(user=alice) as client:
         for n in range(50):
-            await client.send({"type": "subscribe", "topic": stream.topic if n % 2 else "broadcast.all",
-                               "ref": str(n)})
+            await client.send(
+                {"type": "subscribe", "topic": stream.topic if n % 2 else "broadcast.all", "ref": str(n)}
+            )
         await client.send({"type": "ping", "ref": "ping"})
         answers = [m for m in await client.collect(quiet=0.5) if m.get("ref")]
         assert Counter(m["type"] for m in answers) == {"subscribed": 50, "pong": 1}
@@ -193,7 +214,8 @@ def carol_session(site, daphne_server):
 
 
 async def test_real_daphne_refuses_a_users_21st_socket_with_too_many_connections_then_4029(
-        daphne_server, carol_session):
+    daphne_server, carol_session
+):
     """MAX_CONNECTIONS_PER_USER (20): one user opened 300 sockets, all accepted."""
     daphne_server.log.write_text("")
     options = as_user(daphne_server, carol_session)
@@ -224,6 +246,7 @@ async def test_real_daphne_refuses_a_users_21st_socket_with_too_many_connections
 
 async def test_behind_a_trusted_proxy_anonymous_sockets_are_capped_per_forwarded_address(proxied):
     """MAX_CONNECTIONS_PER_ADDRESS (100) with daphne --proxy-headers: the address is X-Forwarded-For."""
+
     def via(address: str) -> dict:
         return {"additional_headers": {"X-Forwarded-For": address}}
 
@@ -247,8 +270,9 @@ async def test_behind_a_trusted_proxy_anonymous_sockets_are_capped_per_forwarded
 async def test_without_proxy_headers_a_forwarded_address_is_ignored(daphne_server):
     """A client cannot get another address capped by sending X-Forwarded-For to a daphne that does not
     trust it: all of these are 127.0.0.1, which is not capped."""
-    clients = [WsClient(daphne_server.ws_url, additional_headers={"X-Forwarded-For": "8.8.8.8"})
-               for _ in range(110)]
+    clients = [
+        WsClient(daphne_server.ws_url, additional_headers={"X-Forwarded-For": "8.8.8.8"}) for _ in range(110)
+    ]
     try:
         for client in clients:
             await client.__aenter__()
@@ -263,11 +287,21 @@ def flood_frames(kind: str, count: int) -> list[str]:
     def frame(n: int) -> dict:
         ref = str(n)
         if kind == "comment":
-            return {"type": "publish", "topic": DEMO_STREAM, "event": "comment", "ref": ref,
-                    "data": {"text": f"flood {n}", "client_id": f"flood-{n}"}}
+            return {
+                "type": "publish",
+                "topic": DEMO_STREAM,
+                "event": "comment",
+                "ref": ref,
+                "data": {"text": f"flood {n}", "client_id": f"flood-{n}"},
+            }
         if kind == "reaction":
-            return {"type": "publish", "topic": DEMO_STREAM, "event": "reaction", "ref": ref,
-                    "data": {"kind": "heart"}}
+            return {
+                "type": "publish",
+                "topic": DEMO_STREAM,
+                "event": "reaction",
+                "ref": ref,
+                "data": {"kind": "heart"},
+            }
         if kind == "subscribe":
             return {"type": "subscribe", "topic": DEMO_STREAM if n % 2 else "broadcast.all", "ref": ref}
         return {"type": "ping", "ref": ref}
@@ -293,17 +327,21 @@ def bob_session(daphne_server):
     return http_login(daphne_server, "bob")
 
 
-@pytest.mark.parametrize("kind, count", [("comment", 1_000), ("subscribe", 10_000), ("reaction", 5_000),
-                                         ("ping", 20_000)])
-async def test_real_daphne_answers_a_flood_with_errors_then_a_policy_close(daphne_server, bob_session, kind,
-                                                                            count):
+@pytest.mark.parametrize(
+    "kind, count", [("comment", 1_000), ("subscribe", 10_000), ("reaction", 5_000), ("ping", 20_000)]
+)
+async def test_real_daphne_answers_a_flood_with_errors_then_a_policy_close(
+    daphne_server, bob_session, kind, count
+):
     """Every request gets at most one answer, the socket ends with 4429 right after an `error`, and a
     viewer on the same process is served throughout. Before: 1,000 comments got 5 acks and 995
     rate_limited answers, each after a database transaction, and 10,000 subscribes kept the process
     busy for 23 s; earlier still the flood ended in 1011."""
     daphne_server.log.write_text("")
-    async with WsClient(daphne_server.ws_url) as viewer, \
-            WsClient(daphne_server.ws_url, **as_user(daphne_server, bob_session)) as flooder:
+    async with (
+        WsClient(daphne_server.ws_url) as viewer,
+        WsClient(daphne_server.ws_url, **as_user(daphne_server, bob_session)) as flooder,
+    ):
         await viewer.subscribe(DEMO_STREAM)
         await flooder.subscribe(DEMO_STREAM)
         await flood(flooder.socket, flood_frames(kind, count))

@@ -60,10 +60,12 @@ def test_upgrading_keeps_the_rows_the_permission_and_who_holds_it(fully_migrated
     assert content_type_labels() == {"realtime"}  # what a 0.1 database has
     old = old_models()
     stream = old.get_model("realtime", "Stream").objects.create(title="Old", slug="old", owner_id=owner.pk)
-    old.get_model("realtime", "Comment").objects.create(stream_id=stream.pk, author_id=alice.pk, seq=1,
-                                                        client_id="c1", text="from 0.1")
-    old.get_model("realtime", "StreamRestriction").objects.create(stream_id=stream.pk, user_id=alice.pk,
-                                                                  kind="ban")
+    old.get_model("realtime", "Comment").objects.create(
+        stream_id=stream.pk, author_id=alice.pk, seq=1, client_id="c1", text="from 0.1"
+    )
+    old.get_model("realtime", "StreamRestriction").objects.create(
+        stream_id=stream.pk, user_id=alice.pk, kind="ban"
+    )
     permission = moderate_permission()
     assert permission.content_type.app_label == "realtime"
     bob.user_permissions.add(permission)

@@ -35,7 +35,9 @@ def realtime_settings(**overrides) -> dict:
 def staff_with_permission(make_user, username: str = "staffer", *, permission: bool = True):
     user = make_user(username, is_staff=True)
     if permission:
-        user.user_permissions.add(Permission.objects.get(codename="moderate_stream", content_type__app_label="realtime_streams"))
+        user.user_permissions.add(
+            Permission.objects.get(codename="moderate_stream", content_type__app_label="realtime_streams")
+        )
     return type(user).objects.get(pk=user.pk)  # fresh: no stale permission cache
 
 
@@ -124,7 +126,9 @@ async def test_moderators_are_exempt_from_slow_mode(stream, owner, make_user, wh
     elif who == "staff with permission":
         user = await staff_with_permission(make_user)
     else:
-        user = await database_sync_to_async(get_user_model().objects.create_superuser)("root", "r@example.com", "pw")
+        user = await database_sync_to_async(get_user_model().objects.create_superuser)(
+            "root", "r@example.com", "pw"
+        )
     await Stream.objects.filter(pk=stream.pk).aupdate(slow_mode_seconds=60)
     async with RealtimeClient(user=user) as client:
         reply = await client.subscribe(stream.topic)
@@ -162,18 +166,23 @@ async def test_empty_text_is_refused(stream, alice):
     assert not await Comment.objects.aexists()
 
 
-@pytest.mark.parametrize("text, allowed", [
-    ("spoiler alert", False),  # from settings
-    ("No SPOILER!", False),  # case-insensitive, punctuation is a word boundary
-    ("spoilers ahead", True),  # whole words only
-    ("unspoiler", True),
-    ("well darn", False),  # from the stream's own list
-    ("darned", True),
-    ("a Bad  Word here", False),  # a multi-word term; runs of spaces are collapsed first
-    ("bad words", True),
-    ("all fine", True),
-])
-async def test_blocked_terms_from_settings_and_the_stream_whole_words(stream, alice, bob, settings, text, allowed):
+@pytest.mark.parametrize(
+    "text, allowed",
+    [
+        ("spoiler alert", False),  # from settings
+        ("No SPOILER!", False),  # case-insensitive, punctuation is a word boundary
+        ("spoilers ahead", True),  # whole words only
+        ("unspoiler", True),
+        ("well darn", False),  # from the stream's own list
+        ("darned", True),
+        ("a Bad  Word here", False),  # a multi-word term; runs of spaces are collapsed first
+        ("bad words", True),
+        ("all fine", True),
+    ],
+)
+async def test_blocked_terms_from_settings_and_the_stream_whole_words(
+    stream, alice, bob, settings, text, allowed
+):
     settings.REALTIME = realtime_settings(BLOCKED_TERMS=["Spoiler"])
     await Stream.objects.filter(pk=stream.pk).aupdate(blocked_terms="darn\n  bad word \n\n")
     async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b:
@@ -205,7 +214,9 @@ async def test_closing_comments_is_announced_and_refuses_posts_until_reopened(st
         ack = await moderate(mod, stream, action="comments", open=False)
         assert ack["type"] == "ack" and ack["data"]["comments_open"] is False
         updates = events(await a.collect(), "stream.updated")
-        assert [u["data"] for u in updates] == [{"comments_open": False, "slow_mode_seconds": 0, "live": True}]
+        assert [u["data"] for u in updates] == [
+            {"comments_open": False, "slow_mode_seconds": 0, "live": True}
+        ]
         assert updates[0]["id"]  # stored: a resuming viewer learns it too
         refused(await post(a, stream, "hello?"), "comments_closed")
         refused(await post(mod, stream, "moderators too"), "comments_closed")
@@ -221,7 +232,12 @@ async def test_slow_mode_set_by_a_moderator_is_announced_and_enforced(stream, ow
         await mod.subscribe(stream.topic)
         await a.subscribe(stream.topic)
         ack = await moderate(mod, stream, action="slow_mode", seconds=20)
-        assert ack["data"] == {"action": "slow_mode", "comments_open": True, "slow_mode_seconds": 20, "live": True}
+        assert ack["data"] == {
+            "action": "slow_mode",
+            "comments_open": True,
+            "slow_mode_seconds": 20,
+            "live": True,
+        }
         assert [u["data"]["slow_mode_seconds"] for u in events(await a.collect(), "stream.updated")] == [20]
         await post(a, stream, "one")
         refused(await post(a, stream, "two"), "slow_mode")
@@ -257,8 +273,11 @@ async def test_bad_colour_and_mode_are_refused(stream, alice):
 
 # -- mute and ban ---------------------------------------------------------------------------------
 async def test_a_muted_user_cannot_post_but_still_watches(stream, owner, alice, bob):
-    async with RealtimeClient(user=owner) as mod, RealtimeClient(user=alice) as a, \
-            RealtimeClient(user=bob) as b:
+    async with (
+        RealtimeClient(user=owner) as mod,
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=bob) as b,
+    ):
         for client in (mod, a, b):
             await client.subscribe(stream.topic)
         ack = await moderate(mod, stream, action="mute", user=alice.pk, minutes=10, reason="flooding")
@@ -288,8 +307,12 @@ async def test_an_expired_mute_no_longer_applies(stream, owner, alice):
 
 
 async def test_a_ban_kicks_the_live_subscription_and_refuses_resubscribing(stream, owner, alice, bob):
-    async with RealtimeClient(user=owner) as mod, RealtimeClient(user=alice) as a, \
-            RealtimeClient(user=bob) as b, RealtimeClient(user=bob) as b_tab2:
+    async with (
+        RealtimeClient(user=owner) as mod,
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=bob) as b,
+        RealtimeClient(user=bob) as b_tab2,
+    ):
         for client in (mod, a, b, b_tab2):
             await client.subscribe(stream.topic)
         await b.subscribe("broadcast.all")
@@ -332,7 +355,8 @@ async def test_a_ban_while_the_subscription_is_loading_kicks_it(stream, owner, b
 
 
 async def test_a_ban_committed_just_after_the_subscribe_check_still_keeps_the_user_out(
-        stream, owner, bob, monkeypatch):
+    stream, owner, bob, monkeypatch
+):
     """The race between the ban check on subscribe and joining the room: a ban committed in between
     would find no connection to kick. The user must be refused, not left watching."""
     real_check = StreamTopic._check_access
@@ -379,8 +403,9 @@ async def test_a_ban_on_one_stream_leaves_other_streams_alone(stream, owner, bob
 
 
 async def test_an_expired_ban_no_longer_refuses(stream, bob):
-    await StreamRestriction.objects.acreate(stream=stream, user=bob, kind=StreamRestriction.Kind.BAN,
-                                            until=timezone.now() - timedelta(minutes=1))
+    await StreamRestriction.objects.acreate(
+        stream=stream, user=bob, kind=StreamRestriction.Kind.BAN, until=timezone.now() - timedelta(minutes=1)
+    )
     async with RealtimeClient(user=bob) as b:
         assert (await b.subscribe(stream.topic))["type"] == "subscribed"
 
@@ -408,12 +433,15 @@ async def test_moderate_refuses_unknown_targets_and_bad_fields(stream, owner, al
     assert not await StreamRestriction.objects.aexists()
 
 
-@pytest.mark.parametrize("action, data", [
-    ("delete", {"action": "delete", "comment": 1}),
-    ("ban", {"action": "ban", "user": None}),
-    ("comments", {"action": "comments", "open": False}),
-    ("slow_mode", {"action": "slow_mode", "seconds": 5}),
-])
+@pytest.mark.parametrize(
+    "action, data",
+    [
+        ("delete", {"action": "delete", "comment": 1}),
+        ("ban", {"action": "ban", "user": None}),
+        ("comments", {"action": "comments", "open": False}),
+        ("slow_mode", {"action": "slow_mode", "seconds": 5}),
+    ],
+)
 async def test_non_moderators_get_forbidden_and_nothing_changes(stream, alice, bob, action, data):
     async with RealtimeClient(user=alice) as a:
         await a.subscribe(stream.topic)
@@ -441,7 +469,9 @@ def test_moderator_is_the_owner_named_moderators_and_permitted_staff(stream, own
     staff = make_user("staff", is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="moderate_stream"))
     staff_without = make_user("staff2", is_staff=True)
-    inactive_owner_stream = Stream.objects.create(title="x", slug="x", owner=make_user("gone", is_active=False))
+    inactive_owner_stream = Stream.objects.create(
+        title="x", slug="x", owner=make_user("gone", is_active=False)
+    )
     assert stream.is_moderator(owner)
     assert stream.is_moderator(named)
     assert stream.is_moderator(type(staff).objects.get(pk=staff.pk))
@@ -460,8 +490,11 @@ def test_moderate_on_a_missing_stream_is_not_found(owner):
 # -- delete, hide, restore ------------------------------------------------------------------------
 @pytest.mark.parametrize("action", ["delete", "hide"])
 async def test_a_removed_comment_disappears_live_and_from_history(stream, owner, alice, bob, action):
-    async with RealtimeClient(user=owner) as mod, RealtimeClient(user=alice) as a, \
-            RealtimeClient(user=bob) as b:
+    async with (
+        RealtimeClient(user=owner) as mod,
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=bob) as b,
+    ):
         for client in (mod, a, b):
             await client.subscribe(stream.topic)
         keep = await post(a, stream, "keep")
@@ -516,8 +549,11 @@ async def test_removing_an_already_removed_comment_sends_nothing_more(stream, ow
 
 
 async def test_retrying_a_deleted_comment_does_not_bring_it_back(stream, owner, alice, bob):
-    async with RealtimeClient(user=owner) as mod, RealtimeClient(user=alice) as a, \
-            RealtimeClient(user=bob) as b:
+    async with (
+        RealtimeClient(user=owner) as mod,
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=bob) as b,
+    ):
         for client in (mod, a, b):
             await client.subscribe(stream.topic)
         target = await post(a, stream, "deleted", "same-id")
@@ -536,7 +572,9 @@ async def test_comments_deleted_with_their_author_are_withdrawn_live_and_from_hi
         gone = await post(a, stream, "my account is being deleted")
         await watcher.collect()
         await database_sync_to_async(alice.delete)()
-        assert [d["data"]["comment"] for d in events(await watcher.collect(), "comment.deleted")] == [gone["id"]]
+        assert [d["data"]["comment"] for d in events(await watcher.collect(), "comment.deleted")] == [
+            gone["id"]
+        ]
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
         assert comment_ids(await fresh.collect()) == []
@@ -562,8 +600,11 @@ def count_event_inserts(delete) -> int:
 
     with CaptureQueriesContext(connection) as queries:
         delete()
-    return sum(1 for q in queries.captured_queries
-               if q["sql"].lstrip().upper().startswith("INSERT") and Event._meta.db_table in q["sql"])
+    return sum(
+        1
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith("INSERT") and Event._meta.db_table in q["sql"]
+    )
 
 
 @pytest.mark.parametrize("how", ["instance", "queryset"])
@@ -580,7 +621,8 @@ async def test_deleting_a_stream_stores_and_publishes_nothing_per_comment(stream
             inserts = await database_sync_to_async(count_event_inserts)(stream.delete)
         else:
             inserts = await database_sync_to_async(count_event_inserts)(
-                Stream.objects.filter(pk=stream.pk).delete)
+                Stream.objects.filter(pk=stream.pk).delete
+            )
         assert inserts == 0
         assert events(await watcher.collect(), "comment.deleted") == []
     assert not await Event.objects.aexists()
@@ -626,18 +668,22 @@ async def test_a_comment_deleted_after_a_failed_stream_delete_is_still_announced
         await watcher.collect()
         await Comment.objects.filter(seq=gone["id"]).adelete()
         assert [e["data"] for e in events(await watcher.collect(), "comment.deleted")] == [
-            {"comment": gone["id"]}]
+            {"comment": gone["id"]}
+        ]
 
 
 # -- blocked terms cannot be dodged ---------------------------------------------------------------
-@pytest.mark.parametrize("text", [
-    "ＳＰＡＭ",  # full-width letters
-    "S\u200bPAM",  # zero-width space
-    "s\u200dp\ufeffam now",  # zero-width joiner, byte-order mark
-    "sPaM",
-    "buy s\u00adpam",  # soft hyphen
-    "ﬁsh",  # a ligature, against the term "fish"
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ＳＰＡＭ",  # full-width letters
+        "S\u200bPAM",  # zero-width space
+        "s\u200dp\ufeffam now",  # zero-width joiner, byte-order mark
+        "sPaM",
+        "buy s\u00adpam",  # soft hyphen
+        "ﬁsh",  # a ligature, against the term "fish"
+    ],
+)
 async def test_blocked_terms_match_through_invisible_characters_width_and_case(stream, alice, settings, text):
     settings.REALTIME = realtime_settings(BLOCKED_TERMS=["spam"])
     await Stream.objects.filter(pk=stream.pk).aupdate(blocked_terms="FISH")
@@ -674,7 +720,9 @@ async def test_a_moderator_whose_rights_are_removed_is_refused_on_the_same_socke
             if removed == "permission":
                 user.user_permissions.clear()
             elif removed == "is_active":
-                get_user_model().objects.filter(pk=user.pk).update(is_active=False)  # no signal, no disconnect
+                get_user_model().objects.filter(pk=user.pk).update(
+                    is_active=False
+                )  # no signal, no disconnect
             else:
                 stream.moderators.remove(user)
 

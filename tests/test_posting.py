@@ -20,16 +20,25 @@ def post(text, client_id):
 
 def test_a_batch_is_judged_in_order_as_if_posts_came_one_at_a_time(stream, alice, bob):
     with override_realtime(RATE_LIMIT_COUNT=2, RATE_LIMIT_PERIOD=10):
-        outcomes = store_comments(stream.pk, [
-            (alice, post("one", "a1")),
-            (alice, post("two", "a2")),
-            (alice, post("three", "a3")),  # alice's third within the period: refused
-            (bob, post("", "b0")),  # invalid: refused alone
-            (bob, post("hi", "b1")),
-            (alice, post("one again", "a1")),  # a retry of alice's first post in this same batch
-        ])
+        outcomes = store_comments(
+            stream.pk,
+            [
+                (alice, post("one", "a1")),
+                (alice, post("two", "a2")),
+                (alice, post("three", "a3")),  # alice's third within the period: refused
+                (bob, post("", "b0")),  # invalid: refused alone
+                (bob, post("hi", "b1")),
+                (alice, post("one again", "a1")),  # a retry of alice's first post in this same batch
+            ],
+        )
     assert [o.error.code if o.error else None for o in outcomes] == [
-        None, None, "rate_limited", "text_empty", None, None]
+        None,
+        None,
+        "rate_limited",
+        "text_empty",
+        None,
+        None,
+    ]
     ids = [o.ack["id"] for o in outcomes if o.ack]
     assert ids[:3] == [1, 2, 3] and ids[3] == ids[0]
     assert outcomes[5].ack["duplicate"] is True and outcomes[5].event is None
@@ -37,20 +46,31 @@ def test_a_batch_is_judged_in_order_as_if_posts_came_one_at_a_time(stream, alice
     assert list(Event.objects.filter(topic=stream.topic).values_list("seq", flat=True)) == [1, 2, 3]
 
 
-def test_a_post_that_cannot_be_stored_is_refused_alone_and_the_rest_of_the_batch_is_stored(stream, alice, bob):
+def test_a_post_that_cannot_be_stored_is_refused_alone_and_the_rest_of_the_batch_is_stored(
+    stream, alice, bob
+):
     """A lone surrogate (only a JSON escape makes one; post_comment() can still be handed one) cannot
     be encoded for the database, and a 400-digit media_time overflows float(): either would fail the
     whole group commit, and every poster in it would get internal_error."""
-    outcomes = store_comments(stream.pk, [
-        (alice, post("fine", "a1")),
-        (bob, post("half an emoji \ud83d", "b1")),
-        (bob, post("fine too", "b\udc00")),
-        (alice, {**post("late", "a2"), "media_time": 10**400}),
-        (alice, {**post("nan", "a3"), "media_time": float("nan")}),
-        (bob, {**post("also fine", "b2"), "media_time": 12.5}),
-    ])
+    outcomes = store_comments(
+        stream.pk,
+        [
+            (alice, post("fine", "a1")),
+            (bob, post("half an emoji \ud83d", "b1")),
+            (bob, post("fine too", "b\udc00")),
+            (alice, {**post("late", "a2"), "media_time": 10**400}),
+            (alice, {**post("nan", "a3"), "media_time": float("nan")}),
+            (bob, {**post("also fine", "b2"), "media_time": 12.5}),
+        ],
+    )
     assert [o.error.code if o.error else None for o in outcomes] == [
-        None, "bad_message", "bad_message", "bad_message", "bad_message", None]
+        None,
+        "bad_message",
+        "bad_message",
+        "bad_message",
+        "bad_message",
+        None,
+    ]
     assert all(o.error.message for o in outcomes if o.error)
     assert [o.ack["data"]["text"] for o in outcomes if o.ack] == ["fine", "also fine"]
     assert list(Comment.objects.values_list("text", flat=True)) == ["fine", "also fine"]
@@ -60,7 +80,7 @@ def test_post_comment_refuses_a_lone_surrogate_with_bad_message(stream, alice):
     with pytest.raises(ProtocolError) as info:
         post_comment(stream.pk, alice, post("\udfff", "x"))
     assert info.value.code == "bad_message"
-    assert post_comment(stream.pk, alice, post("a whole emoji \U0001F600", "y"))["id"] == 1
+    assert post_comment(stream.pk, alice, post("a whole emoji \U0001f600", "y"))["id"] == 1
 
 
 async def test_concurrent_posts_share_transactions_and_each_gets_its_own_ack(stream, make_user, monkeypatch):
@@ -78,8 +98,12 @@ async def test_concurrent_posts_share_transactions_and_each_gets_its_own_ack(str
     for client in clients:
         await client.__aenter__()
         await client.subscribe(stream.topic)
-    acks = await asyncio.gather(*(client.publish(stream.topic, "comment", post(f"hello {n}", f"c{n}"))
-                                  for n, client in enumerate(clients)))
+    acks = await asyncio.gather(
+        *(
+            client.publish(stream.topic, "comment", post(f"hello {n}", f"c{n}"))
+            for n, client in enumerate(clients)
+        )
+    )
     assert all(ack["type"] == "ack" and ack["published"] is True for ack in acks)
     assert sorted(ack["id"] for ack in acks) == list(range(1, 21))
     assert sum(calls) == 20 and len(calls) < 20, calls

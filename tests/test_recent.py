@@ -30,7 +30,10 @@ async def test_later_subscribers_to_a_live_room_are_served_from_memory(db_reads)
                 reply = await later.subscribe(TOPIC, since=since)
                 expected = await sync_to_async(read_history)(TOPIC, since, 100)
                 assert (reply["last_id"], reply["history"], reply["truncated"]) == (
-                    expected.last_id, len(expected.events), expected.truncated)
+                    expected.last_id,
+                    len(expected.events),
+                    expected.truncated,
+                )
                 assert event_ids(await later.collect()) == [e.id for e in expected.events]
         assert db_reads == [None]  # every later subscriber came from memory
 
@@ -122,10 +125,21 @@ def test_a_fresh_subscriber_is_answered_from_exactly_limit_events_when_more_lie_
     subscriber is answered from memory, without the markers below the oldest of them (as the database
     would: it replays markers only from the oldest replayed event on)."""
     recent = RecentEvents(3)
-    recent.seed([Item(11, True, "m11"), Item(12, False, "e12"), Item(13, True, "m13"), Item(14, False, "e14"),
-                 Item(15, False, "e15")], floor=10, content_below=True)
+    recent.seed(
+        [
+            Item(11, True, "m11"),
+            Item(12, False, "e12"),
+            Item(13, True, "m13"),
+            Item(14, False, "e14"),
+            Item(15, False, "e15"),
+        ],
+        floor=10,
+        content_below=True,
+    )
     assert recent.replay(None, 3, 15).texts == ["e12", "m13", "e14", "e15"]
     unknown_below = RecentEvents(3)
-    unknown_below.seed([Item(11, True, "m11"), Item(12, False, "e12"), Item(13, False, "e13"),
-                        Item(14, False, "e14")], floor=10)
+    unknown_below.seed(
+        [Item(11, True, "m11"), Item(12, False, "e12"), Item(13, False, "e13"), Item(14, False, "e14")],
+        floor=10,
+    )
     assert unknown_below.replay(None, 3, 14) is None  # below 11 there may be nothing: only the DB knows

@@ -109,7 +109,9 @@ async def restart(server: RedisServer, down_for: float) -> None:
 
 # -- the layer comes back -------------------------------------------------------------------------
 @pytest.mark.parametrize("down_for", [0.0, 8.0])
-async def test_hubs_rejoin_their_groups_within_seconds_of_a_redis_restart(hubs, own_redis, layer_config, down_for):
+async def test_hubs_rejoin_their_groups_within_seconds_of_a_redis_restart(
+    hubs, own_redis, layer_config, down_for
+):
     """0 s: redis-py reconnects by itself and the reader may never see an error; 8 s: the reader's
     receive fails for a while (a backoff of its own must not keep it away once Redis is back)."""
     one, two = hubs
@@ -117,16 +119,21 @@ async def test_hubs_rejoin_their_groups_within_seconds_of_a_redis_restart(hubs, 
         assert (await client.subscribe(TOPIC))["type"] == "subscribed"
         await restart(own_redis, down_for)
         wanted = {one.channel, two.channel}
-        seconds = await wait_for(lambda: wanted <= members(own_redis, layer_config, "realtime.control")
-                                 and two.channel in members(own_redis, layer_config, group_for_topic(TOPIC)),
-                                 within=10)
+        seconds = await wait_for(
+            lambda: (
+                wanted <= members(own_redis, layer_config, "realtime.control")
+                and two.channel in members(own_redis, layer_config, group_for_topic(TOPIC))
+            ),
+            within=10,
+        )
         print(f"\nre-joined {seconds:.1f} s after Redis came back (down {down_for} s)")
         event_id = await abroadcast(TOPIC, "broadcast", {"after": "restart"})
         assert (await client.receive_event("broadcast", timeout=3))["id"] == event_id  # live, not the sync
 
 
-async def test_a_new_redis_server_seen_only_by_its_run_id_is_rejoined(hubs, own_redis, layer_config, monkeypatch,
-                                                                     records):
+async def test_a_new_redis_server_seen_only_by_its_run_id_is_rejoined(
+    hubs, own_redis, layer_config, monkeypatch, records
+):
     """A restart the hub never saw fail (redis-py reconnected by itself): only the server's identity
     says its groups are gone. Stood in for by wiping Redis and reporting a new run id."""
     from realtime.hub import health
@@ -142,7 +149,9 @@ async def test_a_new_redis_server_seen_only_by_its_run_id_is_rejoined(hubs, own_
         with redis.Redis(port=own_redis.port) as direct:
             direct.flushall()
         monkeypatch.setattr(health, "server_identity", new_server)
-        await wait_for(lambda: two.channel in members(own_redis, layer_config, group_for_topic(TOPIC)), within=10)
+        await wait_for(
+            lambda: two.channel in members(own_redis, layer_config, group_for_topic(TOPIC)), within=10
+        )
         event_id = await abroadcast(TOPIC, "broadcast", {})
         assert (await client.receive_event("broadcast", timeout=3))["id"] == event_id
     assert len(records.matching("server restarted")) == 2  # once per hub, and no outage was logged
@@ -161,7 +170,9 @@ async def test_a_restarted_shard_of_a_sharded_layer_is_rejoined(own_redis):
             async with RealtimeClient(hub=two) as client:
                 await client.subscribe(TOPIC)
                 await restart(shard, 0)
-                await wait_for(lambda: two.channel in members(shard, config, group_for_topic(TOPIC)), within=10)
+                await wait_for(
+                    lambda: two.channel in members(shard, config, group_for_topic(TOPIC)), within=10
+                )
                 event_id = await abroadcast(TOPIC, "broadcast", {"shard": shards.index(shard)})
                 assert (await client.receive_event("broadcast", timeout=3))["id"] == event_id
             for hub in (one, two):
@@ -203,7 +214,9 @@ async def test_a_stored_event_published_during_the_outage_arrives_after_it(hubs,
         assert await client.nothing_more()
 
 
-async def test_viewer_counts_add_up_across_processes_again_after_a_restart(hubs, own_redis, stream, alice, bob):
+async def test_viewer_counts_add_up_across_processes_again_after_a_restart(
+    hubs, own_redis, stream, alice, bob
+):
     one, two = hubs
     async with RealtimeClient(user=alice, hub=one) as on_one, RealtimeClient(user=bob, hub=two) as on_two:
         await on_one.subscribe(stream.topic)
@@ -234,7 +247,9 @@ def client_with_session(user, hub, session_key: str | None) -> RealtimeClient:
     return client
 
 
-async def test_a_deactivation_during_a_redis_outage_closes_the_users_sockets_after_it(hubs, own_redis, alice, bob):
+async def test_a_deactivation_during_a_redis_outage_closes_the_users_sockets_after_it(
+    hubs, own_redis, alice, bob
+):
     one, two = hubs
     async with RealtimeClient(user=alice, hub=two) as gone, RealtimeClient(user=bob, hub=two) as stays:
         await gone.subscribe(TOPIC)
@@ -249,7 +264,10 @@ async def test_a_deactivation_during_a_redis_outage_closes_the_users_sockets_aft
 
 async def test_a_logout_during_a_redis_outage_closes_that_sessions_sockets_after_it(hubs, own_redis, alice):
     one, two = hubs
-    out, kept = await database_sync_to_async(session_for)(alice), await database_sync_to_async(session_for)(alice)
+    out, kept = (
+        await database_sync_to_async(session_for)(alice),
+        await database_sync_to_async(session_for)(alice),
+    )
     async with client_with_session(alice, two, out) as gone, client_with_session(alice, two, kept) as stays:
         await gone.subscribe(TOPIC)
         await stays.subscribe(TOPIC)
@@ -260,7 +278,9 @@ async def test_a_logout_during_a_redis_outage_closes_that_sessions_sockets_after
         assert await stays.nothing_more()
 
 
-async def test_a_ban_during_a_redis_outage_kicks_the_user_after_it(hubs, own_redis, stream, owner, alice, bob):
+async def test_a_ban_during_a_redis_outage_kicks_the_user_after_it(
+    hubs, own_redis, stream, owner, alice, bob
+):
     one, two = hubs
     async with RealtimeClient(user=alice, hub=two) as banned, RealtimeClient(user=bob, hub=two) as other:
         await banned.subscribe(stream.topic)
@@ -321,11 +341,14 @@ async def test_a_database_outage_in_the_hubs_sync_is_logged_once_and_its_end_onc
     assert len(records.matching("Database back after")) == 1
 
 
-def handshake(headers: list[tuple[bytes, bytes]], subprotocols: list[str] | None = None) -> WebsocketCommunicator:
+def handshake(
+    headers: list[tuple[bytes, bytes]], subprotocols: list[str] | None = None
+) -> WebsocketCommunicator:
     from realtime.asgi import websocket_application
 
-    return WebsocketCommunicator(websocket_application(), "/ws/realtime/", headers=headers,
-                                 subprotocols=subprotocols)
+    return WebsocketCommunicator(
+        websocket_application(), "/ws/realtime/", headers=headers, subprotocols=subprotocols
+    )
 
 
 async def refused_for_now(communicator: WebsocketCommunicator) -> None:

@@ -20,8 +20,14 @@ def url(stream, **query) -> str:
 
 
 def add(stream, author, seq: int, media_time: float | None, text: str | None = None) -> Comment:
-    return Comment.objects.create(stream=stream, seq=seq, author=author, client_id=f"c{seq}",
-                                  text=text or f"at {media_time}", media_time=media_time)
+    return Comment.objects.create(
+        stream=stream,
+        seq=seq,
+        author=author,
+        client_id=f"c{seq}",
+        text=text or f"at {media_time}",
+        media_time=media_time,
+    )
 
 
 def texts_of(body) -> list[str]:
@@ -35,8 +41,17 @@ def texts(response) -> list[str]:
 def test_comments_of_a_window_in_media_time_order_as_the_socket_sends_them(client, stream, alice):
     with override_realtime(RATE_LIMIT_COUNT=None):
         for t in (12.0, 3.5, 7.25, 61.0):
-            post_comment(stream.pk, alice, {"text": f"at {t}", "client_id": f"id-{t}", "media_time": t,
-                                            "color": "#ff5555", "mode": "top"})
+            post_comment(
+                stream.pk,
+                alice,
+                {
+                    "text": f"at {t}",
+                    "client_id": f"id-{t}",
+                    "media_time": t,
+                    "color": "#ff5555",
+                    "mode": "top",
+                },
+            )
         post_comment(stream.pk, alice, {"text": "no time", "client_id": "none"})
     response = client.get(url(stream, **{"from": 0, "to": 60}))
     assert response.status_code == 200
@@ -44,10 +59,19 @@ def test_comments_of_a_window_in_media_time_order_as_the_socket_sends_them(clien
     assert [c["media_time"] for c in body["comments"]] == [3.5, 7.25, 12.0]
     assert body["next"] is None and body["stream"] == stream.pk and body["from"] == 0 and body["to"] == 60
     first = body["comments"][0]
-    assert first == {"id": first["id"], "text": "at 3.5", "color": "#ff5555", "mode": "top", "media_time": 3.5,
-                     "client_id": "id-3.5", "author": {"id": alice.pk, "username": "alice"}}
+    assert first == {
+        "id": first["id"],
+        "text": "at 3.5",
+        "color": "#ff5555",
+        "mode": "top",
+        "media_time": 3.5,
+        "client_id": "id-3.5",
+        "author": {"id": alice.pk, "username": "alice"},
+    }
     assert "no-cache" in response["Cache-Control"]
-    assert texts(client.get(url(stream, **{"from": 7.25}))) == ["at 7.25", "at 12.0", "at 61.0"], "`to` optional"
+    assert texts(client.get(url(stream, **{"from": 7.25}))) == ["at 7.25", "at 12.0", "at 61.0"], (
+        "`to` optional"
+    )
 
 
 def test_hidden_and_deleted_comments_never_replay_and_a_restored_one_does(client, stream, alice):
@@ -102,10 +126,22 @@ def test_who_may_read_is_who_may_watch(client, stream, alice, bob, owner):
     assert client.get(url(stream)).status_code == 200, "muted viewers still watch"
 
 
-@pytest.mark.parametrize("query", [
-    {"from": "abc"}, {"from": -1}, {"to": "nan"}, {"to": "inf"}, {"from": "1e400"}, {"limit": 0}, {"limit": 501},
-    {"limit": "ten"}, {"after": "x"}, {"after": "1.0_"}, {"after": "nan_3"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "abc"},
+        {"from": -1},
+        {"to": "nan"},
+        {"to": "inf"},
+        {"from": "1e400"},
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "ten"},
+        {"after": "x"},
+        {"after": "1.0_"},
+        {"after": "nan_3"},
+    ],
+)
 def test_bad_queries_get_a_clear_error_with_a_stable_code(client, stream, query):
     response = client.get(url(stream, **query))
     assert response.status_code == 400

@@ -35,8 +35,16 @@ uses_db = pytest.mark.django_db(transaction=True)
 
 
 @uses_db
-@pytest.mark.parametrize("how", ["user.groups.remove", "group.user_set.remove", "user.groups.clear",
-                                 "group.user_set.clear", "group.delete"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "user.groups.remove",
+        "group.user_set.remove",
+        "user.groups.clear",
+        "group.user_set.clear",
+        "group.delete",
+    ],
+)
 async def test_leaving_a_group_kicks_its_subscriptions(make_user, how):
     """Membership is checked at subscribe: a user removed from a group (either side, or a clear) or a
     deleted group must not keep receiving `group.<id>`. Before: the subscription stayed."""
@@ -108,8 +116,9 @@ class Session:
         page = self.opener.open(f"{server.url}/accounts/login/", timeout=10).read().decode()
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         form = {"username": username, "password": "demo", "csrfmiddlewaretoken": csrf}
-        self.opener.open(f"{server.url}/accounts/login/", data=urllib.parse.urlencode(form).encode(),
-                         timeout=10).read()
+        self.opener.open(
+            f"{server.url}/accounts/login/", data=urllib.parse.urlencode(form).encode(), timeout=10
+        ).read()
         self.key = self.cookie("sessionid")
 
     def cookie(self, name: str) -> str:
@@ -204,17 +213,23 @@ async def close_all(*groups: list[Watched]) -> None:
 
 
 def user_script(name: str, change: str) -> str:
-    return (f"from django.contrib.auth.models import User\nfrom realtime import broadcast\n"
-            f"u = User.objects.get(username={name!r})\n{change}\ncommitted = time.monotonic()\n"
-            # A private event right after the commit: it must not reach the sockets being closed.
-            f"broadcast('user.' + str(u.pk) if u.pk else 'broadcast.all', 'secret', {{'after': True}})")
+    return (
+        f"from django.contrib.auth.models import User\nfrom realtime import broadcast\n"
+        f"u = User.objects.get(username={name!r})\n{change}\ncommitted = time.monotonic()\n"
+        # A private event right after the commit: it must not reach the sockets being closed.
+        f"broadcast('user.' + str(u.pk) if u.pk else 'broadcast.all', 'secret', {{'after': True}})"
+    )
 
 
-@pytest.mark.parametrize("name, change", [
-    ("rv_password", "u.set_password('changed'); u.save()"),
-    ("rv_inactive", "u.is_active = False; u.save()"),
-    ("rv_deleted", "pk = u.pk; u.delete(); u.pk = pk"),
-], ids=["password-change", "deactivation", "deletion"])
+@pytest.mark.parametrize(
+    "name, change",
+    [
+        ("rv_password", "u.set_password('changed'); u.save()"),
+        ("rv_inactive", "u.is_active = False; u.save()"),
+        ("rv_deleted", "pk = u.pk; u.delete(); u.pk = pk"),
+    ],
+    ids=["password-change", "deactivation", "deletion"],
+)
 async def test_a_revoked_user_is_closed_with_4003_on_every_process(world, name, change):
     site, servers, ids = world
     session = await asyncio.to_thread(Session, servers[0], name)
@@ -234,7 +249,10 @@ async def test_logging_out_closes_that_sessions_sockets_on_every_process_and_no_
     leaving = await asyncio.to_thread(Session, servers[0], "rv_logout")
     staying = await asyncio.to_thread(Session, servers[1], "rv_logout")  # another browser
     topic = f"user.{ids['users']['rv_logout']}"
-    closing, open_ = await subscribed(servers, topic, "leaving", leaving), await subscribed(servers, topic, "other", staying)
+    closing, open_ = (
+        await subscribed(servers, topic, "leaving", leaving),
+        await subscribed(servers, topic, "other", staying),
+    )
     start = time.monotonic()
     await asyncio.to_thread(leaving.logout)
     done = time.monotonic()  # the logout's response: committed by then
@@ -242,8 +260,10 @@ async def test_logging_out_closes_that_sessions_sockets_on_every_process_and_no_
         closed_at = await watched.wait_closed()
         assert watched.close_code == 4003 and closed_at - done < REVOCATION_BOUND
         print(f"logout {watched.name}: closed {(closed_at - start) * 1000:.0f} ms after the request")
-    await act(site, f"from realtime import broadcast\nbroadcast({topic!r}, 'still', {{}})\n"
-                    "committed = time.monotonic()")
+    await act(
+        site,
+        f"from realtime import broadcast\nbroadcast({topic!r}, 'still', {{}})\ncommitted = time.monotonic()",
+    )
     for watched in open_:
         await watched.wait_for(event="still")
         assert watched.closed_at is None
@@ -255,12 +275,16 @@ async def test_a_ban_kicks_the_stream_on_every_process_and_nothing_of_it_follows
     session = await asyncio.to_thread(Session, servers[0], "rv_ban")
     banned = await subscribed(servers, DEMO_STREAM, "banned", session)
     viewers = await subscribed(servers, DEMO_STREAM, "viewer")
-    committed = await act(site, (
-        "from django.contrib.auth.models import User\n"
-        "from realtime.streams.models import Stream, StreamRestriction\n"
-        "from realtime.streams.moderation import restrict\n"
-        "restrict(Stream.objects.get(pk=1), User.objects.get(username='rv_ban'), StreamRestriction.Kind.BAN,"
-        " by=User.objects.get(username='admin'))\ncommitted = time.monotonic()"))
+    committed = await act(
+        site,
+        (
+            "from django.contrib.auth.models import User\n"
+            "from realtime.streams.models import Stream, StreamRestriction\n"
+            "from realtime.streams.moderation import restrict\n"
+            "restrict(Stream.objects.get(pk=1), User.objects.get(username='rv_ban'), StreamRestriction.Kind.BAN,"
+            " by=User.objects.get(username='admin'))\ncommitted = time.monotonic()"
+        ),
+    )
     await assert_kicked(site, banned, viewers, DEMO_STREAM, committed, "banned")
     # And the way back in is shut too.
     again = await banned[0].request({"type": "subscribe", "topic": DEMO_STREAM})
@@ -271,12 +295,20 @@ async def test_a_ban_kicks_the_stream_on_every_process_and_nothing_of_it_follows
 async def test_removal_from_a_group_kicks_its_topic_on_every_process(world):
     site, servers, ids = world
     topic = f"group.{ids['group']}"
-    removed = await subscribed(servers, topic, "removed", await asyncio.to_thread(Session, servers[0], "rv_group"))
-    members = await subscribed(servers, topic, "member", await asyncio.to_thread(Session, servers[1], "rv_member"))
-    committed = await act(site, (
-        "from django.contrib.auth.models import Group, User\n"
-        f"User.objects.get(username='rv_group').groups.remove(Group.objects.get(pk={ids['group']}))\n"
-        "committed = time.monotonic()"))
+    removed = await subscribed(
+        servers, topic, "removed", await asyncio.to_thread(Session, servers[0], "rv_group")
+    )
+    members = await subscribed(
+        servers, topic, "member", await asyncio.to_thread(Session, servers[1], "rv_member")
+    )
+    committed = await act(
+        site,
+        (
+            "from django.contrib.auth.models import Group, User\n"
+            f"User.objects.get(username='rv_group').groups.remove(Group.objects.get(pk={ids['group']}))\n"
+            "committed = time.monotonic()"
+        ),
+    )
     await assert_kicked(site, removed, members, topic, committed, "forbidden")
     await close_all(removed, members)
 
@@ -285,11 +317,17 @@ async def test_a_stream_made_members_only_kicks_anonymous_viewers_on_every_proce
     site, servers, ids = world
     topic = f"stream.{ids['stream']}"
     anonymous = await subscribed(servers, topic, "anonymous")
-    members = await subscribed(servers, topic, "member", await asyncio.to_thread(Session, servers[1], "rv_viewer"))
-    committed = await act(site, (
-        "from realtime.streams.models import Stream\n"
-        f"s = Stream.objects.get(pk={ids['stream']}); s.allow_anonymous = False; s.save()\n"
-        "committed = time.monotonic()"))
+    members = await subscribed(
+        servers, topic, "member", await asyncio.to_thread(Session, servers[1], "rv_viewer")
+    )
+    committed = await act(
+        site,
+        (
+            "from realtime.streams.models import Stream\n"
+            f"s = Stream.objects.get(pk={ids['stream']}); s.allow_anonymous = False; s.save()\n"
+            "committed = time.monotonic()"
+        ),
+    )
     await assert_kicked(site, anonymous, members, topic, committed, "auth_required")
     await close_all(anonymous, members)
 
@@ -300,22 +338,31 @@ async def test_a_lost_moderation_permission_is_refused_on_the_next_request_on_ev
     site, servers, ids = world
     session = await asyncio.to_thread(Session, servers[0], "rv_perm")
     sockets = await subscribed(servers, DEMO_STREAM, "moderator", session)
-    slow_mode = {"type": "publish", "topic": DEMO_STREAM, "event": "moderate",
-                 "data": {"action": "slow_mode", "seconds": 0}}
+    slow_mode = {
+        "type": "publish",
+        "topic": DEMO_STREAM,
+        "event": "moderate",
+        "data": {"action": "slow_mode", "seconds": 0},
+    }
     for watched in sockets:
         assert (await watched.request(slow_mode))["type"] == "ack"
-    await act(site, (
-        "from django.contrib.auth.models import Permission, User\n"
-        "User.objects.get(username='rv_perm').user_permissions.remove("
-        "Permission.objects.get(codename='moderate_stream'))\ncommitted = time.monotonic()"))
+    await act(
+        site,
+        (
+            "from django.contrib.auth.models import Permission, User\n"
+            "User.objects.get(username='rv_perm').user_permissions.remove("
+            "Permission.objects.get(codename='moderate_stream'))\ncommitted = time.monotonic()"
+        ),
+    )
     for watched in sockets:
         refused = await watched.request(slow_mode)
         assert refused["type"] == "error" and refused["code"] == "forbidden", refused
     await close_all(sockets)
 
 
-async def assert_kicked(site, affected: list[Watched], others: list[Watched], topic: str, committed: float,
-                        code: str) -> None:
+async def assert_kicked(
+    site, affected: list[Watched], others: list[Watched], topic: str, committed: float, code: str
+) -> None:
     """Each affected socket is kicked off `topic` within the bound and receives nothing of it after,
     while the others get the next event on it."""
     kicks = []
@@ -325,7 +372,10 @@ async def assert_kicked(site, affected: list[Watched], others: list[Watched], to
         assert at - committed < REVOCATION_BOUND, f"{watched.name}: {at - committed:.2f} s"
         kicks.append(at)
         print(f"{topic} {watched.name}: kicked ({code}) {(at - committed) * 1000:.0f} ms after the commit")
-    await act(site, f"from realtime import broadcast\nbroadcast({topic!r}, 'next', {{}})\ncommitted = time.monotonic()")
+    await act(
+        site,
+        f"from realtime import broadcast\nbroadcast({topic!r}, 'next', {{}})\ncommitted = time.monotonic()",
+    )
     for watched in others:
         await watched.wait_for(event="next")
     await asyncio.sleep(QUIET)

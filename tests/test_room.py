@@ -61,8 +61,14 @@ class Database:
         """Store the next event; `withdraws`: it is a marker withdrawing that earlier event."""
         if withdraws is not None:
             self.events[withdraws - 1] = replace(self.events[withdraws - 1], withdrawn=True)
-        event = StoredEvent(TOPIC, name, {}, id=len(self.events) + 1, marker=withdraws is not None,
-                            resets_history=withdraws is not None)
+        event = StoredEvent(
+            TOPIC,
+            name,
+            {},
+            id=len(self.events) + 1,
+            marker=withdraws is not None,
+            resets_history=withdraws is not None,
+        )
         self.events.append(event)
         return event
 
@@ -271,8 +277,9 @@ async def test_resuming_on_another_hub_ahead_of_its_room_replays_nothing_twice(m
 
 
 @uses_db
-async def test_after_a_deletion_a_subscriber_reading_ahead_gets_each_comment_once(stream, owner, alice,
-                                                                                    monkeypatch):
+async def test_after_a_deletion_a_subscriber_reading_ahead_gets_each_comment_once(
+    stream, owner, alice, monkeypatch
+):
     from realtime.streams.models import Comment
     from realtime.streams.moderation import set_comment_state
     from realtime.streams.storage import post_comment
@@ -372,9 +379,17 @@ class Connection:
     def __init__(self) -> None:
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        scope = {"type": "websocket", "path": "/ws/realtime/", "headers": [], "query_string": b"",
-                 "user": AnonymousUser(), "subprotocols": []}
-        self.task = asyncio.ensure_future(RealtimeConsumer.as_asgi()(scope, self.incoming.get, self.outgoing.put))
+        scope = {
+            "type": "websocket",
+            "path": "/ws/realtime/",
+            "headers": [],
+            "query_string": b"",
+            "user": AnonymousUser(),
+            "subprotocols": [],
+        }
+        self.task = asyncio.ensure_future(
+            RealtimeConsumer.as_asgi()(scope, self.incoming.get, self.outgoing.put)
+        )
 
     async def request(self, message: dict[str, Any]) -> None:
         await self.incoming.put({"type": "websocket.receive", "text": json.dumps(message)})
@@ -448,22 +463,26 @@ async def test_markers_do_not_count_against_the_history_limit(stream, alice, db_
                 reply = await fresh.subscribe(stream.topic)
                 got = await fresh.collect()
                 assert comment_ids(got) == [ack["id"] for ack in kept]
-                assert [m["data"]["comment"] for m in events(got, "comment.deleted")] == \
-                    [ack["id"] for ack in earlier]
+                assert [m["data"]["comment"] for m in events(got, "comment.deleted")] == [
+                    ack["id"] for ack in earlier
+                ]
                 assert (reply["history"], reply["truncated"]) == (6, False)
             await asyncio.sleep(0.05)
     assert db_reads == [None]
 
 
 @uses_db
-@pytest.mark.parametrize("withdrawn, from_memory", [
-    # Holes in the ids (a withdrawn event): the old cache counted ids, not events, and told a client
-    # that had missed nothing it could be sent `truncated: true`.
-    (True, [None, 0, 1, 2, 3, 4]),
-    # Exactly HISTORY_LIMIT events above the cache's floor: whether one lies below it is unknown, so
-    # only the database can say whether a client resuming from before the floor missed any.
-    (False, [1, 2, 3, 4]),
-])
+@pytest.mark.parametrize(
+    "withdrawn, from_memory",
+    [
+        # Holes in the ids (a withdrawn event): the old cache counted ids, not events, and told a client
+        # that had missed nothing it could be sent `truncated: true`.
+        (True, [None, 0, 1, 2, 3, 4]),
+        # Exactly HISTORY_LIMIT events above the cache's floor: whether one lies below it is unknown, so
+        # only the database can say whether a client resuming from before the floor missed any.
+        (False, [1, 2, 3, 4]),
+    ],
+)
 async def test_the_cache_says_truncated_exactly_when_the_database_does(db_reads, withdrawn, from_memory):
     ids = [await abroadcast(TOPIC, "broadcast", {"n": n}) for n in range(4)]
     if withdrawn:
@@ -476,7 +495,10 @@ async def test_the_cache_says_truncated_exactly_when_the_database_does(db_reads,
                     reply = await later.subscribe(TOPIC, since=since)
                     expected = await sync_to_async(eventlog.read_history)(TOPIC, since, 3)
                     assert (reply["last_id"], reply["history"], reply["truncated"]) == (
-                        expected.last_id, len(expected.events), expected.truncated), since
+                        expected.last_id,
+                        len(expected.events),
+                        expected.truncated,
+                    ), since
                     assert event_ids(await later.collect()) == [e.id for e in expected.events]
     assert db_reads[0] is None and not set(db_reads[1:]) & set(from_memory)  # these came from memory
 

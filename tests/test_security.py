@@ -21,39 +21,72 @@ from django.test import override_settings
 from websockets.exceptions import InvalidStatus
 
 from realtime.api import abroadcast
-from realtime.security import Origin, check_origins, handshake_origin, origin_allowed, parse_origin
+from realtime.origins import Origin, check_origins, handshake_origin, origin_allowed, parse_origin
 from realtime.testing import RealtimeClient, override_realtime
 from tests.wsclient import WsClient
 
 
 # -- the parser -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, expected", [
-    ("http://localhost:8000", Origin("http", "localhost", 8000)),
-    ("HTTP://LocalHost:8000", Origin("http", "localhost", 8000)),  # uppercase is normalised
-    ("http://example.com:80", Origin("http", "example.com")),  # the default port is no port
-    ("https://example.com:443", Origin("https", "example.com")),
-    ("https://example.com:80", Origin("https", "example.com", 80)),
-    ("http://a.b-c.example.com", Origin("http", "a.b-c.example.com")),
-    ("http://127.0.0.1:8000", Origin("http", "127.0.0.1", 8000)),
-    ("http://[::1]:8000", Origin("http", "[::1]", 8000)),
-    ("http://[0:0:0:0:0:0:0:1]", Origin("http", "[::1]")),  # IPv6 in its one compressed form
-    ("http://xn--bcher-kva.example", Origin("http", "xn--bcher-kva.example")),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("http://localhost:8000", Origin("http", "localhost", 8000)),
+        ("HTTP://LocalHost:8000", Origin("http", "localhost", 8000)),  # uppercase is normalised
+        ("http://example.com:80", Origin("http", "example.com")),  # the default port is no port
+        ("https://example.com:443", Origin("https", "example.com")),
+        ("https://example.com:80", Origin("https", "example.com", 80)),
+        ("http://a.b-c.example.com", Origin("http", "a.b-c.example.com")),
+        ("http://127.0.0.1:8000", Origin("http", "127.0.0.1", 8000)),
+        ("http://[::1]:8000", Origin("http", "[::1]", 8000)),
+        ("http://[0:0:0:0:0:0:0:1]", Origin("http", "[::1]")),  # IPv6 in its one compressed form
+        ("http://xn--bcher-kva.example", Origin("http", "xn--bcher-kva.example")),
+    ],
+)
 def test_well_formed_origins_parse_to_their_normal_form(value, expected):
     assert parse_origin(value) == expected
 
 
-@pytest.mark.parametrize("value", [
-    "null", "", "localhost", "localhost:8000", "//localhost", "http:/localhost", "http//localhost",
-    "http://alice@localhost", "http://alice:pw@localhost:8000",  # userinfo
-    "http://localhost/", "http://localhost:8000/path", "http://localhost?x=1", "http://localhost#x",
-    " http://localhost", "http://localhost ", "http://local host", "http://localhost\t", "http://localhost\n",
-    "http://localhost.", "http://.localhost", "http://a..b", "http://-a.example", "http://a-.example",
-    "http://localhost:", "http://localhost:0", "http://localhost:65536", "http://localhost:123456",
-    "http://localhost:+80", "http://[::1", "http://[zz::1]", "http://lo%63alhost", "http://hôst.example",
-    "http://*.example.com", "http://.example.com",  # wildcards are for settings, not for browsers
-    "http://a_b.example.com", "http://" + "a" * 64 + ".example",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "null",
+        "",
+        "localhost",
+        "localhost:8000",
+        "//localhost",
+        "http:/localhost",
+        "http//localhost",
+        "http://alice@localhost",
+        "http://alice:pw@localhost:8000",  # userinfo
+        "http://localhost/",
+        "http://localhost:8000/path",
+        "http://localhost?x=1",
+        "http://localhost#x",
+        " http://localhost",
+        "http://localhost ",
+        "http://local host",
+        "http://localhost\t",
+        "http://localhost\n",
+        "http://localhost.",
+        "http://.localhost",
+        "http://a..b",
+        "http://-a.example",
+        "http://a-.example",
+        "http://localhost:",
+        "http://localhost:0",
+        "http://localhost:65536",
+        "http://localhost:123456",
+        "http://localhost:+80",
+        "http://[::1",
+        "http://[zz::1]",
+        "http://lo%63alhost",
+        "http://hôst.example",
+        "http://*.example.com",
+        "http://.example.com",  # wildcards are for settings, not for browsers
+        "http://a_b.example.com",
+        "http://" + "a" * 64 + ".example",
+    ],
+)
 def test_anything_that_is_not_exactly_a_serialised_origin_is_refused(value):
     assert parse_origin(value) is None
 
@@ -62,9 +95,19 @@ def test_patterns_take_djangos_wildcards_on_their_own_scheme_and_port_only():
     pattern = parse_origin("https://*.example.com", pattern=True)
     assert pattern == parse_origin("https://.example.com", pattern=True)
     assert str(pattern) == "https://*.example.com"
-    accepted = ["https://example.com", "https://a.example.com", "https://a.b.example.com", "HTTPS://A.EXAMPLE.COM:443"]
-    refused = ["http://a.example.com", "https://a.example.com:8443", "https://badexample.com",
-               "https://example.com.evil.test", "https://example.org"]
+    accepted = [
+        "https://example.com",
+        "https://a.example.com",
+        "https://a.b.example.com",
+        "HTTPS://A.EXAMPLE.COM:443",
+    ]
+    refused = [
+        "http://a.example.com",
+        "https://a.example.com:8443",
+        "https://badexample.com",
+        "https://example.com.evil.test",
+        "https://example.org",
+    ]
     assert [pattern.matches(parse_origin(o)) for o in accepted] == [True] * len(accepted)
     assert [pattern.matches(parse_origin(o)) for o in refused] == [False] * len(refused)
     exact = parse_origin("http://example.com:8000", pattern=True)
@@ -85,8 +128,13 @@ def allowed(origin: str, the_scope) -> bool:
 @override_settings(ALLOWED_HOSTS=["localhost", ".example.com"], CSRF_TRUSTED_ORIGINS=[])
 def test_by_default_only_the_origin_the_handshake_was_made_to_is_trusted():
     assert allowed("http://localhost:8000", scope())
-    for other in ("http://localhost:8001", "http://localhost", "https://localhost:8000", "http://127.0.0.1:8000",
-                  "http://a.example.com:8000"):
+    for other in (
+        "http://localhost:8001",
+        "http://localhost",
+        "https://localhost:8000",
+        "http://127.0.0.1:8000",
+        "http://a.example.com:8000",
+    ):
         assert not allowed(other, scope()), other
     # A secure socket's pages are https pages; the default port is the same origin with or without it.
     assert allowed("https://localhost", scope("localhost:443", scheme="wss"))
@@ -119,8 +167,9 @@ def test_debug_with_no_allowed_hosts_works_for_localhost():
     assert not allowed("http://example.com:8000", scope("example.com:8000"))
 
 
-@override_settings(ALLOWED_HOSTS=["example.com"], CSRF_TRUSTED_ORIGINS=["https://example.com",
-                                                                        "https://*.example.org"])
+@override_settings(
+    ALLOWED_HOSTS=["example.com"], CSRF_TRUSTED_ORIGINS=["https://example.com", "https://*.example.org"]
+)
 def test_csrf_trusted_origins_are_trusted_too():
     """Behind a TLS-terminating proxy the socket is plain ws: the trusted https origin is what works."""
     assert allowed("https://example.com", scope("example.com"))
@@ -152,8 +201,10 @@ def test_allowed_origins_replaces_the_derived_ones(caplog):
         assert allowed("https://x.cdn.example.com:8443", scope())
         assert not allowed("http://localhost:8000", scope())  # the socket's own origin: not listed
         assert not allowed("https://trusted.test", scope())
-    with override_realtime(ALLOWED_ORIGINS=["app.example.com", "https://ok.example.com", "*"]), \
-            caplog.at_level(logging.ERROR, logger="realtime.security"):
+    with (
+        override_realtime(ALLOWED_ORIGINS=["app.example.com", "https://ok.example.com", "*"]),
+        caplog.at_level(logging.ERROR, logger="realtime.security"),
+    ):
         assert check_origins() == ["app.example.com", "*"]
         assert allowed("https://ok.example.com", scope())
         assert not allowed("https://app.example.com", scope())  # a bad entry matches nothing
@@ -179,11 +230,25 @@ async def test_full_stack_accepts_the_same_origin_with_the_session_user_and_refu
     await communicator.disconnect()
     two = await handshake(b"http://localhost:8000", cookie=cookie)
     await two[0].disconnect()
-    duplicate = WebsocketCommunicator(_app(), "/ws/realtime/", headers=[
-        (b"origin", b"http://localhost:8000"), (b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000")])
+    duplicate = WebsocketCommunicator(
+        _app(),
+        "/ws/realtime/",
+        headers=[
+            (b"origin", b"http://localhost:8000"),
+            (b"origin", b"http://localhost:8000"),
+            (b"host", b"localhost:8000"),
+        ],
+    )
     assert (await duplicate.connect())[0] is False  # two Origin headers: which one did the browser mean?
-    for origin in (b"http://localhost:8001", b"https://localhost:8000", b"http://alice@localhost:8000", b"null",
-                   b"http://localhost:8000/", b"http://localhost.:8000", b"\xff"):
+    for origin in (
+        b"http://localhost:8001",
+        b"https://localhost:8000",
+        b"http://alice@localhost:8000",
+        b"null",
+        b"http://localhost:8000/",
+        b"http://localhost.:8000",
+        b"\xff",
+    ):
         communicator, connected = await handshake(origin, cookie=cookie)
         assert not connected, origin
         await communicator.disconnect()
@@ -219,20 +284,28 @@ async def test_real_daphne_accepts_a_same_origin_page_with_its_user(daphne_serve
             assert client.hello["user"]["username"] == "alice"
 
 
-@pytest.mark.parametrize("make_origin", [
-    lambda port: f"http://127.0.0.1:{port + 1}",  # another port of the same host: another site
-    lambda port: f"https://127.0.0.1:{port}",  # another scheme
-    lambda port: f"http://localhost:{port}",  # another host name, though one of ALLOWED_HOSTS
-    lambda port: f"http://alice@127.0.0.1:{port}",  # userinfo
-    lambda port: f"http://127.0.0.1:{port}/page",  # a path
-    lambda port: f"http://127.0.0.1.:{port}",  # a trailing dot
-    lambda port: "null",  # sandboxed iframes, file: pages
-], ids=["other-port", "other-scheme", "other-host", "userinfo", "path", "trailing-dot", "null"])
-async def test_real_daphne_refuses_other_origins_with_403_despite_the_cookie(daphne_server, alice_session,
-                                                                             make_origin):
+@pytest.mark.parametrize(
+    "make_origin",
+    [
+        lambda port: f"http://127.0.0.1:{port + 1}",  # another port of the same host: another site
+        lambda port: f"https://127.0.0.1:{port}",  # another scheme
+        lambda port: f"http://localhost:{port}",  # another host name, though one of ALLOWED_HOSTS
+        lambda port: f"http://alice@127.0.0.1:{port}",  # userinfo
+        lambda port: f"http://127.0.0.1:{port}/page",  # a path
+        lambda port: f"http://127.0.0.1.:{port}",  # a trailing dot
+        lambda port: "null",  # sandboxed iframes, file: pages
+    ],
+    ids=["other-port", "other-scheme", "other-host", "userinfo", "path", "trailing-dot", "null"],
+)
+async def test_real_daphne_refuses_other_origins_with_403_despite_the_cookie(
+    daphne_server, alice_session, make_origin
+):
     with pytest.raises(InvalidStatus) as info:
-        async with WsClient(daphne_server.ws_url, origin=make_origin(daphne_server.port),
-                            additional_headers={"Cookie": f"sessionid={alice_session}"}):
+        async with WsClient(
+            daphne_server.ws_url,
+            origin=make_origin(daphne_server.port),
+            additional_headers={"Cookie": f"sessionid={alice_session}"},
+        ):
             pass
     assert info.value.response.status_code == 403
 
@@ -262,7 +335,9 @@ async def test_the_session_that_changed_the_password_is_closed_too(client, alice
 
     await sync_to_async(client.force_login)(alice)
     session_key = client.cookies["sessionid"].value
-    communicator, connected = await handshake(b"http://localhost:8000", cookie=f"sessionid={session_key}".encode())
+    communicator, connected = await handshake(
+        b"http://localhost:8000", cookie=f"sessionid={session_key}".encode()
+    )
     assert connected and (await communicator.receive_json_from())["user"]["id"] == alice.pk
 
     def change_password_keeping_the_session():
@@ -286,6 +361,7 @@ async def test_saves_that_keep_the_password_leave_sockets_open(alice, django_ass
     from django.utils import timezone
 
     async with RealtimeClient(user=alice) as socket:
+
         def save_without_changing_the_password():
             alice.first_name = "Alice"
             alice.save()

@@ -95,14 +95,21 @@ class FakeLog:
     def live(self, id: int) -> StoredEvent:
         """The copy a publish carries (as stored: not withdrawn; resets_history rides along)."""
         spec = self.spec(id)
-        return StoredEvent(TOPIC, spec.kind, {"n": id}, id=id, marker=spec.marker,
-                           resets_history=spec.kind in (WITHDRAW, RESTORE))
+        return StoredEvent(
+            TOPIC,
+            spec.kind,
+            {"n": id},
+            id=id,
+            marker=spec.marker,
+            resets_history=spec.kind in (WITHDRAW, RESTORE),
+        )
 
     def row(self, id: int, at: int) -> StoredEvent:
         """The copy a database read returns (`StoredEvent.from_row`: no resets_history)."""
         spec = self.spec(id)
-        return StoredEvent(TOPIC, spec.kind, {"n": id}, id=id, marker=spec.marker,
-                           withdrawn=id in self.withdrawn(at))
+        return StoredEvent(
+            TOPIC, spec.kind, {"n": id}, id=id, marker=spec.marker, withdrawn=id in self.withdrawn(at)
+        )
 
     def read_range(self, after: int, upto: int, at: int) -> list[StoredEvent]:
         return [self.row(id, at) for id in range(after + 1, upto + 1)]
@@ -123,8 +130,13 @@ class FakeLog:
             floor = since or 0
         else:
             floor = content[-limit].id - 1 if limit > 0 else newest
-        return History([self.row(item.id, newest) for item in chosen], newest, truncated, floor=floor,
-                       content_below=len(content) > limit)
+        return History(
+            [self.row(item.id, newest) for item in chosen],
+            newest,
+            truncated,
+            floor=floor,
+            content_below=len(content) > limit,
+        )
 
 
 def since_values(last_id: int | None, floor: int | None) -> st.SearchStrategy[int | None]:
@@ -241,7 +253,11 @@ class Run:
         self.replays_answered += 1
         items = self.log.items(seq.last_id, seq.last_id)
         chosen, truncated = select_replay(items, since, self.limit)
-        assert (replay.texts, replay.last_id, replay.truncated) == ([i.text for i in chosen], seq.last_id, truncated)
+        assert (replay.texts, replay.last_id, replay.truncated) == (
+            [i.text for i in chosen],
+            seq.last_id,
+            truncated,
+        )
 
     def settle(self) -> None:
         """Everything committed; the database sync reads what never arrived."""
@@ -258,8 +274,11 @@ class Run:
 
 def run(data, specs, limit) -> Run:
     state = Run(data, FakeLog(specs), limit)
-    actions = [state.commit] * 3 + [state.arrive] * 3 + [state.begin, state.fill_gap, state.catch_up,
-                                                          state.seed, state.subscribe, state.replay]
+    actions = (
+        [state.commit] * 3
+        + [state.arrive] * 3
+        + [state.begin, state.fill_gap, state.catch_up, state.seed, state.subscribe, state.replay]
+    )
     for _ in range(data.draw(st.integers(0, 6 * len(specs) + 10))):
         data.draw(st.sampled_from(actions))()
         state.check()
@@ -323,8 +342,9 @@ def store(topic: str, specs: tuple[Spec, ...]) -> None:
                 eventlog.withdraw(topic, spec.target)
             elif spec.kind == RESTORE:
                 eventlog.restore(topic, spec.target)
-            eventlog.store_event(topic, spec.kind, {}, marker=spec.marker,
-                                 resets_history=spec.kind in (WITHDRAW, RESTORE))
+            eventlog.store_event(
+                topic, spec.kind, {}, marker=spec.marker, resets_history=spec.kind in (WITHDRAW, RESTORE)
+            )
 
 
 @pytest.mark.django_db
@@ -335,16 +355,26 @@ def test_the_reference_agrees_with_read_history(specs):
     store(topic, specs)
     log = FakeLog(specs)
     newest = len(log)
-    assert [e.withdrawn for e in eventlog.read_range(topic, 0, newest)] == \
-        [e.withdrawn for e in log.read_range(0, newest, newest)]
+    assert [e.withdrawn for e in eventlog.read_range(topic, 0, newest)] == [
+        e.withdrawn for e in log.read_range(0, newest, newest)
+    ]
     for limit in range(5):
         for since in [None, *range(newest + 2)]:
             real = eventlog.read_history(topic, since, limit)
             fake = log.read_history(since, limit, newest)
-            assert ([(e.id, e.marker) for e in real.events], real.last_id, real.truncated, real.floor,
-                    real.content_below) == \
-                ([(e.id, e.marker) for e in fake.events], fake.last_id, fake.truncated, fake.floor,
-                 fake.content_below), (since, limit)
+            assert (
+                [(e.id, e.marker) for e in real.events],
+                real.last_id,
+                real.truncated,
+                real.floor,
+                real.content_below,
+            ) == (
+                [(e.id, e.marker) for e in fake.events],
+                fake.last_id,
+                fake.truncated,
+                fake.floor,
+                fake.content_below,
+            ), (since, limit)
             if real.floor is not None:  # the claim a cache is seeded on: every replayable event above it
                 above = [i.id for i in log.items(newest, newest) if i.id > real.floor]
                 assert above == [e.id for e in real.events]

@@ -132,9 +132,11 @@ async def logged_in_socket(client, user):
 
     await sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    socket = WebsocketCommunicator(application, "/ws/realtime/",
-                                   headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"),
-                                            (b"cookie", cookie)])
+    socket = WebsocketCommunicator(
+        application,
+        "/ws/realtime/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)],
+    )
     assert (await socket.connect())[0]
     assert (await socket.receive_json_from())["user"]["id"] == user.pk
     return socket

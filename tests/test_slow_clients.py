@@ -118,12 +118,12 @@ def assert_clean(server) -> None:
 
 
 async def test_a_client_that_stops_reading_is_cut_off_within_the_bound_while_others_keep_receiving(
-        server, layer, fresh_log):
+    server, layer, fresh_log
+):
     """Bound: SLOW_GRACE after its backlog passes MAX_PENDING_BYTES the server sends 4008, and
     CLOSE_TIMEOUT after that the TCP connection of a client that still reads nothing is aborted."""
     sock = small_buffer_socket(server.port)
-    async with WsClient(server.ws_url) as reader, \
-            WsClient(server.ws_url, sock=sock, max_queue=1) as stalled:
+    async with WsClient(server.ws_url) as reader, WsClient(server.ws_url, sock=sock, max_queue=1) as stalled:
         await reader.subscribe(TOPIC)
         await stalled.subscribe(TOPIC)
         raw = stalled.socket.transport.get_extra_info("socket")
@@ -142,8 +142,10 @@ async def test_a_client_that_stops_reading_is_cut_off_within_the_bound_while_oth
         done.set()
         seen = await reading
         assert tcp_state(raw) != TCP_ESTABLISHED, "the stalled client's connection is still open"
-        print(f"backlog closed {closing - started:.1f} s after the stream started; connection aborted "
-              f"{cut - closing:.1f} s after the close; {sent} events of {EVENT_BYTES} bytes sent")
+        print(
+            f"backlog closed {closing - started:.1f} s after the stream started; connection aborted "
+            f"{cut - closing:.1f} s after the close; {sent} events of {EVENT_BYTES} bytes sent"
+        )
         # The close waits CLOSE_TIMEOUT for a reply that never comes (4 to 5 s: autobahn rounds its
         # timers down to whole seconds), then the connection is aborted.
         assert CLOSE_TIMEOUT - 1.5 <= cut - closing <= CLOSE_TIMEOUT + 3
@@ -187,8 +189,9 @@ def test_dropping_the_backlog_keeps_the_frame_already_on_the_wire():
     from realtime.transport import DaphneWriter
 
     def writer(chunks: list[bytes], partial: bytes | None) -> DaphneWriter:
-        transport = SimpleNamespace(_tempDataBuffer=chunks, _tempDataLen=sum(map(len, chunks)),
-                                    dataBuffer=b"joined", offset=2)
+        transport = SimpleNamespace(
+            _tempDataBuffer=chunks, _tempDataLen=sum(map(len, chunks)), dataBuffer=b"joined", offset=2
+        )
         made = DaphneWriter(SimpleNamespace(transport=transport), max_pending=10, on_overflow=lambda: None)
         made.partial = partial
         return made
@@ -205,5 +208,7 @@ def test_dropping_the_backlog_keeps_the_frame_already_on_the_wire():
     assert whole._drop_backlog() == len(b"frame three") and whole.protocol.transport._tempDataBuffer == []
 
     # Some other transport (TLS): nothing to drop, the close waits behind the backlog until the timeout.
-    other = DaphneWriter(SimpleNamespace(transport=SimpleNamespace()), max_pending=10, on_overflow=lambda: None)
+    other = DaphneWriter(
+        SimpleNamespace(transport=SimpleNamespace()), max_pending=10, on_overflow=lambda: None
+    )
     assert other._drop_backlog() == 0

@@ -41,11 +41,18 @@ async def run_action(http: Client, model: str, action: str, pks: list[int]) -> l
 
 
 # -- pages ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", [
-    "realtime_streams_stream_changelist", "realtime_streams_stream_add", "realtime_streams_comment_changelist",
-    "realtime_streams_streamrestriction_changelist", "realtime_streams_streamrestriction_add", "realtime_event_changelist",
-    "realtime_streams_reactiontotal_changelist",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "realtime_streams_stream_changelist",
+        "realtime_streams_stream_add",
+        "realtime_streams_comment_changelist",
+        "realtime_streams_streamrestriction_changelist",
+        "realtime_streams_streamrestriction_add",
+        "realtime_event_changelist",
+        "realtime_streams_reactiontotal_changelist",
+    ],
+)
 def test_admin_pages_render(admin_client_, stream, alice, name):
     Comment.objects.create(stream=stream, seq=1, author=alice, client_id="x", text="<b>hi</b>")
     response = admin_client_.get(reverse(f"admin:{name}"))
@@ -54,7 +61,10 @@ def test_admin_pages_render(admin_client_, stream, alice, name):
 
 def test_change_pages_render_and_comment_text_is_escaped(admin_client_, stream, alice):
     comment = Comment.objects.create(stream=stream, seq=1, author=alice, client_id="x", text="<b>bold</b>")
-    assert admin_client_.get(reverse("admin:realtime_streams_stream_change", args=[stream.pk])).status_code == 200
+    assert (
+        admin_client_.get(reverse("admin:realtime_streams_stream_change", args=[stream.pk])).status_code
+        == 200
+    )
     response = admin_client_.get(reverse("admin:realtime_streams_comment_change", args=[comment.pk]))
     assert response.status_code == 200
     page = admin_client_.get(reverse("admin:realtime_streams_comment_changelist")).content.decode()
@@ -66,12 +76,16 @@ def test_events_are_read_only_in_the_admin(admin_client_):
 
 
 # -- comment actions ------------------------------------------------------------------------------
-@pytest.mark.parametrize("action, state, verb", [
-    ("hide", Comment.State.HIDDEN, "Hid"),
-    ("delete_for_viewers", Comment.State.DELETED, "Deleted"),
-])
+@pytest.mark.parametrize(
+    "action, state, verb",
+    [
+        ("hide", Comment.State.HIDDEN, "Hid"),
+        ("delete_for_viewers", Comment.State.DELETED, "Deleted"),
+    ],
+)
 async def test_hiding_or_deleting_comments_in_the_admin_updates_open_overlays(
-        admin_client_, stream, alice, action, state, verb):
+    admin_client_, stream, alice, action, state, verb
+):
     async with RealtimeClient(user=alice) as viewer:
         await viewer.subscribe(stream.topic)
         keep, gone = await post(viewer, stream, "keep"), await post(viewer, stream, "gone")
@@ -79,7 +93,9 @@ async def test_hiding_or_deleting_comments_in_the_admin_updates_open_overlays(
         pk = (await Comment.objects.aget(seq=gone["id"])).pk
         shown = await run_action(admin_client_, "comment", action, [pk])
         assert shown == [f"{verb} 1 comment(s); open overlays updated."]
-        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": gone["id"]}]
+        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [
+            {"comment": gone["id"]}
+        ]
     assert (await Comment.objects.aget(pk=pk)).state == state
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
@@ -110,7 +126,9 @@ async def test_the_admin_message_counts_only_comments_that_changed(admin_client_
         await viewer.collect()
         shown = await run_action(admin_client_, "comment", "hide", pks)
         assert shown == ["Hid 1 comment(s); open overlays updated."]
-        assert [e["data"]["comment"] for e in events(await viewer.collect(), "comment.deleted")] == [second["id"]]
+        assert [e["data"]["comment"] for e in events(await viewer.collect(), "comment.deleted")] == [
+            second["id"]
+        ]
     assert first["id"] < second["id"]
 
 
@@ -128,10 +146,13 @@ async def test_staff_with_view_permission_only_cannot_run_moderation_actions(str
         await viewer.subscribe(stream.topic)
         target = await post(viewer, stream, "stays")
         pk = (await Comment.objects.aget(seq=target["id"])).pk
-        await sync_to_async(http.post)(reverse("admin:realtime_streams_comment_changelist"),
-                                       {"action": "hide", "_selected_action": [pk]})
-        await sync_to_async(http.post)(reverse("admin:realtime_streams_stream_changelist"),
-                                       {"action": "close_comments", "_selected_action": [stream.pk]})
+        await sync_to_async(http.post)(
+            reverse("admin:realtime_streams_comment_changelist"), {"action": "hide", "_selected_action": [pk]}
+        )
+        await sync_to_async(http.post)(
+            reverse("admin:realtime_streams_stream_changelist"),
+            {"action": "close_comments", "_selected_action": [stream.pk]},
+        )
         assert events(await viewer.collect(), "comment.deleted") == []
     assert (await Comment.objects.aget(pk=pk)).state == Comment.State.VISIBLE
     assert (await Stream.objects.aget(pk=stream.pk)).comments_open is True
@@ -148,7 +169,9 @@ async def test_closing_and_opening_comments_in_the_admin_tells_viewers_at_once(a
         assert (await post(viewer, stream, "hello?"))["code"] == "comments_closed"
         shown = await run_action(admin_client_, "stream", "open_comments", [stream.pk])
         assert shown == ["Opened comments on 1 stream(s); viewers were told at once."]
-        assert [u["data"]["comments_open"] for u in events(await viewer.collect(), "stream.updated")] == [True]
+        assert [u["data"]["comments_open"] for u in events(await viewer.collect(), "stream.updated")] == [
+            True
+        ]
         assert (await post(viewer, stream, "hello!"))["type"] == "ack"
 
 
@@ -161,14 +184,22 @@ async def test_ending_streams_in_the_admin_tells_viewers_of_each(admin_client_, 
         assert shown == ["Ended 2 stream(s); viewers were told at once."]
         updates = events(await viewer.collect(), "stream.updated")
         assert sorted((u["topic"], u["data"]["live"]) for u in updates) == sorted(
-            [(stream.topic, False), (other.topic, False)])
+            [(stream.topic, False), (other.topic, False)]
+        )
         assert (await post(viewer, stream, "bye"))["code"] == "stream_ended"
     assert await Event.objects.filter(name="stream.updated").acount() == 2
 
 
 # -- restrictions ---------------------------------------------------------------------------------
 def restriction_form(stream: Stream, user, kind: str, reason: str = "") -> dict:
-    return {"stream": stream.pk, "user": user.pk, "kind": kind, "until_0": "", "until_1": "", "reason": reason}
+    return {
+        "stream": stream.pk,
+        "user": user.pk,
+        "kind": kind,
+        "until_0": "",
+        "until_1": "",
+        "reason": reason,
+    }
 
 
 async def test_adding_a_ban_in_the_admin_kicks_the_user_live(admin_client_, stream, alice, bob):
@@ -176,7 +207,9 @@ async def test_adding_a_ban_in_the_admin_kicks_the_user_live(admin_client_, stre
         await banned.subscribe(stream.topic)
         await bystander.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(
-            reverse("admin:realtime_streams_streamrestriction_add"), restriction_form(stream, bob, "ban", "spam"))
+            reverse("admin:realtime_streams_streamrestriction_add"),
+            restriction_form(stream, bob, "ban", "spam"),
+        )
         assert response.status_code == 302, response.content.decode()[:2000]
         kicked = [m for m in await banned.collect() if m["type"] == "kicked"]
         assert [(k["topic"], k["code"]) for k in kicked] == [(stream.topic, "banned")]
@@ -191,7 +224,8 @@ async def test_adding_a_mute_in_the_admin_does_not_kick(admin_client_, stream, b
     async with RealtimeClient(user=bob) as muted:
         await muted.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(
-            reverse("admin:realtime_streams_streamrestriction_add"), restriction_form(stream, bob, "mute"))
+            reverse("admin:realtime_streams_streamrestriction_add"), restriction_form(stream, bob, "mute")
+        )
         assert response.status_code == 302
         assert [m for m in await muted.collect() if m["type"] == "kicked"] == []
         assert (await post(muted, stream, "hello"))["code"] == "muted"
@@ -203,7 +237,8 @@ async def test_turning_a_mute_into_a_ban_in_the_admin_kicks(admin_client_, strea
         await client.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(
             reverse("admin:realtime_streams_streamrestriction_change", args=[restriction.pk]),
-            restriction_form(stream, bob, "ban"))
+            restriction_form(stream, bob, "ban"),
+        )
         assert response.status_code == 302
         assert [m["code"] for m in await client.collect() if m["type"] == "kicked"] == ["banned"]
 
@@ -214,33 +249,51 @@ async def test_the_action_message_counts_streams_even_when_the_changelist_is_fil
     message must still count them."""
     url = reverse("admin:realtime_streams_stream_changelist") + "?comments_open__exact=1"
     response = await sync_to_async(admin_client_.post)(
-        url, {"action": "close_comments", "_selected_action": [stream.pk]}, follow=True)
+        url, {"action": "close_comments", "_selected_action": [stream.pk]}, follow=True
+    )
     assert [str(m) for m in response.context["messages"]] == [
-        "Closed comments on 1 stream(s); viewers were told at once."]
+        "Closed comments on 1 stream(s); viewers were told at once."
+    ]
 
 
 async def test_editing_stream_settings_in_the_change_form_tells_viewers(admin_client_, stream, alice):
     url = reverse("admin:realtime_streams_stream_change", args=[stream.pk])
-    form = {"title": stream.title, "slug": stream.slug, "owner": stream.owner_id, "description": "",
-            "video_url": "", "status": "live", "allow_anonymous": "on", "slow_mode_seconds": 15,
-            "blocked_terms": "", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    form = {
+        "title": stream.title,
+        "slug": stream.slug,
+        "owner": stream.owner_id,
+        "description": "",
+        "video_url": "",
+        "status": "live",
+        "allow_anonymous": "on",
+        "slow_mode_seconds": 15,
+        "blocked_terms": "",
+        "created_at_0": "2026-01-01",
+        "created_at_1": "00:00:00",
+    }
     async with RealtimeClient(user=alice) as viewer:
         await viewer.subscribe(stream.topic)
         response = await sync_to_async(admin_client_.post)(url, form)  # comments_open unticked
         assert response.status_code == 302, response.content.decode()[:3000]
         updates = events(await viewer.collect(), "stream.updated")
-        assert [u["data"] for u in updates] == [{"comments_open": False, "slow_mode_seconds": 15, "live": True}]
+        assert [u["data"] for u in updates] == [
+            {"comments_open": False, "slow_mode_seconds": 15, "live": True}
+        ]
         assert (await post(viewer, stream, "hello?"))["code"] == "comments_closed"
-        response = await sync_to_async(admin_client_.post)(url, {**form, "comments_open": "on",
-                                                                 "title": "Renamed"})
+        response = await sync_to_async(admin_client_.post)(
+            url, {**form, "comments_open": "on", "title": "Renamed"}
+        )
         assert response.status_code == 302
-        assert [u["data"]["comments_open"] for u in events(await viewer.collect(), "stream.updated")] == [True]
+        assert [u["data"]["comments_open"] for u in events(await viewer.collect(), "stream.updated")] == [
+            True
+        ]
         await sync_to_async(admin_client_.post)(url, {**form, "comments_open": "on", "title": "Again"})
         assert events(await viewer.collect(), "stream.updated") == []  # nothing viewers see changed
 
 
 async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and_history(
-        admin_client_, stream, alice):
+    admin_client_, stream, alice
+):
     async with RealtimeClient(user=alice) as viewer:
         await viewer.subscribe(stream.topic)
         target = await post(viewer, stream, "judge me")
@@ -248,7 +301,9 @@ async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and
         url = reverse("admin:realtime_streams_comment_change", args=[comment.pk])
         response = await sync_to_async(admin_client_.post)(url, {"state": "hidden"})
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": target["id"]}]
+        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [
+            {"comment": target["id"]}
+        ]
         assert await Event.objects.filter(seq=target["id"], topic=stream.topic, withdrawn=True).aexists()
         await sync_to_async(admin_client_.post)(url, {"state": "visible"})
         assert [e["data"]["id"] for e in events(await viewer.collect(), "comment.restored")] == [target["id"]]
@@ -256,10 +311,13 @@ async def test_changing_a_comments_state_in_its_change_form_updates_overlays_and
 
 async def test_comment_text_cannot_be_rewritten_in_the_admin(admin_client_, stream, alice):
     """The text is what viewers saw (and what history replays); moderators hide or delete it."""
-    comment = await Comment.objects.acreate(stream=stream, seq=1, author=alice, client_id="x", text="original")
+    comment = await Comment.objects.acreate(
+        stream=stream, seq=1, author=alice, client_id="x", text="original"
+    )
     url = reverse("admin:realtime_streams_comment_change", args=[comment.pk])
     response = await sync_to_async(admin_client_.post)(
-        url, {"state": "visible", "text": "rewritten", "color": "#ff5555", "mode": "top", "media_time": "3"})
+        url, {"state": "visible", "text": "rewritten", "color": "#ff5555", "mode": "top", "media_time": "3"}
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     await comment.arefresh_from_db()
     assert (comment.text, comment.color) == ("original", "")
@@ -272,7 +330,8 @@ def test_comments_cannot_be_added_in_the_admin(admin_client_):
 
 @pytest.mark.parametrize("how", ["delete_selected", "delete_view"])
 async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history(
-        admin_client_, stream, alice, how):
+    admin_client_, stream, alice, how
+):
     async with RealtimeClient(user=alice) as viewer:
         await viewer.subscribe(stream.topic)
         keep, gone = await post(viewer, stream, "keep"), await post(viewer, stream, "gone")
@@ -281,23 +340,39 @@ async def test_deleting_comments_in_the_admin_removes_them_live_and_from_history
         if how == "delete_selected":
             response = await sync_to_async(admin_client_.post)(
                 reverse("admin:realtime_streams_comment_changelist"),
-                {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
+                {"action": "delete_selected", "_selected_action": [pk], "post": "yes"},
+            )
         else:
             response = await sync_to_async(admin_client_.post)(
-                reverse("admin:realtime_streams_comment_delete", args=[pk]), {"post": "yes"})
+                reverse("admin:realtime_streams_comment_delete", args=[pk]), {"post": "yes"}
+            )
         assert response.status_code == 302
         assert not await Comment.objects.filter(pk=pk).aexists()
-        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [{"comment": gone["id"]}]
+        assert [e["data"] for e in events(await viewer.collect(), "comment.deleted")] == [
+            {"comment": gone["id"]}
+        ]
     async with RealtimeClient() as fresh:
         await fresh.subscribe(stream.topic)
         assert [e["id"] for e in events(await fresh.collect(), "comment")] == [keep["id"]]
 
 
-async def test_unticking_anonymous_viewers_in_the_change_form_kicks_anonymous_viewers(admin_client_, stream, alice):
+async def test_unticking_anonymous_viewers_in_the_change_form_kicks_anonymous_viewers(
+    admin_client_, stream, alice
+):
     url = reverse("admin:realtime_streams_stream_change", args=[stream.pk])
-    form = {"title": stream.title, "slug": stream.slug, "owner": stream.owner_id, "description": "",
-            "video_url": "", "status": "live", "comments_open": "on", "slow_mode_seconds": 0,
-            "blocked_terms": "", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    form = {
+        "title": stream.title,
+        "slug": stream.slug,
+        "owner": stream.owner_id,
+        "description": "",
+        "video_url": "",
+        "status": "live",
+        "comments_open": "on",
+        "slow_mode_seconds": 0,
+        "blocked_terms": "",
+        "created_at_0": "2026-01-01",
+        "created_at_1": "00:00:00",
+    }
     async with RealtimeClient() as anonymous, RealtimeClient(user=alice) as member:
         await anonymous.subscribe(stream.topic)
         await member.subscribe(stream.topic)

@@ -51,9 +51,15 @@ async def test_ack_carries_the_stored_id_and_the_row_exists_when_it_arrives(stre
         assert (stored.text, stored.client_id, stored.author_id) == ("first!", "c-1", alice.pk)
         assert (stored.color, stored.mode, stored.media_time) == ("#ff5555", "top", 12.5)
         assert await Event.objects.filter(topic=stream.topic, seq=ack["id"], name="comment").aexists()
-        assert ack["data"] == {"id": ack["id"], "text": "first!", "color": "#ff5555", "mode": "top",
-                               "media_time": 12.5, "client_id": "c-1",
-                               "author": {"id": alice.pk, "username": "alice"}}
+        assert ack["data"] == {
+            "id": ack["id"],
+            "text": "first!",
+            "color": "#ff5555",
+            "mode": "top",
+            "media_time": 12.5,
+            "client_id": "c-1",
+            "author": {"id": alice.pk, "username": "alice"},
+        }
         assert "duplicate" not in ack
 
 
@@ -61,13 +67,27 @@ async def test_subscribed_state_describes_the_stream_and_the_viewer(stream, owne
     await Stream.objects.filter(pk=stream.pk).aupdate(slow_mode_seconds=5)
     async with RealtimeClient(user=owner) as mod, RealtimeClient() as anonymous:
         reply = await mod.subscribe(stream.topic)
-        assert reply["state"] == {"viewers": 1, "comments_open": True, "slow_mode_seconds": 5, "live": True,
-                                  "moderator": True}
+        assert reply["state"] == {
+            "viewers": 1,
+            "comments_open": True,
+            "slow_mode_seconds": 5,
+            "live": True,
+            "moderator": True,
+        }
         assert (reply["topic"], reply["last_id"], reply["history"], reply["truncated"]) == (
-            stream.topic, 0, 0, False)
+            stream.topic,
+            0,
+            0,
+            False,
+        )
         reply = await anonymous.subscribe(stream.topic)
-        assert reply["state"] == {"viewers": 2, "comments_open": True, "slow_mode_seconds": 5, "live": True,
-                                  "moderator": False}
+        assert reply["state"] == {
+            "viewers": 2,
+            "comments_open": True,
+            "slow_mode_seconds": 5,
+            "live": True,
+            "moderator": False,
+        }
 
 
 async def test_no_ack_and_nothing_sent_when_storing_fails(stream, alice, bob, monkeypatch):
@@ -90,8 +110,12 @@ async def test_no_ack_and_nothing_sent_when_storing_fails(stream, alice, bob, mo
 
 async def test_comment_fans_out_to_every_subscriber_exactly_once(stream, alice, bob, make_user):
     carol = await database_sync_to_async(make_user)("carol")
-    async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b, \
-            RealtimeClient(user=carol) as c, RealtimeClient() as anonymous:
+    async with (
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=bob) as b,
+        RealtimeClient(user=carol) as c,
+        RealtimeClient() as anonymous,
+    ):
         for client in (a, b, c, anonymous):
             assert (await client.subscribe(stream.topic))["type"] == "subscribed"
         ack = await post(a, stream, "hello everyone")
@@ -128,7 +152,9 @@ async def test_concurrent_posts_with_one_client_id_store_one_comment(stream, ali
     async with RealtimeClient(user=alice) as tab1, RealtimeClient(user=alice) as tab2:
         await tab1.subscribe(stream.topic)
         await tab2.subscribe(stream.topic)
-        one, two = await asyncio.gather(post(tab1, stream, "race", "same"), post(tab2, stream, "race", "same"))
+        one, two = await asyncio.gather(
+            post(tab1, stream, "race", "same"), post(tab2, stream, "race", "same")
+        )
         assert one["type"] == two["type"] == "ack" and one["id"] == two["id"]
         assert await Comment.objects.filter(stream=stream).acount() == 1
         assert comment_ids(await tab1.collect()) == [one["id"]]
@@ -206,7 +232,9 @@ async def test_a_muted_user_pressing_send_again_and_again_is_not_disconnected(st
 
 
 # -- history and resume ---------------------------------------------------------------------------
-async def test_resume_with_since_replays_exactly_the_missed_comments_then_live(stream, alice, bob, no_rate_limit):
+async def test_resume_with_since_replays_exactly_the_missed_comments_then_live(
+    stream, alice, bob, no_rate_limit
+):
     async with RealtimeClient(user=bob) as poster:
         await poster.subscribe(stream.topic)
         acks = [await post(poster, stream, f"#{n}") for n in range(1, 3)]
@@ -262,7 +290,8 @@ async def test_since_beyond_the_newest_id_is_flagged_truncated(stream, alice):
 
 @pytest.mark.parametrize("room_already_live", [False, True], ids=["first-subscriber", "room-live"])
 async def test_comments_committed_during_the_history_read_arrive_once_and_in_order(
-        stream, alice, bob, monkeypatch, no_rate_limit, room_already_live):
+    stream, alice, bob, monkeypatch, no_rate_limit, room_already_live
+):
     """Comments committed just before and just after the history query (while the subscription is
     loading) reach the resuming client exactly once, in id order, with no gap."""
     for n in range(1, 4):
@@ -297,8 +326,9 @@ async def test_comments_committed_during_the_history_read_arrive_once_and_in_ord
     assert comment_ids(received) == list(range(2, live["id"] + 1)) == list(range(2, 10))
 
 
-async def test_resume_while_comments_keep_arriving_has_no_gap_and_no_duplicate(stream, alice, bob, make_user,
-                                                                                 no_rate_limit):
+async def test_resume_while_comments_keep_arriving_has_no_gap_and_no_duplicate(
+    stream, alice, bob, make_user, no_rate_limit
+):
     """A poster posts back to back while viewers (re)subscribe at different moments, some with
     `since`, one fresh; each viewer's ids are strictly increasing and contiguous up to the last post."""
     total = 40
@@ -330,8 +360,11 @@ async def test_resume_while_comments_keep_arriving_has_no_gap_and_no_duplicate(s
         await poster.subscribe(stream.topic)
         results = await asyncio.gather(
             keep_posting(poster),
-            viewer(users[0], 3, 2), viewer(users[1], 8, 0), viewer(users[2], 15, 5),
-            viewer(users[3], 22, 1), viewer(alice, 30, None),
+            viewer(users[0], 3, 2),
+            viewer(users[1], 8, 0),
+            viewer(users[2], 15, 5),
+            viewer(users[3], 22, 1),
+            viewer(alice, 30, None),
         )
     last = acked[-1]
     assert acked == list(range(1, total + 1))
@@ -411,14 +444,17 @@ async def test_presence_keeps_nothing_about_streams_no_longer_watched_here(owner
 
     monkeypatch.setattr(hub_module, "ROOM_LINGER", 0.01)
     streams = await database_sync_to_async(Stream.objects.bulk_create)(
-        [Stream(title=f"S{n}", slug=f"s{n}", owner=owner) for n in range(50)])
+        [Stream(title=f"S{n}", slug=f"s{n}", owner=owner) for n in range(50)]
+    )
     hub = await get_hub()
     emitted = 0
     async with RealtimeClient(user=alice) as viewer:
         for stream in streams:
             assert (await viewer.subscribe(stream.topic))["type"] == "subscribed"
             emitted += stream.topic in hub.service(Presence).last_emit  # a count went out
-            assert (await viewer.request({"type": "unsubscribe", "topic": stream.topic}))["type"] == "unsubscribed"
+            assert (await viewer.request({"type": "unsubscribe", "topic": stream.topic}))[
+                "type"
+            ] == "unsubscribed"
         presence = hub.service(Presence)
         assert emitted > 40
         for _ in range(150):  # the rooms close ROOM_LINGER after their last viewer left
@@ -427,7 +463,12 @@ async def test_presence_keeps_nothing_about_streams_no_longer_watched_here(owner
             await asyncio.sleep(0.02)
         assert hub.rooms == {}
         await asyncio.sleep(3 * presence.interval)  # pending emits and one more report have run
-        assert (presence.tracked, presence.sent, presence.last_emit, presence.scheduled) == (set(), {}, {}, set())
+        assert (presence.tracked, presence.sent, presence.last_emit, presence.scheduled) == (
+            set(),
+            {},
+            {},
+            set(),
+        )
         assert (presence.remote, presence.reported) == ({}, set())
 
 
@@ -438,8 +479,15 @@ async def test_reactions_fan_out_as_aggregated_counts_and_update_totals(stream, 
         await b.subscribe(stream.topic)
         kinds = ["heart", "heart", "fire", "heart"]
         for n, kind in enumerate(kinds):  # a burst, as a tapping thumb sends them
-            await a.send({"type": "publish", "topic": stream.topic, "event": "reaction", "data": {"kind": kind},
-                          "ref": f"r{n}"})
+            await a.send(
+                {
+                    "type": "publish",
+                    "topic": stream.topic,
+                    "event": "reaction",
+                    "data": {"kind": kind},
+                    "ref": f"r{n}",
+                }
+            )
         await asyncio.sleep(0.1)  # one REACTION_INTERVAL and a bit
         by_a, by_b = await asyncio.gather(a.collect(), b.collect())
         acks = [m for m in by_a if m["type"] == "ack"]
@@ -511,32 +559,35 @@ async def test_control_characters_are_removed(stream, alice):
     NUL in text columns, which would turn a comment into an internal error)."""
     async with RealtimeClient(user=alice) as a:
         await a.subscribe(stream.topic)
-        ack = await post(a, stream, "a\x00b\x07c\x1b[31m\x9b \x00 d\u200d\U0001F44D")
-        assert ack["data"]["text"] == "abc[31m d\u200d\U0001F44D"  # joiners (emoji sequences) stay
+        ack = await post(a, stream, "a\x00b\x07c\x1b[31m\x9b \x00 d\u200d\U0001f44d")
+        assert ack["data"]["text"] == "abc[31m d\u200d\U0001f44d"  # joiners (emoji sequences) stay
         reply = await post(a, stream, "\x00\x01 \x7f")
         assert (reply["type"], reply["code"]) == ("error", "text_empty")
 
 
-@pytest.mark.parametrize("extra, code", [
-    ({"color": "#123456"}, "bad_color"),
-    ({"color": "red"}, "bad_color"),
-    ({"color": "#ff5555; background:url(x)"}, "bad_color"),
-    ({"color": 16777215}, "bad_color"),
-    ({"mode": "sideways"}, "bad_mode"),
-    ({"mode": 1}, "bad_mode"),
-    ({"media_time": -1}, "bad_message"),
-    ({"media_time": "12"}, "bad_message"),
-    ({"media_time": True}, "bad_message"),
-    ({"media_time": 10**400}, "bad_message"),  # too large for a float: math.isfinite() would raise
-    ({"media_time": 1e300}, "bad_message"),
-    ({"media_time": 1e7}, "bad_message"),
-    ({"text": 5}, "bad_message"),
-    ({"text": "   \n\t "}, "text_empty"),
-    ({"client_id": ""}, "bad_message"),
-    ({"client_id": "x" * 65}, "bad_message"),
-    ({"client_id": 7}, "bad_message"),
-    ({"client_id": "a\x00"}, "bad_message"),
-])
+@pytest.mark.parametrize(
+    "extra, code",
+    [
+        ({"color": "#123456"}, "bad_color"),
+        ({"color": "red"}, "bad_color"),
+        ({"color": "#ff5555; background:url(x)"}, "bad_color"),
+        ({"color": 16777215}, "bad_color"),
+        ({"mode": "sideways"}, "bad_mode"),
+        ({"mode": 1}, "bad_mode"),
+        ({"media_time": -1}, "bad_message"),
+        ({"media_time": "12"}, "bad_message"),
+        ({"media_time": True}, "bad_message"),
+        ({"media_time": 10**400}, "bad_message"),  # too large for a float: math.isfinite() would raise
+        ({"media_time": 1e300}, "bad_message"),
+        ({"media_time": 1e7}, "bad_message"),
+        ({"text": 5}, "bad_message"),
+        ({"text": "   \n\t "}, "text_empty"),
+        ({"client_id": ""}, "bad_message"),
+        ({"client_id": "x" * 65}, "bad_message"),
+        ({"client_id": 7}, "bad_message"),
+        ({"client_id": "a\x00"}, "bad_message"),
+    ],
+)
 async def test_invalid_comment_fields_are_refused_with_a_stable_code(stream, alice, bob, extra, code):
     async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b:
         await a.subscribe(stream.topic)

@@ -28,8 +28,11 @@ async def react(client: RealtimeClient, stream: Stream, kind: str = "heart") -> 
 @pytest.mark.parametrize("how", ["save", "update_stream"])
 async def test_making_a_stream_members_only_kicks_its_anonymous_viewers(stream, owner, alice, how):
     other = await Stream.objects.acreate(title="Other", slug="other", owner=owner)
-    async with RealtimeClient() as anonymous, RealtimeClient(user=alice) as member, \
-            RealtimeClient() as elsewhere:
+    async with (
+        RealtimeClient() as anonymous,
+        RealtimeClient(user=alice) as member,
+        RealtimeClient() as elsewhere,
+    ):
         for client in (anonymous, member):
             assert (await client.subscribe(stream.topic))["type"] == "subscribed"
         await anonymous.subscribe(other.topic)
@@ -49,7 +52,9 @@ async def test_making_a_stream_members_only_kicks_its_anonymous_viewers(stream, 
         assert of_type(await elsewhere.collect(), "kicked") == []  # other streams are not re-checked
         # The socket stays open, its other subscription too; this stream now refuses it.
         refused(await anonymous.subscribe(stream.topic), "auth_required")
-        assert (await anonymous.request({"type": "unsubscribe", "topic": other.topic}))["type"] == "unsubscribed"
+        assert (await anonymous.request({"type": "unsubscribe", "topic": other.topic}))[
+            "type"
+        ] == "unsubscribed"
 
 
 def test_only_turning_anonymous_viewing_off_re_checks_subscribers(stream, monkeypatch):
@@ -76,9 +81,15 @@ def test_only_turning_anonymous_viewing_off_re_checks_subscribers(stream, monkey
 
 
 # -- reactions obey the policy --------------------------------------------------------------------
-@pytest.mark.parametrize("case, code", [
-    ("mute", "muted"), ("ban", "banned"), ("closed", "comments_closed"), ("ended", "stream_ended"),
-])
+@pytest.mark.parametrize(
+    "case, code",
+    [
+        ("mute", "muted"),
+        ("ban", "banned"),
+        ("closed", "comments_closed"),
+        ("ended", "stream_ended"),
+    ],
+)
 async def test_reactions_obey_mutes_bans_closed_comments_and_ended_streams(stream, alice, bob, case, code):
     async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as watcher:
         await a.subscribe(stream.topic)
@@ -142,8 +153,11 @@ async def test_the_restriction_lookup_is_cached_per_user_and_stream(stream, alic
 # -- the reaction rate ----------------------------------------------------------------------------
 async def test_resubscribing_does_not_reset_the_reaction_rate(stream, alice, bob, settings):
     settings.REALTIME = {**django_settings.REALTIME, "REACTION_RATE": 3}
-    async with RealtimeClient(user=alice) as a, RealtimeClient(user=alice) as tab2, \
-            RealtimeClient(user=bob) as b:
+    async with (
+        RealtimeClient(user=alice) as a,
+        RealtimeClient(user=alice) as tab2,
+        RealtimeClient(user=bob) as b,
+    ):
         for client in (a, tab2, b):
             await client.subscribe(stream.topic)
         assert [(await react(a, stream))["type"] for _ in range(3)] == ["ack"] * 3

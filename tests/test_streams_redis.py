@@ -47,7 +47,9 @@ async def test_two_hubs_have_their_own_redis_layers(hubs):
     assert type(a.layer).__module__.startswith("channels_redis")
 
 
-async def test_a_comment_posted_on_hub_a_reaches_subscribers_on_both_hubs_exactly_once(hubs, stream, alice, bob):
+async def test_a_comment_posted_on_hub_a_reaches_subscribers_on_both_hubs_exactly_once(
+    hubs, stream, alice, bob
+):
     a, b = hubs
     async with on(a, alice) as poster, on(b, bob) as remote, on(b) as remote_anonymous, on(a) as local:
         for client in (poster, remote, remote_anonymous, local):
@@ -90,7 +92,8 @@ async def test_comments_in_order_and_resume_on_the_other_hub(hubs, stream, alice
 
 
 async def test_a_comment_whose_publish_was_lost_still_arrives_via_the_database(
-        hubs, stream, alice, bob, monkeypatch):
+    hubs, stream, alice, bob, monkeypatch
+):
     """The ack means stored; if the layer drops the publish, each hub's sync delivers it anyway."""
     a, b = hubs
     async with on(a, alice) as poster, on(b, bob) as remote:
@@ -147,7 +150,9 @@ async def test_a_ban_on_hub_a_kicks_the_users_subscriptions_on_hub_b(hubs, strea
         ack = await mod.publish(stream.topic, "moderate", {"action": "ban", "user": bob.pk})
         assert ack["type"] == "ack"
         for tab in await asyncio.gather(banned_b.collect(quiet=0.3), banned_a.collect(quiet=0.3)):
-            assert [(m["topic"], m["code"]) for m in tab if m["type"] == "kicked"] == [(stream.topic, "banned")]
+            assert [(m["topic"], m["code"]) for m in tab if m["type"] == "kicked"] == [
+                (stream.topic, "banned")
+            ]
         assert [m for m in await bystander.collect(quiet=0.3) if m["type"] == "kicked"] == []
         after = await post(bystander, stream.topic, "bob is gone")
         assert after["type"] == "ack"
@@ -222,6 +227,8 @@ async def test_posting_from_sync_code_reaches_both_hubs(hubs, stream, alice, bob
     async with on(a, alice) as on_a, on(b, bob) as on_b:
         await on_a.subscribe(stream.topic)
         await on_b.subscribe(stream.topic)
-        ack = await database_sync_to_async(post_comment)(stream.pk, alice, {"text": "from a view", "client_id": "v"})
+        ack = await database_sync_to_async(post_comment)(
+            stream.pk, alice, {"text": "from a view", "client_id": "v"}
+        )
         for received in await asyncio.gather(on_a.collect(quiet=0.3), on_b.collect(quiet=0.3)):
             assert comment_ids(received) == [ack["id"]]

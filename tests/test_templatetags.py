@@ -34,11 +34,11 @@ def test_client_tag_adds_the_csp_nonce_from_context_or_request():
 
 
 def test_stream_tag_renders_the_player_for_the_stream_topic(owner):
-    stream = Stream.objects.create(title='<script>alert(1)</script>', slug="s", owner=owner)
+    stream = Stream.objects.create(title="<script>alert(1)</script>", slug="s", owner=owner)
     request = RequestFactory().get("/streams/s/")
     request.user = owner
     html = render("{% realtime_stream stream %}", stream=stream, request=request)
-    assert f'stream.{stream.pk}' in html
+    assert f"stream.{stream.pk}" in html
     assert "<script>alert(1)</script>" not in html  # titles are escaped like any template value
     for color in ("#ff5555", "#55aaff"):
         assert color in html

@@ -211,7 +211,9 @@ async def test_subprotocol_presentation_in_process(alice):
 @pytest.mark.django_db(transaction=True)
 async def test_two_tickets_at_once_are_refused(alice):
     one, two = [await sync_to_async(issue_ticket)(alice) for _ in range(2)]
-    socket, _, hello = await open_socket(f"/ws/realtime/?ticket={one}", subprotocols=["realtime", ticket_subprotocol(two)])
+    socket, _, hello = await open_socket(
+        f"/ws/realtime/?ticket={one}", subprotocols=["realtime", ticket_subprotocol(two)]
+    )
     await assert_auth_failed(socket, hello, "one ticket")
 
 
@@ -228,8 +230,10 @@ async def test_the_ticket_does_not_reach_the_consumer_scope(alice, monkeypatch):
 
     monkeypatch.setattr(RealtimeConsumer, "websocket_connect", spy)
     ticket = await sync_to_async(issue_ticket)(alice)
-    socket, _, _ = await open_socket(subprotocols=["realtime", ticket_subprotocol(ticket)],
-                                     headers=[(b"sec-websocket-protocol", f"realtime, realtime.ticket.{ticket}".encode())])
+    socket, _, _ = await open_socket(
+        subprotocols=["realtime", ticket_subprotocol(ticket)],
+        headers=[(b"sec-websocket-protocol", f"realtime, realtime.ticket.{ticket}".encode())],
+    )
     await socket.disconnect()
     assert seen["subprotocols"] == ["realtime"] and b"sec-websocket-protocol" not in seen["headers"]
 
@@ -237,7 +241,9 @@ async def test_the_ticket_does_not_reach_the_consumer_scope(alice, monkeypatch):
 # -- against real daphne processes ------------------------------------------------------------------
 async def test_real_daphne_accepts_a_ticket_subprotocol_and_selects_realtime(site, daphne_server):
     ticket = await asyncio.to_thread(site.ticket, "alice")
-    async with WsClient(daphne_server.ws_url, subprotocols=["realtime", ticket_subprotocol(ticket)]) as client:
+    async with WsClient(
+        daphne_server.ws_url, subprotocols=["realtime", ticket_subprotocol(ticket)]
+    ) as client:
         assert client.socket.subprotocol == "realtime"
         assert client.socket.response.headers["Sec-WebSocket-Protocol"] == "realtime"  # never the ticket
         assert client.hello["user"]["username"] == "alice"
@@ -263,7 +269,9 @@ def second_daphne(site, daphne_server):
 
 
 async def hello_via(server, ticket):
-    async with connect(server.ws_url, subprotocols=["realtime", ticket_subprotocol(ticket)], open_timeout=10) as socket:
+    async with connect(
+        server.ws_url, subprotocols=["realtime", ticket_subprotocol(ticket)], open_timeout=10
+    ) as socket:
         return json.loads(await asyncio.wait_for(socket.recv(), 10))
 
 

@@ -59,4 +59,3 @@ async def test_a_client_cannot_subscribe_to_a_padded_name(objects, alice, kind):
         assert (reply["type"], reply["code"]) == ("error", "not_found")
         assert f"Use '{kind}.{pk}'" in reply["message"]
         assert (await client.subscribe(f"{kind}.{pk}"))["type"] == "subscribed"
-

@@ -38,7 +38,9 @@ def po_entries(po: Path) -> list[tuple[str | None, str, str, bool]]:
             continue
         msgid = _po_field(block, "msgid")
         if msgid:
-            entries.append((_po_field(block, "msgctxt"), msgid, _po_field(block, "msgstr") or "", "#, fuzzy" in block))
+            entries.append(
+                (_po_field(block, "msgctxt"), msgid, _po_field(block, "msgstr") or "", "#, fuzzy" in block)
+            )
     return entries
 
 
@@ -48,8 +50,11 @@ def _po_field(block: str, name: str) -> str | None:
 
 
 def english_msgids() -> set[str]:
-    return {msgid.replace('\\"', '"') for cat in CATALOGUES
-            for _, msgid, _, _ in po_entries(cat / "zh_Hans/LC_MESSAGES/django.po")}
+    return {
+        msgid.replace('\\"', '"')
+        for cat in CATALOGUES
+        for _, msgid, _, _ in po_entries(cat / "zh_Hans/LC_MESSAGES/django.po")
+    }
 
 
 @pytest.mark.parametrize("catalogue", CATALOGUES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -62,8 +67,11 @@ def test_the_chinese_catalogue_is_complete_and_valid(catalogue):
     assert english == [], "every translation is Chinese"
     # msgfmt --check: placeholders (python-format) agree between msgid and msgstr, the header is sound.
     for lang in ("zh_Hans", "en"):
-        result = subprocess.run(["msgfmt", "--check", "-o", "/dev/null", str(catalogue / lang / "LC_MESSAGES/django.po")],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["msgfmt", "--check", "-o", "/dev/null", str(catalogue / lang / "LC_MESSAGES/django.po")],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr
 
 
@@ -75,17 +83,25 @@ def test_the_shipped_mo_files_are_compiled_from_the_po_files(catalogue, tmp_path
         subprocess.run(["msgfmt", "-o", str(fresh), str(po)], check=True)
         with open(po.with_suffix(".mo"), "rb") as shipped, open(fresh, "rb") as compiled:
             assert gettext.GNUTranslations(shipped)._catalog == gettext.GNUTranslations(compiled)._catalog, (
-                f"{po} changed since it was compiled: run manage.py compilemessages")
+                f"{po} changed since it was compiled: run manage.py compilemessages"
+            )
 
 
 def test_the_streams_catalogue_has_every_marked_string(tmp_path):
     """makemessages over a copy of the app finds nothing that the shipped catalogue lacks (or no longer uses)."""
     copy = tmp_path / "streams"
     shutil.copytree(ROOT / "realtime/streams", copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "makemessages", "-l", "zh_Hans", "--no-location"],
-                   cwd=copy, check=True, capture_output=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
-                                                                   "DJANGO_SETTINGS_MODULE": "tests.settings"})
-    shipped = {(ctx, msgid) for ctx, msgid, _, _ in po_entries(ROOT / "realtime/streams/locale/zh_Hans/LC_MESSAGES/django.po")}
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "makemessages", "-l", "zh_Hans", "--no-location"],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
+    shipped = {
+        (ctx, msgid)
+        for ctx, msgid, _, _ in po_entries(ROOT / "realtime/streams/locale/zh_Hans/LC_MESSAGES/django.po")
+    }
     current = {(ctx, msgid) for ctx, msgid, _, _ in po_entries(copy / "locale/zh_Hans/LC_MESSAGES/django.po")}
     assert current - shipped == set(), "strings marked for translation but missing from the catalogue"
     assert shipped - current == set(), "strings in the catalogue that nothing uses any more"
@@ -107,8 +123,11 @@ def error_codes_in_the_source() -> set[str]:
     protocol = (ROOT / "docs/protocol.md").read_text(encoding="utf-8")
     protocol = protocol.split("## Error codes", 1)[1].split("\n## ", 1)[0]
     codes |= set(re.findall(r"^\| `([a-z_]+)` \|", protocol, re.M))
-    codes |= {code for line in re.findall(r"^\| stream codes \| (.*) \|$", protocol, re.M)
-              for code in re.findall(r"`([a-z_]+)`", line)}
+    codes |= {
+        code
+        for line in re.findall(r"^\| stream codes \| (.*) \|$", protocol, re.M)
+        for code in re.findall(r"`([a-z_]+)`", line)
+    }
     return codes - {"retry_after"}  # a field named on the stream codes' line, not a code
 
 
@@ -184,8 +203,11 @@ class VisibleText(HTMLParser):
 
 def english_left(strings: list[str]) -> list[str]:
     """The page's strings that contain a literal part (4+ letters) of an English msgid."""
-    pieces = {piece.strip(" .,:;…") for msgid in english_msgids()
-              for piece in re.split(r"%\(\w+\)[sd]|<[^>]+>", msgid)}
+    pieces = {
+        piece.strip(" .,:;…")
+        for msgid in english_msgids()
+        for piece in re.split(r"%\(\w+\)[sd]|<[^>]+>", msgid)
+    }
     pieces = {p for p in pieces if len(re.sub(r"[^A-Za-z]", "", p)) >= 4}
     return [s for s in strings for p in pieces if re.search(rf"(?<![A-Za-z]){re.escape(p)}(?![A-Za-z])", s)]
 
@@ -199,7 +221,9 @@ def test_the_stream_page_in_chinese_has_no_english_left(client, stream, alice, w
     stream.owner.save()
     if who == "alice":
         client.force_login(alice)
-    html = client.get(reverse("watch", args=[stream.slug]), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+    html = client.get(
+        reverse("watch", args=[stream.slug]), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9"
+    ).content.decode()
     assert '<html lang="zh-hans">' in html
     # The broadcast banner's markup belongs to banner.js's owners (and is hidden until a broadcast).
     parser = VisibleText(skip="data-rt-banner")
@@ -209,14 +233,20 @@ def test_the_stream_page_in_chinese_has_no_english_left(client, stream, alice, w
     assert english_left(strings) == []
     assert any("弹幕设置" in s for s in strings) and any("实时聊天" in s for s in strings)
     words = re.search(r"<script type=\"application/json\" data-rt-texts>(.*?)</script>", html, re.S).group(1)
-    assert "慢速模式已开启：%(seconds)s 秒后可以再发。" in words.encode().decode("unicode_escape").encode("latin-1").decode()
+    assert (
+        "慢速模式已开启：%(seconds)s 秒后可以再发。"
+        in words.encode().decode("unicode_escape").encode("latin-1").decode()
+    )
 
 
 @pytest.mark.django_db
 def test_the_language_menu_switches_language_and_the_page_says_which(client):
     english = client.get(reverse("home")).content.decode()
     assert '<html lang="en">' in english and "Pick a stream" in english
-    assert 'action="/i18n/setlang/"' in english and '<option value="zh-hans" lang="zh-hans">简体中文</option>' in english
+    assert (
+        'action="/i18n/setlang/"' in english
+        and '<option value="zh-hans" lang="zh-hans">简体中文</option>' in english
+    )
     response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
     assert response.status_code == 302
     chinese = client.get(reverse("home")).content.decode()

@@ -33,10 +33,19 @@ STATUS_FIELDS = ["state", "round", "sent_at", "ended_at", "created_by", "created
 # What the object tools offer in each state (drafts are sent from the save buttons, after their edits).
 OBJECT_ACTIONS: dict[str, tuple[Any, str, str, tuple[str, ...]]] = {
     "send": (send_now, _("Send now"), _("Sent “{}” now."), (State.SCHEDULED,)),
-    "end": (end, _("End now"), _("Ended “{}”: its banners are coming down on every open page."), (State.LIVE,)),
+    "end": (
+        end,
+        _("End now"),
+        _("Ended “{}”: its banners are coming down on every open page."),
+        (State.LIVE,),
+    ),
     "cancel": (cancel, _("Cancel"), _("Cancelled “{}”."), (State.SCHEDULED, State.LIVE)),
-    "resend": (resend, _("Resend"), _("Resent “{}”: everyone in its audience sees it again."),
-               (State.LIVE, State.ENDED, State.CANCELLED)),
+    "resend": (
+        resend,
+        _("Resend"),
+        _("Resent “{}”: everyone in its audience sees it again."),
+        (State.LIVE, State.ENDED, State.CANCELLED),
+    ),
 }
 
 
@@ -69,8 +78,13 @@ class AnnouncementAdmin(admin.ModelAdmin):
         fieldsets: list[Any] = [
             ("Message", {"fields": ["title", "body", "link", "level", "dismissible"]}),
             ("Audience", {"fields": audience}),
-            ("When", {"fields": ["starts_at", "ends_at"],
-                      "description": "Server time. Empty start: when it is sent. Empty end: until ended."}),
+            (
+                "When",
+                {
+                    "fields": ["starts_at", "ends_at"],
+                    "description": "Server time. Empty start: when it is sent. Empty end: until ended.",
+                },
+            ),
         ]
         return fieldsets if obj is None else [*fieldsets, ("Status", {"fields": STATUS_FIELDS})]
 
@@ -113,15 +127,19 @@ class AnnouncementAdmin(admin.ModelAdmin):
         if obj.state in (State.SCHEDULED, State.LIVE) and {"starts_at", "ends_at"} & set(form.changed_data):
             transaction.on_commit(lambda: send_to_hubs({"type": WAKE_MESSAGE}))
 
-    def response_add(self, request: HttpRequest, obj: Announcement, post_url_continue: str | None = None) -> HttpResponse:
+    def response_add(
+        self, request: HttpRequest, obj: Announcement, post_url_continue: str | None = None
+    ) -> HttpResponse:
         return self._send_after_save(request, obj) or super().response_add(request, obj, post_url_continue)
 
     def response_change(self, request: HttpRequest, obj: Announcement) -> HttpResponse:
         return self._send_after_save(request, obj) or super().response_change(request, obj)
 
     def _send_after_save(self, request: HttpRequest, obj: Announcement) -> HttpResponse | None:
-        for button, function, done in (("_send_now", send_now, _("Saved and sent “{}”: it is live now.")),
-                                       ("_schedule", schedule, _("Saved and scheduled “{}”."))):
+        for button, function, done in (
+            ("_send_now", send_now, _("Saved and sent “{}”: it is live now.")),
+            ("_schedule", schedule, _("Saved and scheduled “{}”.")),
+        ):
             if button in request.POST:
                 if not self.has_send_permission(request):
                     raise PermissionDenied
@@ -132,8 +150,11 @@ class AnnouncementAdmin(admin.ModelAdmin):
     # -- the per-announcement buttons ---------------------------------------------------------------
     def get_urls(self) -> list[Any]:
         return [
-            path("<path:object_id>/announce/<str:action>/", self.admin_site.admin_view(self.object_action),
-                 name="realtime_announcements_announcement_action"),
+            path(
+                "<path:object_id>/announce/<str:action>/",
+                self.admin_site.admin_view(self.object_action),
+                name="realtime_announcements_announcement_action",
+            ),
             *super().get_urls(),
         ]
 
@@ -149,8 +170,11 @@ class AnnouncementAdmin(admin.ModelAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if action == "test":
             send_test(obj, request.user)
-            self.message_user(request, gettext("Sent a test of “{}” to your own open pages only.").format(obj),
-                              messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("Sent a test of “{}” to your own open pages only.").format(obj),
+                messages.SUCCESS,
+            )
         else:
             function, _label, done, _states = OBJECT_ACTIONS[action]
             self._apply(request, obj, function, done)
@@ -166,23 +190,42 @@ class AnnouncementAdmin(admin.ModelAdmin):
         return True
 
     def _change_url(self, obj: Announcement) -> str:
-        return reverse("admin:realtime_announcements_announcement_change", args=[obj.pk],
-                       current_app=self.admin_site.name)
+        return reverse(
+            "admin:realtime_announcements_announcement_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
 
-    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
-                           change: bool = False, form_url: str = "", obj: Announcement | None = None) -> Any:
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Announcement | None = None,
+    ) -> Any:
         can_send = self.has_send_permission(request)
-        context.update({
-            "can_send": can_send,
-            "preview": _preview(obj),
-            "object_actions": [(name, spec[1]) for name, spec in OBJECT_ACTIONS.items()
-                               if obj is not None and obj.state in spec[3]] if can_send else [],
-            "stats": compute(obj.pk) if obj is not None and can_send else None,
-            "show_send_buttons": can_send and (obj is None or obj.state == State.DRAFT),
-        })
+        context.update(
+            {
+                "can_send": can_send,
+                "preview": _preview(obj),
+                "object_actions": [
+                    (name, spec[1])
+                    for name, spec in OBJECT_ACTIONS.items()
+                    if obj is not None and obj.state in spec[3]
+                ]
+                if can_send
+                else [],
+                "stats": compute(obj.pk) if obj is not None and can_send else None,
+                "show_send_buttons": can_send and (obj is None or obj.state == State.DRAFT),
+            }
+        )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         run_due()  # the states listed are the server's now, even if no scheduler has run yet
         return super().changelist_view(request, extra_context)
 
@@ -221,7 +264,25 @@ class AnnouncementAdmin(admin.ModelAdmin):
 def _preview(obj: Announcement | None) -> dict[str, Any]:
     """The banner as the site would show it (admin.js keeps it in step with the form)."""
     if obj is None:
-        return {"id": 0, "round": 0, "title": gettext("Your announcement"), "body": "", "link": "", "level": "info",
-                "dismissible": True, "topic": "", "sent_at": ""}
-    return {"id": obj.pk, "round": obj.round, "title": obj.title, "body": obj.body, "link": obj.link,
-            "level": obj.level, "dismissible": obj.is_dismissible, "topic": "", "sent_at": ""}
+        return {
+            "id": 0,
+            "round": 0,
+            "title": gettext("Your announcement"),
+            "body": "",
+            "link": "",
+            "level": "info",
+            "dismissible": True,
+            "topic": "",
+            "sent_at": "",
+        }
+    return {
+        "id": obj.pk,
+        "round": obj.round,
+        "title": obj.title,
+        "body": obj.body,
+        "link": obj.link,
+        "level": obj.level,
+        "dismissible": obj.is_dismissible,
+        "topic": "",
+        "sent_at": "",
+    }

@@ -61,9 +61,16 @@ def announce(
     if ends_in is not None:
         ends_at = (starts_at or now) + ends_in
     announcement = Announcement(
-        title=title, body=body, link=link, level=level, audience=audience,
-        stream_id=getattr(stream, "pk", stream), starts_at=starts_at, ends_at=ends_at,
-        dismissible=dismissible, created_by=created_by,
+        title=title,
+        body=body,
+        link=link,
+        level=level,
+        audience=audience,
+        stream_id=getattr(stream, "pk", stream),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        dismissible=dismissible,
+        created_by=created_by,
     )
     group_rows, user_rows = _groups(groups), _users(users)
     announcement.full_clean()
@@ -82,8 +89,12 @@ def announce(
 def _groups(values: Iterable[Group | int | str]) -> list[Group]:
     found = []
     for value in values:
-        lookup = {"pk": value} if isinstance(value, int) else {"name": value} if isinstance(value, str) else None
-        group = value if isinstance(value, Group) else Group.objects.filter(**lookup).first() if lookup else None
+        lookup = (
+            {"pk": value} if isinstance(value, int) else {"name": value} if isinstance(value, str) else None
+        )
+        group = (
+            value if isinstance(value, Group) else Group.objects.filter(**lookup).first() if lookup else None
+        )
         if group is None:
             raise ValidationError({"groups": f"No group {value!r}."})
         found.append(group)

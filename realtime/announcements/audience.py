@@ -65,7 +65,9 @@ def audience_users(announcement: Announcement) -> QuerySet:
 def recipients(announcement: Announcement) -> list[int]:
     """Ids of the users a targeted round goes to: the audience now, plus those already sent this round."""
     now = set(audience_users(announcement).values_list("pk", flat=True))
-    sent = Receipt.objects.filter(announcement=announcement, round=announcement.round).values_list("user_id", flat=True)
+    sent = Receipt.objects.filter(announcement=announcement, round=announcement.round).values_list(
+        "user_id", flat=True
+    )
     return sorted(now | set(sent))
 
 
@@ -94,8 +96,10 @@ def includes(announcement: Announcement, user: Any) -> bool:
         return announcement.audience == Audience.EVERYONE
     if announcement.audience in (Audience.EVERYONE, Audience.SIGNED_IN):
         return bool(user.is_active)
-    return (audience_users(announcement).filter(pk=user.pk).exists()
-            or Receipt.objects.filter(announcement=announcement, round=announcement.round, user=user).exists())
+    return (
+        audience_users(announcement).filter(pk=user.pk).exists()
+        or Receipt.objects.filter(announcement=announcement, round=announcement.round, user=user).exists()
+    )
 
 
 def payload(announcement: Announcement, *, test: bool = False) -> dict[str, Any]:
@@ -119,8 +123,7 @@ def payload(announcement: Announcement, *, test: bool = False) -> dict[str, Any]
 def showing(now: Any = None) -> QuerySet:
     """Announcements live by the server's clock (also before the scheduler has caught up)."""
     now = now or timezone.now()
-    return (Announcement.objects.filter(state=State.LIVE).exclude(starts_at__gt=now)
-            .exclude(ends_at__lte=now))
+    return Announcement.objects.filter(state=State.LIVE).exclude(starts_at__gt=now).exclude(ends_at__lte=now)
 
 
 def live_on(topic: str, user: Any) -> list[dict[str, Any]]:
@@ -138,9 +141,14 @@ def live_on(topic: str, user: Any) -> list[dict[str, Any]]:
     if getattr(user, "is_authenticated", False):
         if topic.startswith(f"{KIND}.{USER_PREFIX}"):
             found = [item for item in found if includes(item, user)]
-        dismissed = set(Receipt.objects.filter(
-            user=user, announcement__in=found, round=F("announcement__round"), dismissed_at__isnull=False,
-        ).values_list("announcement_id", flat=True))
+        dismissed = set(
+            Receipt.objects.filter(
+                user=user,
+                announcement__in=found,
+                round=F("announcement__round"),
+                dismissed_at__isnull=False,
+            ).values_list("announcement_id", flat=True)
+        )
         found = [item for item in found if item.pk not in dismissed or not item.is_dismissible]
     return [payload(item) for item in found]
 

@@ -44,14 +44,19 @@ class Census:
         for name in topics:
             if name == PERSONAL:
                 prefix = PERSONAL[:-1]
-                users = [int(topic[len(prefix):]) for topic, room in self.hub.rooms.items()
-                         if topic.startswith(prefix) and len(room)]
+                users = [
+                    int(topic[len(prefix) :])
+                    for topic, room in self.hub.rooms.items()
+                    if topic.startswith(prefix) and len(room)
+                ]
                 found[name] = {"users": users, "anonymous": 0}
                 continue
             room = self.hub.rooms.get(name)
             connections = room.connections() if room is not None else []
-            found[name] = {"users": sorted({c.user_id for c in connections if c.user_id is not None}),
-                           "anonymous": sum(1 for c in connections if c.user_id is None)}
+            found[name] = {
+                "users": sorted({c.user_id for c in connections if c.user_id is not None}),
+                "anonymous": sum(1 for c in connections if c.user_id is None),
+            }
         return found
 
     def answer(self, message: dict[str, Any]) -> None:
@@ -63,14 +68,19 @@ class Census:
 
     async def _reply(self, origin: str, topics: list[str]) -> None:
         try:
-            await self.hub.send_to_hubs({"type": REPLY, "to": origin, "origin": self.hub.channel,
-                                         "rooms": self.local(topics)})
+            await self.hub.send_to_hubs(
+                {"type": REPLY, "to": origin, "origin": self.hub.channel, "rooms": self.local(topics)}
+            )
         except Exception as exc:  # the panel shows what the others said; it asks again next interval
             logger.debug("Could not answer a census request (%s)", exc)
 
     def collect(self, message: dict[str, Any]) -> None:
         origin, rooms = message.get("origin"), message.get("rooms")
-        if message.get("to") != self.hub.channel or not isinstance(origin, str) or not isinstance(rooms, dict):
+        if (
+            message.get("to") != self.hub.channel
+            or not isinstance(origin, str)
+            or not isinstance(rooms, dict)
+        ):
             return
         interval = float(realtime_settings.ANNOUNCEMENT_STATS_INTERVAL)
         self.answers[origin] = (rooms, asyncio.get_running_loop().time() + EXPIRY_INTERVALS * interval)

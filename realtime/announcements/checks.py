@@ -12,12 +12,18 @@ def check_intervals(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
     from .conf import realtime_settings
 
     errors: list[checks.CheckMessage] = []
-    for name in ("ANNOUNCEMENT_POLL_INTERVAL", "ANNOUNCEMENT_RECEIPT_INTERVAL", "ANNOUNCEMENT_STATS_INTERVAL"):
+    for name in (
+        "ANNOUNCEMENT_POLL_INTERVAL",
+        "ANNOUNCEMENT_RECEIPT_INTERVAL",
+        "ANNOUNCEMENT_STATS_INTERVAL",
+    ):
         value = getattr(realtime_settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors.append(checks.Error(
-                f"REALTIME[{name!r}] must be a number of seconds above 0 (it is {value!r}).",
-                hint=f"Remove it to use the default ({realtime_settings.defaults[name]}).",
-                id="realtime.E020",
-            ))
+            errors.append(
+                checks.Error(
+                    f"REALTIME[{name!r}] must be a number of seconds above 0 (it is {value!r}).",
+                    hint=f"Remove it to use the default ({realtime_settings.defaults[name]}).",
+                    id="realtime.E020",
+                )
+            )
     return errors

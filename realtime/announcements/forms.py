@@ -17,8 +17,19 @@ MAX_STREAM_CHOICES = 500
 class AnnouncementForm(forms.ModelForm):
     class Meta:
         model = Announcement
-        fields = ["title", "body", "link", "level", "dismissible", "audience", "groups", "users", "stream_id",
-                  "starts_at", "ends_at"]
+        fields = [
+            "title",
+            "body",
+            "link",
+            "level",
+            "dismissible",
+            "audience",
+            "groups",
+            "users",
+            "stream_id",
+            "starts_at",
+            "ends_at",
+        ]
         widgets = {"body": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -28,7 +39,11 @@ class AnnouncementForm(forms.ModelForm):
             Stream = apps.get_model("realtime_streams", "Stream")
             rows = Stream._default_manager.order_by("-pk").values_list("pk", "title")[:MAX_STREAM_CHOICES]
             self.fields["stream_id"] = forms.TypedChoiceField(
-                label="Stream", required=False, coerce=int, empty_value=None, help_text=field.help_text,
+                label="Stream",
+                required=False,
+                coerce=int,
+                empty_value=None,
+                help_text=field.help_text,
                 choices=[("", "---------"), *[(pk, f"{title} (#{pk})") for pk, title in rows]],
             )
 

@@ -36,8 +36,9 @@ class AnnouncementError(Exception):
     """A change that does not apply (ending a draft, scheduling in the past): the message says why."""
 
 
-def _claim(pk: int, expected: tuple[str, ...], when: dict[str, Any] | None = None,
-           **changes: Any) -> Announcement | None:
+def _claim(
+    pk: int, expected: tuple[str, ...], when: dict[str, Any] | None = None, **changes: Any
+) -> Announcement | None:
     """Move the row out of one of the `expected` states (and `when` conditions, e.g. a start time that
     has come); the fresh row, or None if another caller won. Must run inside `transaction.atomic()`."""
     rows = Announcement.objects.filter(pk=pk, state__in=expected, **(when or {}))
@@ -74,8 +75,10 @@ def _deliver(announcement: Announcement) -> int:
     users: list[int] = []
     if announcement.targeted:
         users = recipients(announcement)
-        Receipt.objects.bulk_create([Receipt(announcement=announcement, user_id=pk, round=announcement.round)
-                                     for pk in users], ignore_conflicts=True)
+        Receipt.objects.bulk_create(
+            [Receipt(announcement=announcement, user_id=pk, round=announcement.round) for pk in users],
+            ignore_conflicts=True,
+        )
     data = payload(announcement)
     topics = delivery_topics(announcement, users)
     for topic in topics:
@@ -101,8 +104,15 @@ def send_now(announcement: Announcement, *, by: Any = None) -> Announcement:
     now = timezone.now()
     with transaction.atomic():
         _check_end(_fresh(announcement).ends_at, now)
-        sent = _claim(announcement.pk, (State.DRAFT, State.SCHEDULED), state=State.LIVE, starts_at=now,
-                      sent_at=now, round=F("round") + 1, ended_at=None)
+        sent = _claim(
+            announcement.pk,
+            (State.DRAFT, State.SCHEDULED),
+            state=State.LIVE,
+            starts_at=now,
+            sent_at=now,
+            round=F("round") + 1,
+            ended_at=None,
+        )
         if sent is None:
             raise AnnouncementError(f"'{announcement}' is no longer a draft or scheduled; nothing was sent.")
         _deliver(sent)
@@ -145,8 +155,9 @@ def cancel(announcement: Announcement, *, by: Any = None) -> Announcement:
     with transaction.atomic():
         # Two claims, at most one wins: which one says whether banners are up to take down.
         taken_down = _claim(announcement.pk, (State.LIVE,), state=State.CANCELLED, ended_at=now)
-        cancelled = taken_down or _claim(announcement.pk, (State.SCHEDULED,), state=State.CANCELLED,
-                                         ended_at=now)
+        cancelled = taken_down or _claim(
+            announcement.pk, (State.SCHEDULED,), state=State.CANCELLED, ended_at=now
+        )
         if cancelled is None:
             raise AnnouncementError(f"'{announcement}' is neither scheduled nor live; nothing to cancel.")
         if taken_down is not None:
@@ -168,8 +179,16 @@ def resend(announcement: Announcement, *, by: Any = None) -> Announcement:
             start = row.sent_at or row.starts_at
             ends_at = now + (ends_at - start) if start is not None and ends_at > start else None
         _check_end(ends_at, now)
-        sent = _claim(announcement.pk, (State.LIVE, State.ENDED, State.CANCELLED), state=State.LIVE,
-                      starts_at=now, sent_at=now, ends_at=ends_at, ended_at=None, round=F("round") + 1)
+        sent = _claim(
+            announcement.pk,
+            (State.LIVE, State.ENDED, State.CANCELLED),
+            state=State.LIVE,
+            starts_at=now,
+            sent_at=now,
+            ends_at=ends_at,
+            ended_at=None,
+            round=F("round") + 1,
+        )
         if sent is None:
             raise AnnouncementError(f"'{announcement}' has not been sent yet; send it instead of resending.")
         _deliver(sent)
@@ -199,8 +218,9 @@ def start_due(pk: int, now: datetime) -> bool:
             logger.warning("Announcement %s ended unsent: no scheduler ran between its start and end", pk)
             _log(missed, missed.created_by, "Ended unsent: no scheduler ran between its start and end.")
             return False
-        sent = _claim(pk, (State.SCHEDULED,), due, state=State.LIVE, sent_at=now, round=F("round") + 1,
-                      ended_at=None)
+        sent = _claim(
+            pk, (State.SCHEDULED,), due, state=State.LIVE, sent_at=now, round=F("round") + 1, ended_at=None
+        )
         if sent is None:
             return False
         _deliver(sent)

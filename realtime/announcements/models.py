@@ -59,37 +59,58 @@ class Announcement(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True, help_text="Plain text; shown as written, never as HTML.")
     link = models.CharField(
-        max_length=500, blank=True, validators=[URLValidator(schemes=["http", "https"])],
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
         help_text="Optional http(s) address the banner links to.",
     )
     level = models.CharField(max_length=10, choices=Level.choices, default=Level.INFO)
     audience = models.CharField(max_length=10, choices=Audience.choices, default=Audience.EVERYONE)
-    groups = models.ManyToManyField("auth.Group", blank=True, related_name="+",
-                                    help_text="For the audience 'Members of the chosen groups'.")
-    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+",
-                                   help_text="For the audience 'The chosen users'.")
+    groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="+",
+        help_text="For the audience 'Members of the chosen groups'.",
+    )
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        help_text="For the audience 'The chosen users'.",
+    )
     stream_id = models.PositiveBigIntegerField(
-        null=True, blank=True, verbose_name="stream",
+        null=True,
+        blank=True,
+        verbose_name="stream",
         help_text="For the audience 'Viewers of one stream' (needs realtime.streams).",
     )
-    starts_at = models.DateTimeField(null=True, blank=True,
-                                     help_text="When it goes live if scheduled; empty: when it is sent.")
+    starts_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it goes live if scheduled; empty: when it is sent."
+    )
     ends_at = models.DateTimeField(null=True, blank=True, help_text="When it ends; empty: until ended.")
     dismissible = models.BooleanField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         choices=[(None, "Default: yes, except critical"), (True, "Yes"), (False, "No")],
         help_text="Whether people can close the banner.",
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT, editable=False)
     round = models.PositiveIntegerField(
-        default=0, editable=False,
+        default=0,
+        editable=False,
         help_text="Delivery round: 1 when first sent, one more on each resend. Receipts and dismissals "
-                  "count per round, so a resend reaches everyone again.",
+        "count per round, so a resend reaches everyone again.",
     )
     sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+", editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -118,8 +139,11 @@ class Announcement(models.Model):
         """Live by the server's clock: what pages render and topics hand out, whether or not the
         scheduler has run yet."""
         now = now or timezone.now()
-        return (self.state == State.LIVE and (self.starts_at is None or self.starts_at <= now)
-                and (self.ends_at is None or self.ends_at > now))
+        return (
+            self.state == State.LIVE
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.ends_at is None or self.ends_at > now)
+        )
 
     def clean(self) -> None:
         """Rules across fields (the audience's groups and users are checked once they exist, by
@@ -127,10 +151,16 @@ class Announcement(models.Model):
         errors: dict[str, str] = {}
         if self.audience == Audience.STREAM:
             if not streams_installed():
-                errors["audience"] = f"Add {STREAMS_APP!r} to INSTALLED_APPS to announce to a stream's viewers."
+                errors["audience"] = (
+                    f"Add {STREAMS_APP!r} to INSTALLED_APPS to announce to a stream's viewers."
+                )
             elif self.stream_id is None:
                 errors["stream_id"] = "Choose the stream whose viewers should see this."
-            elif not apps.get_model("realtime_streams", "Stream")._default_manager.filter(pk=self.stream_id).exists():
+            elif (
+                not apps.get_model("realtime_streams", "Stream")
+                ._default_manager.filter(pk=self.stream_id)
+                .exists()
+            ):
                 errors["stream_id"] = f"There is no stream with id {self.stream_id}."
         if self.starts_at is not None and self.ends_at is not None and self.ends_at <= self.starts_at:
             errors["ends_at"] = "The end must come after the start."
@@ -152,8 +182,9 @@ class Receipt(models.Model):
     dismissed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["announcement", "round", "user"],
-                                               name="rt_receipt_once_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["announcement", "round", "user"], name="rt_receipt_once_per_user")
+        ]
         indexes = [models.Index(fields=["user", "dismissed_at"], name="rt_receipt_user_dismissed")]
 
     def __str__(self) -> str:

@@ -70,10 +70,13 @@ def store_reports(reports: list[Report]) -> list[bool]:
         wanted: dict[tuple[int, int], set[str]] = {}
         for report in reports:
             announcement = found.get(report.announcement)
-            valid = (announcement is not None and announcement.state == State.LIVE
-                     and report.round == announcement.round > 0
-                     and (report.kind != "dismissed" or announcement.is_dismissible)
-                     and carries(report.topic, announcement, report.user))
+            valid = (
+                announcement is not None
+                and announcement.state == State.LIVE
+                and report.round == announcement.round > 0
+                and (report.kind != "dismissed" or announcement.is_dismissible)
+                and carries(report.topic, announcement, report.user)
+            )
             counted.append(valid)
             if valid:
                 wanted.setdefault((report.announcement, report.user.pk), set()).add(report.kind)
@@ -81,18 +84,20 @@ def store_reports(reports: list[Report]) -> list[bool]:
         answered: set[tuple[int, int, str]] = set()  # two tabs reporting together: the first counts
         for index, report in enumerate(reports):
             key = (report.announcement, report.user.pk, report.kind)
-            counted[index] = (counted[index] and key not in answered
-                              and report.kind in fresh.get(key[:2], ()))
+            counted[index] = counted[index] and key not in answered and report.kind in fresh.get(key[:2], ())
             answered.add(key)
         for (pk, user_id), kinds in fresh.items():
             if "dismissed" in kinds:
                 data = {"id": pk, "round": found[pk].round}
-                publish_on_commit(store_event(user_topic(user_id), "announcement.dismissed", data, marker=True))
+                publish_on_commit(
+                    store_event(user_topic(user_id), "announcement.dismissed", data, marker=True)
+                )
     return counted
 
 
-def _apply(found: dict[int, Announcement], wanted: dict[tuple[int, int], set[str]],
-           now: Any) -> dict[tuple[int, int], set[str]]:
+def _apply(
+    found: dict[int, Announcement], wanted: dict[tuple[int, int], set[str]], now: Any
+) -> dict[tuple[int, int], set[str]]:
     """Set each wanted stage that was not set yet; return the stages newly set per (announcement, user)."""
     fresh: dict[tuple[int, int], set[str]] = {}
     by_announcement: dict[int, set[int]] = {}
@@ -100,9 +105,12 @@ def _apply(found: dict[int, Announcement], wanted: dict[tuple[int, int], set[str
         by_announcement.setdefault(pk, set()).add(user_id)
     for pk, user_ids in by_announcement.items():
         round_ = found[pk].round
-        Receipt.objects.bulk_create([Receipt(announcement_id=pk, user_id=u, round=round_) for u in user_ids],
-                                    ignore_conflicts=True)
-        rows = Receipt.objects.select_for_update().filter(announcement_id=pk, round=round_, user_id__in=user_ids)
+        Receipt.objects.bulk_create(
+            [Receipt(announcement_id=pk, user_id=u, round=round_) for u in user_ids], ignore_conflicts=True
+        )
+        rows = Receipt.objects.select_for_update().filter(
+            announcement_id=pk, round=round_, user_id__in=user_ids
+        )
         changed = []
         for row in rows:
             kinds = wanted[(pk, row.user_id)]

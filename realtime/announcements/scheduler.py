@@ -40,12 +40,15 @@ def run_due(now: datetime | None = None) -> datetime | None:
     scheduled). Safe to call from any number of processes at once."""
     now = now or timezone.now()
     for pk in Announcement.objects.filter(state=State.SCHEDULED, starts_at__lte=now).values_list(
-            "pk", flat=True)[:BATCH]:
+        "pk", flat=True
+    )[:BATCH]:
         try:
             start_due(pk, now)
         except Exception:
             logger.exception("Could not start announcement %s; will try again", pk)
-    for pk in Announcement.objects.filter(state=State.LIVE, ends_at__lte=now).values_list("pk", flat=True)[:BATCH]:
+    for pk in Announcement.objects.filter(state=State.LIVE, ends_at__lte=now).values_list("pk", flat=True)[
+        :BATCH
+    ]:
         try:
             end_due(pk, now)
         except Exception:

@@ -40,8 +40,9 @@ def connected_in_audience(announcement: Announcement, users: set[int], anonymous
     if announcement.audience == Audience.SIGNED_IN:
         return len(users), 0
     if announcement.round:
-        count = Receipt.objects.filter(announcement=announcement, round=announcement.round,
-                                       user_id__in=users).count()
+        count = Receipt.objects.filter(
+            announcement=announcement, round=announcement.round, user_id__in=users
+        ).count()
     else:
         count = audience_users(announcement).filter(pk__in=users).count()
     return count, 0
@@ -52,7 +53,8 @@ def compute(pk: int, users: set[int] = frozenset(), anonymous: int = 0) -> dict[
     if announcement is None:
         return {"id": pk, "deleted": True}
     counts = Receipt.objects.filter(announcement=announcement, round=announcement.round).aggregate(
-        delivered=Count("delivered_at"), seen=Count("seen_at"), dismissed=Count("dismissed_at"))
+        delivered=Count("delivered_at"), seen=Count("seen_at"), dismissed=Count("dismissed_at")
+    )
     connected, connected_anonymous = connected_in_audience(announcement, users, anonymous)
     return {
         "id": pk,

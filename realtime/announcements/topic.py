@@ -48,11 +48,14 @@ class AnnouncementTopic(Topic):
         if name in (ALL_TOPIC, SIGNED_IN_TOPIC):
             return cls(name, key)
         if key.startswith(USER_PREFIX):
-            return cls(name, key, _number(key[len(USER_PREFIX):], "announcements.user-7"))
+            return cls(name, key, _number(key[len(USER_PREFIX) :], "announcements.user-7"))
         if key.startswith(STREAM_PREFIX) and streams_installed():
-            return cls(name, key, _number(key[len(STREAM_PREFIX):], "announcements.stream-3"))
-        raise ProtocolError("not_found", "Announcement topics are announcements.all, announcements.users, "
-                                         "announcements.user-<your id> and announcements.stream-<id>.")
+            return cls(name, key, _number(key[len(STREAM_PREFIX) :], "announcements.stream-3"))
+        raise ProtocolError(
+            "not_found",
+            "Announcement topics are announcements.all, announcements.users, "
+            "announcements.user-<your id> and announcements.stream-<id>.",
+        )
 
     async def authorize_subscribe(self, client: Client) -> None:
         user = client.user

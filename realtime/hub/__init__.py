@@ -6,5 +6,14 @@ from .recent import Replay
 from .registry import bound_hub, current_hub, get_hub, reset_hub
 from .room import Room, Subscription
 
-__all__ = ["Connection", "Hub", "Replay", "Room", "Subscription", "bound_hub", "current_hub", "get_hub",
-           "reset_hub"]
+__all__ = [
+    "Connection",
+    "Hub",
+    "Replay",
+    "Room",
+    "Subscription",
+    "bound_hub",
+    "current_hub",
+    "get_hub",
+    "reset_hub",
+]

@@ -56,9 +56,12 @@ def revoked(creds: Iterable[Credentials]) -> set[Credentials]:
     bad = set()
     for cred in creds:
         row = users.get(cred.user_id)
-        if (row is None or row.get("is_active", True) is False
-                or ("password" in row and cred.password is not None and row["password"] != cred.password)
-                or (cred.session_key and alive is not None and cred.session_key not in alive)):
+        if (
+            row is None
+            or row.get("is_active", True) is False
+            or ("password" in row and cred.password is not None and row["password"] != cred.password)
+            or (cred.session_key and alive is not None and cred.session_key not in alive)
+        ):
             bad.add(cred)
     return bad
 
@@ -71,8 +74,11 @@ def _live_sessions(keys: set[str]) -> set[str] | None:
     store = engine.SessionStore
     if hasattr(store, "get_model_class"):  # db and cached_db: logout deletes the row
         model = store.get_model_class()
-        return {key for chunk in _chunks(sorted(keys))
-                for key in model.objects.filter(session_key__in=chunk).values_list("session_key", flat=True)}
+        return {
+            key
+            for chunk in _chunks(sorted(keys))
+            for key in model.objects.filter(session_key__in=chunk).values_list("session_key", flat=True)
+        }
     if settings.SESSION_ENGINE.endswith("signed_cookies"):
         return None  # the session lives in the browser's cookie: nothing server-side to revoke
     return {key for key in keys if store().exists(key)}  # cache, file: one cheap lookup each
@@ -80,4 +86,4 @@ def _live_sessions(keys: set[str]) -> set[str] | None:
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]

@@ -57,8 +57,13 @@ class Outage:
             logger.debug("%s still unavailable (%s: %s)", self.what, during, exc)
             return False
         self.since = asyncio.get_running_loop().time()
-        logger.warning("%s unavailable (%s: %s); %s. Retrying quietly until it answers.",
-                       self.what, during, exc or type(exc).__name__, self.consequence)
+        logger.warning(
+            "%s unavailable (%s: %s); %s. Retrying quietly until it answers.",
+            self.what,
+            during,
+            exc or type(exc).__name__,
+            self.consequence,
+        )
         return True
 
     def answered(self, detail: str = "") -> float | None:
@@ -66,8 +71,13 @@ class Outage:
         if self.since is None:
             return None
         length = asyncio.get_running_loop().time() - self.since
-        logger.warning("%s back after %.1f s (%d failed attempts)%s", self.what, length, self.failures,
-                       f"; {detail}" if detail else "")
+        logger.warning(
+            "%s back after %.1f s (%d failed attempts)%s",
+            self.what,
+            length,
+            self.failures,
+            f"; {detail}" if detail else "",
+        )
         self.since, self.failures = None, 0
         return length
 
@@ -77,8 +87,9 @@ class LayerHealth:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.outage = Outage("Channel layer", "live delivery is paused, stored events still arrive "
-                                              "through the database sync")
+        self.outage = Outage(
+            "Channel layer", "live delivery is paused, stored events still arrive through the database sync"
+        )
         self.identity: tuple[str, ...] | None = None
         self.up = asyncio.Event()  # cleared while the layer is down; the reader waits on it
         self.up.set()
@@ -145,8 +156,10 @@ class LayerHealth:
         if self.outage.down:
             self.outage.answered(detail + (" (the server restarted)" if restarted else ""))
         else:
-            logger.warning("Channel layer server restarted (its run id changed) and forgot this process's "
-                           "groups; %s", detail)
+            logger.warning(
+                "Channel layer server restarted (its run id changed) and forgot this process's groups; %s",
+                detail,
+            )
         self.up.set()
         self.owed = ["sync", "access", "reauthorize"]
 
@@ -176,7 +189,7 @@ async def rejoin(hub: Hub) -> int:
     await hub.layer.group_add(CONTROL_GROUP, hub.channel)
     rooms = [room for room in list(hub.rooms.values()) if room.joined or len(room)]
     for start in range(0, len(rooms), JOINS_AT_ONCE):
-        await asyncio.gather(*(_rejoin_room(hub, room) for room in rooms[start:start + JOINS_AT_ONCE]))
+        await asyncio.gather(*(_rejoin_room(hub, room) for room in rooms[start : start + JOINS_AT_ONCE]))
     return 1 + len(rooms)
 
 

@@ -19,9 +19,6 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from channels.db import database_sync_to_async
-
-from .. import eventlog
 from ..conf import realtime_settings
 from ..eventlog import History, StoredEvent
 from ..topics.base import Topic
@@ -104,7 +101,9 @@ class Hub:
         await asyncio.gather(*tasks, return_exceptions=True)
         for room in self.rooms.values():
             room.close()
-        groups = [group_for_topic(room.topic) for room in self.rooms.values() if room.joined] + [CONTROL_GROUP]
+        groups = [group_for_topic(room.topic) for room in self.rooms.values() if room.joined] + [
+            CONTROL_GROUP
+        ]
         try:
             async with asyncio.timeout(2):
                 for group in groups:
@@ -139,8 +138,13 @@ class Hub:
         sub = self.memberships.get(conn, {}).get(name)
         return sub.topic if sub is not None else None
 
-    async def subscribe(self, conn: Connection, topic: Topic, since: int | None,
-                        make_reply: Callable[[Replay | None, dict], str]) -> bool:
+    async def subscribe(
+        self,
+        conn: Connection,
+        topic: Topic,
+        since: int | None,
+        make_reply: Callable[[Replay | None, dict], str],
+    ) -> bool:
         """Add `conn` to `topic`; send it the reply, its history and then the live feed.
 
         History comes from the room's cache of recent events when it can answer, else the database.
@@ -151,8 +155,12 @@ class Hub:
         room = self.rooms.get(topic.name)
         if room is None:
             room = self.rooms[topic.name] = Room(
-                topic.name, persistent=topic.persistent, limit=self.history_limit,
-                window=lambda: self.coalesce_window, read_range=read_range)
+                topic.name,
+                persistent=topic.persistent,
+                limit=self.history_limit,
+                window=lambda: self.coalesce_window,
+                read_range=upkeep.read_range,
+            )
         sub = room.add(conn, topic)
         self.memberships.setdefault(conn, {})[topic.name] = sub
         self._changed(room)
@@ -165,7 +173,9 @@ class Hub:
             replay = room.cached_replay(since, limit) if topic.persistent and cacheable else None
             if topic.persistent and replay is None:
                 history = await topic.history(since, limit)
-                replay = Replay([encode(event) for event in history.events], history.last_id, history.truncated)
+                replay = Replay(
+                    [encode(event) for event in history.events], history.last_id, history.truncated
+                )
             state = await topic.state(conn)
         except BaseException:
             if self.subscriptions(conn).get(topic.name) is sub:
@@ -286,8 +296,3 @@ class Hub:
     async def sync(self) -> None:
         """Deliver stored events whose publish never reached us (lost message, layer outage)."""
         await upkeep.sync(self)
-
-async def read_range(topic: str, after: int, upto: int) -> list[StoredEvent]:
-    return await database_sync_to_async(eventlog.read_range)(topic, after, upto)
-
-

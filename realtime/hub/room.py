@@ -50,8 +50,9 @@ class Subscription:
 
 
 class Room:
-    def __init__(self, topic: str, *, persistent: bool, limit: int, window: Callable[[], float],
-                 read_range: ReadRange) -> None:
+    def __init__(
+        self, topic: str, *, persistent: bool, limit: int, window: Callable[[], float], read_range: ReadRange
+    ) -> None:
         self.topic = topic
         self.persistent = persistent
         self.window = window
@@ -187,8 +188,12 @@ class Room:
                     await self.catch_up(max(max(self.sequencer.pending, default=1) - 1, self.expected))
                 except Exception as exc:  # the database is failing: keep the pending events, retry
                     delay = min(delay * 2, GAP_RETRY_MAX)
-                    logger.warning("Could not fill a gap on %s from the database (%s); retrying in %.1f s",
-                                   self.topic, exc, delay)
+                    logger.warning(
+                        "Could not fill a gap on %s from the database (%s); retrying in %.1f s",
+                        self.topic,
+                        exc,
+                        delay,
+                    )
                     continue
                 last = self.sequencer.last_id or 0
                 if not self.sequencer.pending and self.expected <= last:
@@ -205,8 +210,12 @@ class Room:
         events = await self.read_range(self.topic, last, upto)
         deliveries, skipped = self.sequencer.fill(events, upto)
         for first, end in skipped:
-            logger.warning("Events %s..%s of %s are not in the database (rolled back or pruned); "
-                           "moving past them", first, end, self.topic)
+            logger.warning(
+                "Events %s..%s of %s are not in the database (rolled back or pruned); moving past them",
+                first,
+                end,
+                self.topic,
+            )
         self._queue(deliveries)
         self._settle()
 

@@ -111,6 +111,9 @@ class Sequencer:
             return
         if history.floor is None:
             return
-        items = [Item(event.id, event.marker, text) for event, text in zip(history.events, texts, strict=True)
-                 if event.id is not None]
+        items = [
+            Item(event.id, event.marker, text)
+            for event, text in zip(history.events, texts, strict=True)
+            if event.id is not None
+        ]
         self.recent.seed(items, history.floor, content_below=history.content_below)

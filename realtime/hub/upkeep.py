@@ -64,6 +64,14 @@ async def check_access(hub: Hub) -> int:
     for conn in closed:
         conn.close_with(CLOSE_REVOKED)
     if closed:
-        logger.info("Closed %d connection(s) whose access was revoked (logout, deactivation or password "
-                    "change found in the database)", len(closed))
+        logger.info(
+            "Closed %d connection(s) whose access was revoked (logout, deactivation or password "
+            "change found in the database)",
+            len(closed),
+        )
     return len(closed)
+
+
+async def read_range(topic: str, after: int, upto: int) -> list[eventlog.StoredEvent]:
+    """The events of `topic` with `after < id <= upto`: how a room fills a gap in what the layer sent."""
+    return await database_sync_to_async(eventlog.read_range)(topic, after, upto)

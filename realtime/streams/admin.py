@@ -18,7 +18,15 @@ from .models import Comment, ReactionTotal, Stream, StreamRestriction
 
 @admin.register(Stream)
 class StreamAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "owner", "status", "comments_open", "slow_mode_seconds", "allow_anonymous"]
+    list_display = [
+        "title",
+        "slug",
+        "owner",
+        "status",
+        "comments_open",
+        "slow_mode_seconds",
+        "allow_anonymous",
+    ]
     list_filter = ["status", "comments_open", "allow_anonymous"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
@@ -41,18 +49,30 @@ class StreamAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Close comments"), permissions=["change"])
     def close_comments(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
-        self._update(request, queryset, gettext("Closed comments on %(count)d stream(s); viewers were told at once."),
-                     comments_open=False)
+        self._update(
+            request,
+            queryset,
+            gettext("Closed comments on %(count)d stream(s); viewers were told at once."),
+            comments_open=False,
+        )
 
     @admin.action(description=_("Open comments"), permissions=["change"])
     def open_comments(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
-        self._update(request, queryset, gettext("Opened comments on %(count)d stream(s); viewers were told at once."),
-                     comments_open=True)
+        self._update(
+            request,
+            queryset,
+            gettext("Opened comments on %(count)d stream(s); viewers were told at once."),
+            comments_open=True,
+        )
 
     @admin.action(description=_("End stream"), permissions=["change"])
     def end_streams(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
-        self._update(request, queryset, gettext("Ended %(count)d stream(s); viewers were told at once."),
-                     status=Stream.Status.ENDED)
+        self._update(
+            request,
+            queryset,
+            gettext("Ended %(count)d stream(s); viewers were told at once."),
+            status=Stream.Status.ENDED,
+        )
 
 
 @admin.register(Comment)
@@ -62,7 +82,17 @@ class CommentAdmin(admin.ModelAdmin):
     search_fields = ["text", "author__username"]
     # What viewers saw is what history replays: moderators hide, delete or restore a comment, they do
     # not rewrite it. Only `state` is editable, and it goes through moderation like the actions.
-    readonly_fields = ["stream", "seq", "author", "client_id", "text", "color", "mode", "media_time", "created_at"]
+    readonly_fields = [
+        "stream",
+        "seq",
+        "author",
+        "client_id",
+        "text",
+        "color",
+        "mode",
+        "media_time",
+        "created_at",
+    ]
     list_select_related = ["stream", "author"]
     actions = ["hide", "delete_for_viewers", "restore"]
 
@@ -78,18 +108,30 @@ class CommentAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Hide from viewers"), permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        self._set_state(request, queryset, Comment.State.HIDDEN,
-                        gettext("Hid %(count)d comment(s); open overlays updated."))
+        self._set_state(
+            request,
+            queryset,
+            Comment.State.HIDDEN,
+            gettext("Hid %(count)d comment(s); open overlays updated."),
+        )
 
     @admin.action(description=_("Delete for viewers"), permissions=["change"])
     def delete_for_viewers(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        self._set_state(request, queryset, Comment.State.DELETED,
-                        gettext("Deleted %(count)d comment(s); open overlays updated."))
+        self._set_state(
+            request,
+            queryset,
+            Comment.State.DELETED,
+            gettext("Deleted %(count)d comment(s); open overlays updated."),
+        )
 
     @admin.action(description=_("Restore"), permissions=["change"])
     def restore(self, request: HttpRequest, queryset: QuerySet[Comment]) -> None:
-        self._set_state(request, queryset, Comment.State.VISIBLE,
-                        gettext("Restored %(count)d comment(s); open overlays updated."))
+        self._set_state(
+            request,
+            queryset,
+            Comment.State.VISIBLE,
+            gettext("Restored %(count)d comment(s); open overlays updated."),
+        )
 
 
 @admin.register(StreamRestriction)

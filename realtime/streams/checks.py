@@ -14,10 +14,12 @@ def check_comment_length(app_configs: Any = None, **kwargs: Any) -> list[checks.
 
     column = Comment._meta.get_field("text").max_length
     if int(realtime_settings.MAX_COMMENT_LENGTH) > column:
-        return [checks.Error(
-            f"REALTIME['MAX_COMMENT_LENGTH'] is {realtime_settings.MAX_COMMENT_LENGTH}, but comments are "
-            f"stored in a column of {column} characters.",
-            hint=f"Set REALTIME['MAX_COMMENT_LENGTH'] to {column} or less.",
-            id="realtime.E004",
-        )]
+        return [
+            checks.Error(
+                f"REALTIME['MAX_COMMENT_LENGTH'] is {realtime_settings.MAX_COMMENT_LENGTH}, but comments are "
+                f"stored in a column of {column} characters.",
+                hint=f"Set REALTIME['MAX_COMMENT_LENGTH'] to {column} or less.",
+                id="realtime.E004",
+            )
+        ]
     return []

@@ -23,22 +23,34 @@ class Stream(models.Model):
 
     title = models.CharField(_("title"), max_length=200)
     slug = models.SlugField(_("slug"), unique=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_streams",
-                              verbose_name=_("owner"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="owned_streams",
+        verbose_name=_("owner"),
+    )
     description = models.TextField(_("description"), blank=True)
-    video_url = models.URLField(_("video URL"), blank=True,
-                                help_text=_("The video or its recording; comments replay in sync with it."))
+    video_url = models.URLField(
+        _("video URL"),
+        blank=True,
+        help_text=_("The video or its recording; comments replay in sync with it."),
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.LIVE)
-    allow_anonymous = models.BooleanField(_("anonymous viewers"), default=True,
-                                          help_text=_("Viewers who are not logged in may watch."))
+    allow_anonymous = models.BooleanField(
+        _("anonymous viewers"), default=True, help_text=_("Viewers who are not logged in may watch.")
+    )
     comments_open = models.BooleanField(_("comments open"), default=True)
     slow_mode_seconds = models.PositiveIntegerField(
-        _("slow mode (seconds)"), default=0, help_text=_("Seconds a viewer must wait between two comments (0 = off).")
+        _("slow mode (seconds)"),
+        default=0,
+        help_text=_("Seconds a viewer must wait between two comments (0 = off)."),
     )
-    blocked_terms = models.TextField(_("blocked terms"), blank=True,
-                                     help_text=_("One term per line, refused in comments."))
-    moderators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderated_streams",
-                                        verbose_name=_("moderators"))
+    blocked_terms = models.TextField(
+        _("blocked terms"), blank=True, help_text=_("One term per line, refused in comments.")
+    )
+    moderators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="moderated_streams", verbose_name=_("moderators")
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -82,17 +94,27 @@ class Comment(models.Model):
         HIDDEN = "hidden", _("Hidden by a moderator")
         DELETED = "deleted", _("Deleted")
 
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="comments", verbose_name=_("stream"))
-    seq = models.PositiveBigIntegerField(_("number"), help_text=_("The id of its event on the stream's topic."))
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_comments",
-                               verbose_name=_("author"))
-    client_id = models.CharField(_("client id"), max_length=64,
-                                 help_text=_("Chosen by the client; makes a retried post idempotent."))
+    stream = models.ForeignKey(
+        Stream, on_delete=models.CASCADE, related_name="comments", verbose_name=_("stream")
+    )
+    seq = models.PositiveBigIntegerField(
+        _("number"), help_text=_("The id of its event on the stream's topic.")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="stream_comments",
+        verbose_name=_("author"),
+    )
+    client_id = models.CharField(
+        _("client id"), max_length=64, help_text=_("Chosen by the client; makes a retried post idempotent.")
+    )
     text = models.CharField(_("text"), max_length=500)
     color = models.CharField(_("colour"), max_length=7, blank=True)
     mode = models.CharField(_("display"), max_length=10, choices=Mode.choices, default=Mode.SCROLL)
-    media_time = models.FloatField(_("media time"), null=True, blank=True,
-                                   help_text=_("Seconds into the video when posted."))
+    media_time = models.FloatField(
+        _("media time"), null=True, blank=True, help_text=_("Seconds into the video when posted.")
+    )
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.VISIBLE)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -102,7 +124,9 @@ class Comment(models.Model):
         verbose_name_plural = _("comments")
         constraints = [
             models.UniqueConstraint(fields=["stream", "seq"], name="realtime_comment_stream_seq"),
-            models.UniqueConstraint(fields=["stream", "author", "client_id"], name="realtime_comment_idempotency"),
+            models.UniqueConstraint(
+                fields=["stream", "author", "client_id"], name="realtime_comment_idempotency"
+            ),
         ]
         indexes = [
             models.Index(fields=["stream", "author", "created_at"], name="realtime_comment_rate"),
@@ -122,15 +146,24 @@ class StreamRestriction(models.Model):
         MUTE = "mute", _("Muted")
         BAN = "ban", _("Banned")
 
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="restrictions",
-                               verbose_name=_("stream"))
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_restrictions",
-                             verbose_name=_("user"))
+    stream = models.ForeignKey(
+        Stream, on_delete=models.CASCADE, related_name="restrictions", verbose_name=_("stream")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="stream_restrictions",
+        verbose_name=_("user"),
+    )
     kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
     until = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty means until lifted."))
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -139,7 +172,9 @@ class StreamRestriction(models.Model):
         db_table = "realtime_streamrestriction"
         verbose_name = _("restriction")
         verbose_name_plural = _("restrictions")
-        constraints = [models.UniqueConstraint(fields=["stream", "user", "kind"], name="realtime_restriction_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "user", "kind"], name="realtime_restriction_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.user} on {self.stream}"
@@ -152,8 +187,9 @@ class StreamRestriction(models.Model):
 class ReactionTotal(models.Model):
     """Running total of one reaction kind on a stream, updated once per flush interval per process."""
 
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="reaction_totals",
-                               verbose_name=_("stream"))
+    stream = models.ForeignKey(
+        Stream, on_delete=models.CASCADE, related_name="reaction_totals", verbose_name=_("stream")
+    )
     kind = models.CharField(_("reaction"), max_length=20)
     count = models.PositiveBigIntegerField(_("count"), default=0)
 
@@ -161,7 +197,9 @@ class ReactionTotal(models.Model):
         db_table = "realtime_reactiontotal"
         verbose_name = _("reaction total")
         verbose_name_plural = _("reaction totals")
-        constraints = [models.UniqueConstraint(fields=["stream", "kind"], name="realtime_reaction_total_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "kind"], name="realtime_reaction_total_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} x{self.count} on {self.stream}"

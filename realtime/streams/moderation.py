@@ -44,22 +44,27 @@ def set_comment_state(comment: Comment, state: str) -> int | None:
         topic = comment.stream.topic
         if state == Comment.State.VISIBLE:
             restore(topic, comment.seq)
-            return _stream_event(comment.stream, "comment.restored", comment_payload(comment),
-                                 resets_history=True)
+            return _stream_event(
+                comment.stream, "comment.restored", comment_payload(comment), resets_history=True
+            )
         if was_visible:
             withdraw(topic, comment.seq)
-            return _stream_event(comment.stream, "comment.deleted", {"comment": comment.seq},
-                                 resets_history=True)
+            return _stream_event(
+                comment.stream, "comment.deleted", {"comment": comment.seq}, resets_history=True
+            )
         return None
 
 
-def restrict(stream: Stream, user: Any, kind: str, *, minutes: int | None = None, reason: str = "",
-             by: Any = None) -> StreamRestriction:
+def restrict(
+    stream: Stream, user: Any, kind: str, *, minutes: int | None = None, reason: str = "", by: Any = None
+) -> StreamRestriction:
     """Mute (may watch, not post) or ban (neither) a user; a ban ends their subscriptions everywhere."""
     until = timezone.now() + timedelta(minutes=minutes) if minutes else None
     with transaction.atomic():
         restriction, _created = StreamRestriction.objects.update_or_create(
-            stream=stream, user=user, kind=kind,
+            stream=stream,
+            user=user,
+            kind=kind,
             defaults={"until": until, "reason": reason, "created_by": by, "created_at": timezone.now()},
         )
         enforce(restriction)
@@ -70,8 +75,11 @@ def enforce(restriction: StreamRestriction) -> None:
     """After commit, end a banned user's subscriptions to the stream on every process.
 
     A moderator is not kicked: the policy never bans moderators on their own stream."""
-    if restriction.kind == StreamRestriction.Kind.BAN and restriction.active \
-            and not restriction.stream.is_moderator(fresh_user(restriction.user)):
+    if (
+        restriction.kind == StreamRestriction.Kind.BAN
+        and restriction.active
+        and not restriction.stream.is_moderator(fresh_user(restriction.user))
+    ):
         reason = f": {restriction.reason}" if restriction.reason else ""
         topic, user_id = restriction.stream.topic, restriction.user_id
         message = _("You were banned from this stream%(reason)s.") % {"reason": reason}
@@ -90,8 +98,10 @@ def update_stream(stream: Stream, **changes: Any) -> int:
         raise ValueError(f"update_stream() changes only {sorted(allowed)}.")
     with transaction.atomic():
         # A QuerySet update sends no post_save: see for ourselves whether anonymous viewing ends.
-        closing = changes.get("allow_anonymous") is False and Stream.objects.select_for_update().filter(
-            pk=stream.pk, allow_anonymous=True).exists()
+        closing = (
+            changes.get("allow_anonymous") is False
+            and Stream.objects.select_for_update().filter(pk=stream.pk, allow_anonymous=True).exists()
+        )
         Stream.objects.filter(pk=stream.pk).update(**changes)
         stream.refresh_from_db()
         transaction.on_commit(lambda: forget_stream(stream.pk))  # other processes: within a second
@@ -102,16 +112,22 @@ def update_stream(stream: Stream, **changes: Any) -> int:
 
 
 def stream_state(stream: Stream) -> dict[str, Any]:
-    return {"comments_open": stream.comments_open, "slow_mode_seconds": stream.slow_mode_seconds,
-            "live": stream.is_live}
+    return {
+        "comments_open": stream.comments_open,
+        "slow_mode_seconds": stream.slow_mode_seconds,
+        "live": stream.is_live,
+    }
 
 
 # -- the WebSocket `moderate` event ---------------------------------------------------------------
 def _int(data: dict[str, Any], name: str, *, low: int, high: int) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProtocolError("bad_message", _("Field %(name)r must be an integer from %(low)d to %(high)d.")
-                            % {"name": name, "low": low, "high": high})
+        raise ProtocolError(
+            "bad_message",
+            _("Field %(name)r must be an integer from %(low)d to %(high)d.")
+            % {"name": name, "low": low, "high": high},
+        )
     return value
 
 
@@ -130,8 +146,11 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
         comment = Comment.objects.filter(stream=stream, seq=seq).first()
         if comment is None:
             raise ProtocolError("comment_not_found", _("No comment %(seq)d on this stream.") % {"seq": seq})
-        state = {"delete": Comment.State.DELETED, "hide": Comment.State.HIDDEN,
-                 "restore": Comment.State.VISIBLE}[action]
+        state = {
+            "delete": Comment.State.DELETED,
+            "hide": Comment.State.HIDDEN,
+            "restore": Comment.State.VISIBLE,
+        }[action]
         set_comment_state(comment, state)
         return {"action": action, "comment": seq}
     if action in ("mute", "ban", "unmute", "unban"):
@@ -149,7 +168,9 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
                 minutes = _int(data, "minutes", low=1, high=MAX_RESTRICTION_MINUTES)
             reason = data.get("reason") or ""
             if not isinstance(reason, str) or len(reason) > 200:
-                raise ProtocolError("bad_message", _("Field 'reason' must be a string of at most 200 characters."))
+                raise ProtocolError(
+                    "bad_message", _("Field 'reason' must be a string of at most 200 characters.")
+                )
             restrict(stream, user, kind, minutes=minutes, reason=reason, by=moderator)
         return {"action": action, "user": user.pk}
     if action == "slow_mode":
@@ -161,5 +182,10 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
             raise ProtocolError("bad_message", _("Field 'open' must be true or false."))
         update_stream(stream, comments_open=open_)
         return {"action": action, **stream_state(stream)}
-    raise ProtocolError("bad_message", _("Field 'action' must be one of delete, hide, restore, mute, unmute, "
-                                         "ban, unban, slow_mode, comments."))
+    raise ProtocolError(
+        "bad_message",
+        _(
+            "Field 'action' must be one of delete, hide, restore, mute, unmute, "
+            "ban, unban, slow_mode, comments."
+        ),
+    )

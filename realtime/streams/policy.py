@@ -50,9 +50,13 @@ def check(stream: Stream, standing: Standing, action: str) -> None:
     if not standing.moderator:
         # `active` is read now, not when the standing was loaded: a cached mute still expires on time.
         if standing.ban is not None and standing.ban.active:
-            raise Denied("banned", _("You are banned from this stream%(until)s.") % {"until": _until(standing.ban)})
+            raise Denied(
+                "banned", _("You are banned from this stream%(until)s.") % {"until": _until(standing.ban)}
+            )
         if standing.mute is not None and standing.mute.active:
-            raise Denied("muted", _("You are muted on this stream%(until)s.") % {"until": _until(standing.mute)})
+            raise Denied(
+                "muted", _("You are muted on this stream%(until)s.") % {"until": _until(standing.mute)}
+            )
     if not stream.is_live:
         raise ProtocolError("stream_ended", _("This stream has ended; comments and reactions are closed."))
     if not stream.comments_open:
@@ -79,8 +83,11 @@ def load_standing(stream: Stream, user: Any) -> Standing:
     rows = {r.kind: r for r in StreamRestriction.objects.filter(stream=stream, user_id=user.pk)}
     if not rows:
         return Standing()
-    return Standing(ban=rows.get(StreamRestriction.Kind.BAN), mute=rows.get(StreamRestriction.Kind.MUTE),
-                    moderator=is_moderator_now(stream, user))
+    return Standing(
+        ban=rows.get(StreamRestriction.Kind.BAN),
+        mute=rows.get(StreamRestriction.Kind.MUTE),
+        moderator=is_moderator_now(stream, user),
+    )
 
 
 class Participation:
@@ -120,8 +127,11 @@ class Participation:
         rate = int(realtime_settings.REACTION_RATE)
         if len(times) >= rate:
             retry = times[0] + REACTION_WINDOW - now
-            raise ProtocolError("rate_limited", _("At most %(rate)d reactions a second; slow down.") % {"rate": rate},
-                                retry_after=max(retry, 0.1))
+            raise ProtocolError(
+                "rate_limited",
+                _("At most %(rate)d reactions a second; slow down.") % {"rate": rate},
+                retry_after=max(retry, 0.1),
+            )
         times.append(now)
 
     def sweep(self, now: float) -> None:
@@ -130,5 +140,6 @@ class Participation:
             return
         self.swept = now
         self.standings = {key: value for key, value in self.standings.items() if value[0] > now}
-        self.reactions = {key: times for key, times in self.reactions.items()
-                          if times and times[-1] > now - REACTION_WINDOW}
+        self.reactions = {
+            key: times for key, times in self.reactions.items() if times and times[-1] > now - REACTION_WINDOW
+        }

@@ -56,7 +56,8 @@ class CommentBatcher:
     async def _store(self, stream_id: int, batch: list[tuple[Any, dict[str, Any], asyncio.Future]]) -> None:
         try:
             outcomes: list[Outcome] = await database_sync_to_async(store_comments)(
-                stream_id, [(user, data) for user, data, _ in batch])
+                stream_id, [(user, data) for user, data, _ in batch]
+            )
         except Exception as exc:  # each waiting consumer reports internal_error and logs it
             for *_, future in batch:
                 if not future.done():
@@ -72,4 +73,3 @@ class CommentBatcher:
             else:
                 assert outcome.ack is not None
                 future.set_result({**outcome.ack, "published": published})
-

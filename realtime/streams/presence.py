@@ -130,8 +130,9 @@ class Presence:
         if not counts and not self.reported:
             return
         self.reported = set(counts)
-        await self.hub.send_to_hubs({"type": MESSAGE_TYPE, "origin": self.hub.channel, "counts": counts,
-                                     "interval": self.interval})
+        await self.hub.send_to_hubs(
+            {"type": MESSAGE_TYPE, "origin": self.hub.channel, "counts": counts, "interval": self.interval}
+        )
 
     def _expire(self) -> None:
         now = asyncio.get_running_loop().time()

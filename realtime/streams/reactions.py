@@ -30,8 +30,10 @@ logger = logging.getLogger("realtime.reactions")
 
 def validate_kind(kind: object) -> str:
     if not isinstance(kind, str) or kind not in realtime_settings.REACTIONS:
-        raise ProtocolError("bad_reaction", _("Reaction must be one of %(kinds)s.")
-                            % {"kinds": ", ".join(realtime_settings.REACTIONS)})
+        raise ProtocolError(
+            "bad_reaction",
+            _("Reaction must be one of %(kinds)s.") % {"kinds": ", ".join(realtime_settings.REACTIONS)},
+        )
     return kind
 
 
@@ -47,8 +49,9 @@ class Reactions:
         self.pending.setdefault(topic, Counter())[validate_kind(kind)] += 1
         if self.flush_handle is None:
             loop = asyncio.get_running_loop()
-            self.flush_handle = loop.call_later(float(realtime_settings.REACTION_INTERVAL),
-                                                lambda: loop.create_task(self.flush()))
+            self.flush_handle = loop.call_later(
+                float(realtime_settings.REACTION_INTERVAL), lambda: loop.create_task(self.flush())
+            )
 
     async def flush(self) -> None:
         self.flush_handle = None
@@ -65,9 +68,14 @@ def save_totals(pending: dict[str, Counter[str]]) -> None:
     for topic, counts in pending.items():
         stream_id = int(topic.split(".", 1)[1])
         for kind, count in counts.items():
-            updated = ReactionTotal.objects.filter(stream_id=stream_id, kind=kind).update(count=F("count") + count)
+            updated = ReactionTotal.objects.filter(stream_id=stream_id, kind=kind).update(
+                count=F("count") + count
+            )
             if not updated:
-                _, created = ReactionTotal.objects.get_or_create(stream_id=stream_id, kind=kind,
-                                                                 defaults={"count": count})
+                _, created = ReactionTotal.objects.get_or_create(
+                    stream_id=stream_id, kind=kind, defaults={"count": count}
+                )
                 if not created:
-                    ReactionTotal.objects.filter(stream_id=stream_id, kind=kind).update(count=F("count") + count)
+                    ReactionTotal.objects.filter(stream_id=stream_id, kind=kind).update(
+                        count=F("count") + count
+                    )

@@ -40,7 +40,9 @@ def parse_draft(data: dict[str, Any]) -> CommentDraft:
     """Validate the client's fields; styling comes only from the allow-lists."""
     text = data.get("text")
     if not isinstance(text, str) or _SURROGATE.search(text):
-        raise ProtocolError("bad_message", _("Field 'text' is required and must be a string of valid Unicode."))
+        raise ProtocolError(
+            "bad_message", _("Field 'text' is required and must be a string of valid Unicode.")
+        )
     text = " ".join(text.split())  # one line: newlines and runs of spaces would break the overlay
     if not text.isprintable():
         # Control characters (NUL, escapes) are not text; PostgreSQL even refuses NUL in a column.
@@ -49,20 +51,33 @@ def parse_draft(data: dict[str, Any]) -> CommentDraft:
         raise ProtocolError("text_empty", _("Write something before sending."))
     limit = int(realtime_settings.MAX_COMMENT_LENGTH)
     if len(text) > limit:
-        raise ProtocolError("text_too_long", _("Comments may be at most %(limit)d characters (%(sent)d sent).")
-                            % {"limit": limit, "sent": len(text)})
+        raise ProtocolError(
+            "text_too_long",
+            _("Comments may be at most %(limit)d characters (%(sent)d sent).")
+            % {"limit": limit, "sent": len(text)},
+        )
     client_id = data.get("client_id")
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or not client_id.isprintable() \
-            or _SURROGATE.search(client_id):
-        raise ProtocolError("bad_message", _("Field 'client_id' must be a string of 1 to 64 printable characters."))
+    if (
+        not isinstance(client_id, str)
+        or not 0 < len(client_id) <= 64
+        or not client_id.isprintable()
+        or _SURROGATE.search(client_id)
+    ):
+        raise ProtocolError(
+            "bad_message", _("Field 'client_id' must be a string of 1 to 64 printable characters.")
+        )
     color = data.get("color") or ""
     if not isinstance(color, str) or (color and color.lower() not in realtime_settings.COMMENT_COLORS):
-        raise ProtocolError("bad_color", _("Colour must be one of %(colors)s.")
-                            % {"colors": ", ".join(realtime_settings.COMMENT_COLORS)})
+        raise ProtocolError(
+            "bad_color",
+            _("Colour must be one of %(colors)s.") % {"colors": ", ".join(realtime_settings.COMMENT_COLORS)},
+        )
     mode = data.get("mode") or Comment.Mode.SCROLL
     if mode not in realtime_settings.COMMENT_MODES:
-        raise ProtocolError("bad_mode", _("Mode must be one of %(modes)s.")
-                            % {"modes": ", ".join(realtime_settings.COMMENT_MODES)})
+        raise ProtocolError(
+            "bad_mode",
+            _("Mode must be one of %(modes)s.") % {"modes": ", ".join(realtime_settings.COMMENT_MODES)},
+        )
     return CommentDraft(text, client_id, color.lower(), mode, _media_time(data.get("media_time")))
 
 
@@ -76,16 +91,22 @@ def _media_time(value: Any) -> float | None:
         except OverflowError:  # an int beyond any float (a JSON number of 400 digits)
             pass
     if not (math.isfinite(seconds) and 0 <= seconds < MAX_MEDIA_TIME):
-        raise ProtocolError("bad_message", _("Field 'media_time' must be a number of seconds from 0 to %(max)d.")
-                            % {"max": MAX_MEDIA_TIME})
+        raise ProtocolError(
+            "bad_message",
+            _("Field 'media_time' must be a number of seconds from 0 to %(max)d.") % {"max": MAX_MEDIA_TIME},
+        )
     return seconds
 
 
 def comment_payload(comment: Comment) -> dict[str, Any]:
     """The comment as every viewer sees it: plain values, text never interpreted as HTML."""
     return {
-        "id": comment.seq, "text": comment.text, "color": comment.color, "mode": comment.mode,
-        "media_time": comment.media_time, "client_id": comment.client_id,
+        "id": comment.seq,
+        "text": comment.text,
+        "color": comment.color,
+        "mode": comment.mode,
+        "media_time": comment.media_time,
+        "client_id": comment.client_id,
         "author": {"id": comment.author_id, "username": comment.author.get_username()},
     }
 
@@ -125,18 +146,27 @@ class Judge:
         self.count = realtime_settings.RATE_LIMIT_COUNT
         self.period = float(realtime_settings.RATE_LIMIT_PERIOD)
         ids = {user.pk for user in users}
-        self.restrictions = {(r.user_id, r.kind): r for r in StreamRestriction.objects.filter(
-            stream=stream, user_id__in=ids) if r.active}
+        self.restrictions = {
+            (r.user_id, r.kind): r
+            for r in StreamRestriction.objects.filter(stream=stream, user_id__in=ids)
+            if r.active
+        }
         self.moderators = set(stream.moderators.filter(pk__in=ids).values_list("pk", flat=True))
         # Per user and stream, like slow mode: judged under this stream's lock, and served by the
         # (stream, author, created_at) index. Posts accepted earlier in this batch are added as we go.
         window = max(self.period if self.count is not None else 0, stream.slow_mode_seconds)
         self.recent: dict[int, list[Any]] = {}
-        for author_id, created_at in (Comment.objects.filter(
-                stream=stream, author_id__in=ids, created_at__gt=now - timedelta(seconds=window))
-                .order_by("created_at").values_list("author_id", "created_at")):
+        for author_id, created_at in (
+            Comment.objects.filter(
+                stream=stream, author_id__in=ids, created_at__gt=now - timedelta(seconds=window)
+            )
+            .order_by("created_at")
+            .values_list("author_id", "created_at")
+        ):
             self.recent.setdefault(author_id, []).append(created_at)
-        self.terms = [normalise(term) for term in (*realtime_settings.BLOCKED_TERMS, *stream.blocked_term_list())]
+        self.terms = [
+            normalise(term) for term in (*realtime_settings.BLOCKED_TERMS, *stream.blocked_term_list())
+        ]
         self.moderator_now: dict[int, bool] = {}
 
     def is_moderator(self, user: Any) -> bool:
@@ -154,20 +184,29 @@ class Judge:
         policy.check(self.stream, policy.Standing(ban, mute, moderator=exempt), "comment")
         term = _blocked_term(self.terms, draft.text)
         if term:
-            raise ProtocolError("blocked_term", _("Your comment contains a blocked term (%(term)r).") % {"term": term})
+            raise ProtocolError(
+                "blocked_term", _("Your comment contains a blocked term (%(term)r).") % {"term": term}
+            )
         recent = self.recent.get(user.pk, [])
         if self.count is not None:
             in_window = [t for t in recent if t > self.now - timedelta(seconds=self.period)]
             if len(in_window) >= self.count:
                 retry = (in_window[-self.count] + timedelta(seconds=self.period) - self.now).total_seconds()
-                raise ProtocolError("rate_limited", _("At most %(count)d comments per %(period)g s; wait a moment.")
-                                    % {"count": self.count, "period": self.period}, retry_after=max(retry, 0.1))
+                raise ProtocolError(
+                    "rate_limited",
+                    _("At most %(count)d comments per %(period)g s; wait a moment.")
+                    % {"count": self.count, "period": self.period},
+                    retry_after=max(retry, 0.1),
+                )
         wait = self.stream.slow_mode_seconds
         if wait and recent and not self.is_moderator(user):
             since = (self.now - recent[-1]).total_seconds()
             if since < wait:
-                raise ProtocolError("slow_mode", _("Slow mode is on: one comment every %(seconds)d s.")
-                                    % {"seconds": wait}, retry_after=max(wait - since, 0.1))
+                raise ProtocolError(
+                    "slow_mode",
+                    _("Slow mode is on: one comment every %(seconds)d s.") % {"seconds": wait},
+                    retry_after=max(wait - since, 0.1),
+                )
 
     def accepted(self, user: Any) -> None:
         self.recent.setdefault(user.pk, []).append(self.now)

@@ -48,7 +48,9 @@ def _on_comment_deleted(sender: Any, instance: Comment, origin: Any = None, **kw
         return
     with transaction.atomic():
         withdraw(topic, instance.seq)
-        publish_on_commit(store_event(topic, "comment.deleted", {"comment": instance.seq}, resets_history=True))
+        publish_on_commit(
+            store_event(topic, "comment.deleted", {"comment": instance.seq}, resets_history=True)
+        )
 
 
 @receiver(post_delete, sender=Stream, dispatch_uid="realtime.streams.stream_deleted")
@@ -62,10 +64,14 @@ def _on_stream_deleted(sender: Any, instance: Stream, **kwargs: Any) -> None:
 
 @receiver(pre_save, sender=Stream, dispatch_uid="realtime.streams.stream_pre_save")
 def _remember_anonymous(sender: Any, instance: Stream, update_fields: Any = None, **kwargs: Any) -> None:
-    closing = instance.pk is not None and not instance.allow_anonymous and (
-        update_fields is None or "allow_anonymous" in update_fields)
-    instance._realtime_closing_to_anonymous = closing and sender._default_manager.filter(
-        pk=instance.pk, allow_anonymous=True).exists()
+    closing = (
+        instance.pk is not None
+        and not instance.allow_anonymous
+        and (update_fields is None or "allow_anonymous" in update_fields)
+    )
+    instance._realtime_closing_to_anonymous = (
+        closing and sender._default_manager.filter(pk=instance.pk, allow_anonymous=True).exists()
+    )
 
 
 @receiver(post_save, sender=Stream, dispatch_uid="realtime.streams.stream_saved")

@@ -69,13 +69,21 @@ def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> l
     return outcomes
 
 
-def _store(stream_id: int, posts: list[tuple[Any, dict[str, Any]]], drafts: dict[int, CommentDraft],
-           outcomes: list[Outcome]) -> None:
+def _store(
+    stream_id: int,
+    posts: list[tuple[Any, dict[str, Any]]],
+    drafts: dict[int, CommentDraft],
+    outcomes: list[Outcome],
+) -> None:
     stream = Stream.objects.get(pk=stream_id)
     topic = stream.topic
     lock_topic(topic)  # the checks below see every earlier post on this stream
-    earlier = {(c.author_id, c.client_id): c for c in Comment.objects.select_related("author", "stream").filter(
-        stream=stream, client_id__in={draft.client_id for draft in drafts.values()})}
+    earlier = {
+        (c.author_id, c.client_id): c
+        for c in Comment.objects.select_related("author", "stream").filter(
+            stream=stream, client_id__in={draft.client_id for draft in drafts.values()}
+        )
+    }
     now = timezone.now()
     judge = Judge(stream, [posts[n][0] for n in drafts], now)
     accepted: list[tuple[int, Any, CommentDraft]] = []
@@ -100,11 +108,22 @@ def _store(stream_id: int, posts: list[tuple[Any, dict[str, Any]]], drafts: dict
     if not accepted:
         return
     first = reserve_ids(topic, len(accepted))
-    comments = Comment.objects.bulk_create([
-        Comment(stream=stream, seq=first + k, author=user, client_id=draft.client_id, text=draft.text,
-                color=draft.color, mode=draft.mode, media_time=draft.media_time, created_at=now)
-        for k, (_, user, draft) in enumerate(accepted)
-    ])
+    comments = Comment.objects.bulk_create(
+        [
+            Comment(
+                stream=stream,
+                seq=first + k,
+                author=user,
+                client_id=draft.client_id,
+                text=draft.text,
+                color=draft.color,
+                mode=draft.mode,
+                media_time=draft.media_time,
+                created_at=now,
+            )
+            for k, (_, user, draft) in enumerate(accepted)
+        ]
+    )
     events = store_events(topic, first, [("comment", comment_payload(c)) for c in comments])
     for (n, _, _), event in zip(accepted, events, strict=True):
         outcomes[n] = Outcome(ack={"id": event.id, "data": event.data}, event=event)
@@ -116,8 +135,11 @@ def _store(stream_id: int, posts: list[tuple[Any, dict[str, Any]]], drafts: dict
 
 
 def _existing(stream_id: int, user: Any, client_id: str) -> Comment | None:
-    return Comment.objects.select_related("author", "stream").filter(stream_id=stream_id, author=user,
-                                                                     client_id=client_id).first()
+    return (
+        Comment.objects.select_related("author", "stream")
+        .filter(stream_id=stream_id, author=user, client_id=client_id)
+        .first()
+    )
 
 
 def _retry(comment: Comment) -> Outcome:

@@ -59,8 +59,10 @@ def error_texts() -> dict[str, str]:
         "error.bad_request": _("The replay could not be loaded. Reload the page."),
         # The browser client's own (realtime.js).
         "error.offline": _("You're offline; this was not sent."),
-        "error.connection_lost": _("The connection dropped before the server confirmed that. Check whether "
-                                   "it took effect before trying again."),
+        "error.connection_lost": _(
+            "The connection dropped before the server confirmed that. Check whether "
+            "it took effect before trying again."
+        ),
         "error.timeout": _("The server didn't answer in time. Try again."),
         "error.unsubscribed": _("This stream was closed on this page before that was sent."),
         "error.closed": _("The connection is closed. Reload the page."),
@@ -92,8 +94,9 @@ def client_texts() -> dict[str, str]:
         "stream.replay": pgettext("stream state", "Replay"),
         "viewers.unknown": _("Viewer count unknown while disconnected"),
         "hint.ended": _("This stream has ended."),
-        "hint.replay": _("This stream has ended. Comments appear at the moment of the video they were "
-                         "posted at."),
+        "hint.replay": _(
+            "This stream has ended. Comments appear at the moment of the video they were posted at."
+        ),
         "hint.closed": _("Comments are closed."),
         "hint.slow_mode": _("Slow mode: one comment every %(seconds)s s."),
         "hint.truncated": _("Some messages were skipped while you were away."),

@@ -87,4 +87,6 @@ class StreamTopic(Topic):
             return {}
         if event == "moderate":  # re-reads the moderator from the database
             return {"data": await database_sync_to_async(moderation.moderate)(self.stream.pk, user, data)}
-        raise ProtocolError("publish_not_allowed", _("Stream topics accept 'comment', 'reaction' and 'moderate'."))
+        raise ProtocolError(
+            "publish_not_allowed", _("Stream topics accept 'comment', 'reaction' and 'moderate'.")
+        )

@@ -51,8 +51,10 @@ def _seconds(request: HttpRequest, name: str, default: float | None) -> float | 
     except ValueError:
         raise BadQuery(_("'%(name)s' must be a number of seconds.") % {"name": name}) from None
     if not (math.isfinite(value) and 0 <= value <= MAX_MEDIA_TIME):
-        raise BadQuery(_("'%(name)s' must be a number of seconds from 0 to %(max)d.")
-                       % {"name": name, "max": MAX_MEDIA_TIME})
+        raise BadQuery(
+            _("'%(name)s' must be a number of seconds from 0 to %(max)d.")
+            % {"name": name, "max": MAX_MEDIA_TIME}
+        )
     return value
 
 
@@ -84,7 +86,9 @@ def _refusal(request: HttpRequest, stream: Stream) -> JsonResponse | None:
         if not stream.allow_anonymous:
             return _error(403, "auth_required", _("Log in to watch this stream."))
         return None
-    if active_restriction(stream, user, StreamRestriction.Kind.BAN) is not None and not stream.is_moderator(user):
+    if active_restriction(stream, user, StreamRestriction.Kind.BAN) is not None and not stream.is_moderator(
+        user
+    ):
         return _error(403, "banned", _("You are banned from this stream."))
     return None
 
@@ -106,17 +110,23 @@ def replay(request: HttpRequest, pk: int) -> JsonResponse:
     except BadQuery as exc:
         return _error(400, "bad_request", str(exc))
     assert start is not None
-    rows = Comment.objects.filter(stream=stream, state=Comment.State.VISIBLE, media_time__isnull=False,
-                                  media_time__gte=start)
+    rows = Comment.objects.filter(
+        stream=stream, state=Comment.State.VISIBLE, media_time__isnull=False, media_time__gte=start
+    )
     if end is not None:
         rows = rows.filter(media_time__lt=end)
     if after is not None:
         rows = rows.filter(Q(media_time__gt=after[0]) | Q(media_time=after[0], seq__gt=after[1]))
-    page = list(rows.select_related("author").order_by("media_time", "seq")[:limit + 1])
+    page = list(rows.select_related("author").order_by("media_time", "seq")[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    body: dict[str, Any] = {"stream": stream.pk, "from": start, "to": end,
-                            "comments": [comment_payload(c) for c in page], "next": None}
+    body: dict[str, Any] = {
+        "stream": stream.pk,
+        "from": start,
+        "to": end,
+        "comments": [comment_payload(c) for c in page],
+        "next": None,
+    }
     if more:
         last = page[-1]
         query = {"from": repr(start), "limit": limit, "after": f"{last.media_time!r}_{last.seq}"}

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 register = template.Library()
 
+
 def setting(name: str) -> Any:
     from realtime.conf import realtime_settings
 

@@ -91,6 +91,9 @@ class Topic:
             number = int(key)
             if number == 0:
                 raise ProtocolError("not_found", f"No {what} {key!r}: ids start at 1.")
-            raise ProtocolError("not_found", f"No {what} {key!r}: ids are written without leading zeros. "
-                                             f"Use '{cls.kind or what}.{number}'.")
+            raise ProtocolError(
+                "not_found",
+                f"No {what} {key!r}: ids are written without leading zeros. "
+                f"Use '{cls.kind or what}.{number}'.",
+            )
         return int(key)

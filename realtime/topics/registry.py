@@ -34,9 +34,13 @@ def _import(path: str) -> type[Topic]:
     try:
         cls = import_string(path)
     except ImportError as exc:
-        raise ImproperlyConfigured(f"REALTIME['TOPICS'] names {path!r}, which cannot be imported: {exc}") from exc
+        raise ImproperlyConfigured(
+            f"REALTIME['TOPICS'] names {path!r}, which cannot be imported: {exc}"
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Topic)):
-        raise ImproperlyConfigured(f"{path!r} in REALTIME['TOPICS'] must be a subclass of realtime.topics.Topic.")
+        raise ImproperlyConfigured(
+            f"{path!r} in REALTIME['TOPICS'] must be a subclass of realtime.topics.Topic."
+        )
     return cls
 
 
@@ -48,7 +52,9 @@ def topic_kinds() -> dict[str, type[Topic]]:
 def topic_class(kind: str) -> type[Topic]:
     cls = topic_kinds().get(kind)
     if cls is None:
-        raise ProtocolError("unknown_topic", f"Unknown topic kind {kind!r}; known: {', '.join(sorted(topic_kinds()))}.")
+        raise ProtocolError(
+            "unknown_topic", f"Unknown topic kind {kind!r}; known: {', '.join(sorted(topic_kinds()))}."
+        )
     return cls
 
 

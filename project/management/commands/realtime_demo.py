@@ -23,16 +23,26 @@ class Command(BaseCommand):
         User = get_user_model()
         users = {}
         for username, staff in USERS:
-            user, created = User.objects.get_or_create(username=username, defaults={
-                "is_staff": staff, "is_superuser": staff})
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": staff, "is_superuser": staff}
+            )
             if created:
                 user.set_password(PASSWORD)
                 user.save()
             users[username] = user
-        stream, _ = Stream.objects.get_or_create(slug="demo", defaults={
-            "title": "Demo live stream", "owner": users["admin"],
-            "description": "Open this page in two browsers and comment."})
+        stream, _ = Stream.objects.get_or_create(
+            slug="demo",
+            defaults={
+                "title": "Demo live stream",
+                "owner": users["admin"],
+                "description": "Open this page in two browsers and comment.",
+            },
+        )
         stream.moderators.add(users["mod"])
-        Stream.objects.get_or_create(slug="members-only", defaults={
-            "title": "Members-only stream", "owner": users["admin"], "allow_anonymous": False})
-        self.stdout.write("Demo logins (password 'demo'): admin (superuser), alice, bob, mod (moderator of 'demo')")
+        Stream.objects.get_or_create(
+            slug="members-only",
+            defaults={"title": "Members-only stream", "owner": users["admin"], "allow_anonymous": False},
+        )
+        self.stdout.write(
+            "Demo logins (password 'demo'): admin (superuser), alice, bob, mod (moderator of 'demo')"
+        )

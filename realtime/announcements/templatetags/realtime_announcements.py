@@ -43,5 +43,8 @@ def realtime_announcements(context: template.Context) -> dict[str, Any]:
         for data in live_on(topic, user):
             items.setdefault(data["id"], {**data, "topic": topic})
     signed_in = bool(getattr(user, "is_authenticated", False))
-    config = {"topics": {topic: since.get(topic, 0) for topic in topics}, "user": user.pk if signed_in else None}
+    config = {
+        "topics": {topic: since.get(topic, 0) for topic in topics},
+        "user": user.pk if signed_in else None,
+    }
     return {"items": stacked(list(items.values())), "config": json.dumps(config), "nonce": csp_nonce(context)}

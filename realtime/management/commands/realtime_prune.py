@@ -25,14 +25,21 @@ def _days(value: Any, source: str) -> float:
 
 
 class Command(BaseCommand):
-    help = ("Delete stored events older than REALTIME['EVENT_RETENTION_DAYS'], keeping what a resuming "
-            "client could still be replayed.")
+    help = (
+        "Delete stored events older than REALTIME['EVENT_RETENTION_DAYS'], keeping what a resuming "
+        "client could still be replayed."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--days", type=float, default=None,
-                            help="Retention in days for this run, instead of EVENT_RETENTION_DAYS.")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Report what would be deleted; delete nothing.")
+        parser.add_argument(
+            "--days",
+            type=float,
+            default=None,
+            help="Retention in days for this run, instead of EVENT_RETENTION_DAYS.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would be deleted; delete nothing."
+        )
 
     def handle(self, *args: Any, days: float | None, dry_run: bool, **options: Any) -> None:
         if days is not None:
@@ -52,6 +59,8 @@ class Command(BaseCommand):
         verb = "would delete" if dry_run else "deleted"
         for topic, count in pruned.items():
             self.stdout.write(f"{topic}: {verb} {count} event{'s' if count != 1 else ''}")
-        self.stdout.write(f"{sum(pruned.values())} events {'to delete' if dry_run else 'deleted'} on "
-                          f"{len(pruned)} topics (stored before {older_than.isoformat(timespec='seconds')}; "
-                          f"the newest {keep} of each topic kept).")
+        self.stdout.write(
+            f"{sum(pruned.values())} events {'to delete' if dry_run else 'deleted'} on "
+            f"{len(pruned)} topics (stored before {older_than.isoformat(timespec='seconds')}; "
+            f"the newest {keep} of each topic kept)."
+        )

@@ -12,8 +12,10 @@ from realtime.tickets import SUBPROTOCOL, issue_ticket, ticket_subprotocol
 
 
 class Command(BaseCommand):
-    help = ("Print a fresh single-use ticket that authenticates one WebSocket as USERNAME. It belongs to no "
-            "session, so no logout revokes it: it expires, or dies with a password change or deactivation.")
+    help = (
+        "Print a fresh single-use ticket that authenticates one WebSocket as USERNAME. It belongs to no "
+        "session, so no logout revokes it: it expires, or dies with a password change or deactivation."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -24,6 +26,8 @@ class Command(BaseCommand):
             raise CommandError(f"No active user {username!r}.")
         token = issue_ticket(user)
         self.stdout.write(token)
-        self.stderr.write(f"single use, valid for {realtime_settings.TICKET_MAX_AGE} s; present it as "
-                          f"'Sec-WebSocket-Protocol: {SUBPROTOCOL}, {ticket_subprotocol('<ticket>')}' "
-                          "or as ?ticket=<ticket>")
+        self.stderr.write(
+            f"single use, valid for {realtime_settings.TICKET_MAX_AGE} s; present it as "
+            f"'Sec-WebSocket-Protocol: {SUBPROTOCOL}, {ticket_subprotocol('<ticket>')}' "
+            "or as ?ticket=<ticket>"
+        )

@@ -85,8 +85,10 @@ def realtime_stream(context: template.Context, stream: Any) -> dict[str, Any]:
         "max_length": setting("MAX_COMMENT_LENGTH"),
         "colors": [{"value": c, "name": _COLOR_NAMES.get(c.lower(), c)} for c in setting("COMMENT_COLORS")],
         "modes": [{"value": m, "name": _MODE_NAMES.get(m, m)} for m in setting("COMMENT_MODES")],
-        "reactions": [{"kind": k, "emoji": _REACTIONS.get(k, (k, k))[0], "name": _REACTIONS.get(k, (k, k))[1]}
-                      for k in setting("REACTIONS")],
+        "reactions": [
+            {"kind": k, "emoji": _REACTIONS.get(k, (k, k))[0], "name": _REACTIONS.get(k, (k, k))[1]}
+            for k in setting("REACTIONS")
+        ],
         "texts": texts_json(),
         "nonce": csp_nonce(context),
     }

@@ -14,8 +14,15 @@ from realtime.announcements.api import AnnouncementError, announce
 from realtime.announcements.models import Audience, Level
 
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-AUDIENCES = {"everyone": Audience.EVERYONE, "signed-in": Audience.SIGNED_IN, "signed_in": Audience.SIGNED_IN,
-             "staff": Audience.STAFF, "groups": Audience.GROUPS, "users": Audience.USERS, "stream": Audience.STREAM}
+AUDIENCES = {
+    "everyone": Audience.EVERYONE,
+    "signed-in": Audience.SIGNED_IN,
+    "signed_in": Audience.SIGNED_IN,
+    "staff": Audience.STAFF,
+    "groups": Audience.GROUPS,
+    "users": Audience.USERS,
+    "stream": Audience.STREAM,
+}
 
 
 def duration(text: str) -> timedelta:
@@ -28,8 +35,10 @@ def duration(text: str) -> timedelta:
 
 
 class Command(BaseCommand):
-    help = ("Send an announcement banner now (or schedule it with --starts-in) to everyone, signed-in users, "
-            "staff, groups, chosen users or one stream's viewers.")
+    help = (
+        "Send an announcement banner now (or schedule it with --starts-in) to everyone, signed-in users, "
+        "staff, groups, chosen users or one stream's viewers."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("text", help="the banner's headline")
@@ -37,7 +46,9 @@ class Command(BaseCommand):
         parser.add_argument("--link", default="", help="an http(s) address the banner links to")
         parser.add_argument("--level", default="info", choices=Level.values)
         parser.add_argument("--audience", default="everyone", choices=sorted(AUDIENCES))
-        parser.add_argument("--group", action="append", default=[], help="group name (--audience groups); repeat")
+        parser.add_argument(
+            "--group", action="append", default=[], help="group name (--audience groups); repeat"
+        )
         parser.add_argument("--user", action="append", default=[], help="username (--audience users); repeat")
         parser.add_argument("--stream", type=int, help="stream id (--audience stream)")
         parser.add_argument("--starts-in", type=duration, help="schedule it, e.g. 10m (default: now)")
@@ -56,18 +67,35 @@ class Command(BaseCommand):
         dismissible = {"yes": True, "no": False}.get(options["dismissible"] or "")
         try:
             notice = announce(
-                options["text"], options["body"], level=options["level"], audience=AUDIENCES[options["audience"]],
-                groups=options["group"], users=options["user"], stream=options["stream"], link=options["link"],
-                starts_in=options["starts_in"], ends_in=options["ends_in"], dismissible=dismissible,
-                created_by=author, draft=options["draft"],
+                options["text"],
+                options["body"],
+                level=options["level"],
+                audience=AUDIENCES[options["audience"]],
+                groups=options["group"],
+                users=options["user"],
+                stream=options["stream"],
+                link=options["link"],
+                starts_in=options["starts_in"],
+                ends_in=options["ends_in"],
+                dismissible=dismissible,
+                created_by=author,
+                draft=options["draft"],
             )
         except ValidationError as exc:
             errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" if k and k != "__all__" else " ".join(v)
-                                         for k, v in errors.items())) from None
+            raise CommandError(
+                "; ".join(
+                    f"{k}: {' '.join(v)}" if k and k != "__all__" else " ".join(v) for k, v in errors.items()
+                )
+            ) from None
         except AnnouncementError as exc:
             raise CommandError(str(exc)) from None
-        when = {"live": "is live", "scheduled": f"is scheduled for {notice.starts_at:%Y-%m-%d %H:%M:%S %Z}",
-                "draft": "is saved as a draft"}.get(notice.state, f"is {notice.state}")
+        when = {
+            "live": "is live",
+            "scheduled": f"is scheduled for {notice.starts_at:%Y-%m-%d %H:%M:%S %Z}",
+            "draft": "is saved as a draft",
+        }.get(notice.state, f"is {notice.state}")
         ends = f", ends at {notice.ends_at:%Y-%m-%d %H:%M:%S %Z}" if notice.ends_at else ""
-        self.stdout.write(f"Announcement {notice.pk} {when} (audience: {notice.get_audience_display()}){ends}")
+        self.stdout.write(
+            f"Announcement {notice.pk} {when} (audience: {notice.get_audience_display()}){ends}"
+        )

@@ -21,14 +21,20 @@ class Command(BaseCommand):
     help = "Run the announcement scheduler: send scheduled announcements and end expiring ones on time."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--interval", type=float, default=1.0,
-                            help="most seconds between looks at the database (default 1)")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            help="most seconds between looks at the database (default 1)",
+        )
         parser.add_argument("--once", action="store_true", help="handle what is due now, then exit")
 
     def handle(self, *args: Any, interval: float, once: bool, **options: Any) -> None:
         if interval <= 0:
             interval = 1.0
-        self.stdout.write("Announcement scheduler running" + (" once" if once else f" (every {interval:g} s at most)"))
+        self.stdout.write(
+            "Announcement scheduler running" + (" once" if once else f" (every {interval:g} s at most)")
+        )
         try:
             while True:
                 close_old_connections()  # a database restart must not kill a long-running worker
