@@ -7,6 +7,7 @@ from typing import Any
 from channels.routing import URLRouter
 from django.urls import re_path
 
+from .language import LanguageMiddleware
 from .origins import BrowserOriginValidator
 from .security import (
     ServerSendMiddleware,
@@ -25,7 +26,8 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
             "websocket": websocket_application(),
         })
 
-    Order, outside in: keep the server's send for direct writes; refuse foreign origins (and drop
+    Order, outside in: the connection's language (its error messages are in the viewer's language, as
+    the page is); keep the server's send for direct writes; refuse foreign origins (and drop
     cookies from non-browser handshakes); session auth (when there are cookies); ticket auth (wins
     over the session).
 
@@ -35,9 +37,13 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
     """
     from .routing import get_websocket_urlpatterns
 
-    routes = get_websocket_urlpatterns() + list(urlpatterns or []) + [re_path(r"", refuse_handshake)]
+    # re_path is typed for views; Channels' URLRouter takes ASGI applications in it too.
+    refuse_the_rest = re_path(r"", refuse_handshake)  # type: ignore[arg-type]
+    routes = get_websocket_urlpatterns() + list(urlpatterns or []) + [refuse_the_rest]
     app = TicketAuthMiddleware(URLRouter(routes))
-    mounted = ServerSendMiddleware(BrowserOriginValidator(SessionAuthWhenCookies(app)))
+    mounted: Any = LanguageMiddleware(
+        ServerSendMiddleware(BrowserOriginValidator(SessionAuthWhenCookies(app)))
+    )
     mounted.realtime_websocket = True  # what `manage.py check` looks for in ASGI_APPLICATION (E006)
     return mounted
 

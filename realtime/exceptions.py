@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+# The default messages, lazy: rendered when an error is raised, in the connection's language.
+NOT_ALLOWED = _("You may not do that on this topic.")
+TRY_AGAIN_SHORTLY = _("The server cannot do this right now; try again shortly.")
+
 
 class ProtocolError(Exception):
     """A refused request: becomes an `error` envelope; the connection stays open.
 
     `code` is stable (documented in docs/protocol.md); `message` is for people and says how to fix it.
+    Pass it translatable (`gettext`/`gettext_lazy`): it is rendered here, in the active language, which
+    on a connection is its viewer's (`realtime.language`).
     """
 
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str | Promise, *, retry_after: float | None = None) -> None:
+        self.message = str(message)
+        super().__init__(self.message)
         self.code = code
-        self.message = message
         self.retry_after = retry_after
 
 
 class Denied(ProtocolError):
     """The user may not do this (subscribe, publish): `auth_required`, `forbidden`, `banned`, ..."""
 
-    def __init__(self, code: str = "forbidden", message: str = "You may not do that on this topic.", **kw):
+    def __init__(
+        self,
+        code: str = "forbidden",
+        message: str | Promise = NOT_ALLOWED,
+        **kw: Any,
+    ) -> None:
         super().__init__(code, message, **kw)
 
 
@@ -28,7 +44,7 @@ class Unavailable(ProtocolError):
 
     def __init__(
         self,
-        message: str = "The server cannot do this right now; try again shortly.",
+        message: str | Promise = TRY_AGAIN_SHORTLY,
         *,
         retry_after: float = 2.0,
     ) -> None:

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from .exceptions import ProtocolError
 
 CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping"})
@@ -51,44 +53,52 @@ def _field(message: dict[str, Any], name: str, kind: type, *, required: bool) ->
     value = message.get(name)
     if value is None:
         if required:
-            raise ProtocolError("bad_message", f"Field {name!r} is required.")
+            raise ProtocolError("bad_message", _("Field %(name)s is required.") % {"name": repr(name)})
         return None
     # bool is an int subclass; `since: true` must not pass as 1.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ProtocolError("bad_message", f"Field {name!r} must be of type {kind.__name__}.")
+        raise ProtocolError(
+            "bad_message",
+            _("Field %(name)s must be of type %(type)s.") % {"name": repr(name), "type": kind.__name__},
+        )
     return value
 
 
 def parse_request(text: str | None, *, max_bytes: int) -> Request:
     """Validate one text frame from a client."""
     if text is None:
-        raise ProtocolError("bad_message", "Send JSON in text frames; binary frames are not accepted.")
+        raise ProtocolError("bad_message", _("Send JSON in text frames; binary frames are not accepted."))
     # len(text) <= bytes; only encode when it might be over.
     if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
-        raise ProtocolError("frame_too_large", f"Frames may be at most {max_bytes} bytes.")
+        raise ProtocolError("frame_too_large", _("Frames may be at most %(max)s bytes.") % {"max": max_bytes})
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
-        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+        raise ProtocolError("bad_json", _("The frame is not valid JSON.")) from None
     if "\\u" in text and _has_lone_surrogate(message):
         raise ProtocolError(
             "bad_message",
-            "Strings must be valid Unicode: a lone surrogate escape "
-            "(\\ud800-\\udfff without its pair) is not text.",
+            _(
+                "Strings must be valid Unicode: a lone surrogate escape "
+                "(\\ud800-\\udfff without its pair) is not text."
+            ),
         )
     if not isinstance(message, dict):
-        raise ProtocolError("bad_message", "A frame must be a JSON object with a 'type'.")
+        raise ProtocolError("bad_message", _("A frame must be a JSON object with a 'type'."))
     ref = message.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH):
         raise ProtocolError(
-            "bad_message", f"Field 'ref' must be a string of at most {MAX_REF_LENGTH} characters."
+            "bad_message",
+            _("Field 'ref' must be a string of at most %(max)s characters.") % {"max": MAX_REF_LENGTH},
         )
     kind = message.get("type")
     if not isinstance(kind, str):
-        raise ProtocolError("bad_message", "Field 'type' is required and must be a string.")
+        raise ProtocolError("bad_message", _("Field 'type' is required and must be a string."))
     if kind not in CLIENT_TYPES:
         raise ProtocolError(
-            "unknown_type", f"Unknown type {kind[:40]!r}; expected one of {sorted(CLIENT_TYPES)}."
+            "unknown_type",
+            _("Unknown type %(type)s; expected one of %(types)s.")
+            % {"type": repr(kind[:40]), "types": sorted(CLIENT_TYPES)},
         )
     if kind == "ping":
         return Request(type=kind, ref=ref)
@@ -96,13 +106,16 @@ def parse_request(text: str | None, *, max_bytes: int) -> Request:
     if kind == "subscribe":
         since = _field(message, "since", int, required=False)
         if since is not None and since < 0:
-            raise ProtocolError("bad_message", "Field 'since' must be an integer >= 0.")
+            raise ProtocolError("bad_message", _("Field 'since' must be an integer >= 0."))
         return Request(type=kind, ref=ref, topic=topic, since=since)
     if kind == "unsubscribe":
         return Request(type=kind, ref=ref, topic=topic)
     event = _field(message, "event", str, required=True)
     if not event or len(event) > MAX_EVENT_NAME_LENGTH:
-        raise ProtocolError("bad_message", f"Field 'event' must be 1 to {MAX_EVENT_NAME_LENGTH} characters.")
+        raise ProtocolError(
+            "bad_message",
+            _("Field 'event' must be 1 to %(max)s characters.") % {"max": MAX_EVENT_NAME_LENGTH},
+        )
     data = _field(message, "data", dict, required=False) or {}
     return Request(type=kind, ref=ref, topic=topic, event=event, data=data)
 

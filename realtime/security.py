@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
+from django.utils.translation import gettext as _
 
 from . import protocol
 from .exceptions import Unavailable
@@ -93,7 +94,7 @@ class TicketAuthMiddleware:
         if len(tickets) > 1:
             scope = dict(
                 scope,
-                **{"realtime.auth_error": "Present one ticket, either as a subprotocol or as ?ticket=."},
+                **{"realtime.auth_error": _("Present one ticket, either as a subprotocol or as ?ticket=.")},
             )
         elif tickets:
             try:
@@ -123,7 +124,7 @@ async def refuse_for_now(
         return
     selected = {"subprotocol": SUBPROTOCOL} if SUBPROTOCOL in (scope.get("subprotocols") or ()) else {}
     await send({"type": "websocket.accept", **selected})
-    refusal = Unavailable("The server cannot authenticate connections right now; reconnect shortly.")
+    refusal = Unavailable(_("The server cannot authenticate connections right now; reconnect shortly."))
     await send({"type": "websocket.send", "text": protocol.error(refusal)})
     await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 

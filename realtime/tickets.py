@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext as _
 
 from .conf import realtime_settings
 
@@ -73,7 +74,7 @@ def issue_ticket(user: Any, session_key: str | None = None) -> str:
     from .models import Ticket
 
     if not getattr(user, "is_authenticated", False):
-        raise TicketError("Tickets are only issued to logged-in users.")
+        raise TicketError(_("Tickets are only issued to logged-in users."))
     now = timezone.now()
     # Tidying on issue keeps the table at about one ticket lifetime's worth of rows; the indexed
     # range delete finds nothing to do most of the time.
@@ -105,7 +106,7 @@ def redeem(ticket: str) -> Redemption:
     from .models import Ticket
 
     if not isinstance(ticket, str) or not _TOKEN.fullmatch(ticket):
-        raise TicketError("The ticket is not valid; request a new one from /realtime/ticket/.")
+        raise TicketError(_("The ticket is not valid; request a new one from /realtime/ticket/."))
     digest = _digest(ticket)
     now = timezone.now()
     cutoff = _expired_before(now)
@@ -115,13 +116,16 @@ def redeem(ticket: str) -> Redemption:
     )
     row = Ticket.objects.select_related("user").filter(digest=digest).first()
     if row is None:
-        raise TicketError("The ticket is not valid (unknown, or revoked by a logout); request a new one.")
+        raise TicketError(_("The ticket is not valid (unknown, or revoked by a logout); request a new one."))
     if not claimed:
         if row.created <= cutoff:
             raise TicketError(
-                f"The ticket expired (tickets last {realtime_settings.TICKET_MAX_AGE} s); request a new one."
+                _("The ticket expired (tickets last %(seconds)s s); request a new one.")
+                % {"seconds": realtime_settings.TICKET_MAX_AGE}
             )
-        raise TicketError("The ticket was already used; tickets are single-use, request one per connection.")
+        raise TicketError(
+            _("The ticket was already used; tickets are single-use, request one per connection.")
+        )
     user = row.user
     if (
         not getattr(user, "is_active", True)
@@ -129,7 +133,7 @@ def redeem(ticket: str) -> Redemption:
         or (row.session_key and not session_belongs_to(row.session_key, user))
     ):
         raise TicketError(
-            "The ticket was revoked (logout, password change or deactivation); request a new one."
+            _("The ticket was revoked (logout, password change or deactivation); request a new one.")
         )
     return Redemption(user, row.session_key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -21,7 +22,7 @@ def ticket(request: HttpRequest) -> JsonResponse:
     """
     if not request.user.is_authenticated:
         return JsonResponse(
-            {"error": "auth_required", "message": "Log in first; tickets are issued to users."}, status=401
+            {"error": "auth_required", "message": _("Log in first; tickets are issued to users.")}, status=401
         )
     session = getattr(request, "session", None)
     token = issue_ticket(request.user, session_key=getattr(session, "session_key", None))

@@ -900,7 +900,7 @@ def test_the_page_in_chinese_has_no_english_left(people):
 
     strings = page.evaluate("""() => {
       const root = document.body, out = [];
-      const skip = (n) => n.closest('[data-rt-banner], .lang-menu option, .rt-comment__author, .rt-comment__text, h1, script, style, .rt-danmaku');
+      const skip = (n) => n.closest('.lang-menu option, .rt-comment__author, .rt-comment__text, h1, script, style, .rt-danmaku');
       const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
       for (let n = walker.nextNode(); n; n = walker.nextNode()) {
         if (n.textContent.trim() && !skip(n.parentElement)) out.push(n.textContent.trim());
@@ -915,7 +915,7 @@ def test_the_page_in_chinese_has_no_english_left(people):
     assert leftover == [], leftover
     # Every control's name, as assistive technology reads it, is Chinese.
     names = page.evaluate("""() => [...document.querySelectorAll('[data-realtime-stream] :is(button, input, select, textarea)')]
-      .filter((el) => el.type !== 'hidden' && !el.closest('[data-rt-banner]'))  // the banner's: not ours
+      .filter((el) => el.type !== 'hidden')
       .map((el) => el.getAttribute('aria-label') || (el.labels && el.labels[0] && el.labels[0].textContent.trim())
                    || el.textContent.trim() || el.getAttribute('title') || el.getAttribute('placeholder') || '')""")
     assert len(names) > 20 and [n for n in names if not re.search(r"[\u4e00-\u9fff]", n)] == []

@@ -1,6 +1,8 @@
-"""The viewer's language: the gettext catalogues shipped with the streams app and the demo (complete,
-compiled, current), every error code with a human message, the stream page and its scripts' words in
-Simplified Chinese, and the demo's language menu."""
+"""The viewer's language: the gettext catalogues shipped with the core, the streams and announcements
+apps and the demo (complete, compiled, current), every error code with a human message, the stream page
+and its scripts' words in Simplified Chinese, announcements in the admin and on the page, the demo's
+login, and the demo's language menu. (tests/test_connection_language.py: the socket's own messages;
+tests/test_i18n_browser.py: the same pages in Chromium.)"""
 
 from __future__ import annotations
 
@@ -19,7 +21,42 @@ from django.utils import translation
 from realtime.streams.texts import client_texts, error_texts
 from tests.conftest import ROOT
 
-CATALOGUES = [ROOT / "realtime/streams/locale", ROOT / "project/locale"]
+CATALOGUES = [
+    ROOT / "realtime/locale",
+    ROOT / "realtime/streams/locale",
+    ROOT / "realtime/announcements/locale",
+    ROOT / "project/locale",
+]
+# Core msgids translated ahead of their source: strings in realtime/consumer.py, limits.py, pipeline.py, topics/,
+# views.py and apps.py that are not marked for translation yet (their files are being rewritten). Once
+# marked with exactly these msgids, they are in use; delete this set then.
+PENDING_CORE_MSGIDS = {
+    "The server failed to handle this request.",
+    "A connection may hold %(max)s subscriptions.",
+    "This connection is not subscribed to %(topic)s.",
+    "Subscribe to %(topic)s before publishing on it.",
+    "%(count)s requests are still waiting for their answers; wait for them before sending more.",
+    "Too many requests: at most %(rate)s a second on one connection.",
+    "%(count)s publishes on this connection are still waiting for their answers; send more once some are "
+    "answered.",
+    "At most %(max)s connections are allowed for this user; close some (other tabs or devices) before "
+    "opening another.",
+    "At most %(max)s connections are allowed for this address (without logging in); close some (other "
+    "tabs or devices) before opening another.",
+    "Clients cannot publish on %(kind)s topics.",
+    "Log in to use this topic.",
+    "You may not subscribe to this topic.",
+    "No %(what)s %(key)s: the key must be a number.",
+    "No %(what)s %(key)s: ids start at 1.",
+    "No %(what)s %(key)s: ids are written without leading zeros. Use '%(name)s'.",
+    "The only broadcast topic is 'broadcast.all'.",
+    "No group with id %(id)s.",
+    "Field 'topic' must be a string such as 'stream.42'.",
+    "%(name)s is not a topic name; expected '<kind>.<key>' such as 'stream.42'.",
+    "Unknown topic kind %(kind)s; known: %(known)s.",
+    "Log in first; tickets are issued to users.",
+    "Realtime",
+}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -87,10 +124,53 @@ def test_the_shipped_mo_files_are_compiled_from_the_po_files(catalogue, tmp_path
             )
 
 
-def test_the_streams_catalogue_has_every_marked_string(tmp_path):
-    """makemessages over a copy of the app finds nothing that the shipped catalogue lacks (or no longer uses)."""
-    copy = tmp_path / "streams"
-    shutil.copytree(ROOT / "realtime/streams", copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+def _copy_core(copy: Path) -> None:
+    """realtime/ without its feature apps, whose strings are in their own catalogues."""
+    features = {"streams", "announcements"}
+    shutil.copytree(
+        ROOT / "realtime",
+        copy,
+        ignore=lambda folder, names: [
+            n
+            for n in names
+            if n in ("__pycache__",)
+            or n.endswith(".mo")
+            or (folder == str(ROOT / "realtime") and n in features)
+        ],
+    )
+
+
+def _copy_demo(copy: Path) -> None:
+    """The example site's own words: its templates and the project package."""
+    shutil.copytree(ROOT / "templates", copy / "templates")
+    shutil.copytree(
+        ROOT / "project", copy / "project", ignore=shutil.ignore_patterns("__pycache__", "*.mo", "locale")
+    )
+    shutil.copytree(ROOT / "project/locale", copy / "locale", ignore=shutil.ignore_patterns("*.mo"))
+
+
+def _copy_app(app: str):
+    def copy_it(copy: Path) -> None:
+        shutil.copytree(ROOT / app, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+
+    return copy_it
+
+
+@pytest.mark.parametrize(
+    "catalogue, copy_sources",
+    [
+        ("realtime/locale", _copy_core),
+        ("realtime/streams/locale", _copy_app("realtime/streams")),
+        ("realtime/announcements/locale", _copy_app("realtime/announcements")),
+        ("project/locale", _copy_demo),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_each_catalogue_has_every_marked_string(tmp_path, catalogue, copy_sources):
+    """makemessages over a copy of the sources finds nothing that the shipped catalogue lacks (or no
+    longer uses)."""
+    copy = tmp_path / "sources"
+    copy_sources(copy)
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "makemessages", "-l", "zh_Hans", "--no-location"],
         cwd=copy,
@@ -99,12 +179,13 @@ def test_the_streams_catalogue_has_every_marked_string(tmp_path):
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tests.settings"},
     )
     shipped = {
-        (ctx, msgid)
-        for ctx, msgid, _, _ in po_entries(ROOT / "realtime/streams/locale/zh_Hans/LC_MESSAGES/django.po")
+        (ctx, msgid) for ctx, msgid, _, _ in po_entries(ROOT / catalogue / "zh_Hans/LC_MESSAGES/django.po")
     }
     current = {(ctx, msgid) for ctx, msgid, _, _ in po_entries(copy / "locale/zh_Hans/LC_MESSAGES/django.po")}
+    assert len(current) > 10
     assert current - shipped == set(), "strings marked for translation but missing from the catalogue"
-    assert shipped - current == set(), "strings in the catalogue that nothing uses any more"
+    pending = {(None, msgid) for msgid in PENDING_CORE_MSGIDS} if catalogue == "realtime/locale" else set()
+    assert shipped - current - pending == set(), "strings in the catalogue that nothing uses any more"
 
 
 def error_codes_in_the_source() -> set[str]:
@@ -167,12 +248,13 @@ def test_python_messages_models_and_admin_speak_chinese():
 
 
 class VisibleText(HTMLParser):
-    """Text nodes and people-facing attributes, outside <script>/<style> and outside `skip` subtrees."""
+    """Text nodes and people-facing attributes, outside <script>/<style> and outside `skip` subtrees.
+    `data-label-*` attributes count: scripts show them (realtime.js's badge, announcements.js)."""
 
-    ATTRIBUTES = ("aria-label", "title", "placeholder", "alt", "data-empty")
+    ATTRIBUTES = ("aria-label", "title", "placeholder", "alt", "data-empty", "value")
     VOID = {"input", "br", "img", "link", "meta", "hr", "source"}
 
-    def __init__(self, skip: str) -> None:
+    def __init__(self, skip: str = "data-no-such-attribute") -> None:
         super().__init__()
         self.skip, self.depth, self.hidden_depth, self.quiet = skip, 0, None, 0
         self.found: list[str] = []
@@ -186,7 +268,9 @@ class VisibleText(HTMLParser):
             if self.hidden_depth is None and self.skip in attrs:
                 self.hidden_depth = self.depth
         if self.hidden_depth is None:
-            self.found += [attrs[a] for a in self.ATTRIBUTES if attrs.get(a)]
+            shown = [a for a in self.ATTRIBUTES if a != "value" or attrs.get("type") in ("submit", "button")]
+            self.found += [attrs[a] for a in shown if attrs.get(a)]
+            self.found += [v for a, v in attrs.items() if a.startswith("data-label-") and v]
 
     def handle_endtag(self, tag):
         if tag in ("script", "style"):
@@ -202,14 +286,21 @@ class VisibleText(HTMLParser):
 
 
 def english_left(strings: list[str]) -> list[str]:
-    """The page's strings that contain a literal part (4+ letters) of an English msgid."""
+    """The page's strings that contain a literal part (4+ letters) of an English msgid.
+
+    A part of several words counts wherever it is; a lone word ("Send", "Test") only when it is the
+    whole string, as on a button or a badge: inside a sentence it is someone's content ("Test t-zh")."""
     pieces = {
         piece.strip(" .,:;…")
         for msgid in english_msgids()
         for piece in re.split(r"%\(\w+\)[sd]|<[^>]+>", msgid)
     }
     pieces = {p for p in pieces if len(re.sub(r"[^A-Za-z]", "", p)) >= 4}
-    return [s for s in strings for p in pieces if re.search(rf"(?<![A-Za-z]){re.escape(p)}(?![A-Za-z])", s)]
+    phrases = {p for p in pieces if re.search(r"\W", p)}
+    words = pieces - phrases
+    return [s for s in strings if s.strip(" .,:;…") in words] + [
+        s for s in strings for p in phrases if re.search(rf"(?<![A-Za-z]){re.escape(p)}(?![A-Za-z])", s)
+    ]
 
 
 @pytest.mark.django_db
@@ -225,9 +316,10 @@ def test_the_stream_page_in_chinese_has_no_english_left(client, stream, alice, w
         reverse("watch", args=[stream.slug]), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9"
     ).content.decode()
     assert '<html lang="zh-hans">' in html
-    # The broadcast banner's markup belongs to banner.js's owners (and is hidden until a broadcast).
-    parser = VisibleText(skip="data-rt-banner")
+    # The broadcast banner's markup (hidden until a broadcast) included: its close button is named.
+    parser = VisibleText()
     parser.feed(html)
+    assert 'data-rt-banner-close aria-label="关闭"' in html
     languages = {"English", "简体中文"}  # a language menu names each language in itself
     strings = [s for s in parser.found if s not in languages]
     assert english_left(strings) == []
@@ -252,3 +344,72 @@ def test_the_language_menu_switches_language_and_the_page_says_which(client):
     chinese = client.get(reverse("home")).content.decode()
     assert '<html lang="zh-hans">' in chinese and "选择一个直播，边看边聊。" in chinese
     assert english_left(["选择一个直播，边看边聊。"]) == []
+
+
+def chinese_page_strings(html: str) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    return [s for s in parser.found if s not in {"English", "简体中文"}]
+
+
+@pytest.mark.django_db
+def test_the_demo_pages_and_the_connection_badge_in_chinese_have_no_english_left(client, alice):
+    chinese = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
+    login = client.get(reverse("login"), **chinese).content.decode()
+    assert "<h1>登录</h1>" in login and ">用户名</label>" in login and ">密码</label>" in login
+    assert english_left(chinese_page_strings(login)) == []
+    client.force_login(alice)
+    home = client.get(reverse("home"), **chinese).content.decode()
+    badge = re.search(r"<span[^>]*data-realtime-badge[^>]*>[^<]*</span>", home, re.S).group(0)
+    # realtime.js shows these words in each state; the template renders them in the page's language.
+    for state, word in {
+        "connecting": "正在连接…",
+        "live": "已连接",
+        "reconnecting": "正在重新连接…",
+        "offline": "离线",
+        "signed-out": "已退出登录",
+        "auth-failed": "未登录",
+        "policy": "已暂停",
+        "too-many-connections": "打开的标签页过多",
+    }.items():
+        assert f'data-label-{state}="{word}"' in badge
+    assert badge.endswith(">正在连接…</span>")
+    strings = chinese_page_strings(home)
+    assert english_left(strings) == [] and "已连接" in strings
+    english = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-label-live="Live"' in english and 'data-label-signed-out="Signed out"' in english
+
+
+@pytest.mark.django_db
+def test_announcements_speak_chinese_on_the_page_in_the_admin_and_in_errors(client, alice):
+    from django.contrib import admin as django_admin
+    from django.core.exceptions import ValidationError
+
+    from realtime.announcements import announce
+    from realtime.announcements.admin import AnnouncementAdmin
+    from realtime.announcements.apps import AnnouncementsConfig
+    from realtime.announcements.forms import AnnouncementForm
+    from realtime.announcements.models import Announcement, Audience, Level, State
+
+    announce("停机维护", body="今晚十点。", link="https://example.com/x", level="warning")
+    html = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "停机维护" in html and ">了解详情</a>" in html and 'aria-label="关闭"' in html
+    assert 'aria-label="公告"' in html and 'data-label-test="测试"' in html
+    assert english_left(chinese_page_strings(html)) == []
+
+    with translation.override("zh-hans"):
+        assert str(AnnouncementsConfig.verbose_name) == "公告"
+        assert str(Announcement._meta.verbose_name) == "公告"
+        assert str(Announcement._meta.get_field("starts_at").verbose_name) == "开始时间"
+        assert str(Announcement._meta.get_field("body").help_text) == "纯文本；按原样显示，不作为 HTML。"
+        assert str(Level.CRITICAL.label) == "紧急" and str(State.LIVE.label) == "展示中"
+        assert str(Audience.SIGNED_IN.label) == "已登录用户"
+        model_admin = AnnouncementAdmin(Announcement, django_admin.site)
+        assert [str(name) for name, _ in model_admin.get_fieldsets(None)] == ["消息", "受众", "时间"]
+        assert str(AnnouncementForm().fields["level"].label) == "级别"
+        notice = Announcement(title="x", starts_at=None, ends_at=None, audience=Audience.GROUPS)
+        with pytest.raises(ValidationError) as refused:
+            from realtime.announcements.audience import validate_choices
+
+            validate_choices(notice.audience, [], [])
+        assert refused.value.message_dict == {"groups": ["请至少选择一个用户组。"]}

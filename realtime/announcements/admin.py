@@ -9,7 +9,7 @@ change is recorded in the admin's history (LogEntry) by `lifecycle`, whoever tri
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -29,9 +29,12 @@ from .models import SEND_PERMISSION, Announcement, State, streams_installed
 from .scheduler import run_due
 from .stats import compute
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 STATUS_FIELDS = ["state", "round", "sent_at", "ended_at", "created_by", "created_at"]
 # What the object tools offer in each state (drafts are sent from the save buttons, after their edits).
-OBJECT_ACTIONS: dict[str, tuple[Any, str, str, tuple[str, ...]]] = {
+OBJECT_ACTIONS: dict[str, tuple[Any, StrOrPromise, StrOrPromise, tuple[str, ...]]] = {
     "send": (send_now, _("Send now"), _("Sent “{}” now."), (State.SCHEDULED,)),
     "end": (
         end,
@@ -76,17 +79,17 @@ class AnnouncementAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Announcement | None = None) -> list[Any]:
         audience = ["audience", "groups", "users"] + (["stream_id"] if streams_installed() else [])
         fieldsets: list[Any] = [
-            ("Message", {"fields": ["title", "body", "link", "level", "dismissible"]}),
-            ("Audience", {"fields": audience}),
+            (_("Message"), {"fields": ["title", "body", "link", "level", "dismissible"]}),
+            (_("Audience"), {"fields": audience}),
             (
-                "When",
+                _("When"),
                 {
                     "fields": ["starts_at", "ends_at"],
-                    "description": "Server time. Empty start: when it is sent. Empty end: until ended.",
+                    "description": _("Server time. Empty start: when it is sent. Empty end: until ended."),
                 },
             ),
         ]
-        return fieldsets if obj is None else [*fieldsets, ("Status", {"fields": STATUS_FIELDS})]
+        return fieldsets if obj is None else [*fieldsets, (_("Status"), {"fields": STATUS_FIELDS})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Announcement | None = None) -> list[str]:
         if obj is not None and obj.state == State.LIVE:
@@ -122,7 +125,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
     # -- saving -----------------------------------------------------------------------------------
     def save_model(self, request: HttpRequest, obj: Announcement, form: Any, change: bool) -> None:
         if not change:
-            obj.created_by = request.user
+            obj.created_by = request.user  # type: ignore[assignment]  # the admin's user is signed in
         super().save_model(request, obj, form, change)
         if obj.state in (State.SCHEDULED, State.LIVE) and {"starts_at", "ends_at"} & set(form.changed_data):
             transaction.on_commit(lambda: send_to_hubs({"type": WAKE_MESSAGE}))
@@ -167,7 +170,9 @@ class AnnouncementAdmin(admin.ModelAdmin):
             raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]  # Django's, unstubbed
+                request, self.opts, object_id
+            )
         if action == "test":
             send_test(obj, request.user)
             self.message_user(

@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .audience import validate_choices
 from .lifecycle import AnnouncementError, cancel, end, resend, schedule, send_now, send_test
@@ -96,7 +97,7 @@ def _groups(values: Iterable[Group | int | str]) -> list[Group]:
             value if isinstance(value, Group) else Group.objects.filter(**lookup).first() if lookup else None
         )
         if group is None:
-            raise ValidationError({"groups": f"No group {value!r}."})
+            raise ValidationError({"groups": _("No group %(group)s.") % {"group": repr(value)}})
         found.append(group)
     return found
 
@@ -111,6 +112,6 @@ def _users(values: Iterable[Any]) -> list[Any]:
         lookup = {"pk": value} if isinstance(value, int) else {User.USERNAME_FIELD: value}
         user = User._default_manager.filter(**lookup).first()
         if user is None:
-            raise ValidationError({"users": f"No user {value!r}."})
+            raise ValidationError({"users": _("No user %(user)s.") % {"user": repr(value)}})
         found.append(user)
     return found

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AnnouncementsConfig(AppConfig):
@@ -10,7 +11,7 @@ class AnnouncementsConfig(AppConfig):
 
     name = "realtime.announcements"
     label = "realtime_announcements"
-    verbose_name = "Announcements"
+    verbose_name = _("Announcements")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import Announcement, Audience, Receipt, State
 
@@ -42,9 +43,9 @@ def stream_topic(stream_id: int) -> str:
 
 def validate_choices(audience: str, groups: Iterable[Any], users: Iterable[Any]) -> None:
     if audience == Audience.GROUPS and not list(groups):
-        raise ValidationError({"groups": "Choose at least one group."})
+        raise ValidationError({"groups": _("Choose at least one group.")})
     if audience == Audience.USERS and not list(users):
-        raise ValidationError({"users": "Choose at least one user."})
+        raise ValidationError({"users": _("Choose at least one user.")})
 
 
 def audience_users(announcement: Announcement) -> QuerySet:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.apps import apps
+from django.utils.translation import gettext_lazy as _
 
 from .audience import validate_choices
 from .models import Announcement, Audience, streams_installed
@@ -39,7 +40,7 @@ class AnnouncementForm(forms.ModelForm):
             Stream = apps.get_model("realtime_streams", "Stream")
             rows = Stream._default_manager.order_by("-pk").values_list("pk", "title")[:MAX_STREAM_CHOICES]
             self.fields["stream_id"] = forms.TypedChoiceField(
-                label="Stream",
+                label=_("Stream"),
                 required=False,
                 coerce=int,
                 empty_value=None,
@@ -48,7 +49,7 @@ class AnnouncementForm(forms.ModelForm):
             )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         audience = data.get("audience", getattr(self.instance, "audience", Audience.EVERYONE))
         if "audience" in self.fields:
             try:

@@ -19,6 +19,7 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..api import send_to_hubs
 from ..eventlog import store_event
@@ -53,7 +54,7 @@ def _claim(
 def _fresh(announcement: Announcement) -> Announcement:
     row = Announcement.objects.filter(pk=announcement.pk).first()
     if row is None:
-        raise AnnouncementError(f"'{announcement}' no longer exists.")
+        raise AnnouncementError(_("'%(title)s' no longer exists.") % {"title": announcement})
     return row
 
 
@@ -96,7 +97,7 @@ def _withdraw(announcement: Announcement, reason: str) -> None:
 
 def _check_end(ends_at: datetime | None, now: datetime) -> None:
     if ends_at is not None and ends_at <= now:
-        raise AnnouncementError("Its end time has passed; set a later end (or none) first.")
+        raise AnnouncementError(_("Its end time has passed; set a later end (or none) first."))
 
 
 def send_now(announcement: Announcement, *, by: Any = None) -> Announcement:
@@ -114,7 +115,10 @@ def send_now(announcement: Announcement, *, by: Any = None) -> Announcement:
             ended_at=None,
         )
         if sent is None:
-            raise AnnouncementError(f"'{announcement}' is no longer a draft or scheduled; nothing was sent.")
+            raise AnnouncementError(
+                _("'%(title)s' is no longer a draft or scheduled; nothing was sent.")
+                % {"title": announcement}
+            )
         _deliver(sent)
         _log(sent, by, "Sent now.")
         if sent.ends_at is not None:
@@ -128,12 +132,14 @@ def schedule(announcement: Announcement, *, by: Any = None) -> Announcement:
     with transaction.atomic():
         row = _fresh(announcement)
         if row.starts_at is None or row.starts_at <= now:
-            raise AnnouncementError("Set a start time in the future to schedule it (or send it now).")
+            raise AnnouncementError(_("Set a start time in the future to schedule it (or send it now)."))
         _check_end(row.ends_at, now)
         scheduled = _claim(announcement.pk, (State.DRAFT,), state=State.SCHEDULED)
         if scheduled is None:
-            raise AnnouncementError(f"'{announcement}' is not a draft; only drafts can be scheduled.")
-        _log(scheduled, by, f"Scheduled for {scheduled.starts_at.isoformat()}.")
+            raise AnnouncementError(
+                _("'%(title)s' is not a draft; only drafts can be scheduled.") % {"title": announcement}
+            )
+        _log(scheduled, by, f"Scheduled for {row.starts_at.isoformat()}.")
         _wake_schedulers()
     return scheduled
 
@@ -143,7 +149,9 @@ def end(announcement: Announcement, *, by: Any = None) -> Announcement:
     with transaction.atomic():
         ended = _claim(announcement.pk, (State.LIVE,), state=State.ENDED, ended_at=timezone.now())
         if ended is None:
-            raise AnnouncementError(f"'{announcement}' is not live; only live announcements can be ended.")
+            raise AnnouncementError(
+                _("'%(title)s' is not live; only live announcements can be ended.") % {"title": announcement}
+            )
         _withdraw(ended, "ended")
         _log(ended, by, "Ended.")
     return ended
@@ -159,7 +167,9 @@ def cancel(announcement: Announcement, *, by: Any = None) -> Announcement:
             announcement.pk, (State.SCHEDULED,), state=State.CANCELLED, ended_at=now
         )
         if cancelled is None:
-            raise AnnouncementError(f"'{announcement}' is neither scheduled nor live; nothing to cancel.")
+            raise AnnouncementError(
+                _("'%(title)s' is neither scheduled nor live; nothing to cancel.") % {"title": announcement}
+            )
         if taken_down is not None:
             _withdraw(cancelled, "cancelled")
         _log(cancelled, by, "Cancelled.")
@@ -190,7 +200,10 @@ def resend(announcement: Announcement, *, by: Any = None) -> Announcement:
             round=F("round") + 1,
         )
         if sent is None:
-            raise AnnouncementError(f"'{announcement}' has not been sent yet; send it instead of resending.")
+            raise AnnouncementError(
+                _("'%(title)s' has not been sent yet; send it instead of resending.")
+                % {"title": announcement}
+            )
         _deliver(sent)
         _log(sent, by, f"Resent (round {sent.round}).")
         _wake_schedulers()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..eventlog import store_event
 from ..exceptions import ProtocolError
@@ -55,9 +56,14 @@ def parse_report(user: Any, topic: str, data: dict[str, Any]) -> Report:
     pk, round_, kind = data.get("announcement"), data.get("round"), data.get("kind")
     for name, value in (("announcement", pk), ("round", round_)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
-            raise ProtocolError("bad_receipt", f"Field {name!r} must be a whole number.")
+            raise ProtocolError(
+                "bad_receipt", _("Field %(name)s must be a whole number.") % {"name": repr(name)}
+            )
     if kind not in KINDS:
-        raise ProtocolError("bad_receipt", f"Field 'kind' must be one of {', '.join(KINDS)}.")
+        raise ProtocolError(
+            "bad_receipt", _("Field 'kind' must be one of %(kinds)s.") % {"kinds": ", ".join(KINDS)}
+        )
+    assert isinstance(pk, int) and isinstance(round_, int) and isinstance(kind, str)  # checked above
     return Report(user, topic, pk, round_, kind)
 
 
@@ -156,13 +162,13 @@ class ReceiptBatcher:
 
     async def _store(self, batch: list[tuple[Report, asyncio.Future]]) -> None:
         try:
-            counted = await database_sync_to_async(store_reports)([report for report, _ in batch])
+            counted = await database_sync_to_async(store_reports)([report for report, _future in batch])
         except Exception as exc:  # each waiting client is told the server failed, and may retry
             logger.warning("Could not store %d announcement receipt(s) (%s)", len(batch), exc)
-            for _, future in batch:
+            for _report, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, counted, strict=True):
+        for (_report, future), result in zip(batch, counted, strict=True):
             if not future.done():
                 future.set_result(result)

@@ -33,7 +33,9 @@ def audience_size(announcement: Announcement) -> int | None:
     return audience_users(announcement).count()
 
 
-def connected_in_audience(announcement: Announcement, users: set[int], anonymous: int) -> tuple[int, int]:
+def connected_in_audience(
+    announcement: Announcement, users: set[int] | frozenset[int], anonymous: int
+) -> tuple[int, int]:
     """(signed-in users, anonymous connections) of the audience that are connected."""
     if announcement.audience in (Audience.EVERYONE, Audience.STREAM):
         return len(users), anonymous
@@ -48,7 +50,7 @@ def connected_in_audience(announcement: Announcement, users: set[int], anonymous
     return count, 0
 
 
-def compute(pk: int, users: set[int] = frozenset(), anonymous: int = 0) -> dict[str, Any]:
+def compute(pk: int, users: set[int] | frozenset[int] = frozenset(), anonymous: int = 0) -> dict[str, Any]:
     announcement = Announcement.objects.filter(pk=pk).first()
     if announcement is None:
         return {"id": pk, "deleted": True}
@@ -59,9 +61,9 @@ def compute(pk: int, users: set[int] = frozenset(), anonymous: int = 0) -> dict[
     return {
         "id": pk,
         "state": announcement.state,
-        "state_label": announcement.get_state_display(),
+        "state_label": str(announcement.get_state_display()),  # lazy: rendered here, for JSON
         "round": announcement.round,
-        "audience": announcement.get_audience_display(),
+        "audience": str(announcement.get_audience_display()),
         "audience_size": audience_size(announcement),
         "connected": connected,
         "connected_anonymous": connected_anonymous,

@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 from ..eventlog import History, last_id
 from ..exceptions import Denied, ProtocolError
@@ -32,7 +33,10 @@ from .stats import census_topic
 def _number(text: str, example: str) -> int:
     """A row id written the one canonical way (no sign, no leading zero), so each id is one topic."""
     if not (text.isascii() and text.isdigit()) or len(text) > 18 or text.startswith("0"):
-        raise ProtocolError("not_found", f"Not a topic; write ids as plain numbers, e.g. {example!r}.")
+        raise ProtocolError(
+            "not_found",
+            _("Not a topic; write ids as plain numbers, e.g. %(example)s.") % {"example": repr(example)},
+        )
     return int(text)
 
 
@@ -53,8 +57,10 @@ class AnnouncementTopic(Topic):
             return cls(name, key, _number(key[len(STREAM_PREFIX) :], "announcements.stream-3"))
         raise ProtocolError(
             "not_found",
-            "Announcement topics are announcements.all, announcements.users, "
-            "announcements.user-<your id> and announcements.stream-<id>.",
+            _(
+                "Announcement topics are announcements.all, announcements.users, "
+                "announcements.user-<your id> and announcements.stream-<id>."
+            ),
         )
 
     async def authorize_subscribe(self, client: Client) -> None:
@@ -68,9 +74,9 @@ class AnnouncementTopic(Topic):
             await stream.authorize_subscribe(client)
             return
         if not signed_in:
-            raise Denied("auth_required", "Log in to receive these announcements.")
+            raise Denied("auth_required", _("Log in to receive these announcements."))
         if self.key.startswith(USER_PREFIX) and user.pk != self.number:
-            raise Denied("forbidden", "This is another user's announcements topic.")
+            raise Denied("forbidden", _("This is another user's announcements topic."))
 
     async def state(self, client: Client) -> dict[str, Any]:
         client.hub.service(Scheduler)
@@ -85,9 +91,9 @@ class AnnouncementTopic(Topic):
 
     async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
         if event != "receipt":
-            raise ProtocolError("publish_not_allowed", "Announcement topics accept one event: 'receipt'.")
+            raise ProtocolError("publish_not_allowed", _("Announcement topics accept one event: 'receipt'."))
         if not getattr(client.user, "is_authenticated", False):
-            raise Denied("auth_required", "Receipts are counted for signed-in users only.")
+            raise Denied("auth_required", _("Receipts are counted for signed-in users only."))
         report = parse_report(client.user, self.name, data)
         return {"recorded": await client.hub.service(ReceiptBatcher).record(report)}
 
@@ -125,7 +131,7 @@ class StatsTopic(Topic):
         await super().authorize_subscribe(client)  # the permission first: no existence oracle
         where = await database_sync_to_async(_census_topic_of)(self.number)
         if where is False:
-            raise ProtocolError("not_found", f"No announcement with id {self.number}.")
+            raise ProtocolError("not_found", _("No announcement with id %(id)s.") % {"id": self.number})
         self.where = where or None
 
     async def state(self, client: Client) -> dict[str, Any]:

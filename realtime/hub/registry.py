@@ -7,6 +7,8 @@ import contextvars
 import weakref
 
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import translation
 
 from .health import Outage
 from .hub import Hub
@@ -29,6 +31,10 @@ async def get_hub() -> Hub:
         if layer is None:
             raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
         hub = _hubs[loop] = Hub(layer)
+        # Its tasks copy the context they start in: not the first connection's language.
+        with translation.override(settings.LANGUAGE_CODE):
+            await hub.start()
+        return hub
     await hub.start()
     return hub
 

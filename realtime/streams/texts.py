@@ -39,6 +39,7 @@ def error_texts() -> dict[str, str]:
         "error.unavailable.wait": _("The server is having trouble. Try again in %(seconds)s s."),
         "error.rate_limited": _("You're posting too fast. Wait a moment."),
         "error.rate_limited.wait": _("You're posting too fast. Try again in %(seconds)s s."),
+        "error.too_many_in_flight": _("Your earlier messages are still being sent. Wait a moment."),
         "error.kicked": _("You were removed from this stream."),
         "error.bad_receipt": _("That could not be recorded."),
         # Live streams.

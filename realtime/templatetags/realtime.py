@@ -17,6 +17,8 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from realtime.language import badge_labels
+
 register = template.Library()
 
 
@@ -45,6 +47,8 @@ def realtime_client(context: template.Context, *, ticket_url: str | None = None)
     ]
     if ticket_url:
         attrs.append(("data-ticket-url", ticket_url))
+    # The connection badge's words, in the page's language: realtime.js's English is only a fallback.
+    attrs += [(f"data-label-{state}", label) for state, label in badge_labels().items()]
     nonce = csp_nonce(context)
     if nonce:
         attrs.append(("nonce", nonce))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ..exceptions import ProtocolError
 from .base import Topic
 
@@ -16,7 +18,7 @@ class BroadcastTopic(Topic):
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
         if key != "all":
-            raise ProtocolError("not_found", "The only broadcast topic is 'broadcast.all'.")
+            raise ProtocolError("not_found", _("The only broadcast topic is 'broadcast.all'."))
         return cls(name, key)
 
     async def can_subscribe(self, user: Any) -> bool:
@@ -47,7 +49,7 @@ class GroupTopic(Topic):
         from django.contrib.auth.models import Group
 
         if not await Group.objects.filter(pk=cls.int_key(key, "group")).aexists():
-            raise ProtocolError("not_found", f"No group with id {key}.")
+            raise ProtocolError("not_found", _("No group with id %(id)s.") % {"id": key})
         return cls(name, key)
 
     async def can_subscribe(self, user: Any) -> bool:

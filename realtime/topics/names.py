@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 from ..exceptions import ProtocolError
 
 TOPIC_RE = re.compile(r"^(?P<kind>[a-z][a-z0-9_]{0,19})\.(?P<key>[A-Za-z0-9_-]{1,59})$")
@@ -19,12 +21,13 @@ CONTROL_GROUP = "realtime.control"
 def parse_topic(name: object) -> tuple[str, str]:
     """Split a topic name into (kind, key), or raise `unknown_topic`."""
     if not isinstance(name, str):
-        raise ProtocolError("bad_message", "Field 'topic' must be a string such as 'stream.42'.")
+        raise ProtocolError("bad_message", _("Field 'topic' must be a string such as 'stream.42'."))
     match = TOPIC_RE.match(name)
     if match is None:
         raise ProtocolError(
             "unknown_topic",
-            f"{name[:80]!r} is not a topic name; expected '<kind>.<key>' such as 'stream.42'.",
+            _("%(name)s is not a topic name; expected '<kind>.<key>' such as 'stream.42'.")
+            % {"name": repr(name[:80])},
         )
     return match["kind"], match["key"]
 

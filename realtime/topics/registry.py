@@ -7,6 +7,7 @@ from functools import cache
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from ..conf import realtime_settings
 from ..exceptions import ProtocolError
@@ -53,7 +54,9 @@ def topic_class(kind: str) -> type[Topic]:
     cls = topic_kinds().get(kind)
     if cls is None:
         raise ProtocolError(
-            "unknown_topic", f"Unknown topic kind {kind!r}; known: {', '.join(sorted(topic_kinds()))}."
+            "unknown_topic",
+            _("Unknown topic kind %(kind)s; known: %(known)s.")
+            % {"kind": repr(kind), "known": ", ".join(sorted(topic_kinds()))},
         )
     return cls
 

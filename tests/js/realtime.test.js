@@ -44,11 +44,12 @@ class FakeSocket {
 }
 FakeSocket.all = [];
 
-function fakeDocument() {
+function fakeDocument(labels = {}) {
   const listeners = {};
   const badge = {
-    attrs: {},
+    attrs: { ...labels },
     textContent: "",
+    getAttribute(k) { return k in this.attrs ? this.attrs[k] : null; },
     setAttribute(k, v) { this.attrs[k] = v; },
     removeAttribute(k) { delete this.attrs[k]; },
   };
@@ -68,13 +69,14 @@ const HTTP = { protocol: "http:", host: "example.test:8000" };
 function makeClient(t, extra = {}) {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: 1_000_000 });
   FakeSocket.all = [];
-  const doc = fakeDocument();
+  const { labels, ...options } = extra;
+  const doc = fakeDocument(labels);
   const client = new realtime.Client({
     WebSocket: FakeSocket,
     document: doc,
     location: HTTP,
     random: () => 0.999999,
-    ...extra,
+    ...options,
   });
   t.after(() => client.close());
   return { client, doc, last: () => FakeSocket.all[FakeSocket.all.length - 1] };
@@ -89,6 +91,31 @@ function hello(ws, heartbeat = 25, user = null) {
   ws.open();
   ws.receive({ type: "hello", user, heartbeat, max_frame: 16384 });
 }
+
+test("the badge's words come from its data-label-* attributes (Django's, translated), English only by default", (t) => {
+  const labels = {
+    "data-label-connecting": "正在连接…", "data-label-live": "已连接", "data-label-reconnecting": "正在重新连接…",
+    "data-label-offline": "离线", "data-label-signed-out": "已退出登录", "data-label-policy": "已暂停",
+  };
+  const { client, doc, last } = makeClient(t, { labels });
+  client._reflectState();
+  assert.equal(doc.badge.textContent, "正在连接…");
+  hello(last());
+  assert.equal(doc.badge.textContent, "已连接");
+  last().serverClose(1006);
+  assert.equal(client.state, "reconnecting");
+  assert.equal(doc.badge.textContent, "正在重新连接…");
+  advance(t, 2000);
+  hello(last());
+  last().serverClose(4003);
+  assert.equal(client.reason, "signed_out");
+  assert.equal(doc.badge.textContent, "已退出登录");
+  // A reason without its own word falls back to the badge's word for the state, not to English.
+  client._setState("offline", "too_many_connections");
+  assert.equal(doc.badge.textContent, "Too many tabs open", "no data-label-too-many-connections: the default");
+  client._setState("offline", "something_new");
+  assert.equal(doc.badge.textContent, "离线");
+});
 
 test("URL scheme follows the page: ws on http, wss on https, absolute URLs kept", () => {
   assert.equal(realtime.buildUrl("/ws/realtime/", HTTP), "ws://example.test:8000/ws/realtime/");

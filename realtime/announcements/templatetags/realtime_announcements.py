@@ -45,6 +45,6 @@ def realtime_announcements(context: template.Context) -> dict[str, Any]:
     signed_in = bool(getattr(user, "is_authenticated", False))
     config = {
         "topics": {topic: since.get(topic, 0) for topic in topics},
-        "user": user.pk if signed_in else None,
+        "user": getattr(user, "pk", None) if signed_in else None,
     }
     return {"items": stacked(list(items.values())), "config": json.dumps(config), "nonce": csp_nonce(context)}

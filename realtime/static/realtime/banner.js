@@ -6,7 +6,7 @@
  *
  *   <div class="rt-banner" data-rt-banner role="status" aria-live="polite" hidden>
  *     <strong data-rt-banner-title></strong> <span data-rt-banner-message></span>
- *     <button type="button" data-rt-banner-close aria-label="Dismiss">×</button>
+ *     <button type="button" data-rt-banner-close aria-label="{% translate 'Dismiss' %}">×</button>
  *   </div>
  *
  * Sources: `broadcast.all` for everyone, and `user.<id>` for the signed-in user (the id comes from the

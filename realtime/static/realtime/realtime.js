@@ -224,20 +224,35 @@
     }
   };
 
+  // The badge's words come from Django, in the page's language: each badge carries them as
+  // data-label-<state> / data-label-<reason> attributes (the template realtime/badge.html renders them
+  // translated), or the {% realtime_client %} script tag does for every badge. These English words are
+  // only the defaults for a badge written by hand without them.
   var LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
   var REASON_LABELS = { signed_out: "Signed out", auth_failed: "Not signed in", policy: "Paused",
     too_many_connections: "Too many tabs open" };
+
+  /** A badge's word for `key` (a state or an offline reason): the badge's own, the page's, the default. */
+  function badgeLabel(node, key, defaults) {
+    var attr = "data-label-" + key.replace(/_/g, "-");
+    var camel = "label" + key.split("_").map(function (w) {
+      return w.charAt(0).toUpperCase() + w.slice(1);
+    }).join("");
+    return (node.getAttribute && node.getAttribute(attr)) || scriptConfig[camel] || defaults[key];
+  }
 
   /** Every [data-realtime-badge] on the page shows the state as attribute (for CSS) and as text. */
   Client.prototype._reflectState = function () {
     if (!this._doc || !this._doc.querySelectorAll) return;
     var nodes = this._doc.querySelectorAll("[data-realtime-badge]");
-    var text = (this.state === "offline" && REASON_LABELS[this.reason]) || LABELS[this.state];
+    var reason = this.state === "offline" && REASON_LABELS[this.reason] ? this.reason : null;
     for (var i = 0; i < nodes.length; i++) {
       nodes[i].setAttribute("data-realtime-state", this.state);
       if (this.reason) nodes[i].setAttribute("data-realtime-reason", this.reason);
       else nodes[i].removeAttribute("data-realtime-reason");
-      nodes[i].textContent = text;
+      nodes[i].textContent = reason
+        ? badgeLabel(nodes[i], reason, REASON_LABELS)
+        : badgeLabel(nodes[i], this.state, LABELS);
     }
   };
 
@@ -294,7 +309,7 @@
       self._lastFrameAt = Date.now();
       self._pingSentAt = 0; // the oldest unanswered ping is answered by any frame
       var frame;
-      try { frame = JSON.parse(msg.data); } catch (e) { return; }
+      try { frame = JSON.parse(msg.data); } catch { return; }
       if (frame && typeof frame === "object") self._handle(frame);
     };
     ws.onerror = function () {
@@ -318,7 +333,7 @@
     this._stopHeartbeat();
     if (ws && ws !== "pending") {
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
-      try { ws.close(); } catch (e) { /* already closing */ }
+      try { ws.close(); } catch { /* already closing */ }
     }
     this._subs.forEach(function (topic) { topic._disconnected(); });
     // What was sent on this socket and not answered has an unknown fate. Re-send only what is safe to.
@@ -411,7 +426,7 @@
     this._stopHeartbeat();
     if (ws && ws !== "pending") {
       ws.onclose = null; // so _dropped never mistakes our own close for the server's
-      try { ws.close(1000); } catch (e) { /* ignore */ }
+      try { ws.close(1000); } catch { /* ignore */ }
     }
     if (this._doc && this._doc.removeEventListener) this._doc.removeEventListener("visibilitychange", this._onWake);
     if (root.removeEventListener) root.removeEventListener("online", this._onWake);

@@ -65,7 +65,7 @@ def realtime_stream(context: template.Context, stream: Any) -> dict[str, Any]:
     `realtime.streams.models.Stream`; the page must also contain `{% realtime_client %}`.
     """
     request = context.get("request")
-    user = getattr(request, "user", None) or context.get("user")
+    user: Any = getattr(request, "user", None) or context.get("user")
     authenticated = bool(getattr(user, "is_authenticated", False))
     login_url = settings.LOGIN_URL
     if request is not None:

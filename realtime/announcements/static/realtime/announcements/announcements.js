@@ -33,7 +33,7 @@
   var SAFE_LINK = /^https?:\/\//i;
 
   function parseJson(text, fallback) {
-    try { return JSON.parse(text) || fallback; } catch (e) { return fallback; }
+    try { return JSON.parse(text) || fallback; } catch { return fallback; }
   }
 
   function valid(data) {
@@ -47,7 +47,7 @@
     try {
       var s = root.localStorage;
       return s && typeof s.getItem === "function" ? s : null;
-    } catch (e) { return null; } // storage disabled: dismissals last for this page only
+    } catch { return null; } // storage disabled: dismissals last for this page only
   }
 
   /** Stacking order: critical first, then the newest (as the server renders them). */
@@ -223,7 +223,7 @@
     // Old ids are worthless once their announcements ended: keep the newest hundred.
     keys.sort(function (a, b) { return Number(a) - Number(b); }).slice(0, Math.max(0, keys.length - 100))
       .forEach(function (id) { delete dismissed[id]; });
-    try { this.storage.setItem(STORAGE_KEY, JSON.stringify(dismissed)); } catch (e) { /* full: page only */ }
+    try { this.storage.setItem(STORAGE_KEY, JSON.stringify(dismissed)); } catch { /* full: page only */ }
   };
 
   Board.prototype._checkSeen = function () {

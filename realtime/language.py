@@ -1,0 +1,66 @@
+"""The language of a WebSocket connection: the words the server sends it are in the viewer's language.
+
+A page is translated by Django's LocaleMiddleware; a socket has no request, so `LanguageMiddleware`
+picks the language from the handshake the same way (the language menu's cookie,
+`settings.LANGUAGE_COOKIE_NAME`, then the browser's Accept-Language, limited to `settings.LANGUAGES`,
+else `settings.LANGUAGE_CODE`) and runs the rest of the connection under `translation.override()`.
+Django's active language is context-local (asgiref's Local), so it holds for the connection's task and
+its database threads, and for no other connection.
+
+Error codes never change with the language: clients switch on `code`; `message` is for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http.cookie import parse_cookie
+from django.utils import translation
+from django.utils.translation import gettext, pgettext
+
+SCOPE_KEY = "realtime.language"
+
+
+class _Handshake:
+    """The two parts of a request that `translation.get_language_from_request` reads."""
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        headers = {name.lower(): value for name, value in scope.get("headers", ())}
+        self.COOKIES = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
+        self.META = {"HTTP_ACCEPT_LANGUAGE": headers.get(b"accept-language", b"").decode("latin-1")}
+
+
+def language_of(scope: dict[str, Any]) -> str:
+    """The language code (one of settings.LANGUAGES) a handshake asks for, as LocaleMiddleware picks it."""
+    return translation.get_language_from_request(_Handshake(scope))  # type: ignore[arg-type]
+
+
+class LanguageMiddleware:
+    """Run the connection in its viewer's language; the code is kept in `scope["realtime.language"]`
+    for work done on the connection's behalf outside its task (re-checks run by the hub)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope.get("type") != "websocket":
+            return await self.inner(scope, receive, send)
+        language = language_of(scope)
+        with translation.override(language):
+            return await self.inner(dict(scope, **{SCOPE_KEY: language}), receive, send)
+
+
+def badge_labels() -> dict[str, str]:
+    """The words realtime.js shows on a connection badge, by state and offline reason, in the active
+    language: as `data-label-<key>` attributes (on the badge, as realtime/badge.html renders them, or
+    on the `{% realtime_client %}` script tag for every badge of the page)."""
+    return {
+        "connecting": gettext("Connecting…"),
+        "live": pgettext("connection state", "Live"),
+        "reconnecting": gettext("Reconnecting…"),
+        "offline": gettext("Offline"),
+        "signed-out": gettext("Signed out"),
+        "auth-failed": gettext("Not signed in"),
+        "policy": gettext("Paused"),
+        "too-many-connections": gettext("Too many tabs open"),
+    }
