@@ -4,32 +4,24 @@ virtualenv gives a working app in a project made by `django-admin startproject`.
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.wheelkit import built_dist, clean_env, installed_venv, wheel_of
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dist(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return out
+    """The wheel and sdist, built once per run (tests/wheelkit.py)."""
+    return built_dist(tmp_path_factory)
 
 
 def test_the_wheel_carries_templates_static_files_and_migrations(dist):
-    [wheel] = dist.glob("django_realtime-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    names = set(zipfile.ZipFile(wheel_of(dist)).namelist())
     for expected in [
         "realtime/py.typed",
         "realtime/static/realtime/realtime.js",
@@ -43,24 +35,16 @@ def test_the_wheel_carries_templates_static_files_and_migrations(dist):
     assert list(dist.glob("django_realtime-*.tar.gz"))
 
 
-def test_the_installed_wheel_works_in_a_fresh_project(dist, tmp_path):
-    [wheel] = dist.glob("django_realtime-*.whl")
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+def test_the_installed_wheel_works_in_a_fresh_project(tmp_path_factory, tmp_path):
+    env_dir = installed_venv(tmp_path_factory)
     python = env_dir / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
     (tmp_path / "site").mkdir()
-    clean_env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # nothing of this test run's settings
+    env = clean_env(tmp_path)  # nothing of this test run's settings
     subprocess.run(
         [str(env_dir / "bin" / "django-admin"), "startproject", "mysite", str(tmp_path / "site")],
         check=True,
         timeout=60,
-        env=clean_env,
+        env=env,
     )
     settings = tmp_path / "site" / "mysite" / "settings.py"
     settings.write_text(
@@ -91,7 +75,7 @@ def test_the_installed_wheel_works_in_a_fresh_project(dist, tmp_path):
         cwd=tmp_path / "site",
         capture_output=True,
         text=True,
-        env={**clean_env, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,3 @@
+from realtime import broadcast
+
+broadcast("broadcast.all", "broadcast", {"title": "Hello", "message": "from the shell"})
