@@ -99,9 +99,11 @@ REALTIME = {
     "COALESCE_WINDOW": float(os.environ.get("REALTIME_COALESCE_WINDOW", "0.05")),
     # How often each process checks the database for events it was not sent (see realtime.conf).
     "SYNC_INTERVAL": float(os.environ.get("REALTIME_SYNC_INTERVAL", "5")),
+    # On the in-memory layer: how often each process looks for events other processes stored.
+    "WATCH_INTERVAL": float(os.environ.get("REALTIME_WATCH_INTERVAL", "1")),
 }
 
-AUTH_PASSWORD_VALIDATORS = []
+AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

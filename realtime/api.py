@@ -8,9 +8,14 @@ published to every process's hub once the transaction commits. Connected subscri
 a client that was offline gets it when it resumes (up to `REALTIME["HISTORY_LIMIT"]` events back). If
 the channel layer is down, the event is still stored and every hub picks it up from the database within
 `REALTIME["SYNC_INTERVAL"]` seconds; nothing raises in your code because a socket somewhere is slow.
-On the in-memory layer (the embedded default) a call from another process (`manage.py shell`, a worker)
-cannot reach the daphne process's layer: it arrives through that database sync, so within
-`SYNC_INTERVAL` (5 s by default), not at once.
+On the in-memory layer (the embedded default) a call from another process (`manage.py shell`, a worker,
+cron) cannot reach the daphne process's layer: it arrives through the database. Each hub looks at the
+newest stored event id every `REALTIME["WATCH_INTERVAL"]` seconds (1) and syncs when it changed
+(`realtime.hub.upkeep`), so such an event arrives within about a second: 0.56 s median, at most 0.93 s
+over 12 sends (SQLite, one daphne); with the watch off, after the sync, up to `SYNC_INTERVAL` (5 s).
+The watch costs each process one indexed query a second while it has subscribers (none without) and
+about 0.2% of a CPU core (0.25% against 0.075% for an idle daphne). Ephemeral (unstored) events from
+another process never reach daphne on this layer. On channels-redis every call arrives at once.
 """
 
 from __future__ import annotations
@@ -75,6 +80,12 @@ def broadcast(topic: str, event: str, data: dict[str, Any] | None = None) -> int
 
     Returns the event's id on the topic (None for topics that store nothing). Inside a transaction,
     nothing is sent unless and until it commits. Use `abroadcast` from async code.
+
+    From another process on the in-memory layer (the embedded default: `manage.py shell`, a worker) the
+    event reaches daphne's clients through the database: within about `WATCH_INTERVAL` (1 s; measured
+    0.56 s median, 0.93 s at most) at a cost of one indexed query a second per daphne process (~0.2% of
+    a core), or up to `SYNC_INTERVAL` (5 s) with the watch off. Stored topics only: an ephemeral event
+    cannot leave this process there. With channels-redis it arrives at once from anywhere.
     """
     data, persistent = _check(topic, event, data)
     if persistent:

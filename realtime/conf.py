@@ -40,12 +40,26 @@ DEFAULTS: dict[str, Any] = {
     # Stored events replayed on (re)subscribe at most.
     "HISTORY_LIMIT": 100,
     # Coalescing window in seconds: events for one topic within it leave as one `batch` frame. 0 = off.
+    # It is the floor of the adaptive window: the window a process that keeps up uses.
     "COALESCE_WINDOW": 0.05,
+    # Ceiling of the adaptive coalescing window (seconds): while the fan-out takes most of a process's
+    # time (or its loop runs late) the window doubles up to this, and halves back as load drops
+    # (docs/performance.md). At or below COALESCE_WINDOW (or None): a fixed window, no adaptation.
+    "COALESCE_WINDOW_MAX": 0.5,
+    # Publishes one connection may have in flight (accepted, not yet answered); those a topic lets
+    # overlap (stream comments) are stored together, in arrival order. More are refused with
+    # `too_many_in_flight` (retry after the answers arrive). 1: one at a time.
+    "MAX_PUBLISHES_IN_FLIGHT": 32,
     # Bytes a connection may have queued but not yet written before it is closed with 4008 (it resumes).
     "MAX_PENDING_BYTES": 1024 * 1024,
     # Seconds between each hub's check of the database for stored events it never received (a lost
     # publish, a layer outage, or broadcast() from another process on the in-memory layer).
     "SYNC_INTERVAL": 5.0,
+    # On the in-memory layer only (the embedded default, where broadcast() from another process cannot
+    # reach daphne's layer): seconds between each hub's look at the newest stored event id (one indexed
+    # query), running that sync as soon as it changed, so such events arrive within about this long.
+    # 0 or None: off (they wait for SYNC_INTERVAL). Layers that cross processes never need it.
+    "WATCH_INTERVAL": 1.0,
     # Tickets for non-browser clients: lifetime in seconds.
     "TICKET_MAX_AGE": 60,
     # Origins whose pages may open sockets with the visitor's cookies, e.g. ["https://example.com",

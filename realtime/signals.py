@@ -93,7 +93,12 @@ def _user_groups_through() -> Any:
 def _recheck_groups(group_ids: Any) -> None:
     topics = [f"group.{pk}" for pk in sorted(set(group_ids))]
     if topics:
-        transaction.on_commit(lambda: [reauthorize(topic) for topic in topics])
+
+        def recheck() -> None:
+            for topic in topics:
+                reauthorize(topic)
+
+        transaction.on_commit(recheck)
 
 
 @receiver(m2m_changed, dispatch_uid="realtime.signals.groups_changed")

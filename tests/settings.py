@@ -12,6 +12,8 @@ REALTIME = {
     # The hubs' database sync would hide broken layer delivery and gap filling: off, except in the tests
     # about it (override_realtime(SYNC_INTERVAL=...) before the hub starts, or `await hub.sync()`).
     "SYNC_INTERVAL": 3600,
+    # The same for the watch that runs it early on the in-memory layer (tests/test_cross_process.py).
+    "WATCH_INTERVAL": 0,
 }
 
 # Tests create and drop their database; connections kept open by worker threads would block the drop.

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.db import Error as DatabaseError
+from django.utils import translation
 
 from ..exceptions import ProtocolError
 
@@ -31,9 +32,10 @@ def handle(hub: Hub, message: dict[str, Any]) -> None:
                 conn.close_with(int(message.get("code", 4003)))
     elif action == "kick":
         room = hub.rooms.get(message.get("topic", ""))
-        for conn in room.connections() if room else []:
-            if conn.user_id == user_id:
-                hub.kick(conn, room.topic, message.get("code", "forbidden"), message.get("message", ""))
+        if room is not None:
+            for conn in room.connections():
+                if conn.user_id == user_id:
+                    hub.kick(conn, room.topic, message.get("code", "forbidden"), message.get("message", ""))
     elif action == "reauthorize":
         room = hub.rooms.get(message.get("topic", ""))
         if room is not None and len(room):
@@ -50,7 +52,9 @@ async def reauthorize(hub: Hub, room: Room) -> bool:
             continue
         try:
             topic = topic or await sub.topic.reload()
-            await topic.authorize_subscribe(conn)
+            # A refusal's message is for this viewer: in their language, not the hub task's.
+            with translation.override(conn.scope.get("realtime.language")):
+                await topic.authorize_subscribe(conn)
         except ProtocolError as exc:
             hub.kick(conn, room.topic, exc.code, exc.message)
             continue

@@ -54,8 +54,9 @@ def _watch_acknowledgement(hub: Hub) -> None:
 
 
 def _acknowledged(hub: Hub, task: asyncio.Future) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        hub.health.failed(task.exception(), "acknowledging a received message")
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
+        hub.health.failed(exc, "acknowledging a received message")
 
 
 def dispatch(hub: Hub, message: dict[str, Any]) -> None:

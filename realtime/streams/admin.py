@@ -156,7 +156,7 @@ class StreamRestrictionAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: StreamRestriction, form: Any, change: bool) -> None:
         if not change:
-            obj.created_by = request.user
+            obj.created_by_id = request.user.pk  # the admin's user is a signed-in staff member
         super().save_model(request, obj, form, change)
         moderation.enforce(obj)  # a ban also ends the user's subscriptions on every process
 

@@ -13,7 +13,7 @@ def check_comment_length(app_configs: Any = None, **kwargs: Any) -> list[checks.
     from .models import Comment
 
     column = Comment._meta.get_field("text").max_length
-    if int(realtime_settings.MAX_COMMENT_LENGTH) > column:
+    if column is not None and int(realtime_settings.MAX_COMMENT_LENGTH) > column:
         return [
             checks.Error(
                 f"REALTIME['MAX_COMMENT_LENGTH'] is {realtime_settings.MAX_COMMENT_LENGTH}, but comments are "

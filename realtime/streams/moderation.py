@@ -27,6 +27,7 @@ def _stream_event(stream: Stream, name: str, data: dict[str, Any], *, resets_his
     # Every moderation event is a marker: it changes earlier comments or the stream's state.
     stored = store_event(stream.topic, name, data, marker=True, resets_history=resets_history)
     publish_on_commit(stored)
+    assert stored.id is not None  # store_event() always assigns the next id on the topic
     return stored.id
 
 

@@ -62,6 +62,11 @@ def _on_stream_deleted(sender: Any, instance: Stream, **kwargs: Any) -> None:
     TopicSequence.objects.filter(topic=instance.topic).delete()
 
 
+# Set on the instance between pre_save and post_save (not a model field): the save closes a stream that
+# anonymous viewers could watch until now.
+_CLOSING_TO_ANONYMOUS = "_realtime_closing_to_anonymous"
+
+
 @receiver(pre_save, sender=Stream, dispatch_uid="realtime.streams.stream_pre_save")
 def _remember_anonymous(sender: Any, instance: Stream, update_fields: Any = None, **kwargs: Any) -> None:
     closing = (
@@ -69,16 +74,15 @@ def _remember_anonymous(sender: Any, instance: Stream, update_fields: Any = None
         and not instance.allow_anonymous
         and (update_fields is None or "allow_anonymous" in update_fields)
     )
-    instance._realtime_closing_to_anonymous = (
-        closing and sender._default_manager.filter(pk=instance.pk, allow_anonymous=True).exists()
-    )
+    was_open = closing and sender._default_manager.filter(pk=instance.pk, allow_anonymous=True).exists()
+    setattr(instance, _CLOSING_TO_ANONYMOUS, was_open)
 
 
 @receiver(post_save, sender=Stream, dispatch_uid="realtime.streams.stream_saved")
 def _on_stream_saved(sender: Any, instance: Stream, **kwargs: Any) -> None:
     forget_stream(instance.pk)  # this process at once; the others within STREAM_CACHE_SECONDS
-    if getattr(instance, "_realtime_closing_to_anonymous", False):
-        instance._realtime_closing_to_anonymous = False
+    if getattr(instance, _CLOSING_TO_ANONYMOUS, False):
+        setattr(instance, _CLOSING_TO_ANONYMOUS, False)
         topic = instance.topic
         # Members-only now: every process re-checks its subscribers and kicks anonymous ones.
         transaction.on_commit(lambda: reauthorize(topic))

@@ -129,7 +129,7 @@ def replay(request: HttpRequest, pk: int) -> JsonResponse:
     }
     if more:
         last = page[-1]
-        query = {"from": repr(start), "limit": limit, "after": f"{last.media_time!r}_{last.seq}"}
+        query = {"from": repr(start), "limit": str(limit), "after": f"{last.media_time!r}_{last.seq}"}
         if end is not None:
             query["to"] = repr(end)
         body["next"] = f"{reverse('realtime_streams:replay', args=[stream.pk])}?{urlencode(query)}"

@@ -71,7 +71,7 @@
   function load(storage) {
     try {
       return sanitize(JSON.parse(storage.getItem(STORAGE_KEY)));
-    } catch (e) {
+    } catch {
       return defaults();
     }
   }
@@ -80,7 +80,7 @@
     try {
       storage.setItem(STORAGE_KEY, JSON.stringify(settings));
       return true;
-    } catch (e) {
+    } catch {
       return false; // private mode or full: the settings still apply to this page
     }
   }
@@ -106,7 +106,7 @@
   function safeStorage() {
     try {
       return root.localStorage || null;
-    } catch (e) {
+    } catch {
       return null; // storage blocked by the browser's settings
     }
   }

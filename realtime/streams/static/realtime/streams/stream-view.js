@@ -56,7 +56,7 @@
     var node = el.querySelector("script[data-rt-texts]");
     try {
       return new Texts(JSON.parse(node ? node.textContent : "{}"));
-    } catch (e) {
+    } catch {
       return new Texts({});
     }
   }
