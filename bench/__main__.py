@@ -27,16 +27,26 @@ FULL = {
     # 200 comments/s come from many people, not one connection (whose requests are handled in turn,
     # and whose user would be rate limited): 20 posters at 10/s each.
     "hot": dict(viewers=2000, rate=200, duration=10, posters=20),
+    # A big room at a normal rate, on one process: one socket write per viewer per frame (issue 13).
+    "bigroom": dict(viewers=10000, rate=20, duration=10, posters=1),
+    # One busy producer connection (a bot, an ingest bridge): its publishes are pipelined (issue 13).
+    "producer": dict(viewers=500, rate=200, duration=10, posters=1),
     "storm": dict(viewers=2000, concurrency=200),
     "idle": dict(viewers=5000, concurrency=200, settle=3),
 }
 QUICK = {
     "steady": dict(viewers=200, rate=20, duration=5, posters=1),
     "hot": dict(viewers=400, rate=100, duration=5, posters=10),
+    "bigroom": dict(viewers=2000, rate=20, duration=5, posters=1),
+    "producer": dict(viewers=100, rate=100, duration=5, posters=1),
     "storm": dict(viewers=400, concurrency=100),
     "idle": dict(viewers=1000, concurrency=100, settle=2),
 }
-SCENARIO_ORDER = ["steady", "steady-small", "hot", "storm", "idle"]
+SCENARIO_ORDER = ["steady", "steady-small", "hot", "bigroom", "producer", "storm", "idle"]
+ROOMS = ("steady", "hot", "bigroom", "producer")
+# Scenarios about one process: in a full run (--servers all) they run on these servers only.
+ONE_PROCESS = ("node-ws", "tutorial-memory", "realtime-embedded")
+SERVERS_OF = {"bigroom": ONE_PROCESS, "producer": ONE_PROCESS}
 
 
 def parse_args(argv):
@@ -56,9 +66,11 @@ def parse_args(argv):
     p.add_argument(
         "--scenarios",
         default="all",
-        help="comma list: steady,steady-small,hot,storm,idle (steady-small runs on Redis servers only)",
+        help="comma list: steady,steady-small,hot,bigroom,producer,storm,idle (steady-small runs on Redis "
+        "servers only; bigroom = 10,000 viewers x 20/s and producer = one connection at 200/s to 500 "
+        "viewers run on node-ws, tutorial-memory and realtime-embedded unless --servers names others)",
     )
-    for name in ("steady", "hot"):
+    for name in ROOMS:
         p.add_argument(f"--{name}-viewers", type=int)
         p.add_argument(f"--{name}-rate", type=float, help="comments per second")
         p.add_argument(f"--{name}-duration", type=float, help="seconds of posting")
@@ -90,6 +102,14 @@ def parse_args(argv):
         "--coalesce-window",
         type=float,
         help="REALTIME COALESCE_WINDOW for the product (default: the product's)",
+    )
+    p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a REALTIME setting for the product, VALUE as JSON (e.g. COALESCE_WINDOW_MAX=0.25, "
+        "MAX_PUBLISHES_IN_FLIGHT=1); repeatable",
     )
     p.add_argument(
         "--redis-url",
@@ -127,13 +147,13 @@ def parse_args(argv):
 
 def build_scenarios(args) -> list[Scenario]:
     sizes = {k: dict(v) for k, v in (QUICK if args.quick else FULL).items()}
-    for name in ("steady", "hot"):
+    for name in ROOMS:
         for field in ("viewers", "rate", "duration", "posters"):
             value = getattr(args, f"{name}_{field}")
             if value is not None:
                 sizes[name][field] = value
     if args.posters:
-        for name in ("steady", "hot"):
+        for name in ROOMS:
             sizes[name]["posters"] = args.posters
     if args.storm_connects:
         sizes["storm"]["viewers"] = args.storm_connects
@@ -150,7 +170,7 @@ def build_scenarios(args) -> list[Scenario]:
             s = dict(sizes["steady"])
             s["viewers"] = max(1, s["viewers"] // args.small_divisor)
             out.append(Scenario(name, "room", only_redis=True, **s))
-        elif name in ("steady", "hot"):
+        elif name in ROOMS:
             out.append(Scenario(name, "room", **sizes[name]))
         else:
             out.append(Scenario(name, "connect", **sizes[name]))
@@ -248,6 +268,7 @@ def main(argv=None) -> int:
         url, pid = (args.redis_url, None) if args.redis_url else start_redis(out)
         redis = Redis(url, pid)
     ctx = Context(out=out, redis_url=redis.url if redis else None, coalesce_window=args.coalesce_window)
+    ctx.realtime = {key: json.loads(value) for key, _, value in (s.partition("=") for s in args.setting)}
 
     rows = []
     try:
@@ -271,10 +292,9 @@ def main(argv=None) -> int:
             for sc in scenarios:
                 if sc.only_redis and not server.uses_redis:
                     continue
-                if (
-                    args.servers == "all"
-                    and server.default_scenarios is not None
-                    and sc.name not in server.default_scenarios
+                if args.servers == "all" and (
+                    (server.default_scenarios is not None and sc.name not in server.default_scenarios)
+                    or (sc.name in SERVERS_OF and server.name not in SERVERS_OF[sc.name])
                 ):
                     continue
                 t0 = time.monotonic()
@@ -316,7 +336,8 @@ def main(argv=None) -> int:
         f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads, "
         f"posters: {', '.join(f'{s.name} {s.posters}' for s in scenarios if s.mode == 'room')}. "
         f"Coalescing window: {window}. "
-        f"Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
+        + (f"Settings: {', '.join(args.setting)}. " if args.setting else "")
+        + f"Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
     ]
     (out / "results.json").write_text(json.dumps({"info": info, "header": header, "rows": rows}, indent=1))
     section = report.section(header, rows)

@@ -37,6 +37,7 @@ class Context:
     out: Path
     redis_url: str | None = None
     coalesce_window: float | None = None
+    realtime: dict = field(default_factory=dict)  # REALTIME overrides for the product (--setting)
     extra_env: dict = field(default_factory=dict)  # for the daphne processes of the next start()
 
 
@@ -189,6 +190,7 @@ class Product(Server):
             BENCH_SQLITE_PATH=self.db,
             REDIS_URL=ctx.redis_url if self.uses_redis else None,
             REALTIME_COALESCE_WINDOW=ctx.coalesce_window,
+            BENCH_REALTIME=json.dumps(ctx.realtime) if ctx.realtime else None,
         )
 
     def _setup(self, ctx, *args) -> dict:

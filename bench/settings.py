@@ -4,6 +4,7 @@ second is the load, not abuse). Everything else, including the channel layer cho
 the coalescing window, is the product's own configuration.
 """
 
+import json
 import os
 import tempfile
 
@@ -32,6 +33,11 @@ if os.environ.get("BENCH_SQLITE_INIT"):
 REALTIME = {
     **REALTIME,
     "RATE_LIMIT_COUNT": None,
+    # The producer scenario's one connection sends 200 requests a second (the per-connection budget
+    # of 20/s would refuse most of them); MAX_PUBLISHES_IN_FLIGHT stays the product's.
+    "REQUEST_RATE": 1000.0,
     # The runner issues the ticket before it starts the servers and connects thousands of viewers.
     "TICKET_MAX_AGE": 600,
 }
+# `bash bench/run --setting KEY=VALUE` (e.g. COALESCE_WINDOW_MAX=0.25): tuning runs, not recorded ones.
+REALTIME.update(json.loads(os.environ.get("BENCH_REALTIME") or "{}"))

@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     # Ceiling of the adaptive coalescing window (seconds): while the fan-out takes most of a process's
     # time (or its loop runs late) the window doubles up to this, and halves back as load drops
     # (docs/performance.md). At or below COALESCE_WINDOW (or None): a fixed window, no adaptation.
-    "COALESCE_WINDOW_MAX": 0.5,
+    "COALESCE_WINDOW_MAX": 0.25,
     # Publishes one connection may have in flight (accepted, not yet answered); those a topic lets
     # overlap (stream comments) are stored together, in arrival order. More are refused with
     # `too_many_in_flight` (retry after the answers arrive). 1: one at a time.

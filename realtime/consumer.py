@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from functools import partial
 from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 from django.db import Error as DatabaseError  # InterfaceError too: a dropped connection
+from django.utils.translation import gettext as _
 
-from . import protocol
+from . import protocol, requests
 from .conf import realtime_settings
 from .exceptions import ProtocolError, Unavailable
-from .hub import Hub, Replay, get_hub
+from .hub import Hub, get_hub
 from .hub.registry import database_outage
 from .limits import AbuseCounter, ConnectionCounter, RequestBudget, client_address
+from .pipeline import Pipeline
 from .protocol import Request
-from .topics import load_topic
 from .transport import (
     CLOSE_AUTH_FAILED,
     CLOSE_POLICY,
@@ -43,9 +44,9 @@ class RealtimeConsumer(AsyncConsumer):
 
     Frames are read as soon as daphne has them (its queue to the application is unbounded: a consumer
     that read only when idle would let one client park any number of frames in it), parsed and judged
-    against the request budget on arrival. Refusals are answered at once; accepted requests are carried
-    out in order by a task that exists while there is work (`_work`), so a refusal may overtake them
-    (clients match answers by `ref`).
+    against the request budget on arrival. Refusals and pings are answered at once; accepted requests
+    are carried out in arrival order by the connection's `Pipeline` (many publishes in flight at once,
+    in order), so a refusal may overtake them (clients match answers by `ref`).
     """
 
     hub: Hub
@@ -57,15 +58,14 @@ class RealtimeConsumer(AsyncConsumer):
         self.scope = scope
         self.base_send = send
         self.channel_layer = None
-        self.user = scope.get("user")
-        self.user_id: int | None = self.user.pk if getattr(self.user, "is_authenticated", False) else None
+        self.user: Any = scope.get("user")
+        authenticated = getattr(self.user, "is_authenticated", False)
+        self.user_id: int | None = getattr(self.user, "pk", None) if authenticated else None
         session = scope.get("session")
         self.session_key: str | None = getattr(session, "session_key", None) if self.user_id else None
         self.abuse: AbuseCounter | None = None  # made on the first refusal that counts
         self.budget: RequestBudget | None = None  # made on the first request
-        # Accepted requests not yet carried out, and their task: both exist only while there is work.
-        self.queue: deque[Request] | None = None
-        self.worker: asyncio.Task | None = None
+        self.pipeline: Pipeline | None = None  # made on the first request that needs an await
         self.counted: tuple[str, Any] | None = None  # this connection's place in the connection caps
         self.closed = False
         try:
@@ -79,13 +79,13 @@ class RealtimeConsumer(AsyncConsumer):
             self._teardown()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        handler = {
-            "websocket.connect": self.websocket_connect,
-            "websocket.receive": self.websocket_receive,
-            "websocket.disconnect": self.websocket_disconnect,
-        }.get(message["type"])
-        if handler is not None:
-            await handler(message)
+        kind = message["type"]  # no dict of bound methods per frame: this runs for every frame
+        if kind == "websocket.receive":
+            await self.websocket_receive(message)
+        elif kind == "websocket.connect":
+            await self.websocket_connect(message)
+        elif kind == "websocket.disconnect":
+            await self.websocket_disconnect(message)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def websocket_connect(self, message: dict[str, Any]) -> None:
@@ -129,10 +129,9 @@ class RealtimeConsumer(AsyncConsumer):
 
     def _teardown(self) -> None:
         self.closed = True
-        self.queue = None
-        if self.worker is not None:
+        if self.pipeline is not None:
             # Cancelled mid-request, it unwinds (a subscribe in progress leaves its room) on its own.
-            self.worker.cancel()
+            self.pipeline.cancel()
         if hasattr(self, "hub"):
             self.hub.drop(self)
             if self.counted is not None:
@@ -142,7 +141,7 @@ class RealtimeConsumer(AsyncConsumer):
             self.writer.release()
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        """Judge a frame on arrival: refuse it now, or queue it for `_work` (never waits for it)."""
+        """Judge a frame on arrival: answer or refuse it now, or hand it to the pipeline (never waits)."""
         if self.closed or not hasattr(self, "hub"):
             return
         try:
@@ -154,34 +153,32 @@ class RealtimeConsumer(AsyncConsumer):
             return
         if self.budget is None:
             self.budget = RequestBudget.from_settings()
-        refusal = self.budget.refusal(len(self.queue or ()) + (self.worker is not None))
+        pipeline = self.pipeline
+        refusal = self.budget.refusal(pipeline.waiting() if pipeline else 0)
         if refusal is not None:
             self.refuse(refusal, request, abuse=True)
             return
-        if self.worker is None and request.type in ("ping", "unsubscribe"):
-            # Nothing before it is waiting, and it needs no await: answer it without a task.
+        if request.type == "ping" or (request.type == "unsubscribe" and pipeline is None):
+            # A ping waits for nothing; an unsubscribe with nothing before it needs no await.
             self._sync_request(request)
             return
-        if self.queue is None:
-            self.queue = deque()
-        self.queue.append(request)
-        if self.worker is None:
-            self.worker = asyncio.get_running_loop().create_task(self._work())
+        if pipeline is None:
+            pipeline = self.pipeline = Pipeline(self.handle, partial(self.hub.topic_of, self), self._idle)
+        refusal = pipeline.refusal(request)
+        if refusal is not None:  # a producer ahead of its answers: told to wait, not abuse
+            self.refuse(refusal, request)
+            return
+        pipeline.submit(request)
 
-    async def _work(self) -> None:
-        try:
-            while self.queue and not self.closed:
-                await self.handle(self.queue.popleft())
-        finally:
-            self.worker = None
-            self.queue = None
+    def _idle(self) -> None:
+        self.pipeline = None  # every request is answered: an idle socket keeps no queue or task set
 
     def _sync_request(self, request: Request) -> None:
         try:
             if request.type == "ping":
                 self.send_frame(protocol.reply("pong", request.ref))
             else:
-                self.unsubscribe(request)
+                requests.unsubscribe(self, request)
         except ProtocolError as exc:
             self.refuse(exc, request)
 
@@ -189,9 +186,9 @@ class RealtimeConsumer(AsyncConsumer):
         """Carry out one accepted request; every outcome is answered (a reply or an `error`)."""
         try:
             if request.type == "subscribe":
-                await self.subscribe(request)
+                await requests.subscribe(self, request)
             elif request.type == "publish":
-                await self.publish(request)
+                await requests.publish(self, request)
             else:
                 self._sync_request(request)
                 return
@@ -206,51 +203,9 @@ class RealtimeConsumer(AsyncConsumer):
         except Exception:
             # A bug, not the client's fault: say so, keep the connection, log it for us to fix.
             logger.exception("Unexpected error handling %s", request.type)
-            self.refuse(ProtocolError("internal_error", "The server failed to handle this request."), request)
-
-    # -- requests ---------------------------------------------------------------------------------
-    async def subscribe(self, request: Request) -> None:
-        assert request.topic is not None
-        held = self.hub.subscriptions(self)
-        if request.topic not in held and len(held) >= int(realtime_settings.MAX_SUBSCRIPTIONS):
-            raise ProtocolError(
-                "too_many_subscriptions",
-                f"A connection may hold {realtime_settings.MAX_SUBSCRIPTIONS} subscriptions.",
+            self.refuse(
+                ProtocolError("internal_error", _("The server failed to handle this request.")), request
             )
-        topic = await load_topic(request.topic)
-        await topic.authorize_subscribe(self)
-
-        def make_reply(replay: Replay | None, state: dict[str, Any]) -> str:
-            return protocol.reply(
-                "subscribed",
-                request.ref,
-                topic=topic.name,
-                last_id=replay.last_id if replay else None,
-                history=len(replay.texts) if replay else 0,
-                truncated=replay.truncated if replay else False,
-                state=state,
-            )
-
-        # Subscribing again to a topic replays from the new `since` (the hub replaces the old one).
-        await self.hub.subscribe(self, topic, request.since, make_reply)
-
-    def unsubscribe(self, request: Request) -> None:
-        assert request.topic is not None
-        if not self.hub.unsubscribe(self, request.topic):
-            raise ProtocolError(
-                "not_subscribed", f"This connection is not subscribed to {request.topic[:80]!r}."
-            )
-        self.send_frame(protocol.reply("unsubscribed", request.ref, topic=request.topic))
-
-    async def publish(self, request: Request) -> None:
-        assert request.topic is not None and request.event is not None
-        topic = self.hub.topic_of(self, request.topic)
-        if topic is None:
-            raise ProtocolError(
-                "not_subscribed", f"Subscribe to {request.topic[:80]!r} before publishing on it."
-            )
-        ack = await topic.publish(self, request.event, request.data)
-        self.send_frame(protocol.reply("ack", request.ref, topic=topic.name, **ack))
 
     # -- sending and closing ----------------------------------------------------------------------
     def send_frame(self, text: str) -> None:
@@ -288,7 +243,8 @@ class RealtimeConsumer(AsyncConsumer):
         if self.closed:
             return
         self.closed = True
-        self.queue = None  # requests not yet carried out stay unanswered: the close answers them
+        if self.pipeline is not None:  # requests not yet started stay unanswered: the close answers them
+            self.pipeline.clear()
         if hasattr(self, "hub"):
             self.hub.drop(self)
         self.writer.write_close(code)

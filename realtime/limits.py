@@ -21,6 +21,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from .conf import realtime_settings
 from .exceptions import ProtocolError
 
@@ -46,7 +48,10 @@ class RequestBudget:
             # that sends faster than anyone reads): refuse instead of queueing without bound.
             return ProtocolError(
                 "rate_limited",
-                f"{waiting} requests are still waiting for their answers; wait for them before sending more.",
+                _(
+                    "%(count)s requests are still waiting for their answers; wait for them before sending more."
+                )
+                % {"count": waiting},
                 retry_after=1.0,
             )
         now = time.monotonic()
@@ -55,7 +60,8 @@ class RequestBudget:
         if self.tokens < 1.0:
             return ProtocolError(
                 "rate_limited",
-                f"Too many requests: at most {self.rate:g} a second on one connection.",
+                _("Too many requests: at most %(rate)s a second on one connection.")
+                % {"rate": f"{self.rate:g}"},
                 retry_after=max((1.0 - self.tokens) / self.rate, 0.1),
             )
         self.tokens -= 1.0
@@ -121,23 +127,25 @@ class ConnectionCounter:
         if user_id is not None:
             key: tuple[str, Any] = ("user", user_id)
             cap = realtime_settings.MAX_CONNECTIONS_PER_USER
-            who = "this user"
+            too_many = _(
+                "At most %(max)s connections are allowed for this user; close some (other tabs or devices) "
+                "before opening another."
+            )
         else:
             address = client_address(scope)
             if address is None:
                 return None
             key = ("address", address)
             cap = realtime_settings.MAX_CONNECTIONS_PER_ADDRESS
-            who = "this address (without logging in)"
+            too_many = _(
+                "At most %(max)s connections are allowed for this address (without logging in); close some "
+                "(other tabs or devices) before opening another."
+            )
         if cap is None:
             return None
         count = self.live.get(key, 0)
         if count >= int(cap):
-            raise ProtocolError(
-                "too_many_connections",
-                f"At most {cap} connections are allowed for {who}; close some (other tabs "
-                "or devices) before opening another.",
-            )
+            raise ProtocolError("too_many_connections", too_many % {"max": cap})
         self.live[key] = count + 1
         return key
 

@@ -37,7 +37,7 @@ def assert_clean_log(server):
 
 
 async def test_broadcast_from_another_process_reaches_subscribers(site, daphne_server):
-    """In-memory layer: the other process cannot reach daphne's memory; the hub's DB sync delivers."""
+    """In-memory layer: the other process cannot reach daphne's memory; the hub's database watch (WATCH_INTERVAL) delivers."""
     async with WsClient(daphne_server.ws_url) as client:
         assert (await client.subscribe("broadcast.all"))["type"] == "subscribed"
         output = await asyncio.to_thread(

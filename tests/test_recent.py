@@ -143,3 +143,68 @@ def test_a_fresh_subscriber_is_answered_from_exactly_limit_events_when_more_lie_
         floor=10,
     )
     assert unknown_below.replay(None, 3, 14) is None  # below 11 there may be nothing: only the DB knows
+
+
+@pytest.fixture
+def held_reads(monkeypatch):
+    """History reads (the stock `Topic.history`, so still answerable from the cache) that read the
+    database, then wait for `gate` before answering; `calls` has each read's `since`."""
+    import asyncio
+
+    from realtime.topics.base import Topic
+
+    original = Topic.history
+    state = type("Held", (), {"calls": [], "gate": asyncio.Event(), "read": asyncio.Event()})()
+
+    async def held(self, since, limit):
+        result = await original(self, since, limit)
+        state.calls.append(since)
+        state.read.set()
+        await state.gate.wait()
+        return result
+
+    monkeypatch.setattr(Topic, "history", held)
+    return state
+
+
+async def test_a_storm_into_a_cold_room_reads_the_database_once(held_reads):
+    """Viewers arriving together at a room nobody watches: the first reads the history, the others
+    wait for it and are answered from the cache it seeded (`realtime.hub.warmup`)."""
+    import asyncio
+
+    ids = [await abroadcast(TOPIC, "broadcast", {"n": n}) for n in range(5)]
+    clients = [RealtimeClient() for _ in range(20)]
+    try:
+        for client in clients:
+            await client.__aenter__()
+        for n, client in enumerate(clients):
+            await client.send({"type": "subscribe", "topic": TOPIC, "ref": f"s{n}"})
+        await asyncio.sleep(0.2)  # every subscribe has arrived while the first read is held
+        held_reads.gate.set()
+        for client in clients:
+            messages = await client.collect(quiet=0.3)
+            reply = next(m for m in messages if m["type"] == "subscribed")
+            assert (reply["last_id"], reply["history"]) == (ids[-1], 5)
+            assert event_ids(messages) == ids
+        assert held_reads.calls == [None]
+    finally:
+        for client in clients:
+            await client.__aexit__(None, None, None)
+
+
+async def test_a_viewer_waiting_for_anothers_read_gets_what_was_published_in_between(held_reads):
+    """The first subscriber's read is taken, then an event is published, then a second subscriber
+    arrives and waits for that read: it must not take the read (which lacks the event) as its own."""
+    import asyncio
+
+    ids = [await abroadcast(TOPIC, "broadcast", {"n": n}) for n in range(3)]
+    async with RealtimeClient() as first, RealtimeClient() as second:
+        await first.send({"type": "subscribe", "topic": TOPIC, "ref": "a"})
+        await asyncio.wait_for(held_reads.read.wait(), 5)
+        between = await abroadcast(TOPIC, "broadcast", {"n": "between"})
+        await asyncio.sleep(0.05)  # the live event reaches the room before the second one joins
+        await second.send({"type": "subscribe", "topic": TOPIC, "ref": "b"})
+        await asyncio.sleep(0.05)
+        held_reads.gate.set()
+        for client in (first, second):
+            assert event_ids(await client.collect(quiet=0.3)) == [*ids, between]

@@ -27,36 +27,6 @@ CATALOGUES = [
     ROOT / "realtime/announcements/locale",
     ROOT / "project/locale",
 ]
-# Core msgids translated ahead of their source: strings in realtime/consumer.py, limits.py, pipeline.py, topics/,
-# views.py and apps.py that are not marked for translation yet (their files are being rewritten). Once
-# marked with exactly these msgids, they are in use; delete this set then.
-PENDING_CORE_MSGIDS = {
-    "The server failed to handle this request.",
-    "A connection may hold %(max)s subscriptions.",
-    "This connection is not subscribed to %(topic)s.",
-    "Subscribe to %(topic)s before publishing on it.",
-    "%(count)s requests are still waiting for their answers; wait for them before sending more.",
-    "Too many requests: at most %(rate)s a second on one connection.",
-    "%(count)s publishes on this connection are still waiting for their answers; send more once some are "
-    "answered.",
-    "At most %(max)s connections are allowed for this user; close some (other tabs or devices) before "
-    "opening another.",
-    "At most %(max)s connections are allowed for this address (without logging in); close some (other "
-    "tabs or devices) before opening another.",
-    "Clients cannot publish on %(kind)s topics.",
-    "Log in to use this topic.",
-    "You may not subscribe to this topic.",
-    "No %(what)s %(key)s: the key must be a number.",
-    "No %(what)s %(key)s: ids start at 1.",
-    "No %(what)s %(key)s: ids are written without leading zeros. Use '%(name)s'.",
-    "The only broadcast topic is 'broadcast.all'.",
-    "No group with id %(id)s.",
-    "Field 'topic' must be a string such as 'stream.42'.",
-    "%(name)s is not a topic name; expected '<kind>.<key>' such as 'stream.42'.",
-    "Unknown topic kind %(kind)s; known: %(known)s.",
-    "Log in first; tickets are issued to users.",
-    "Realtime",
-}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -184,8 +154,7 @@ def test_each_catalogue_has_every_marked_string(tmp_path, catalogue, copy_source
     current = {(ctx, msgid) for ctx, msgid, _, _ in po_entries(copy / "locale/zh_Hans/LC_MESSAGES/django.po")}
     assert len(current) > 10
     assert current - shipped == set(), "strings marked for translation but missing from the catalogue"
-    pending = {(None, msgid) for msgid in PENDING_CORE_MSGIDS} if catalogue == "realtime/locale" else set()
-    assert shipped - current - pending == set(), "strings in the catalogue that nothing uses any more"
+    assert shipped - current == set(), "strings in the catalogue that nothing uses any more"
 
 
 def error_codes_in_the_source() -> set[str]:

@@ -21,12 +21,14 @@ from typing import Any, Protocol, TypeVar
 
 from ..conf import realtime_settings
 from ..eventlog import History, StoredEvent
+from ..serverpatch import lighten_autobahn
 from ..topics.base import Topic
 from ..topics.names import CONTROL_GROUP, group_for_topic
 from ..transport import Writer
 from . import control, reader, upkeep
 from .frames import encode
 from .health import LayerHealth, Outage
+from .pacing import Pacer
 from .recent import Replay
 from .room import Room, Subscription
 
@@ -43,6 +45,7 @@ class Connection(Protocol):
     """What the hub needs of a socket (the consumer implements it)."""
 
     writer: Writer
+    hub: Hub
     user: Any
     user_id: int | None
     session_key: str | None
@@ -61,7 +64,7 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self.memberships: dict[Connection, dict[str, Subscription]] = {}
         self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
-        self.coalesce_window = float(realtime_settings.COALESCE_WINDOW)
+        self.pacer = Pacer.from_settings()  # the rooms' coalescing window, widened while they fall behind
         self.history_limit = int(realtime_settings.HISTORY_LIMIT)
         self.tasks: set[asyncio.Task] = set()
         # Per-hub helpers features attach (viewer counts, reaction sums), keyed by their class.
@@ -82,6 +85,7 @@ class Hub:
             await self._started.wait()
             return
         self._starting = True
+        lighten_autobahn()  # the first connection pays for it; every later one does not
         self.channel = await self.layer.new_channel("realtime.hub.")
         try:
             await self.layer.group_add(CONTROL_GROUP, self.channel)
@@ -120,10 +124,9 @@ class Hub:
 
     def service(self, cls: type[T]) -> T:
         """This hub's instance of a per-process helper (`cls(hub)`), made on first use."""
-        instance = self.services.get(cls)
-        if instance is None:
-            instance = self.services[cls] = cls(self)
-        return instance
+        if cls not in self.services:
+            self.services[cls] = cls(self)  # type: ignore[call-arg]  # every service takes the hub
+        return self.services[cls]
 
     def on_message(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
         """Handle channel-layer messages of type `kind` sent to every hub (see `send_to_hubs`)."""
@@ -158,8 +161,9 @@ class Hub:
                 topic.name,
                 persistent=topic.persistent,
                 limit=self.history_limit,
-                window=lambda: self.coalesce_window,
+                window=self.pacer.current,
                 read_range=upkeep.read_range,
+                on_flush=self.pacer.flushed,
             )
         sub = room.add(conn, topic)
         self.memberships.setdefault(conn, {})[topic.name] = sub
@@ -168,25 +172,27 @@ class Hub:
         # Only the stock history can be answered from memory; a topic kind may define its own.
         cacheable = type(topic).history is Topic.history
         history: History | None = None
+        warming = None
         try:
             await self.join(room)
-            replay = room.cached_replay(since, limit) if topic.persistent and cacheable else None
+            replay = await room.warmed(since, limit) if topic.persistent and cacheable else None
             if topic.persistent and replay is None:
+                warming = room.warmup.start() if cacheable else None
                 history = await topic.history(since, limit)
-                replay = Replay(
-                    [encode(event) for event in history.events], history.last_id, history.truncated
-                )
+                replay = Replay([encode(e) for e in history.events], history.last_id, history.truncated)
             state = await topic.state(conn)
         except BaseException:
+            room.warmup.done(warming)
             if self.subscriptions(conn).get(topic.name) is sub:
                 self.unsubscribe(conn, topic.name)
             raise
-        if self.subscriptions(conn).get(topic.name) is not sub:
-            return False
-        room.start(sub, replay, make_reply(replay, state))
-        if history is not None and replay is not None and cacheable:
-            room.seed(history, replay)
-        return True
+        current = self.subscriptions(conn).get(topic.name) is sub
+        if current:
+            room.start(sub, replay, make_reply(replay, state))
+            if history is not None and replay is not None and cacheable:
+                room.seed(history, replay)
+        room.warmup.done(warming)  # after the seed: whoever waited for this read finds the cache warm
+        return current
 
     def unsubscribe(self, conn: Connection, topic: str) -> bool:
         subs = self.memberships.get(conn)
@@ -199,8 +205,7 @@ class Hub:
             return True
         self._changed(room)
         if not len(room):
-            loop = asyncio.get_running_loop()
-            loop.call_later(ROOM_LINGER, self._linger_over, room)
+            asyncio.get_running_loop().call_later(ROOM_LINGER, self._linger_over, room)
         return True
 
     def _linger_over(self, room: Room) -> None:
@@ -259,11 +264,8 @@ class Hub:
 
     # -- publishing -------------------------------------------------------------------------------
     async def publish(self, event: StoredEvent) -> bool:
-        """Send an event to every process's hub. Stored events must be committed already.
-
-        Returns False when the channel layer refused; stored events still arrive (the hubs' database
-        sync finds them), ephemeral ones are lost, which is what ephemeral means.
-        """
+        """Send an event (committed, if stored) to every process's hub; False if the layer refused: stored
+        events still arrive (the hubs' database sync), ephemeral ones are lost, as ephemeral means."""
         return await self.publish_many(event.topic, [event])
 
     async def publish_many(self, topic: str, events: list[StoredEvent]) -> bool:

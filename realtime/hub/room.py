@@ -22,6 +22,7 @@ from ..transport import Frame
 from .frames import encode, frames_for
 from .recent import Replay
 from .sequencer import Delivery, Sequencer
+from .warmup import Warmup
 
 if TYPE_CHECKING:
     from .hub import Connection
@@ -34,6 +35,8 @@ GAP_RETRY_MAX = 5.0  # seconds between attempts to fill a gap while the database
 LOADING, CATCHING, LIVE = "loading", "catching", "live"
 
 ReadRange = Callable[[str, int, int], Awaitable[list[StoredEvent]]]
+# Told after every flush: how late it started, how long its writes took, when it ended (`pacing.Pacer`).
+FlushReport = Callable[[float, float, float], None]
 
 
 class Subscription:
@@ -51,11 +54,19 @@ class Subscription:
 
 class Room:
     def __init__(
-        self, topic: str, *, persistent: bool, limit: int, window: Callable[[], float], read_range: ReadRange
+        self,
+        topic: str,
+        *,
+        persistent: bool,
+        limit: int,
+        window: Callable[[], float],
+        read_range: ReadRange,
+        on_flush: FlushReport | None = None,
     ) -> None:
         self.topic = topic
         self.persistent = persistent
         self.window = window
+        self.on_flush = on_flush
         self.read_range = read_range
         self.sequencer = Sequencer(encode, limit)
         # LIVE subscribers map to their writer's bound `write`: the fan-out loop is one call per socket.
@@ -65,7 +76,9 @@ class Room:
         self.outbox: list[Delivery] = []
         self.flush_handle: asyncio.TimerHandle | None = None
         self.last_flush = 0.0
+        self.due = 0.0  # when the scheduled flush should run (its lateness measures the loop's lag)
         self.gap_task: asyncio.Task | None = None
+        self.warmup = Warmup()
         self.expected = 0  # an id some subscriber has already been sent: the room must get there too
         self.holding = False  # accept_many() is adding several events: flush once at the end
         self.closed = False
@@ -104,6 +117,11 @@ class Room:
         if self.gap_task is not None:
             return None
         return self.sequencer.cached_replay(since, limit)
+
+    async def warmed(self, since: int | None, limit: int) -> Replay | None:
+        """The cached replay, once a history read in progress has warmed the cache (`warmup`)."""
+        await self.warmup.wait()
+        return self.cached_replay(since, limit)
 
     def start(self, sub: Subscription, replay: Replay | None, reply: str) -> None:
         """History is read: send the reply and the replay, then join the live feed without a gap."""
@@ -232,18 +250,29 @@ class Room:
         if self.flush_handle is not None or self.closed:
             return
         loop = asyncio.get_running_loop()
-        delay = self.last_flush + self.window() - loop.time()
+        now = loop.time()
+        delay = self.last_flush + self.window() - now
         if delay <= 0:
+            self.due = now
             self.flush()
         else:
+            self.due = now + delay
             self.flush_handle = loop.call_later(delay, self.flush)
 
     def flush(self) -> None:
         self.flush_handle = None
-        self.last_flush = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self.last_flush = start = loop.time()
         items, self.outbox = self.outbox, []
         if not items:
             return
+        late, self.due = (max(start - self.due, 0.0) if self.due else 0.0), 0.0
+        self._send(items)
+        if self.on_flush is not None:
+            end = loop.time()
+            self.on_flush(late, end - start, end)
+
+    def _send(self, items: list[Delivery]) -> None:
         frames = frames_for([item.text for item in items])
         if len(frames) == 1:
             frame = frames[0]

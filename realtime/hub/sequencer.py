@@ -82,19 +82,21 @@ class Sequencer:
 
     def _drain(self, upto: int | None = None) -> list[Delivery]:
         out: list[Delivery] = []
-        if self.last_id is None:
+        last = self.last_id
+        if last is None:
             return out
-        while (upto is None or self.last_id < upto) and self.last_id + 1 in self.pending:
-            event = self.pending.pop(self.last_id + 1)
-            self.last_id = event.id
+        while (upto is None or last < upto) and last + 1 in self.pending:
+            last += 1  # the pending event's id: events are keyed by it
+            event = self.pending.pop(last)
+            self.last_id = last
             if event.resets_history:
                 self.recent.clear()
             if event.withdrawn:
                 continue
             text = self.encode(event)
-            self.recent.add(Item(event.id, event.marker, text))
-            out.append(Delivery(event.id, text))
-        for stale in [id for id in self.pending if id <= self.last_id]:
+            self.recent.add(Item(last, event.marker, text))
+            out.append(Delivery(last, text))
+        for stale in [id for id in self.pending if id <= last]:
             del self.pending[stale]
         return out
 

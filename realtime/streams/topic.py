@@ -72,6 +72,10 @@ class StreamTopic(Topic):
         viewers = client.hub.service(Presence).track(self.name)
         return {**moderation.stream_state(self.stream), "moderator": self.moderator, "viewers": viewers}
 
+    def pipelined(self, event: str) -> bool:
+        # `CommentBatcher.post` queues a comment before its first await: the batch keeps arrival order.
+        return event == "comment"
+
     async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
         # Every branch judges the user and the stream as they are now (`realtime.streams.policy`), not
         # as they were when this subscription began: this object may be hours old.

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Protocol
 
 from channels.db import database_sync_to_async
+from django.utils.translation import gettext as _
 
 from ..eventlog import History, read_history
 from ..exceptions import Denied, ProtocolError
@@ -68,7 +69,18 @@ class Topic:
 
     async def publish(self, client: Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Handle a client `publish`; return the `ack` fields. Default: clients may not publish."""
-        raise ProtocolError("publish_not_allowed", f"Clients cannot publish on {self.kind} topics.")
+        raise ProtocolError(
+            "publish_not_allowed", _("Clients cannot publish on %(kind)s topics.") % {"kind": self.kind}
+        )
+
+    def pipelined(self, event: str) -> bool:
+        """May publishes of `event` from one connection be in flight together (`realtime.pipeline`)?
+
+        Default: no, each waits for the one before it to be answered. Say yes only when `publish`
+        fixes the event's place in order before its first await (e.g. by queueing it synchronously, as
+        the streams' group commit does), so the connection's order is what every viewer sees.
+        """
+        return False
 
     async def history(self, since: int | None, limit: int) -> History:
         return await database_sync_to_async(read_history)(self.name, since, limit)
@@ -76,8 +88,8 @@ class Topic:
     @staticmethod
     def _denial(user: Any) -> Denied:
         if not getattr(user, "is_authenticated", False):
-            return Denied("auth_required", "Log in to use this topic.")
-        return Denied("forbidden", "You may not subscribe to this topic.")
+            return Denied("auth_required", _("Log in to use this topic."))
+        return Denied("forbidden", _("You may not subscribe to this topic."))
 
     @classmethod
     def int_key(cls, key: str, what: str) -> int:
@@ -86,14 +98,19 @@ class Topic:
         stream 1 yet be a room of its own (its own viewers, never delivered to, missed by a ban's kick).
         """
         if not (key.isascii() and key.isdigit()) or len(key) > 18:
-            raise ProtocolError("not_found", f"No {what} {key!r}: the key must be a number.")
+            raise ProtocolError(
+                "not_found",
+                _("No %(what)s %(key)s: the key must be a number.") % {"what": what, "key": repr(key)},
+            )
         if key.startswith("0"):
             number = int(key)
             if number == 0:
-                raise ProtocolError("not_found", f"No {what} {key!r}: ids start at 1.")
+                raise ProtocolError(
+                    "not_found", _("No %(what)s %(key)s: ids start at 1.") % {"what": what, "key": repr(key)}
+                )
             raise ProtocolError(
                 "not_found",
-                f"No {what} {key!r}: ids are written without leading zeros. "
-                f"Use '{cls.kind or what}.{number}'.",
+                _("No %(what)s %(key)s: ids are written without leading zeros. Use '%(name)s'.")
+                % {"what": what, "key": repr(key), "name": f"{cls.kind or what}.{number}"},
             )
         return int(key)
