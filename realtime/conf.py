@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     # Publishes one connection may have in flight (accepted, not yet answered); those a topic lets
     # overlap (stream comments) are stored together, in arrival order. More are refused with
     # `too_many_in_flight` (retry after the answers arrive). 1: one at a time.
-    "MAX_PUBLISHES_IN_FLIGHT": 32,
+    "MAX_PUBLISHES_IN_FLIGHT": 64,
     # Bytes a connection may have queued but not yet written before it is closed with 4008 (it resumes).
     "MAX_PENDING_BYTES": 1024 * 1024,
     # Seconds between each hub's check of the database for stored events it never received (a lost

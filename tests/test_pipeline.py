@@ -164,7 +164,7 @@ async def test_real_daphne_one_producer_many_in_flight_every_viewer_in_order(pro
         replies: list[dict] = []
         sent = 0
         while len(replies) < len(texts):
-            # A pipelining client: keeps the server's bound (MAX_PUBLISHES_IN_FLIGHT, 32) in flight.
+            # A pipelining client: keeps 32 publishes in flight (inside MAX_PUBLISHES_IN_FLIGHT).
             while sent < len(texts) and sent - len(replies) < 32:
                 await poster.send(publish(DEMO_STREAM, f"r{sent}", texts[sent]))
                 sent += 1
