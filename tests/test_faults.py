@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from realtime.hub.health import PROBE_INTERVAL
 from tests.faultkit import (
     FaultSite,
     Poster,
@@ -339,6 +340,11 @@ async def test_revocations_during_a_redis_outage(faults):
     )
     clients = [alice.start(), bob.start(), carol.start()]
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
+    # The previous test ended with a Redis restart, which each process notices at its next probe (one
+    # a second) and follows with a catch-up that checks access in the database: were that catch-up to
+    # run after the logout below, it would close the sockets before this test's outage is over. Let
+    # both processes finish recovering first.
+    await asyncio.sleep(3 * PROBE_INTERVAL)
     f.redis.kill()
     status = await asyncio.to_thread(http_logout, f.servers[0].url, f.sessions["fault-alice"])
     await asyncio.to_thread(
