@@ -60,7 +60,7 @@ def parse_args(argv):
         "--servers",
         default="all",
         help="comma list: node-ws,daphne-bare,daphne-bare-transport,daphne-bare-direct,tutorial-memory,"
-        "tutorial-redis,realtime-embedded,realtime-redis-2p (all: daphne-bare runs steady, storm and idle, "
+        "tutorial-redis,realtime-embedded,realtime-redis-2p,realtime-redis-2p-pg (all: daphne-bare runs steady, storm and idle, "
         "its -transport/-direct write-path variants steady only, unless named)",
     )
     p.add_argument(

@@ -7,7 +7,7 @@ own. `BENCH_BARE_WRITE` picks how the relay writes, to measure the cost of each 
 
 - `asgi` (default): `await send({"type": "websocket.send", ...})` per socket, as any ASGI app does;
 - `transport`: the frame encoded once, `protocol.transport.write(frame)` per socket (what
-  realtime.transport.DaphneWriter does): Twisted buffers it and registers the socket for writability,
+  realtime.writers.DaphneWriter does): Twisted buffers it and registers the socket for writability,
   so each write costs two epoll_ctl calls and a trip through the event loop before `send()`;
 - `direct`: try `socket.send(frame)` at once and give Twisted only what the kernel did not take (what
   Node/libuv does), keeping order by going through Twisted whenever it already holds data.

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procs
+from bench import pgbench, procs
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -45,8 +45,13 @@ def _daphne(port: int, app: str, env: dict, log: Path, ctx: Context) -> subproce
     env = {**env, **ctx.extra_env}
     if "BENCH_TRACEMALLOC_DIR" in env:
         env["PYTHONPATH"] = f"{BENCH / 'memtrace'}:{env['PYTHONPATH']}"
+    # A listen backlog of 1024 (daphne's -b/-p give Twisted's default of 50, which a burst of 200
+    # concurrent connects overflows: each overflowed SYN is retried by the client's kernel a second
+    # later). Every daphne server of the bench gets the same; docs/deployment.md says why production does.
+    backlog = os.environ.get("BENCH_DAPHNE_BACKLOG", "1024")
+    endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}"
     return procs.spawn(
-        [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app],
+        [str(VENV_BIN / "daphne"), "-e", endpoint, app],
         log=log,
         env=env,
         cwd=ROOT,
@@ -171,14 +176,21 @@ class Product(Server):
 
     kind = "product"
 
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, postgres: bool = False):
         self.processes = processes
         self.uses_redis = processes > 1
-        self.name = "realtime-redis-2p" if self.uses_redis else "realtime-embedded"
+        self.postgres = postgres
+        self.database_url: str | None = None
+        if postgres:  # the database's part in the room scenarios; connects and idle sockets do not differ
+            self.default_scenarios = {"steady", "steady-small", "hot"}
+        self.name = (
+            ("realtime-redis-2p" + ("-pg" if postgres else "")) if self.uses_redis else "realtime-embedded"
+        )
+        database = "PostgreSQL (a database of its own)" if postgres else "SQLite"
         self.description = (
             f"this project (project.asgi with bench.settings), {processes} daphne processes, "
             + (
-                "channels-redis, SQLite, viewers split across processes, poster on the first"
+                f"channels-redis, {database}, viewers split across processes, poster on the first"
                 if self.uses_redis
                 else "embedded default: SQLite + in-memory layer"
             )
@@ -188,6 +200,7 @@ class Product(Server):
         return _env(
             DJANGO_SETTINGS_MODULE="bench.settings",
             BENCH_SQLITE_PATH=self.db,
+            DATABASE_URL=self.database_url,
             REDIS_URL=ctx.redis_url if self.uses_redis else None,
             REALTIME_COALESCE_WINDOW=ctx.coalesce_window,
             BENCH_REALTIME=json.dumps(ctx.realtime) if ctx.realtime else None,
@@ -210,6 +223,8 @@ class Product(Server):
         self.db = str(ctx.out / f"{self.name}.sqlite3")
         for suffix in ("", "-wal", "-shm"):
             Path(self.db + suffix).unlink(missing_ok=True)
+        if self.postgres:
+            self.database_url = pgbench.create_database()
         self._setup(ctx, "migrate")
 
     def start(self, ctx, tag):
@@ -245,4 +260,5 @@ def all_servers() -> list[Server]:
         Tutorial("redis"),
         Product(1),
         Product(2),
+        Product(2, postgres=True),
     ]

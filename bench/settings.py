@@ -14,15 +14,13 @@ from project.settings import DATABASES, REALTIME
 DEBUG = False  # DEBUG keeps every SQL query in memory; no production site runs with it
 
 # The product's own database settings (engine options, persistent connections, ...), on the bench's
-# own SQLite file: only NAME changes.
-DATABASES = {
-    "default": {
-        **DATABASES["default"],
-        "NAME": os.environ.get(
-            "BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "realtime-bench.sqlite3")
-        ),
-    }
-}
+# own SQLite file: only NAME changes. With DATABASE_URL (the PostgreSQL server, a database the runner
+# created for the run: bench/pgbench.py) the product's settings are used as they are.
+DATABASES = {"default": dict(DATABASES["default"])}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["NAME"] = os.environ.get(
+        "BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "realtime-bench.sqlite3")
+    )
 DATABASES["default"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
 
 # Diagnostic knob, off by default (the recorded runs use the product's own SQLite settings):

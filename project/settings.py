@@ -96,7 +96,7 @@ CHANNEL_LAYERS = {"default": redis_layer(REDIS_URL) if REDIS_URL else memory_lay
 
 REALTIME = {
     # Coalesce a busy topic's events into one frame per window (seconds; 0 = off).
-    "COALESCE_WINDOW": float(os.environ.get("REALTIME_COALESCE_WINDOW", "0.05")),
+    "COALESCE_WINDOW": float(os.environ.get("REALTIME_COALESCE_WINDOW", "0.02")),
     # How often each process checks the database for events it was not sent (see realtime.conf).
     "SYNC_INTERVAL": float(os.environ.get("REALTIME_SYNC_INTERVAL", "5")),
     # On the in-memory layer: how often each process looks for events other processes stored.

@@ -40,8 +40,9 @@ DEFAULTS: dict[str, Any] = {
     # Stored events replayed on (re)subscribe at most.
     "HISTORY_LIMIT": 100,
     # Coalescing window in seconds: events for one topic within it leave as one `batch` frame. 0 = off.
-    # It is the floor of the adaptive window: the window a process that keeps up uses.
-    "COALESCE_WINDOW": 0.05,
+    # It is the floor of the adaptive window: the window a process that keeps up uses. Short, because
+    # the window widens by itself when fan-out falls behind (docs/performance.md has the measurements).
+    "COALESCE_WINDOW": 0.02,
     # Ceiling of the adaptive coalescing window (seconds): while the fan-out takes most of a process's
     # time (or its loop runs late) the window doubles up to this, and halves back as load drops
     # (docs/performance.md). At or below COALESCE_WINDOW (or None): a fixed window, no adaptation.

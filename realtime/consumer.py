@@ -20,14 +20,15 @@ from .hub.registry import database_outage
 from .limits import AbuseCounter, ConnectionCounter, RequestBudget, client_address
 from .pipeline import Pipeline
 from .protocol import Request
+from .tickets import SUBPROTOCOL
 from .transport import (
     CLOSE_AUTH_FAILED,
     CLOSE_POLICY,
     CLOSE_TOO_MANY_CONNECTIONS,
     Frame,
     Writer,
-    make_writer,
 )
+from .writers import make_writer
 
 logger = logging.getLogger("realtime.consumer")
 
@@ -89,7 +90,13 @@ class RealtimeConsumer(AsyncConsumer):
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        await self.base_send({"type": "websocket.accept"})
+        # Select the `realtime` subprotocol when offered (browsers then check it), whichever
+        # middleware is in front: `realtime.asgi` calls this consumer without wrapping its send.
+        offered = self.scope.get("subprotocols") or ()
+        accept = {"type": "websocket.accept"}
+        if SUBPROTOCOL in offered:
+            accept["subprotocol"] = SUBPROTOCOL
+        await self.base_send(accept)
         self.writer = make_writer(
             self.scope.get(SERVER_SEND_KEY),
             self.base_send,

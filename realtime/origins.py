@@ -155,6 +155,25 @@ def check_origins() -> list[str]:
     return [entry for entry in entries if parse_origin(entry, pattern=True) is None]
 
 
+def origin_verdict(scope: dict[str, Any]) -> bool | None:
+    """True: the handshake's Origin is one of the site's; False: refuse it (HTTP 403); None: it has no
+    Origin (not a browser), so its cookies must not authenticate it (`without_cookies`)."""
+    origins = [value for key, value in scope.get("headers") or () if key == b"origin"]
+    if not origins:
+        return None
+    origin = parse_origin(origins[0].decode("latin-1")) if len(origins) == 1 else None
+    # Settings are read per handshake, not at import, so override_settings works.
+    return origin is not None and origin_allowed(origin, scope)
+
+
+def without_cookies(headers: Any) -> Any:
+    """The headers minus any Cookie; the same list when there is none (no copy per cookie-less socket)."""
+    headers = headers or []
+    if not any(key == b"cookie" for key, _ in headers):
+        return headers
+    return [(k, v) for k, v in headers if k != b"cookie"]
+
+
 class BrowserOriginValidator:
     """Refuse (HTTP 403) handshakes whose Origin is not one of the site's; strip cookies when absent."""
 
@@ -164,12 +183,13 @@ class BrowserOriginValidator:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.application(scope, receive, send)
-        origins = [value for key, value in scope.get("headers") or () if key == b"origin"]
-        if not origins:
-            scope = dict(scope, headers=[(k, v) for k, v in scope.get("headers", []) if k != b"cookie"])
+        verdict = origin_verdict(scope)
+        if verdict is None:
+            headers = scope.get("headers", [])
+            stripped = without_cookies(headers)
+            if stripped is not headers:
+                scope = dict(scope, headers=stripped)
             return await self.application(scope, receive, send)
-        origin = parse_origin(origins[0].decode("latin-1")) if len(origins) == 1 else None
-        # Settings are read per handshake, not at import, so override_settings works.
-        if origin is None or not origin_allowed(origin, scope):
+        if not verdict:
             return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)

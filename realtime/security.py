@@ -6,6 +6,7 @@ its cookies: not a browser, so only a ticket can authenticate it). docs/security
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -41,16 +42,28 @@ class SessionAuthWhenCookies:
         self.with_session = AuthMiddlewareStack(_resolved)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if any(name == b"cookie" for name, _ in scope.get("headers", ())):
+        if has_cookies(scope):
             try:
                 scope, send = await self.with_session(scope, receive, send)
             except DatabaseError as exc:
                 return await refuse_for_now(scope, receive, send, exc, "loading the session")
             database_outage(None)
             return await self.inner(scope, receive, send)
-        from django.contrib.auth.models import AnonymousUser
+        return await self.inner(dict(scope, user=anonymous_user()), receive, send)
 
-        return await self.inner(dict(scope, user=AnonymousUser()), receive, send)
+
+def has_cookies(scope: dict[str, Any]) -> bool:
+    return any(name == b"cookie" for name, _ in scope.get("headers", ()))
+
+
+@functools.cache
+def anonymous_user() -> Any:
+    """One AnonymousUser for every cookie-less connection: it has no state of its own (Django and
+    Channels never set attributes on it, logging out puts a new one in the scope), so one per socket
+    was only memory."""
+    from django.contrib.auth.models import AnonymousUser
+
+    return AnonymousUser()
 
 
 def _redeem(ticket: str) -> tuple[Any, Any]:
@@ -79,35 +92,40 @@ class TicketAuthMiddleware:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        offered = scope.get("subprotocols") or ()
-        tickets = [p[len(TICKET_PROTOCOL_PREFIX) :] for p in offered if p.startswith(TICKET_PROTOCOL_PREFIX)]
-        if tickets:
-            # The inner application has no use for the ticket; keep it out of anything that logs scopes.
-            scope = dict(
-                scope,
-                subprotocols=[p for p in offered if not p.startswith(TICKET_PROTOCOL_PREFIX)],
-                headers=[(k, v) for k, v in scope.get("headers", ()) if k != b"sec-websocket-protocol"],
-            )
-        query = scope.get("query_string", b"")
-        if b"ticket" in query:
-            tickets += parse_qs(query.decode("latin-1")).get("ticket", [])
-        if len(tickets) > 1:
-            scope = dict(
-                scope,
-                **{"realtime.auth_error": _("Present one ticket, either as a subprotocol or as ?ticket=.")},
-            )
-        elif tickets:
-            try:
-                user, session = await database_sync_to_async(_redeem)(tickets[0])
-                scope = dict(scope, user=user, session=session)
-            except TicketError as exc:
-                scope = dict(scope, **{"realtime.auth_error": str(exc)})
-            except DatabaseError as exc:  # the ticket may be used up: the client fetches a new one
-                return await refuse_for_now(scope, receive, send, exc, "redeeming a ticket")
-            database_outage(None)
-        if SUBPROTOCOL in offered:
+        try:
+            found = await ticket_auth(scope)
+        except DatabaseError as exc:  # the ticket may be used up: the client fetches a new one
+            return await refuse_for_now(scope, receive, send, exc, "redeeming a ticket")
+        if found:
+            scope = dict(scope, **found)
+        if SUBPROTOCOL in (scope.get("subprotocols") or ()):
             send = _selecting_subprotocol(send)
         return await self.inner(scope, receive, send)
+
+
+async def ticket_auth(scope: dict[str, Any]) -> dict[str, Any]:
+    """What a handshake's ticket changes in its scope (nothing without one): the user and session, or
+    `realtime.auth_error`; the ticket itself leaves the subprotocols and headers. Raises the database's
+    errors (redeeming is authentication's only database work)."""
+    offered = scope.get("subprotocols") or ()
+    tickets = [p[len(TICKET_PROTOCOL_PREFIX) :] for p in offered if p.startswith(TICKET_PROTOCOL_PREFIX)]
+    found: dict[str, Any] = {}
+    if tickets:
+        # The inner application has no use for the ticket; keep it out of anything that logs scopes.
+        found["subprotocols"] = [p for p in offered if not p.startswith(TICKET_PROTOCOL_PREFIX)]
+        found["headers"] = [(k, v) for k, v in scope.get("headers", ()) if k != b"sec-websocket-protocol"]
+    query = scope.get("query_string", b"")
+    if b"ticket" in query:
+        tickets += parse_qs(query.decode("latin-1")).get("ticket", [])
+    if len(tickets) > 1:
+        found["realtime.auth_error"] = _("Present one ticket, either as a subprotocol or as ?ticket=.")
+    elif tickets:
+        try:
+            found["user"], found["session"] = await database_sync_to_async(_redeem)(tickets[0])
+        except TicketError as exc:
+            found["realtime.auth_error"] = str(exc)
+        database_outage(None)
+    return found
 
 
 async def _resolved(scope: dict[str, Any], receive: Any, send: Any) -> tuple[dict[str, Any], Any]:

@@ -1,15 +1,20 @@
-"""Per-connection work in daphne's WebSocket library that nobody asked for, made lazy.
+"""Per-connection work and memory in daphne and its WebSocket library that nobody asked for.
 
-Why: autobahn builds a debug line for every new connection by pretty-printing its whole configuration
-(`pformat` of ~60 settings) before it calls the logger, even with debug logging off; in a connect storm
-that was about a tenth of the process's CPU (a py-spy profile of `bash bench/run --scenarios storm
+`lighten_autobahn`: autobahn builds a debug line for every new connection by pretty-printing its whole
+configuration (`pformat` of ~60 settings) before it calls the logger, even with debug logging off; in a
+connect storm that was about a tenth of the process's CPU (a py-spy profile of `bash bench/run --scenarios storm
 --profile`). The logger only formats the line when debug logging is on, so handing it an object that
 pretty-prints when formatted gives the same line then, and costs nothing otherwise.
+
+`lighten_daphne`: daphne's receive queue per WebSocket connection, made small (`Inbox`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import pprint
+from functools import partial
 from typing import Any
 
 
@@ -40,3 +45,118 @@ def lighten_autobahn() -> None:
         timings = getattr(protocol, "Timings", None)
         if timings is not None:
             timings.__str__ = lambda self: pprint.pformat(self._timings)
+
+
+class Inbox:
+    """What daphne hands a WebSocket application as `receive` (`Inbox.get`): asyncio.Queue's get and
+    put_nowait, without the rest.
+
+    Why: daphne makes an `asyncio.Queue` per connection, and an empty Queue is four 760-byte deques
+    (items, getters, putters, and its join Event's waiters) plus its dict: ~3.5 KB of every idle
+    socket (tracemalloc: `bash bench/run --scenarios idle --memprofile`, `daphne/server.py:214`), for
+    a queue daphne only ever `put_nowait`s into and the application only `get`s from. This one holds
+    a list of waiting getters and a deque of messages only while there are some. Getters are served in
+    order, and a getter cancelled after being woken passes the wake-up on, as asyncio.Queue does.
+    """
+
+    __slots__ = ("_items", "_getters")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] | None = None
+        self._getters: list[asyncio.Future[None]] | None = None
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+        self._wake_next()
+
+    def get_nowait(self) -> Any:
+        items = self._items
+        if not items:
+            raise asyncio.QueueEmpty
+        item = items.popleft()
+        if not items:
+            self._items = None
+        return item
+
+    async def get(self) -> Any:
+        while not self._items:
+            getter = asyncio.get_running_loop().create_future()
+            if self._getters is None:
+                self._getters = []
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                getter.cancel()
+                if self._getters is not None and getter in self._getters:
+                    self._getters.remove(getter)
+                elif self._items:  # woken, then cancelled: the message is someone else's now
+                    self._wake_next()
+                raise
+        return self.get_nowait()
+
+    def _wake_next(self) -> None:
+        getters = self._getters
+        while getters:
+            getter = getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                break
+        if not getters:
+            self._getters = None
+
+
+def lighten_daphne() -> None:
+    """Give daphne's WebSocket connections an `Inbox` instead of an asyncio.Queue (idempotent; no-op
+    without daphne, or with a daphne whose `Server.create_application` is not the one copied here)."""
+    try:
+        from daphne.server import Server  # type: ignore[import-untyped]
+        from daphne.ws_protocol import WebSocketProtocol  # type: ignore[import-untyped]
+    except ImportError:  # another ASGI server
+        return
+    original = Server.create_application
+    if getattr(original, "realtime_inbox", False) or original.__code__.co_names != _DAPHNE_NAMES:
+        return
+
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        if not isinstance(protocol, WebSocketProtocol):
+            return original(self, protocol, scope)
+        # daphne 4's body, but for the queue.
+        assert "application_instance" not in self.connections[protocol]
+        input_queue = Inbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return input_queue
+
+    create_application.realtime_inbox = True  # type: ignore[attr-defined]
+    Server.create_application = create_application
+
+
+# The names daphne 4's create_application uses: another body (a daphne that changed it) is left alone.
+_DAPHNE_NAMES = (
+    "connections",
+    "asyncio",
+    "Queue",
+    "setdefault",
+    "application",
+    "get",
+    "partial",
+    "handle_reply",
+    "ensure_future",
+    "get_event_loop",
+)

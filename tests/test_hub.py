@@ -16,7 +16,8 @@ from realtime.hub import get_hub
 from realtime.hub import hub as hub_module
 from realtime.testing import RealtimeClient, override_realtime
 from realtime.topics.names import group_for_topic
-from realtime.transport import CLOSE_TOO_SLOW, DaphneWriter, Frame, QueueWriter
+from realtime.transport import CLOSE_TOO_SLOW, Frame
+from realtime.writers import DaphneWriter, QueueWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOPIC = "broadcast.all"

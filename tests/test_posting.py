@@ -112,3 +112,24 @@ async def test_concurrent_posts_share_transactions_and_each_gets_its_own_ack(str
     assert sorted(set(seen)) == list(range(1, 21)) and len(seen) == 20
     for client in clients:
         await client.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize(("rate_limited", "most"), [(True, 10), (False, 9)])
+def test_storing_a_batch_costs_a_fixed_number_of_statements(
+    stream, alice, bob, django_assert_max_num_queries, rate_limited, most
+):
+    # The ORM's per-statement cost is what limits how many batches a process stores a second
+    # (bench/RESULTS.md), so a statement per post, or one more per batch, is a regression. Counted:
+    # BEGIN, the stream, earlier client_ids, restrictions, moderators, [recent posts,] the counter
+    # (UPDATE ... RETURNING), the comments, the events, COMMIT. SQLite sends no FOR UPDATE (the
+    # transaction holds the write lock); without rate limit or slow mode there is no recent-posts query.
+    from django.db import connection
+
+    store_comments(stream.pk, [(alice, post("first", "c-first"))])  # the topic's counter exists
+    if connection.vendor != "sqlite":
+        most += 1  # the topic's row lock
+    posts = [(user, post(f"p{n}", f"c{n}")) for n in range(5) for user in (alice, bob)]
+    with override_realtime(RATE_LIMIT_COUNT=10 if rate_limited else None):
+        with django_assert_max_num_queries(most):
+            outcomes = store_comments(stream.pk, posts)
+    assert [o.error for o in outcomes] == [None] * 10

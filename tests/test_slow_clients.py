@@ -186,7 +186,7 @@ def test_dropping_the_backlog_keeps_the_frame_already_on_the_wire():
     part of stays, or the client would read the close frame's bytes as the rest of that frame."""
     from types import SimpleNamespace
 
-    from realtime.transport import DaphneWriter
+    from realtime.writers import DaphneWriter
 
     def writer(chunks: list[bytes], partial: bytes | None) -> DaphneWriter:
         transport = SimpleNamespace(
