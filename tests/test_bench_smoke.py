@@ -172,10 +172,29 @@ def test_report_marks_targets():
     assert lines[2].endswith("| ref |")
     assert lines[3].endswith("| PASS |")
     assert lines[4].endswith("| FAIL |")
-    assert "CPU 1.5x node-ws" in report.targets(rows)
+    assert "CPU 1.50x node-ws" in report.targets(rows)
     rows.append(room("realtime-embedded", 0, 60.0, 3.0) | {"scenario": "bigroom"})
     rows.append(room("node-ws", 0, 11_500.0, 2.5) | {"scenario": "bigroom"})
     rows.append(room("realtime-embedded", 0, 600.0, 1.0) | {"scenario": "producer"})
     lines = report.table(rows).splitlines()
     # Big room: within p99 but CPU 1.2x node-ws (target <= 1x); producer: p99 over 500 ms.
     assert lines[5].endswith("| FAIL |") and lines[6].endswith("| ref |") and lines[7].endswith("| FAIL |")
+
+
+def test_the_postgresql_two_process_server_is_judged_by_the_two_process_targets():
+    def hot(server, p99):
+        return {
+            "server": server,
+            "scenario": "hot",
+            "viewers": 10,
+            "client": {"sent": 10, "expected": 100, "received": 100, "lost": 0, "latency": {"p99": p99}},
+        }
+
+    # 200 ms passes the one-process hot target (< 500 ms), not the two-process one (<= 150 ms).
+    for server in ("realtime-redis-2p", "realtime-redis-2p-pg"):
+        ok, text = report.check(hot(server, 200.0), [])
+        assert not ok and "p99 <= 150 ms" in text, (server, text)
+    assert report.check(hot("realtime-embedded", 200.0), [])[0]
+    assert "Hot room, Redis and PostgreSQL, two processes" in report.targets(
+        [hot("realtime-redis-2p-pg", 90.0)]
+    )
