@@ -10,7 +10,6 @@ from django.db import Error as DatabaseError
 from django.urls import re_path
 from django.utils import translation
 
-from .hub.registry import database_outage
 from .language import SCOPE_KEY as LANGUAGE_KEY
 from .language import LanguageMiddleware, language_of
 from .origins import BrowserOriginValidator, origin_verdict, without_cookies
@@ -88,7 +87,7 @@ class Handshake:
         self.consumer = RealtimeConsumer
         # The route Channels would match: the path without root_path and leading slashes, literally.
         self.path = str(realtime_settings.WEBSOCKET_PATH).lstrip("/")
-        self.with_session = SessionAuthWhenCookies(None).with_session
+        self.sessions = SessionAuthWhenCookies(None)  # only its `resolve`
 
     @staticmethod
     def _route_path(scope: dict[str, Any]) -> str | None:
@@ -115,11 +114,10 @@ class Handshake:
             if verdict is None:  # not a browser: only a ticket may authenticate it
                 scope["headers"] = without_cookies(scope.get("headers", []))
             if has_cookies(scope):
-                try:
-                    scope, send = await self.with_session(scope, receive, send)
-                except DatabaseError as exc:
-                    return await refuse_for_now(scope, receive, send, exc, "loading the session")
-                database_outage(None)
+                resolved = await self.sessions.resolve(scope, receive, send)
+                if resolved is None:
+                    return None
+                scope, send = resolved
             else:
                 scope["user"] = anonymous_user()
             try:

@@ -43,13 +43,25 @@ class SessionAuthWhenCookies:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if has_cookies(scope):
-            try:
-                scope, send = await self.with_session(scope, receive, send)
-            except DatabaseError as exc:
-                return await refuse_for_now(scope, receive, send, exc, "loading the session")
-            database_outage(None)
+            resolved = await self.resolve(scope, receive, send)
+            if resolved is None:
+                return None
+            scope, send = resolved
             return await self.inner(scope, receive, send)
         return await self.inner(dict(scope, user=anonymous_user()), receive, send)
+
+    async def resolve(
+        self, scope: dict[str, Any], receive: Any, send: Any
+    ) -> tuple[dict[str, Any], Any] | None:
+        """The scope with the session's user (and the send to use), for a handshake with cookies; None
+        once the handshake was refused for now because the database failed (`refuse_for_now`)."""
+        try:
+            scope, send = await self.with_session(scope, receive, send)
+        except DatabaseError as exc:
+            await refuse_for_now(scope, receive, send, exc, "loading the session")
+            return None
+        database_outage(None)
+        return scope, send
 
 
 def has_cookies(scope: dict[str, Any]) -> bool:

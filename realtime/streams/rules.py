@@ -151,7 +151,9 @@ class Judge:
             for r in StreamRestriction.objects.filter(stream=stream, user_id__in=ids)
             if r.active
         }
-        self.moderators = set(stream.moderators.filter(pk__in=ids).values_list("pk", flat=True))
+        # The M2M table itself: no related manager built and no join to the user table, per stored batch.
+        named = Stream.moderators.through.objects.filter(stream_id=stream.pk, user_id__in=ids)
+        self.moderators = set(named.values_list("user_id", flat=True))
         # Per user and stream, like slow mode: judged under this stream's lock, and served by the
         # (stream, author, created_at) index. Posts accepted earlier in this batch are added as we go.
         window = max(self.period if self.count is not None else 0, stream.slow_mode_seconds)
