@@ -128,6 +128,7 @@ class RealtimeConsumer(AsyncConsumer):
                 user=user,
                 heartbeat=realtime_settings.HEARTBEAT,
                 max_frame=realtime_settings.MAX_FRAME_BYTES,
+                max_in_flight=realtime_settings.MAX_PUBLISHES_IN_FLIGHT,
             )
         )
 

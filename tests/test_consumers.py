@@ -20,6 +20,7 @@ async def test_hello_names_the_user_and_the_heartbeat(alice):
             "user": {"id": alice.pk, "username": "alice"},
             "heartbeat": 25,
             "max_frame": 16384,
+            "max_in_flight": 64,
         }
 
 
