@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return version("django-realtime")
+            return version("django-realtime-hub")
         except PackageNotFoundError:  # imported from a source tree that was never installed
             return "0+unknown"
     if name in __all__:
