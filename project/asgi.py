@@ -18,8 +18,25 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from realtime.asgi import websocket_application  # noqa: E402
 
-# daphne serves no static files itself; in development let Django do it (use a CDN/whitenoise in prod).
-http_application = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+
+class StaticFilesInDebug:
+    """daphne serves no static files itself: in development Django does (in production, the web server).
+
+    DEBUG is read per request, not when this module is imported: the module is imported once per process
+    and settings can change after that (override_settings in the test suite), so a choice made at import
+    would depend on whichever test imported it first.
+    """
+
+    def __init__(self, django_app):
+        self.django_app = django_app
+        self.app = ASGIStaticFilesHandler(django_app)  # `app`: what realtime's W005 check looks for
+
+    async def __call__(self, scope, receive, send):
+        handler = self.app if settings.DEBUG else self.django_app
+        return await handler(scope, receive, send)
+
+
+http_application = StaticFilesInDebug(django_asgi_app)
 
 application = ProtocolTypeRouter(
     {

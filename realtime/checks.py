@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -215,4 +216,54 @@ def _check_application(application: Any, path: str) -> list[checks.CheckMessage]
                     id="realtime.W005",
                 )
             )
+    return errors
+
+
+# The distribution this app is published as. Its import name, `realtime`, is also the import name of an
+# unrelated, popular distribution (`realtime`, a hosted service's Python client): pip installs both into
+# the same site-packages/realtime/ folder, so one overwrites the other's files without a word.
+DISTRIBUTION = "django-realtime-hub"
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+@checks.register(checks.Tags.compatibility)
+def check_import_name_clash(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Another installed distribution that provides a top-level `realtime` module, or a `realtime`
+    package that is not this one: both break in ways that look like bugs of ours."""
+    import importlib
+    from importlib.metadata import packages_distributions
+
+    errors: list[checks.CheckMessage] = []
+    providers = packages_distributions().get("realtime", [])
+    others = sorted({name for name in providers if _canonical(name) != DISTRIBUTION})
+    if others:
+        errors.append(
+            checks.Warning(
+                f"Installed distribution(s) {', '.join(others)} also provide the top-level module "
+                f"'realtime', which {DISTRIBUTION} (this app) is imported as: they share one folder, and "
+                "installing or upgrading either overwrites the other's files.",
+                hint=f"Uninstall the other one (pip uninstall {others[0]}) or keep the two in separate "
+                f"virtualenvs, then reinstall {DISTRIBUTION}.",
+                id="realtime.W010",
+            )
+        )
+    package = importlib.import_module("realtime")
+    # This module is realtime/checks.py: the `realtime` that Python imports must be the folder around it
+    # (not one earlier on sys.path), and its __init__.py ours, with the public API (not one that another
+    # distribution wrote over ours in the same folder).
+    where = getattr(package, "__file__", None)
+    same_folder = where is not None and Path(where).resolve().parent == Path(__file__).resolve().parent
+    if not (same_folder and "broadcast" in getattr(package, "__all__", ())):
+        errors.append(
+            checks.Error(
+                f"The module imported as 'realtime' ({where}) is not "
+                f"{DISTRIBUTION}'s: another distribution's files replaced this app's.",
+                hint=f"pip uninstall the other distribution that provides 'realtime', then "
+                f"pip install --force-reinstall {DISTRIBUTION}.",
+                id="realtime.E010",
+            )
+        )
     return errors

@@ -1,9 +1,15 @@
 """System checks for what a tutorial's reader gets wrong: each fires on the bad configuration and is
 silent on the good one."""
 
+import sys
+import types
+from pathlib import Path
+
+import pytest
 from django.test import override_settings
 
-from realtime.checks import check_mounting, check_settings_keys
+import realtime
+from realtime.checks import check_import_name_clash, check_mounting, check_settings_keys
 
 
 def ids(check, **overrides):
@@ -52,3 +58,68 @@ def test_an_unknown_realtime_key_is_an_error_that_suggests_the_right_one():
     assert message.id == "realtime.E007" and "'HISTORY_LIMIT'" in message.hint
     # Keys declared by installed features count as known.
     assert ids(check_settings_keys, REALTIME={"HISTORY_LIMIT": 50, "RATE_LIMIT_COUNT": 3}) == []
+
+
+# -- the import name `realtime`, shared with an unrelated distribution on the package index -------------
+def _fake_distribution(site: Path, name: str, top_level: str) -> None:
+    """A distribution's metadata as pip leaves it in site-packages (only what importlib.metadata reads)."""
+    info = site / f"{name.replace('-', '_')}-2.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 2.0\n")
+    (info / "top_level.txt").write_text(f"{top_level}\n")
+
+
+def test_this_installation_has_no_import_name_clash():
+    assert check_import_name_clash() == []
+
+
+def test_another_distribution_providing_realtime_is_named(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "realtime", "realtime")  # the hosted service's client on the index
+    _fake_distribution(tmp_path, "unrelated", "unrelated")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    [message] = check_import_name_clash()
+    assert message.id == "realtime.W010"
+    assert "realtime also provide" in message.msg and "unrelated" not in message.msg
+    assert "pip uninstall realtime" in message.hint
+
+
+def test_a_realtime_package_that_is_not_this_one_is_an_error(tmp_path, monkeypatch):
+    # Another distribution's __init__.py written over ours (same folder, none of our API) ...
+    overwritten = types.ModuleType("realtime")
+    overwritten.__file__ = realtime.__file__
+    overwritten.__all__ = ["AsyncRealtimeClient"]
+    monkeypatch.setitem(sys.modules, "realtime", overwritten)
+    assert [m.id for m in check_import_name_clash()] == ["realtime.E010"]
+    # ... or a `realtime` package found earlier on sys.path than this one.
+    shadow = types.ModuleType("realtime")
+    shadow.__file__ = str(tmp_path / "realtime" / "__init__.py")
+    shadow.__all__ = realtime.__all__
+    monkeypatch.setitem(sys.modules, "realtime", shadow)
+    [message] = check_import_name_clash()
+    assert message.id == "realtime.E010" and str(tmp_path) in message.msg
+
+
+# -- the example project's asgi.py: DEBUG read per request, not at import (tests change it) -----------
+async def _get(path: str) -> int:
+    """The status project.asgi answers a GET with (a file's body is streamed: only the start is read)."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from project.asgi import application
+
+    scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": path, "query_string": b""}
+    scope |= {"headers": [(b"host", b"testserver")], "server": ("testserver", 80), "scheme": "http"}
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=10)
+    await communicator.wait(timeout=10)
+    return start["status"]
+
+
+@pytest.mark.django_db
+async def test_the_example_project_serves_static_files_only_while_debug_is_on():
+    with override_settings(DEBUG=True):
+        assert await _get("/static/realtime/realtime.js") == 200
+    with override_settings(DEBUG=False):
+        assert await _get("/static/realtime/realtime.js") == 404
+    with override_settings(DEBUG=True):
+        assert ids(check_mounting) == []

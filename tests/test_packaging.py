@@ -32,7 +32,7 @@ def test_the_wheel_carries_templates_static_files_and_migrations(dist):
     ]:
         assert expected in names, expected
     assert not any(name.startswith(("tests/", "project/", "bench/")) for name in names)
-    assert list(dist.glob("django_realtime-*.tar.gz"))
+    assert list(dist.glob("django_realtime_hub-*.tar.gz"))
 
 
 def test_the_installed_wheel_works_in_a_fresh_project(tmp_path_factory, tmp_path):

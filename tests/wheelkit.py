@@ -31,7 +31,7 @@ def clean_env(home: Path, venv_dir: Path | None = None, **extra: str) -> dict[st
 def built_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory holding this checkout's wheel and sdist, built on first use."""
     out = tmp_path_factory.getbasetemp() / "wheelkit-dist"
-    if not list(out.glob("django_realtime-*.whl")):
+    if not list(out.glob("django_realtime_hub-*.whl")):
         out.mkdir(exist_ok=True)
         result = subprocess.run(
             [sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(out), str(ROOT)],
@@ -46,7 +46,7 @@ def built_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def wheel_of(dist: Path) -> Path:
-    [wheel] = dist.glob("django_realtime-*.whl")
+    [wheel] = dist.glob("django_realtime_hub-*.whl")
     return wheel
 
 
