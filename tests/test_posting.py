@@ -133,3 +133,36 @@ def test_storing_a_batch_costs_a_fixed_number_of_statements(
         with django_assert_max_num_queries(most):
             outcomes = store_comments(stream.pk, posts)
     assert [o.error for o in outcomes] == [None] * 10
+
+
+async def test_storing_and_acks_never_wait_for_the_channel_layer(stream, alice, monkeypatch):
+    """A layer that stops answering (the first publish hangs): the next comments are still stored and
+    acked, and once the layer answers the publishes leave in id order, the ones that gathered meanwhile
+    in one call."""
+    from realtime.hub import get_hub
+    from realtime.hub.hub import Hub
+
+    answering = asyncio.Event()
+    sent: list[list[int]] = []
+
+    async def frozen_layer(self, topic, events):
+        sent.append([event.id for event in events])
+        await answering.wait()
+        return True
+
+    monkeypatch.setattr(Hub, "publish_many", frozen_layer)
+    async with RealtimeClient(user=alice) as client:
+        await client.subscribe(stream.topic)
+        acks = [await client.publish(stream.topic, "comment", post(f"n{n}", f"c{n}")) for n in range(3)]
+        assert [(a["type"], a["id"], a["published"]) for a in acks] == [("ack", n, True) for n in (1, 2, 3)]
+        assert await Comment.objects.filter(stream=stream).acount() == 3
+        assert sent == [[1]]  # 2 and 3 wait behind the hanging publish of 1, not in front of it
+        (await get_hub()).health.up.clear()  # the hub has noticed the outage: acks say so
+        ack = await client.publish(stream.topic, "comment", post("n4", "c4"))
+        assert ack["published"] is False and ack["id"] == 4
+        answering.set()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if sum(sent, []) == [1, 2, 3, 4]:
+                break
+        assert sent == [[1], [2, 3, 4]]

@@ -108,7 +108,7 @@ async def test_a_comment_whose_publish_was_lost_still_arrives_via_the_database(
         monkeypatch.setattr(Hub, "publish_many", lost)
         monkeypatch.setattr(Hub, "publish", lost)
         ack = await post(poster, stream.topic, "publish lost")
-        assert ack["type"] == "ack" and ack["published"] is False
+        assert ack["type"] == "ack"  # acked once stored; the publish leaves after the ack (and is lost)
         assert comment_ids(await remote.collect(quiet=0.3)) == []  # nothing came through the layer
         await a.sync()  # what each hub's upkeep does every SYNC_INTERVAL
         await b.sync()
