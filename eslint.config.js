@@ -7,7 +7,7 @@ const globals = require("globals");
 
 module.exports = [
   {
-    ignores: ["**/node_modules/**", "bench/**", ".venv/**", "build/**", "dist/**"],
+    ignores: ["**/node_modules/**", "bench/**", ".venv*/**", "build/**", "dist/**"],
   },
   {
     // The browser scripts, the app's and the example project's: classic scripts (no bundler), each a

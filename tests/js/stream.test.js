@@ -562,3 +562,31 @@ test("stream page: the banner in stream.html is driven by banner.js alongside th
   assert.equal(box.hidden, false);
   assert.equal(box.getAttribute("data-level"), "success");
 });
+
+test("truncated resume: comments deleted while away leave the screen; the replay rebuilds the list without flying", (t) => {
+  const { client, q } = makeView(t);
+  const [sub] = client.subs;
+  const list = () => q("[data-rt-comments]").children.map((li) => li.getAttribute("data-comment-id") || "pending");
+  sub.handlers.onSubscribed({ truncated: false, state: { live: true } });
+  for (const id of [1, 2, 3]) sub.handlers.onEvent({ event: "comment", data: { id, text: "c" + id, author: { id: 3 } } }, { history: false });
+  assert.equal(q("[data-rt-overlay]").children.length, 3);
+  // A post of ours waiting for its ack survives the reset.
+  q("[data-rt-form]").elements.text.value = "mine";
+  q("[data-rt-form]").dispatch("submit");
+  assert.deepEqual(list(), ["1", "2", "3", "pending"]);
+  // Away long enough that the server replays only the newest events: 2 was deleted meanwhile, 1 fell
+  // out of the replay, and the deletion of 2 is older than the replay too.
+  sub.handlers.onSubscribed({ truncated: true, state: { live: true } });
+  assert.deepEqual(list(), ["pending"], "everything stored is dropped, the unacknowledged post kept");
+  assert.equal(q("[data-rt-overlay]").children.length, 0, "the overlay is cleared too");
+  assert.equal(q("[data-rt-hint]").hidden, false, "and the reader is told some messages were skipped");
+  for (const id of [3, 4]) sub.handlers.onEvent({ event: "comment", data: { id, text: "c" + id, author: { id: 3 } } }, { history: false, resumed: true });
+  assert.deepEqual(list(), ["pending", "3", "4"]);
+  assert.equal(q("[data-rt-overlay]").children.length, 0, "a truncated replay is old news: it does not fly");
+  sub.handlers.onEvent({ event: "comment", data: { id: 5, text: "c5", author: { id: 3 } } }, { history: false });
+  assert.equal(q("[data-rt-overlay]").children.length, 1, "live comments fly again");
+  // A resume that missed little (not truncated) keeps the list and flies what was missed.
+  sub.handlers.onSubscribed({ truncated: false, state: { live: true } });
+  sub.handlers.onEvent({ event: "comment", data: { id: 6, text: "c6", author: { id: 3 } } }, { history: false, resumed: true });
+  assert.deepEqual(list(), ["pending", "3", "4", "5", "6"]);
+});

@@ -28,8 +28,10 @@
  *
  * Close codes (a close the page asked for with client.close() never reconnects; any other does unless
  * listed here):
- *   1000, 1001  the server ended the socket (daphne's websocket_timeout, a restart): reconnect with
- *               backoff and resume. Only client.close() stops.
+ *   1000        the server ended the socket (daphne's websocket_timeout): reconnect with backoff and
+ *               resume. Only client.close() stops.
+ *   1001        a planned restart (daphne got SIGTERM): reconnect after a short jittered pause (0-1 s)
+ *               and resume; no backoff penalty (the attempt counter does not grow).
  *   4001        bad ticket: with a ticketUrl fetch a new ticket and reconnect; with cookies, stop.
  *   4003        access revoked (logged out, deactivated): stop, reason "signed_out".
  *   4008        too slow for the server: reconnect with backoff and resume with `since`.
@@ -63,7 +65,14 @@
  *   timeout  (default 15000) ms to wait for ack/error once SENT (time spent queued does not count;
  *            a re-send starts it again). 0 waits for ever.
  * A pending publish is sent at most once per connection, in the order publish() was called; one
- * place (_flush) decides when it goes out.
+ * place (_flush) decides when it goes out. At most hello.max_in_flight (64 when the server does not
+ * say) are sent and unanswered at once; the rest wait their turn, so a burst queued while offline
+ * goes out as the answers come back instead of being refused past the server's window.
+ * A publish answered with too_many_in_flight, unavailable or internal_error (not carried out) is not
+ * rejected: the same frame (same client_id) goes again after the error's retry_after (else the
+ * backoff delay), and no publish behind it goes out before it. Only refusals reject ({queue: false}
+ * publishes excepted: those are rejected with the error, late they are worthless).
+ * Decision points (backoff, which codes retry, close codes) are pure functions in `policy`.
  *
  * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests.
  */
@@ -99,8 +108,63 @@
   // Pauses shown as "offline" (with their reason) rather than "reconnecting".
   var OFFLINE_PAUSES = { policy: true, too_many_connections: true };
   var PUBLISH_TIMEOUT = 15000;
-  // Subscribe errors that report a server-side failure rather than a decision about us: ask again.
+  // Errors that report a server-side failure rather than a decision about us ("the request was not
+  // carried out"): ask again later. A publish also waits and retries on too_many_in_flight, which
+  // only says the connection's window was full.
   var SUBSCRIBE_RETRY_CODES = { unavailable: true, internal_error: true };
+  var PUBLISH_RETRY_CODES = { too_many_in_flight: true, unavailable: true, internal_error: true };
+  // Servers that do not announce hello.max_in_flight allow this many (MAX_PUBLISHES_IN_FLIGHT's default).
+  var DEFAULT_MAX_IN_FLIGHT = 64;
+  // 1001 is a planned restart: the server will be back in a moment. Spread the page's return over
+  // this window so a restarted server is not met by every tab in the same millisecond.
+  var RESTART_JITTER = 1000;
+
+  // -- decision points ---------------------------------------------------------------------------
+  // Pure functions, exported as `policy`, so a table of protocol cases shared with the Python client
+  // (tests/protocol_cases.json) can check both clients decide the same way.
+
+  /** Full jitter: uniform in [0, min(cap, base * 2^attempt)], so a restarted server is not stampeded. */
+  function backoffDelay(attempt, random) {
+    var ceiling = Math.min(BACKOFF_CAP, BACKOFF_BASE * Math.pow(2, attempt));
+    return Math.floor(random() * ceiling);
+  }
+
+  /** Whether a publish refused with `code` is sent again (same frame, same client_id) after a pause. */
+  function publishRetryable(code) {
+    return PUBLISH_RETRY_CODES[code] === true;
+  }
+
+  /** Whether a subscribe refused with `code` is sent again after a pause (else the refusal is final). */
+  function subscribeRetryable(code) {
+    return SUBSCRIBE_RETRY_CODES[code] === true;
+  }
+
+  /** How many publishes may be sent and unanswered on a connection whose hello was `frame`. */
+  function maxInFlight(frame) {
+    var n = Number(frame && frame.max_in_flight);
+    return n >= 1 ? Math.floor(n) : DEFAULT_MAX_IN_FLIGHT;
+  }
+
+  /**
+   * What to do when the server (or the network) ended the socket with `code`:
+   *   {stop: reason}                   never reconnect on our own
+   *   {wait: kind, reason?, penalty}   reconnect after a pause of this kind: "backoff" (the attempt's
+   *                                    backoff delay), "restart" (0-1 s), "retry_after" (the server's
+   *                                    pause plus backoff jitter), "policy" / "crowded" (long pauses);
+   *                                    penalty: whether the attempt counter (the next backoff) grows.
+   */
+  function closePlan(code, hasTicketUrl) {
+    if (code === 4003) return { stop: "signed_out" };
+    // With tickets we fetch a fresh one and retry; with the session cookie there is nothing to renew.
+    if (code === 4001) return hasTicketUrl ? { wait: "backoff", penalty: true } : { stop: "auth_failed" };
+    if (POLICY_CODES[code]) return { wait: "policy", reason: "policy", penalty: true };
+    if (code === 4029) return { wait: "crowded", reason: "too_many_connections", penalty: true };
+    if (code === 4013) return { wait: "retry_after", reason: "unavailable", penalty: true };
+    if (code === 1001) return { wait: "restart", penalty: false };
+    // 1000 included: daphne closes every socket with 1000 after its websocket_timeout. It does not
+    // mean "this client should stop"; only client.close() does.
+    return { wait: "backoff", penalty: true };
+  }
 
   /** An error the server sent (`type: "error"`), or a local refusal; switch on `code`, not `message`. */
   function RealtimeError(code, message, frame) {
@@ -171,6 +235,9 @@
     this._refPrefix = randomId().slice(0, 8);
     this._subs = new Map(); // topic -> Topic (the server subscription, remembered across reconnects)
     this._pending = new Map(); // ref -> Pending publish awaiting ack/error (insertion order = send order)
+    this._maxInFlight = DEFAULT_MAX_IN_FLIGHT; // from the current connection's hello
+    this._holdTimer = null; // while set, no publish goes out: the server asked us to wait (retry_after)
+    this._holdUntil = 0;
     this._listeners = {};
     this._onWake = this._wake.bind(this);
     if (this._doc && this._doc.addEventListener) this._doc.addEventListener("visibilitychange", this._onWake);
@@ -352,35 +419,30 @@
     var retryAfter = this._retryAfter;
     this._retryAfter = null;
     if (this._stopped) return;
-    if (code === 4003) return this._stop("signed_out");
-    if (code === 4001) {
-      // With tickets we fetch a fresh one and retry; with the session cookie there is nothing to renew.
-      if (!this.ticketUrl) return this._stop("auth_failed");
-      return this._scheduleRetry();
-    }
-    if (POLICY_CODES[code]) return this._scheduleRetry(POLICY_PAUSE, "policy");
-    if (code === 4029) return this._scheduleRetry(CROWDED_PAUSE, "too_many_connections");
-    if (code === 4013) {
+    var plan = closePlan(code, !!this.ticketUrl);
+    if (plan.stop) return this._stop(plan.stop);
+    var delay;
+    if (plan.wait === "policy") delay = POLICY_PAUSE;
+    else if (plan.wait === "crowded") delay = CROWDED_PAUSE;
+    else if (plan.wait === "restart") delay = Math.floor(this._random() * RESTART_JITTER);
+    else if (plan.wait === "retry_after") {
       // Jitter on top of the server's pause, so a database coming back is not met by every tab at once.
-      var pause = retryAfter === null ? 0 : retryAfter * 1000;
-      return this._scheduleRetry(pause + this.backoffDelay(this.attempt), "unavailable");
+      delay = (retryAfter === null ? 0 : retryAfter * 1000) + this.backoffDelay(this.attempt);
     }
-    // 1000/1001 included: daphne closes every socket with 1000 after its websocket_timeout and with
-    // 1001 on restart. Neither means "this client should stop"; only client.close() does.
-    this._scheduleRetry();
+    this._scheduleRetry(delay, plan.reason, plan.penalty);
   };
 
-  /** Full jitter: uniform in [0, min(cap, base * 2^attempt)], so a restarted server is not stampeded. */
+  /** The backoff delay of reconnect attempt `attempt` (0-based), with this client's random(). */
   Client.prototype.backoffDelay = function (attempt) {
-    var ceiling = Math.min(BACKOFF_CAP, BACKOFF_BASE * Math.pow(2, attempt));
-    return Math.floor(this._random() * ceiling);
+    return backoffDelay(attempt, this._random);
   };
 
-  Client.prototype._scheduleRetry = function (delay, reason) {
+  Client.prototype._scheduleRetry = function (delay, reason, penalty) {
     var self = this;
     if (this._stopped) return;
     if (delay === undefined) delay = this.backoffDelay(this.attempt);
-    this.attempt += 1;
+    // A planned restart (1001) costs nothing: the next unplanned drop still starts at the short delays.
+    if (penalty !== false) this.attempt += 1;
     this._setState(OFFLINE_PAUSES[reason] ? "offline" : "reconnecting", reason);
     clearTimeout(this._retryTimer);
     this._retryTimer = setTimeout(function () {
@@ -409,6 +471,8 @@
   Client.prototype._stop = function (reason) {
     this._stopped = true;
     clearTimeout(this._retryTimer);
+    clearTimeout(this._holdTimer);
+    this._holdTimer = null;
     this._subs.forEach(function (topic) { topic._disconnected(); });
     this._setState("offline", reason);
     var err = RealtimeError(reason === "signed_out" ? "signed_out" : "closed", "connection stopped: " + reason);
@@ -480,6 +544,7 @@
         // accept-then-close loop run at full speed.
         this.attempt = 0;
         this._greeted = true;
+        this._maxInFlight = maxInFlight(frame);
         if (Number(frame.heartbeat) > 0 && Number(frame.heartbeat) !== this.heartbeat) {
           this.heartbeat = Number(frame.heartbeat);
           this._startHeartbeat();
@@ -520,6 +585,7 @@
         // A publish that timed out is no longer pending: its late ack is ignored here.
         if (p) { this._settle(p); p.resolve(frame); }
         this._emit("ack", frame);
+        this._flush(); // a slot in the in-flight window is free
         break;
       case "error":
         this._error(frame);
@@ -536,13 +602,22 @@
     // An `unavailable` answering no request comes before a 4013 close: it says how long to stay away.
     if (!frame.ref && frame.code === "unavailable") this._retryAfter = err.retryAfter;
     var p = frame.ref && this._pending.get(frame.ref);
-    if (p) {
+    if (p && p.sent && p.queue && publishRetryable(frame.code)) {
+      // Not carried out (a full window, the database or the layer down): the same frame goes again,
+      // in its place in the queue, once the pause is over. Nothing behind it overtakes it.
+      p.sent = false;
+      clearTimeout(p.timer);
+      p.timer = null;
+      p.attempt += 1;
+      this._holdPublishes(err.retryAfter !== null ? err.retryAfter * 1000 : this.backoffDelay(p.attempt - 1));
+    } else if (p) {
       this._settle(p);
       p.reject(err);
+      this._flush(); // its slot in the window is free
     } else if (frame.ref) {
       var topic = null;
       this._subs.forEach(function (t) { if (t._ref === frame.ref) topic = t; });
-      if (topic && SUBSCRIBE_RETRY_CODES[frame.code]) {
+      if (topic && subscribeRetryable(frame.code)) {
         // The server failed (database or channel layer down), it did not say no: ask again later.
         // Publishes waiting for this subscription keep waiting.
         topic._retryLater(err.retryAfter);
@@ -623,6 +698,11 @@
     this._call("onSubscribed", frame);
   };
   Topic.prototype._event = function (frame) {
+    // Before this subscription's `subscribed`, an event for the topic is a stray of an earlier
+    // subscription (unsubscribed and subscribed again quickly): the server sends `subscribed` before
+    // any event of a new one. Taken, its id would become the resume point and the new subscription's
+    // replay would be dropped as duplicates.
+    if (!this.ready) return;
     var info = { history: false, resumed: false };
     if (typeof frame.id === "number") {
       if (this._historyLeft > 0) {
@@ -719,6 +799,7 @@
         retry: retry,
         timeout: timeout,
         sent: false, // on the wire on the current connection
+        attempt: 0, // retryable refusals so far (too_many_in_flight, unavailable, ...), for the backoff
         timer: null,
         resolve: resolve,
         reject: reject,
@@ -736,16 +817,22 @@
   };
 
   /**
-   * The one place a pending publish goes out: each at most once per connection (`sent` is cleared
-   * only when the connection drops), once the connection has said hello and the topic's subscription,
-   * if we hold one, is live on it. Called on hello, on every `subscribed`, and on publish().
+   * The one place a pending publish goes out: in the order publish() was called, each at most once
+   * per connection (`sent` is cleared only when the connection drops or the server asks for it again),
+   * once the connection has said hello and the topic's subscription, if we hold one, is live on it,
+   * and never more than hello.max_in_flight sent and unanswered at once: past the server's window it
+   * would refuse them. Called on hello, on every `subscribed`, ack and error, and on publish().
    */
   Client.prototype._flush = function () {
     var self = this;
+    if (this._holdTimer) return; // the server asked for a pause: _holdPublishes flushes after it
+    var inFlight = 0;
+    this._pending.forEach(function (p) { if (p.sent) inFlight += 1; });
     this._pending.forEach(function (p) {
-      if (p.sent || !self._canSend(p.topic)) return;
+      if (inFlight >= self._maxInFlight || p.sent || !self._canSend(p.topic)) return;
       if (!self._send(p.frame)) return;
       p.sent = true;
+      inFlight += 1;
       if (p.timeout > 0) {
         // Counted from sending: time spent queued while offline is not the server being slow.
         p.timer = setTimeout(function () {
@@ -755,6 +842,19 @@
         }, p.timeout);
       }
     });
+  };
+
+  /** No publish goes out for `delay` ms (longer if already held longer); then they go in order. */
+  Client.prototype._holdPublishes = function (delay) {
+    var self = this;
+    var until = Date.now() + delay;
+    if (this._holdTimer && until <= this._holdUntil) return;
+    clearTimeout(this._holdTimer);
+    this._holdUntil = until;
+    this._holdTimer = setTimeout(function () {
+      self._holdTimer = null;
+      self._flush();
+    }, delay);
   };
 
   /** Forget a pending publish (answered, refused, timed out): later answers to its ref are ignored. */
@@ -792,5 +892,12 @@
     randomId: randomId,
     config: scriptConfig,
     STATES: STATES.slice(),
+    policy: {
+      backoffDelay: backoffDelay,
+      publishRetryable: publishRetryable,
+      subscribeRetryable: subscribeRetryable,
+      maxInFlight: maxInFlight,
+      closePlan: closePlan,
+    },
   };
 });

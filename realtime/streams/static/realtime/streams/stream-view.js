@@ -110,6 +110,7 @@
     this.userId = Number(el.getAttribute("data-user-id")) || null;
     this.username = el.getAttribute("data-username") || "";
     this.comments = new Map(); // comment id -> list item
+    this.truncatedReplay = false; // the latest (re)subscribe's replay starts the list over
     this.pendingByClientId = new Map(); // our posts not yet acknowledged
     this.list = this.q("[data-rt-comments]");
     this.form = this.q("[data-rt-form]");
@@ -230,14 +231,33 @@
     if (typeof state.viewers === "number") this.setViewers(state.viewers);
     this.root.setAttribute("data-moderator", state.moderator ? "true" : "false");
     this.applyStreamState(state);
-    if (msg.truncated) this.setHint(this.t("hint.truncated"));
+    // truncated: more happened while we were away than the server replays, so deletions among the
+    // older events were never seen. What is on screen may be stale: start again from the replay.
+    this.truncatedReplay = !!msg.truncated;
+    if (msg.truncated) {
+      this.resetComments();
+      this.setHint(this.t("hint.truncated"));
+    }
+  };
+
+  /** Forget every stored comment shown (list, overlay, media sync); our unacknowledged posts stay. */
+  StreamView.prototype.resetComments = function () {
+    var sync = this.sync;
+    this.comments.forEach(function (item, id) {
+      item.remove();
+      if (sync) sync.remove(id);
+    });
+    this.comments.clear();
+    this.overlay.clear();
   };
 
   StreamView.prototype.onEvent = function (msg, info) {
     var data = msg.data || {};
     switch (msg.event) {
       case "comment":
-        this.addComment(data, { fly: !info.history, history: !!info.history });
+        // A truncated replay rebuilds the list: old news, like a first subscribe's history.
+        var old = !!info.history || (!!info.resumed && this.truncatedReplay);
+        this.addComment(data, { fly: !old, history: old });
         break;
       case "comment.deleted":
         this.removeComment(data.comment);
