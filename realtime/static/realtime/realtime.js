@@ -68,8 +68,8 @@
  * place (_flush) decides when it goes out. At most hello.max_in_flight (64 when the server does not
  * say) are sent and unanswered at once; the rest wait their turn, so a burst queued while offline
  * goes out as the answers come back instead of being refused past the server's window.
- * A publish answered with too_many_in_flight, unavailable or internal_error (not carried out) is not
- * rejected: the same frame (same client_id) goes again after the error's retry_after (else the
+ * A publish answered with too_many_in_flight, unavailable or internal_error (not carried out), or
+ * rate_limited with a retry_after ("not now"), is not rejected: the same frame (same client_id) goes again after the error's retry_after (else the
  * backoff delay), and no publish behind it goes out before it. Only refusals reject ({queue: false}
  * publishes excepted: those are rejected with the error, late they are worthless).
  * Decision points (backoff, which codes retry, close codes) are pure functions in `policy`.
@@ -129,8 +129,13 @@
     return Math.floor(random() * ceiling);
   }
 
-  /** Whether a publish refused with `code` is sent again (same frame, same client_id) after a pause. */
-  function publishRetryable(code) {
+  /**
+   * Whether a publish refused with `code` is sent again (same frame, same client_id) after a pause.
+   * rate_limited with a retry_after is "not now", not "no" (the connection's request budget, a
+   * stream's comment limit); without one it is final. slow_mode is the page's to show.
+   */
+  function publishRetryable(code, retryAfter) {
+    if (code === "rate_limited") return typeof retryAfter === "number";
     return PUBLISH_RETRY_CODES[code] === true;
   }
 
@@ -146,24 +151,29 @@
   }
 
   /**
-   * What to do when the server (or the network) ended the socket with `code`:
-   *   {stop: reason}                   never reconnect on our own
-   *   {wait: kind, reason?, penalty}   reconnect after a pause of this kind: "backoff" (the attempt's
-   *                                    backoff delay), "restart" (0-1 s), "retry_after" (the server's
-   *                                    pause plus backoff jitter), "policy" / "crowded" (long pauses);
-   *                                    penalty: whether the attempt counter (the next backoff) grows.
+   * What to do when the server (or the network) ended the socket with `code` (the `expect_action`
+   * names of tests/protocol_cases.json):
+   *   stop            never reconnect on our own (`reason` says why)
+   *   reconnect       after the attempt's backoff delay
+   *   refresh_ticket  the same, with a fresh ticket
+   *   reconnect_soon  a planned restart: after 0-1 s
+   *   retry_after     after the retry_after of the `unavailable` before the close, plus backoff jitter
+   *   pause           after `delay` ms (a long pause: the server thinks we should stay away)
+   * `penalty`: whether the attempt counter (so the next backoff) grows; `reason`: the state's reason.
    */
   function closePlan(code, hasTicketUrl) {
-    if (code === 4003) return { stop: "signed_out" };
+    if (code === 4003) return { action: "stop", reason: "signed_out" };
     // With tickets we fetch a fresh one and retry; with the session cookie there is nothing to renew.
-    if (code === 4001) return hasTicketUrl ? { wait: "backoff", penalty: true } : { stop: "auth_failed" };
-    if (POLICY_CODES[code]) return { wait: "policy", reason: "policy", penalty: true };
-    if (code === 4029) return { wait: "crowded", reason: "too_many_connections", penalty: true };
-    if (code === 4013) return { wait: "retry_after", reason: "unavailable", penalty: true };
-    if (code === 1001) return { wait: "restart", penalty: false };
+    if (code === 4001) {
+      return hasTicketUrl ? { action: "refresh_ticket", penalty: true } : { action: "stop", reason: "auth_failed" };
+    }
+    if (POLICY_CODES[code]) return { action: "pause", delay: POLICY_PAUSE, reason: "policy", penalty: true };
+    if (code === 4029) return { action: "pause", delay: CROWDED_PAUSE, reason: "too_many_connections", penalty: true };
+    if (code === 4013) return { action: "retry_after", reason: "unavailable", penalty: true };
+    if (code === 1001) return { action: "reconnect_soon", penalty: false };
     // 1000 included: daphne closes every socket with 1000 after its websocket_timeout. It does not
     // mean "this client should stop"; only client.close() does.
-    return { wait: "backoff", penalty: true };
+    return { action: "reconnect", penalty: true };
   }
 
   /** An error the server sent (`type: "error"`), or a local refusal; switch on `code`, not `message`. */
@@ -420,12 +430,10 @@
     this._retryAfter = null;
     if (this._stopped) return;
     var plan = closePlan(code, !!this.ticketUrl);
-    if (plan.stop) return this._stop(plan.stop);
-    var delay;
-    if (plan.wait === "policy") delay = POLICY_PAUSE;
-    else if (plan.wait === "crowded") delay = CROWDED_PAUSE;
-    else if (plan.wait === "restart") delay = Math.floor(this._random() * RESTART_JITTER);
-    else if (plan.wait === "retry_after") {
+    if (plan.action === "stop") return this._stop(plan.reason);
+    var delay = plan.delay; // undefined: the backoff delay (reconnect, refresh_ticket)
+    if (plan.action === "reconnect_soon") delay = Math.floor(this._random() * RESTART_JITTER);
+    else if (plan.action === "retry_after") {
       // Jitter on top of the server's pause, so a database coming back is not met by every tab at once.
       delay = (retryAfter === null ? 0 : retryAfter * 1000) + this.backoffDelay(this.attempt);
     }
@@ -602,7 +610,7 @@
     // An `unavailable` answering no request comes before a 4013 close: it says how long to stay away.
     if (!frame.ref && frame.code === "unavailable") this._retryAfter = err.retryAfter;
     var p = frame.ref && this._pending.get(frame.ref);
-    if (p && p.sent && p.queue && publishRetryable(frame.code)) {
+    if (p && p.sent && p.queue && publishRetryable(frame.code, err.retryAfter)) {
       // Not carried out (a full window, the database or the layer down): the same frame goes again,
       // in its place in the queue, once the pause is over. Nothing behind it overtakes it.
       p.sent = false;
