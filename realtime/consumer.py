@@ -157,7 +157,8 @@ class RealtimeConsumer(AsyncConsumer):
                 message.get("text"), max_bytes=int(realtime_settings.MAX_FRAME_BYTES)
             )
         except ProtocolError as exc:
-            self.refuse(exc, None)
+            # A malformed request whose `ref` could be read is answered with that `ref`.
+            self.refuse(exc, None, ref=exc.ref if isinstance(exc, protocol.MalformedRequest) else None)
             return
         if self.budget is None:
             self.budget = RequestBudget.from_settings()
@@ -219,16 +220,17 @@ class RealtimeConsumer(AsyncConsumer):
     def send_frame(self, text: str) -> None:
         self.writer.write(Frame(text))
 
-    def refuse(self, exc: ProtocolError, request: Request | None, *, abuse: bool = False) -> None:
-        """Answer with an `error`; past ABUSE_LIMIT refusals that count (malformed requests, and
-        requests over the connection's budget: `abuse=True`), close with 4429 right after it."""
+    def refuse(
+        self, exc: ProtocolError, request: Request | None, *, abuse: bool = False, ref: str | None = None
+    ) -> None:
+        """Answer with an `error` (carrying the request's `ref`, or `ref` for a frame that did not parse);
+        past ABUSE_LIMIT refusals that count (malformed requests, and requests over the connection's
+        budget: `abuse=True`), close with 4429 right after it."""
         if self.closed:
             return
-        self.send_frame(
-            protocol.error(
-                exc, ref=request.ref if request else None, topic=request.topic if request else None
-            )
-        )
+        if request is not None:
+            ref = request.ref
+        self.send_frame(protocol.error(exc, ref=ref, topic=request.topic if request else None))
         if not abuse and exc.code not in protocol.ABUSE_CODES:
             return  # refusals of well-formed requests (muted, slow mode, server failures) are not abuse
         if self.abuse is None:

@@ -64,8 +64,21 @@ def _field(message: dict[str, Any], name: str, kind: type, *, required: bool) ->
     return value
 
 
+class MalformedRequest(ProtocolError):
+    """A frame refused after its `ref` was read: the `error` answering it carries that `ref`, so a
+    client waiting on it learns why instead of timing out."""
+
+    def __init__(self, exc: ProtocolError, ref: str) -> None:
+        super().__init__(exc.code, exc.message, retry_after=exc.retry_after)
+        self.ref = ref
+
+
 def parse_request(text: str | None, *, max_bytes: int) -> Request:
-    """Validate one text frame from a client."""
+    """Validate one text frame from a client.
+
+    Raises `ProtocolError`; once the frame is a JSON object with a valid `ref`, a `MalformedRequest`
+    naming it (a frame too large or not JSON has no `ref` anyone could read).
+    """
     if text is None:
         raise ProtocolError("bad_message", _("Send JSON in text frames; binary frames are not accepted."))
     # len(text) <= bytes; only encode when it might be over.
@@ -75,6 +88,26 @@ def parse_request(text: str | None, *, max_bytes: int) -> Request:
         message = json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError("bad_json", _("The frame is not valid JSON.")) from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_message", _("A frame must be a JSON object with a 'type'."))
+    ref = message.get("ref")
+    if ref is not None and (
+        not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH or ("\\u" in text and _has_lone_surrogate(ref))
+    ):
+        raise ProtocolError(
+            "bad_message",
+            _("Field 'ref' must be a string of at most %(max)s characters.") % {"max": MAX_REF_LENGTH},
+        )
+    try:
+        return _request(message, text)
+    except ProtocolError as exc:
+        if ref is None:
+            raise
+        raise MalformedRequest(exc, ref) from None
+
+
+def _request(message: dict[str, Any], text: str) -> Request:
+    ref = message.get("ref")
     if "\\u" in text and _has_lone_surrogate(message):
         raise ProtocolError(
             "bad_message",
@@ -82,14 +115,6 @@ def parse_request(text: str | None, *, max_bytes: int) -> Request:
                 "Strings must be valid Unicode: a lone surrogate escape "
                 "(\\ud800-\\udfff without its pair) is not text."
             ),
-        )
-    if not isinstance(message, dict):
-        raise ProtocolError("bad_message", _("A frame must be a JSON object with a 'type'."))
-    ref = message.get("ref")
-    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH):
-        raise ProtocolError(
-            "bad_message",
-            _("Field 'ref' must be a string of at most %(max)s characters.") % {"max": MAX_REF_LENGTH},
         )
     kind = message.get("type")
     if not isinstance(kind, str):

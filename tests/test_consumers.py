@@ -1,5 +1,6 @@
 """The consumer over WebsocketCommunicator: protocol, permissions, and bad input."""
 
+import json
 import logging
 
 import pytest
@@ -135,6 +136,34 @@ async def test_bad_frames_get_errors_and_the_connection_stays_usable(alice, capl
         assert (await client.subscribe("broadcast.all"))["type"] == "subscribed"
     assert "Exception inside application" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_every_error_answering_an_object_with_a_valid_ref_carries_it(alice, stream):
+    """Malformed requests (refused on arrival, before the pipeline) and requests refused later (an
+    invalid topic name, a comment's fields) alike: the client waiting on the ref hears about it."""
+    async with RealtimeClient(user=alice) as client:
+        await client.subscribe(stream.topic)
+        topic = stream.topic
+        frames = [
+            ({"ref": "a"}, "bad_message"),
+            ({"type": "explode", "ref": "b"}, "unknown_type"),
+            ({"type": "subscribe", "ref": "c"}, "bad_message"),
+            ({"type": "subscribe", "ref": "d", "topic": topic, "since": "x"}, "bad_message"),
+            ({"type": "subscribe", "ref": "e", "topic": "no such thing"}, "unknown_topic"),
+            ({"type": "publish", "ref": "f", "topic": topic, "event": ""}, "bad_message"),
+            (
+                {"type": "publish", "ref": "g", "topic": topic, "event": "comment", "data": {"text": 5}},
+                "bad_message",
+            ),
+            ('{"type":"ping","ref":"h","x":"\\ud800"}', "bad_message"),
+        ]
+        for n, (frame, code) in enumerate(frames):
+            await client.send(frame if isinstance(frame, str) else json.dumps(frame))
+            answer = await client.receive_type("error")
+            assert (answer["code"], answer.get("ref")) == (code, "abcdefgh"[n]), frame
+        await client.send('{"type":"ping","ref":7}')  # an invalid ref: nothing to answer it with
+        assert "ref" not in await client.receive_type("error")
+        assert (await client.request({"type": "ping"}))["type"] == "pong"
 
 
 async def test_oversize_frame_limit_is_configurable():

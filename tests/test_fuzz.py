@@ -248,6 +248,27 @@ class Tally:
     unexplained_drops: int = 0  # dropped though no frame broke the protocol
     errors: Counter = field(default_factory=Counter)
     replies: Counter = field(default_factory=Counter)
+    errors_without_ref: int = 0
+    frames_without_ref: int = 0  # sent, and no `ref` could be read from them
+
+
+def readable_ref(frame: Frame) -> bool:
+    """Whether the server can read a `ref` from the frame (a JSON object within MAX_FRAME_BYTES whose
+    `ref` is a string of at most 64 characters): every error answering such a frame must carry it."""
+    if (
+        not frame.text
+        or not isinstance(frame.data, str)
+        or len(frame.data.encode("utf-8", "replace")) > 16384
+    ):
+        return False
+    try:
+        message = json.loads(frame.data)
+        ref = message.get("ref") if isinstance(message, dict) else None
+        if isinstance(ref, str):
+            ref.encode()  # a lone surrogate is not text: it cannot be echoed
+        return isinstance(ref, str) and len(ref) <= 64
+    except (ValueError, RecursionError, UnicodeEncodeError):
+        return False
 
 
 async def fuzz_worker(url: str, options: dict, frames: list[Frame], tally: Tally) -> None:
@@ -271,6 +292,7 @@ async def fuzz_worker(url: str, options: dict, frames: list[Frame], tally: Tally
                         for item in message["messages"] if message["type"] == "batch" else [message]:
                             if item["type"] == "error":
                                 tally.errors[item["code"]] += 1
+                                tally.errors_without_ref += "ref" not in item
                                 answered += 1
                             elif item.get("ref"):
                                 tally.replies[item["type"]] += 1
@@ -287,6 +309,7 @@ async def fuzz_worker(url: str, options: dict, frames: list[Frame], tally: Tally
                     await client.socket.send(frame.data, text=frame.text)
                     position += 1
                     tally.sent += 1
+                    tally.frames_without_ref += not readable_ref(frame)
                     if frame.violation:  # the connection is gone: wait to see it go
                         await asyncio.wait_for(asyncio.shield(reader), 10)
                         assert answered == position - first - 1, (
@@ -354,7 +377,8 @@ async def test_thousands_of_fuzzed_frames_never_crash_a_connection_or_slow_other
     p99 = rtts[int(len(rtts) * 0.99)]
     print(
         f"\n{tally.sent} frames over {tally.connections} connections in {elapsed:.1f} s; closes "
-        f"{dict(tally.closes)}; errors {dict(tally.errors.most_common(8))}; replies {dict(tally.replies)}; "
+        f"{dict(tally.closes)}; errors {dict(tally.errors.most_common(8))} ({tally.errors_without_ref} without "
+        f"a ref, for {tally.frames_without_ref} frames without one); replies {dict(tally.replies)}; "
         f"ping p50 {rtts[len(rtts) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms over {len(rtts)} pings"
     )
 
@@ -362,6 +386,8 @@ async def test_thousands_of_fuzzed_frames_never_crash_a_connection_or_slow_other
     assert tally.closes[1011] == 0
     assert set(tally.closes) <= EXPECTED_CLOSES, tally.closes
     assert tally.unexplained_drops == 0
+    # Refusals that name no request answer only frames with no readable `ref` (issue 18, item 7).
+    assert 0 < tally.errors_without_ref <= tally.frames_without_ref, tally
     assert tally.closes[None] > 0 and tally.closes[4429] > 0  # the fuzz reached both kinds of refusal
     assert p99 < P99_PING_BOUND
     log = daphne_server.output()
