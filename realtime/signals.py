@@ -5,8 +5,8 @@ whose password (hash) changes, loses all of their sockets: Django ends every oth
 password change, and a socket is a session that never makes another request to be checked. That
 includes the sockets of the session that changed the password (which `update_session_auth_hash`
 keeps logged in): they close with 4003 too, and the page reconnects with its refreshed session when
-it next loads (Django's PasswordChangeView redirects). Outstanding tickets die with the password as
-well (`realtime.tickets` checks the password's fingerprint on redemption). A deleted user loses their
+it next loads (Django's PasswordChangeView redirects). Outstanding tickets die with the password or
+the deactivation as well, for good (marked revoked here; a reactivation does not revive them). A deleted user loses their
 sockets too.
 
 Group membership is checked when a `group.<id>` topic is subscribed to, so removing a user from a
@@ -29,7 +29,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_sa
 from django.dispatch import receiver
 
 from .api import disconnect_user, reauthorize
-from .tickets import revoke_session_tickets
+from .tickets import revoke_session_tickets, revoke_user_tickets
 
 
 @receiver(user_logged_out, dispatch_uid="realtime.signals.logged_out")
@@ -69,6 +69,9 @@ def _remember_access(sender: Any, instance: Any, update_fields: Any = None, **kw
 def _on_access_revoked(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     if getattr(instance, "_realtime_revoke", False):
         instance._realtime_revoke = False
+        # Now, in the save's own transaction, as on logout. Marked revoked rather than judged by
+        # `is_active` at redemption only: a reactivation must not bring the tickets back.
+        revoke_user_tickets(instance.pk)
         transaction.on_commit(lambda: disconnect_user(instance.pk))
 
 

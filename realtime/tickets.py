@@ -10,7 +10,10 @@ else as `?ticket=<ticket>`. A ticket
 - expires `REALTIME["TICKET_MAX_AGE"]` seconds after it was issued (the setting as it is when the
   ticket is redeemed, so lowering it also shortens tickets already out);
 - dies with the session that asked for it (logout, session expiry), with a password change, and with
-  the user's deactivation.
+  the user's deactivation, for good: `realtime.signals` marks the user's unused tickets revoked when
+  the user is deactivated, so reactivating the user does not bring them back. (A bulk
+  `QuerySet.update(is_active=False)` sends no signal: such a user's tickets are refused while they
+  stay inactive, and come back with them.)
 
 See docs/security.md for why a ticket in a URL is acceptable under these rules.
 """
@@ -38,6 +41,8 @@ SUBPROTOCOL = "realtime"
 TICKET_PROTOCOL_PREFIX = "realtime.ticket."
 # token_urlsafe's alphabet: valid in a URL query and in a Sec-WebSocket-Protocol token as it is.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
+# A fingerprint no user's password hashes to (those are 32 hex digits): the ticket was revoked.
+REVOKED = "revoked"
 # Django's own session keys are 32 characters (40 at most). A longer "key" (the signed-cookie engine
 # puts the whole session in it) cannot be revoked server-side, so such a ticket is not tied to it.
 _MAX_SESSION_KEY = 40
@@ -146,6 +151,14 @@ def session_belongs_to(session_key: str, user: Any) -> bool:
     engine = import_module(settings.SESSION_ENGINE)
     data = engine.SessionStore(session_key).load()
     return str(data.get(SESSION_KEY, "")) == str(user.pk)
+
+
+def revoke_user_tickets(user_id: Any) -> int:
+    """Mark every unused ticket of a user revoked (on deactivation or a password change); returns how
+    many. The rows stay until they expire, so redeeming one says it was revoked rather than unknown."""
+    from .models import Ticket
+
+    return Ticket.objects.filter(user_id=user_id, used_at__isnull=True).update(fingerprint=REVOKED)
 
 
 def revoke_session_tickets(session_key: str | None) -> int:

@@ -144,6 +144,25 @@ def test_a_password_change_or_deactivation_revokes_tickets(client, alice, bob):
         redeem_ticket(ticket)
 
 
+@pytest.mark.django_db
+def test_a_ticket_revoked_by_deactivation_stays_revoked_after_reactivation(client, alice):
+    """docs/security.md: deactivation revokes the user's tickets. Checking `is_active` at redemption
+    alone let a ticket issued before a deactivation work again once the user was reactivated."""
+    client.force_login(alice)
+    with_session = client.post("/realtime/ticket/").json()["ticket"]
+    without_session = issue_ticket(alice)
+    kept = issue_ticket(alice)
+    redeem_ticket(kept)  # used tickets are history, not revocable
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    alice.is_active = True
+    alice.save()
+    for ticket in (with_session, without_session):
+        with pytest.raises(TicketError, match="revoked"):
+            redeem_ticket(ticket)
+    assert redeem_ticket(issue_ticket(alice)) == alice  # tickets issued after the reactivation work
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_logging_out_closes_a_socket_opened_with_that_sessions_ticket(client, alice):
     await sync_to_async(client.force_login)(alice)
