@@ -66,6 +66,10 @@ def test_site_builds_strict_without_warnings(tmp_path):
         "tutorial/index.html",
     ):
         assert (tmp_path / "site" / page).is_file(), f"{page} was not built"
+    # Nothing loads from another host (the theme's highlight.js CDN is off; Pygments highlights instead).
+    pages = "".join(path.read_text(encoding="utf-8") for path in (tmp_path / "site").rglob("*.html"))
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//[^"]+\.(?:js|css)"', pages), "a page loads a remote asset"
+    assert '<div class="highlight">' in pages
     settings_page = (tmp_path / "site" / "reference/settings/index.html").read_text(encoding="utf-8")
     assert "HISTORY_LIMIT" in settings_page
 
@@ -233,10 +237,10 @@ def test_every_page_of_the_docs_is_in_the_nav():
 
 def test_readme_names_the_package_links_into_the_docs_and_shows_the_demo():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "`django-realtime`" in "\n".join(readme.splitlines()[:4]), "name the package in the first lines"
+    assert "`django-realtime-hub`" in "\n".join(readme.splitlines()[:4]), "name the package in the first lines"
     links = re.findall(r"\]\(((?:docs/)[^)#\s]+)", readme)
     assert len(links) >= 8
     broken = sorted(link for link in links if not (ROOT / link).exists())
     assert broken == [], f"README links to files that do not exist: {broken}"
     assert "docs/img/demo.png" in links
-    assert "pip install django-realtime" in readme
+    assert "pip install django-realtime-hub" in readme

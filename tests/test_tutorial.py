@@ -1,8 +1,15 @@
-"""docs/tutorial.md, followed to the letter: a fresh `django-admin startproject`, the tutorial's files
-(docs/tutorial/, the same files the page includes, so the two cannot drift) put where the page says,
-its commands run in a clean virtualenv holding the built wheel, then daphne from that virtualenv and
-Debian Chromium: the overlay connects, a signed-in viewer's comment reaches a second page, and a
-broadcast and an announcement sent from another process (`manage.py shell`) arrive on the page.
+"""docs/tutorial.md, followed to the letter: its commands run as written in an empty directory (a new
+virtualenv, `pip install django-realtime-hub`, a fresh `django-admin startproject`), the tutorial's
+files (docs/tutorial/, the same files the page shows: docs/tutorial_code.py copies them in, and a test
+here fails when the two drift) put where the page says, then daphne from that virtualenv and Debian
+Chromium: the overlay connects, a signed-in viewer's comment reaches a second page, and a broadcast
+and an announcement sent from another process (`manage.py shell`) arrive on the page.
+
+The one thing that differs from a reader's machine is where pip finds the package: PIP_FIND_LINKS and
+PIP_NO_INDEX point it at a folder holding the wheel built from this checkout and its dependencies
+(tests/wheelkit.py), so the command's text and the name in it are the page's. `createsuperuser` is
+answered in a terminal (a pseudo-terminal), as a reader types the password. daphne listens on the
+page's port 8000 unless something else on this machine already does (then on a free port, said so).
 
 The delays from the shell's `broadcast()`/`announce()` to the page are printed (run with -s to see
 them) and saved with the screenshots under var/artifacts/tutorial/. On the tutorial's in-memory layer
@@ -17,8 +24,12 @@ broadcast never arrives).
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import re
+import os
+import select
+import shlex
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port, wait_for_port
-from tests.wheelkit import clean_env, installed_venv
+from tests.wheelkit import clean_env, from_wheelhouse, wheelhouse
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 from tests.browserkit import chromium  # noqa: E402
@@ -57,22 +68,28 @@ FILES = [
 COMMANDS = ["install.sh", "migrate.sh", "check.sh", "shell.sh", "daphne.sh", "commands.sh"]
 SHELL_INPUT = ["create_stream.py", "broadcast.py", "announce.py"]  # typed into `python manage.py shell`
 
-# Where the test must differ from the reader, and why. Each line must be in the snippet as written.
-SUBSTITUTIONS = {
-    "install.sh": {
-        # The virtualenv is the one tests/wheelkit.py made with this checkout's wheel (the wheel is
-        # what `pip install django-realtime` would download).
-        "python3 -m venv .venv": "ln -s {venv} .venv",
-        "python -m pip install django-realtime": "python -m pip show --quiet django-realtime",
-    },
-    "migrate.sh": {
-        # createsuperuser asks for a password; here it comes from DJANGO_SUPERUSER_PASSWORD.
-        "python manage.py createsuperuser --username admin --email admin@example.com": (
-            "python manage.py createsuperuser --username admin --email admin@example.com --noinput"
-        ),
-    },
-    "daphne.sh": {"-p 8000": "-p {port}"},  # a free port
-}
+READER_PORT = 8000  # the port daphne.sh names
+
+
+def _tutorial_code():
+    """docs/tutorial_code.py, the script that copies docs/tutorial/ into the page (docs/ is no package)."""
+    spec = importlib.util.spec_from_file_location("tutorial_code", ROOT / "docs" / "tutorial_code.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tutorial_code = _tutorial_code()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @pytest.fixture(autouse=True)
@@ -86,21 +103,44 @@ def snippet(name: str) -> str:
     return (SNIPPETS / name).read_text()
 
 
-def adapted(name: str, **values: object) -> str:
-    """A command snippet with the test's substitutions, each checked to be in the snippet as written."""
-    text = snippet(name)
-    for written, instead in SUBSTITUTIONS.get(name, {}).items():
-        assert written in text, f"docs/tutorial/{name} no longer says {written!r}: update SUBSTITUTIONS"
-        text = text.replace(written, instead.format(**values))
+def in_a_terminal(script: str, cwd: Path, env: dict[str, str], answers: list[tuple[str, str]]) -> str:
+    """Run `script` in a pseudo-terminal (util-linux `script`), typing each answer once its prompt shows:
+    getpass flushes what was typed before it asks, so answers cannot simply be piped in ahead."""
+    command = ["script", "--quiet", "--return", "--command", f"bash -e -c {shlex.quote(script)}", "/dev/null"]
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdin and process.stdout
+    output, seen, pending = b"", 0, list(answers)
+    deadline = time.monotonic() + 180
+    while True:
+        assert time.monotonic() < deadline, f"{script}\nhangs; so far:\n{output.decode(errors='replace')}"
+        if select.select([process.stdout], [], [], 1)[0]:
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            output += chunk
+        if pending and pending[0][0].encode() in output[seen:]:
+            prompt, answer = pending.pop(0)
+            seen = output.index(prompt.encode(), seen) + len(prompt)
+            process.stdin.write(answer.encode() + b"\n")
+            process.stdin.flush()
+    process.stdin.close()
+    text = output.decode(errors="replace")
+    assert process.wait(timeout=30) == 0 and not pending, f"{script}\nfailed (unanswered: {pending}):\n{text}"
     return text
 
 
 @dataclass
 class Tutorial:
-    """The reader's checkout: the directory they ran install.sh in, the project, and the virtualenv."""
+    """The reader's directory (where they ran install.sh), the project in it, and their virtualenv."""
 
     home: Path
-    venv: Path
+    house: Path  # where pip finds the package (tests/wheelkit.py)
+
+    @property
+    def venv(self) -> Path:
+        return self.home / ".venv"
 
     @property
     def project(self) -> Path:
@@ -108,7 +148,14 @@ class Tutorial:
 
     @property
     def env(self) -> dict[str, str]:
-        return clean_env(self.home, self.venv, VIRTUAL_ENV=str(self.venv), PYTHONUNBUFFERED="1")
+        """The reader's shell after `source .venv/bin/activate` (its PATH and VIRTUAL_ENV)."""
+        return clean_env(
+            self.home,
+            self.venv,
+            VIRTUAL_ENV=str(self.venv),
+            PYTHONUNBUFFERED="1",
+            **from_wheelhouse(self.house),
+        )
 
     def bash(self, script: str, cwd: Path, **extra: str) -> str:
         result = subprocess.run(
@@ -139,11 +186,12 @@ class Tutorial:
 
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory) -> Tutorial:
-    """Parts 1 to 4 of the tutorial, as written."""
-    venv_dir = installed_venv(tmp_path_factory)
-    reader = Tutorial(home=tmp_path_factory.mktemp("reader"), venv=venv_dir)
-    # install.sh runs in the reader's directory and ends with `cd mysite`: the rest runs there.
-    reader.bash(adapted("install.sh", venv=venv_dir), cwd=reader.home)
+    """Parts 1 to 5 of the tutorial, as written."""
+    reader = Tutorial(home=tmp_path_factory.mktemp("reader"), house=wheelhouse(tmp_path_factory))
+    # install.sh runs in the reader's empty directory (python3 from the system's PATH) and ends with
+    # `cd mysite`: the rest runs there.
+    installed = reader.bash(snippet("install.sh"), cwd=reader.home)
+    assert "Successfully installed" in installed and "django-realtime-hub-0" in installed, installed
     assert (reader.project / "manage.py").exists() and (reader.project / "live" / "apps.py").exists()
     for action, name, destination in FILES:
         target = reader.project / destination
@@ -154,7 +202,9 @@ def tutorial(tmp_path_factory) -> Tutorial:
             assert target.exists() == (action == "replace"), f"{destination}: the tutorial says {action}"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(snippet(name))
-    reader.bash(adapted("migrate.sh"), cwd=reader.project, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+    typed = [("Password: ", PASSWORD), ("Password (again): ", PASSWORD)]
+    said = in_a_terminal(snippet("migrate.sh"), reader.project, reader.env, typed)
+    assert "Superuser created successfully." in said, said
     reader.shell(snippet("create_stream.py"))
     return reader
 
@@ -175,9 +225,14 @@ class Daphne:
 
 @pytest.fixture(scope="module")
 def daphne(tutorial) -> Iterator[Daphne]:
-    """Part 5: `daphne -p 8000 mysite.asgi:application`, from the tutorial's virtualenv."""
-    port = free_port()
-    [command] = [line for line in adapted("daphne.sh", port=port).splitlines() if line.strip()]
+    """Part 6: `daphne -p 8000 mysite.asgi:application`, from the tutorial's virtualenv."""
+    [command] = [line for line in snippet("daphne.sh").splitlines() if line.strip()]
+    assert f"-p {READER_PORT} " in command, command
+    port = READER_PORT
+    if not port_is_free(port):  # another server on this machine: the one change, said in the output
+        port = free_port()
+        command = command.replace(f"-p {READER_PORT} ", f"-p {port} ")
+        print(f"port {READER_PORT} is taken on this machine: daphne.sh runs with -p {port}")
     log = tutorial.home / "daphne.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -315,20 +370,43 @@ def inside(inner: dict[str, float], outer: dict[str, float], slack: float = 0.5)
 
 
 # -- the page and its files ---------------------------------------------------------------------------
+def marker(name: str) -> str:
+    return f"<!-- code: docs/tutorial/{name} -->"
+
+
+def test_the_page_shows_the_code_of_the_files_the_test_runs():
+    """docs/tutorial.md holds each file's text (readable on a code host), equal to the file's today."""
+    page = TUTORIAL.read_text()
+    assert "--8<--" not in page, "an include marker: the page must show its code, not a reference to it"
+    assert tutorial_code.render(page) == page, (
+        "docs/tutorial.md and docs/tutorial/ differ: run python docs/tutorial_code.py"
+    )
+    # The blocks really hold the files (not only markers): each file's first line follows its marker.
+    for path in tutorial_code.included(page):
+        first = (ROOT / path).read_text().splitlines()[0]
+        after = page[page.index(f"<!-- code: {path} -->") :]
+        assert first in after.split("```", 2)[1], path
+
+
+def test_the_drift_check_notices_an_edited_block():
+    page = TUTORIAL.read_text()
+    edited = page.replace("django-admin startproject mysite\n", "django-admin startproject othersite\n", 1)
+    assert edited != page and tutorial_code.render(edited) == page
+
+
 def test_the_tutorial_includes_every_file_the_test_uses_and_says_where_it_goes():
     page = TUTORIAL.read_text()
     used = {name for _, name, _ in FILES} | set(COMMANDS) | set(SHELL_INPUT)
     on_disk = {str(p.relative_to(SNIPPETS)) for p in SNIPPETS.rglob("*") if p.is_file()}
-    included = set(re.findall(r'--8<-- "docs/tutorial/([^"]+)"', page))
+    included = {path.removeprefix("docs/tutorial/") for path in tutorial_code.included(page)}
     assert on_disk == used, f"files in docs/tutorial/ this test does not apply: {on_disk ^ used}"
     assert included == used, f"files the tutorial does not include: {used - included}"
-    positions = [page.index(f'--8<-- "docs/tutorial/{name}"') for _, name, _ in FILES]
+    positions = [page.index(marker(name)) for _, name, _ in FILES]
     assert positions == sorted(positions), "FILES is not in the tutorial's order"
     for action, name, destination in FILES:
         # The sentence before the snippet names the file and what to do with it.
-        before = page[: page.index(f'--8<-- "docs/tutorial/{name}"')]
-        fence = before.rindex("```")
-        lead_in = before[before.rindex("\n\n", 0, fence - 2) : fence]
+        before = page[: page.index(marker(name))]
+        lead_in = before[before.rindex("\n\n", 0, len(before) - 2) :]
         assert f"`{destination}`" in lead_in or f"`mysite/{destination}`" in lead_in, (name, lead_in)
         verb = {"append": "end of", "replace": "Replace", "create": "Create"}[action]
         assert verb.lower() in lead_in.lower(), (name, verb, lead_in)
@@ -445,7 +523,7 @@ def test_a_broadcast_and_an_announcement_from_the_shell_arrive(readers, tutorial
 
 def test_daphne_says_what_the_tutorial_says_it_says(daphne):
     page = TUTORIAL.read_text()
-    block = page[page.index('--8<-- "docs/tutorial/daphne.sh"') :].split("```text\n", 1)[1].split("```")[0]
+    block = page[page.index(marker("daphne.sh")) :].split("```text\n", 1)[1].split("```")[0]
     for line in block.strip().splitlines():
         said = line.replace("8000", str(daphne.port))
         assert said in daphne.output(), f"daphne did not say {said!r}:\n{daphne.output()}"
