@@ -14,6 +14,11 @@ subscription. Overlapping publishes start as tasks in arrival order, and asyncio
 of tasks in the order they were made: a topic that fixes a publish's place before its first await
 (`CommentBatcher.post` queues it synchronously) keeps the connection's order for every viewer.
 
+A publish refused `too_many_in_flight` is sent again by the client, in order, once answers arrive.
+Were the next publish accepted as soon as one slot frees, it would be stored ahead of that retry; so
+after such a refusal every publish is refused until all the connection's publishes are answered
+(`overflowed`). Clients that respect `max_in_flight` from `hello` never meet either.
+
 Pings never enter the pipeline: the consumer answers them at once.
 """
 
@@ -44,6 +49,7 @@ class Pipeline:
         "worker",
         "barrier",
         "publishes",
+        "overflowed",
     )
 
     def __init__(
@@ -64,6 +70,7 @@ class Pipeline:
         self.worker: asyncio.Task | None = None  # exists while anything is queued or a barrier runs
         self.barrier = False  # the worker is carrying out a barrier request
         self.publishes = 0  # publishes accepted and not yet answered
+        self.overflowed = False  # a publish was refused too_many_in_flight: refuse until all answered
 
     def overlaps(self, request: Request) -> bool:
         """May this request run alongside the ones before it? Only a publish its topic allows."""
@@ -81,12 +88,17 @@ class Pipeline:
 
     def refusal(self, request: Request) -> ProtocolError | None:
         """Why this request may not join the pipeline now, if it may not."""
-        if request.type == "publish" and self.publishes >= self.limit:
+        if request.type != "publish":
+            return None
+        if self.publishes == 0:
+            self.overflowed = False
+        if self.overflowed or self.publishes >= self.limit:
+            self.overflowed = True  # a later publish accepted now would be stored ahead of this one's retry
             return ProtocolError(
                 "too_many_in_flight",
                 _(
-                    "%(count)s publishes on this connection are still waiting for their answers; send more "
-                    "once some are answered."
+                    "%(count)s publishes on this connection are still waiting for their answers; send this "
+                    "one again, in order, once they are answered."
                 )
                 % {"count": self.publishes},
                 retry_after=0.5,

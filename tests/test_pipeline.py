@@ -5,6 +5,7 @@ by every viewer; a ping never waits behind them; the bound is a stable error; su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from collections import Counter
 import pytest
 
 from realtime.streams import posting
+from realtime.streams.models import Comment
 from realtime.testing import RealtimeClient, events, override_realtime
 from tests.conftest import Site
 from tests.streamkit import comment
@@ -114,9 +116,60 @@ async def test_publishes_over_the_bound_are_refused_with_a_stable_code(alice, st
             slow_store.set()
             acks = await answers(poster, {"r0", "r1", "r2"})
             assert [m["type"] for m in acks] == ["ack"] * 3
-            assert await poster.nothing_more()  # each ref answered exactly once
+            # each ref answered exactly once (the comments' events follow their acks)
+            assert await poster.nothing_more(ignore=("viewers", "comment"))
             again = await poster.publish(stream.topic, "comment", comment("after"))  # room again
             assert again["type"] == "ack"
+
+
+@contextlib.contextmanager
+def opened(*gates: threading.Event):
+    """Open the gates on the way out, so a failing test leaves no store thread waiting."""
+    try:
+        yield
+    finally:
+        for gate in gates:
+            gate.set()
+
+
+@uses_db
+async def test_after_too_many_in_flight_nothing_overtakes_the_refused_publish(alice, stream, monkeypatch):
+    """r3 is refused (3 in flight); r0 is answered, so a slot is free, but r4 must be refused too: if
+    stored, it would come before r3's retry. Once everything is answered, r3 and r4 go again, in order."""
+    gates = [threading.Event(), threading.Event()]
+    original = posting.store_comments
+
+    def gated(stream_id, posts):
+        if gates:
+            gates.pop(0).wait(5)
+        return original(stream_id, posts)
+
+    monkeypatch.setattr(posting, "store_comments", gated)
+    first, second = gates
+    with override_realtime(MAX_PUBLISHES_IN_FLIGHT=3, RATE_LIMIT_COUNT=None), opened(first, second):
+        async with RealtimeClient(user=alice) as poster:
+            await poster.subscribe(stream.topic)
+            await poster.send(publish(stream.topic, "r0", "c0"))
+            await asyncio.sleep(0.05)  # r0's store starts alone; r1 and r2 wait for the next one
+            for n in (1, 2, 3):
+                await poster.send(publish(stream.topic, f"r{n}", f"c{n}"))
+            [refusal] = await answers(poster, {"r3"}, timeout=2)
+            assert refusal["code"] == "too_many_in_flight"
+            first.set()
+            [ack] = await answers(poster, {"r0"})
+            assert ack["type"] == "ack"
+            await poster.send(publish(stream.topic, "r4", "c4"))
+            [refusal] = await answers(poster, {"r4"}, timeout=2)
+            assert refusal["code"] == "too_many_in_flight"
+            second.set()
+            assert [m["type"] for m in await answers(poster, {"r1", "r2"})] == ["ack", "ack"]
+            for n in (3, 4):  # the client's retries, in order
+                await poster.send(publish(stream.topic, f"r{n}", f"c{n}"))
+            assert [m["type"] for m in await answers(poster, {"r3", "r4"})] == ["ack", "ack"]
+    texts = await asyncio.to_thread(
+        lambda: list(Comment.objects.filter(stream=stream).order_by("seq").values_list("text", flat=True))
+    )
+    assert texts == [f"c{n}" for n in range(5)]
 
 
 @uses_db

@@ -166,3 +166,51 @@ async def test_storing_and_acks_never_wait_for_the_channel_layer(stream, alice, 
             if sum(sent, []) == [1, 2, 3, 4]:
                 break
         assert sent == [[1], [2, 3, 4]]
+
+
+def test_after_a_constraint_error_each_post_reports_its_own_outcome(
+    stream, alice, bob, make_user, monkeypatch
+):
+    """The one-at-a-time fallback (a client_id raced in from another process): the posts it stores are
+    acked with their events (the batcher publishes them); one that fails is reported failed, and so
+    are its author's later posts in the batch (stored now, they would land ahead of its retry); other
+    authors' posts are stored."""
+    from django.db import OperationalError
+
+    carol = make_user("carol")
+    real_reserve, real_store = comments_module.reserve_ids, comments_module.store_comments
+    raced = []
+
+    def reserve_after_a_race(topic, count):
+        if not raced:  # the batch's transaction: another process stored bob's b1 just now
+            raced.append(Comment.objects.create(stream=stream, seq=999, author=bob, client_id="b1", text="x"))
+        return real_reserve(topic, count)
+
+    def database_fails_once_on_a2(stream_id, posts):
+        if len(posts) == 1 and posts[0][1]["client_id"] == "a2":
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_store(stream_id, posts)
+
+    monkeypatch.setattr(comments_module, "reserve_ids", reserve_after_a_race)
+    monkeypatch.setattr(comments_module, "store_comments", database_fails_once_on_a2)
+    outcomes = real_store(
+        stream.pk,
+        [
+            (alice, post("one", "a1")),
+            (bob, post("mine", "b1")),
+            (alice, post("two", "a2")),
+            (carol, post("hi", "c1")),
+            (alice, post("three", "a3")),
+        ],
+    )
+    assert len(raced) == 1
+    assert [(o.ack or {}).get("id") for o in outcomes] == [1, 2, None, 3, None]
+    assert [o.event.id if o.event else None for o in outcomes] == [1, 2, None, 3, None]
+    assert [type(o.failure).__name__ if o.failure else None for o in outcomes] == [
+        None,
+        None,
+        "OperationalError",
+        None,
+        "OperationalError",
+    ]
+    assert list(Comment.objects.values_list("client_id", "seq")) == [("a1", 1), ("b1", 2), ("c1", 3)]

@@ -24,11 +24,13 @@ from .rules import CommentDraft, Judge, comment_payload, parse_draft
 
 @dataclass(slots=True)
 class Outcome:
-    """What became of one post in a batch: an ack (and the event to publish), or a refusal."""
+    """What became of one post in a batch: an ack (and the event to publish), a refusal (`error`, for
+    good), or a server-side `failure` that kept it from being stored (the client may retry it)."""
 
     ack: dict[str, Any] | None = None
     error: ProtocolError | None = None
     event: StoredEvent | None = None
+    failure: Exception | None = None
 
 
 def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> list[Outcome]:
@@ -65,7 +67,32 @@ def store_comments(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> l
             if existing is None:
                 raise
             return [_retry(existing)]
-        return [store_comments(stream_id, [post])[0] for post in posts]
+        return _one_at_a_time(stream_id, posts)
+    return outcomes
+
+
+def _one_at_a_time(stream_id: int, posts: list[tuple[Any, dict[str, Any]]]) -> list[Outcome]:
+    """Store each post in its own transaction and report each post's own outcome: the ones stored
+    are acked (and published by the caller) even if a later one fails.
+
+    A post that fails takes the author's later posts in this batch down with it, unstored: storing
+    them would put them ahead of the failed one, which its author will send again. Other authors'
+    posts go on. (The author, not the connection: this module does not know connections, and the
+    author's posts include the connection's.)
+    """
+    outcomes: list[Outcome] = []
+    failed: dict[Any, Exception] = {}  # author -> what kept their earlier post from being stored
+    for user, data in posts:
+        author = getattr(user, "pk", None)
+        if author in failed:
+            outcomes.append(Outcome(failure=failed[author]))
+            continue
+        try:
+            [outcome] = store_comments(stream_id, [(user, data)])
+        except Exception as exc:  # the database, or a bug: reported per post, retryable
+            failed[author] = exc
+            outcome = Outcome(failure=exc)
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -158,6 +185,8 @@ def post_comment(stream_id: int, user: Any, data: dict[str, Any]) -> dict[str, A
     which batches concurrent posts.
     """
     [outcome] = store_comments(stream_id, [(user, data)])
+    if outcome.failure is not None:
+        raise outcome.failure
     if outcome.error is not None:
         raise outcome.error
     assert outcome.ack is not None

@@ -83,7 +83,7 @@ class StreamTopic(Topic):
         if not getattr(user, "is_authenticated", False):
             raise Denied("auth_required", _("Log in to take part."))
         if event == "comment":  # judged with the stream's lock held, in the storing transaction
-            return await client.hub.service(CommentBatcher).post(self.stream.pk, user, data)
+            return await client.hub.service(CommentBatcher).post(self.stream.pk, user, data, origin=client)
         if event == "reaction":
             kind = validate_kind(data.get("kind"))
             await client.hub.service(Participation).admit_reaction(self.stream.pk, user)
