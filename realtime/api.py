@@ -30,6 +30,7 @@ from django.db import transaction
 
 from .eventlog import StoredEvent, store_event
 from .exceptions import ProtocolError
+from .layerlink import link_for
 from .protocol import MAX_EVENT_NAME_LENGTH, dumps
 from .publishing import apublish, apublish_control, publish_on_commit
 from .topics.names import CONTROL_GROUP, parse_topic
@@ -163,12 +164,9 @@ async def asend_to_hubs(message: dict[str, Any]) -> bool:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("realtime needs a channel layer: set CHANNEL_LAYERS (see `manage.py check`).")
-    try:
-        await layer.group_send(CONTROL_GROUP, message)
-        return True
-    except Exception as exc:  # like a lost publish: the caller's fallback (a poll, the sync) covers it
-        logger.warning("Channel layer unavailable; %s not sent to the hubs now (%s)", kind, exc)
-        return False
+    # Like a lost publish: the caller's fallback (a poll, the sync) covers a False. Bounded by
+    # LAYER_TIMEOUT, and False at once while the layer is known to be down (realtime.layerlink).
+    return await link_for(layer).group_send(CONTROL_GROUP, message, during=f"sending {kind} to the hubs")
 
 
 def send_to_hubs(message: dict[str, Any]) -> bool:

@@ -56,6 +56,12 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between each hub's check of the database for stored events it never received (a lost
     # publish, a layer outage, or broadcast() from another process on the in-memory layer).
     "SYNC_INTERVAL": 5.0,
+    # Seconds any one channel-layer call may take (a publish, a group join or leave, the health probe).
+    # Slower counts as the layer being down: the outage is logged once, publishes and joins fail at once
+    # until the hub's probe finds it answering again, and stored events arrive through the database sync
+    # meanwhile. Bounds what a Redis that stops answering without closing its sockets (a partition, a
+    # frozen host) can hold up. None: no bound (not recommended). The reader's receive is never bounded.
+    "LAYER_TIMEOUT": 2.0,
     # On the in-memory layer only (the embedded default, where broadcast() from another process cannot
     # reach daphne's layer): seconds between each hub's look at the newest stored event id (one indexed
     # query), running that sync as soon as it changed, so such events arrive within about this long.

@@ -1,13 +1,13 @@
 """Publish plumbing: getting committed events and control messages onto the channel layer.
 
 Used by the public API (`realtime.api`) and by features that store their own events (comments,
-moderation). A failed publish never raises into the caller: stored events are found by the hubs'
-database sync instead, which is what makes delivery at-least-once.
+moderation). A failed publish never raises into the caller, and never waits longer than
+`REALTIME["LAYER_TIMEOUT"]` (nor at all while the layer is known to be down: `realtime.layerlink`):
+stored events are found by the hubs' database sync instead, which is what makes delivery at-least-once.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -15,11 +15,10 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from .eventlog import StoredEvent
+from .layerlink import link_for
 from .topics.names import CONTROL_GROUP, group_for_topic
 
 __all__ = ["apublish", "apublish_control", "publish_now", "publish_on_commit"]
-
-logger = logging.getLogger("realtime.publishing")
 
 
 def _layer() -> Any:
@@ -30,12 +29,10 @@ def _layer() -> Any:
 
 
 async def _send(group: str, message: dict[str, Any]) -> bool:
-    try:
-        await _layer().group_send(group, message)
-        return True
-    except Exception as exc:  # stored events are delivered by the hubs' database sync instead
-        logger.warning("Channel layer unavailable; %s not published now (%s)", message.get("type"), exc)
-        return False
+    # Through the layer's link (shared with this process's hub, if it has one): bounded by LAYER_TIMEOUT,
+    # False at once while the layer is known to be down, the outage logged once. Stored events are then
+    # delivered by the hubs' database sync.
+    return await link_for(_layer()).group_send(group, message, during=f"publishing {message.get('type')}")
 
 
 async def apublish(event: StoredEvent) -> bool:

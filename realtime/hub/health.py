@@ -18,7 +18,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from ..layerlink import PROBE_INTERVAL, LayerUnavailable
 from ..layers import is_in_memory, server_identity
+from ..outage import Outage
 from ..topics.names import CONTROL_GROUP, group_for_topic
 from . import control, upkeep
 
@@ -26,81 +28,66 @@ if TYPE_CHECKING:
     from .hub import Hub
     from .room import Room
 
+__all__ = ["PROBE_INTERVAL", "LayerHealth", "Outage", "rejoin"]
+
 logger = logging.getLogger("realtime.hub")
 
-PROBE_INTERVAL = 1.0  # seconds between probes of the layer
-PROBE_TIMEOUT = 5.0  # a probe (or re-join) slower than this counts as a failure
+# Each probe (and each re-join) is one layer call bounded by REALTIME["LAYER_TIMEOUT"] (realtime.layerlink):
+# a layer that stops answering is noticed within PROBE_INTERVAL + LAYER_TIMEOUT (3 s by default).
 # Group memberships expire in the layer (redis_layer(): 15 minutes) so that a process that died without
 # leaving stops costing every group_send; live hubs renew theirs well before.
 RENEW_INTERVAL = 300.0
 JOINS_AT_ONCE = 50  # group_adds in flight while re-joining a process's rooms
 
 
-class Outage:
-    """A dependency (the layer, the database) that is failing: logged when it starts and when it ends,
-    not on every failed attempt in between."""
-
-    def __init__(self, what: str, consequence: str) -> None:
-        self.what = what
-        self.consequence = consequence
-        self.since: float | None = None  # loop time of the first failure
-        self.failures = 0
-
-    @property
-    def down(self) -> bool:
-        return self.since is not None
-
-    def failed(self, exc: BaseException, during: str) -> bool:
-        """Record a failure; True (and one warning) if it starts an outage."""
-        self.failures += 1
-        if self.since is not None:
-            logger.debug("%s still unavailable (%s: %s)", self.what, during, exc)
-            return False
-        self.since = asyncio.get_running_loop().time()
-        logger.warning(
-            "%s unavailable (%s: %s); %s. Retrying quietly until it answers.",
-            self.what,
-            during,
-            exc or type(exc).__name__,
-            self.consequence,
-        )
-        return True
-
-    def answered(self, detail: str = "") -> float | None:
-        """The dependency worked: end the outage (logged once); its length in seconds, if there was one."""
-        if self.since is None:
-            return None
-        length = asyncio.get_running_loop().time() - self.since
-        logger.warning(
-            "%s back after %.1f s (%d failed attempts)%s",
-            self.what,
-            length,
-            self.failures,
-            f"; {detail}" if detail else "",
-        )
-        self.since, self.failures = None, 0
-        return length
-
-
 class LayerHealth:
-    """One per hub: probes the layer and brings the hub back into its groups after an outage."""
+    """One per hub: probes the layer and brings the hub back into its groups after an outage.
+
+    What is known of the layer lives in the hub's `LayerLink` (shared with publishes made without a
+    hub); this is the part that probes, marks it up again, and re-joins.
+    """
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.outage = Outage(
-            "Channel layer", "live delivery is paused, stored events still arrive through the database sync"
-        )
+        self.link = hub.link
         self.identity: tuple[str, ...] | None = None
         self.up = asyncio.Event()  # cleared while the layer is down; the reader waits on it
-        self.up.set()
+        if not self.link.down:
+            self.up.set()
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+        self.stop_listening = self.link.listen(self._layer_changed)
         self.poke = asyncio.Event()  # probe now instead of at the next tick
         self.owed: list[str] = []  # database work still owed after an outage (retried every tick)
         self.catching: asyncio.Task | None = None
         self.last_renewal = 0.0
 
+    @property
+    def outage(self) -> Outage:
+        return self.link.outage
+
     def failed(self, exc: BaseException, during: str) -> None:
-        if self.outage.failed(exc, during):
+        self.link.failed(exc, during)
+        self.up.clear()
+
+    def _layer_changed(self, up: bool) -> None:
+        """The link went down or came back, perhaps in another thread (sync code's publish)."""
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if self.loop is None or here is self.loop:
+            self._follow_link()
+        elif not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._follow_link)
+
+    def _follow_link(self) -> None:
+        if self.link.down:
             self.up.clear()
+        else:
+            self.up.set()
 
     async def wait_up(self, timeout: float) -> None:
         """Return when the layer is back (or after `timeout` seconds, whichever comes first)."""
@@ -109,7 +96,8 @@ class LayerHealth:
                 await self.up.wait()
 
     async def run(self) -> None:
-        self.last_renewal = asyncio.get_running_loop().time()
+        self.loop = asyncio.get_running_loop()
+        self.last_renewal = self.loop.time()
         while True:
             await self.tick()  # at once the first time: a restart is only noticed against a known identity
             with contextlib.suppress(TimeoutError):
@@ -119,20 +107,24 @@ class LayerHealth:
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()
+        link = self.link
+        link.watch()
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                identity = await self._probe()
-                restarted = None not in (identity, self.identity) and identity != self.identity
-                self.identity = identity or self.identity
-                if self.outage.down or restarted or loop.time() - self.last_renewal > RENEW_INTERVAL:
-                    groups = await rejoin(self.hub)
-                    self.last_renewal = loop.time()
-                    if self.outage.down or restarted:
-                        self._recovered(groups, restarted)
-                else:
-                    await join_waiting(self.hub)
+            identity = await self._probe()
+            restarted = None not in (identity, self.identity) and identity != self.identity
+            self.identity = identity or self.identity
+            recovering = link.down or restarted
+            if recovering or loop.time() - self.last_renewal > RENEW_INTERVAL:
+                groups = await rejoin(self.hub)
+                self.last_renewal = loop.time()
+                if recovering:
+                    self._recovered(groups, restarted)
+            else:
+                await join_waiting(self.hub)
         except asyncio.CancelledError:
             raise
+        except LayerUnavailable:
+            return  # noted by the link: one warning for the whole outage
         except Exception as exc:
             self.failed(exc, "probe")
             return
@@ -143,18 +135,19 @@ class LayerHealth:
             self.catching.add_done_callback(lambda _: setattr(self, "catching", None))
 
     async def _probe(self) -> tuple[str, ...] | None:
-        layer = self.hub.layer
+        hub, layer = self.hub, self.hub.layer
         if is_in_memory(layer):
             return None
-        identity = await server_identity(layer)
+        # `server_identity` looked up at each call: tests stand in a new server's run id for it.
+        identity = await self.link.call("probe", lambda: server_identity(layer), probe=True)
         if identity is None:
-            await layer.group_add(CONTROL_GROUP, self.hub.channel)
+            await self.link.call("probe", lambda: layer.group_add(CONTROL_GROUP, hub.channel), probe=True)
         return identity
 
     def _recovered(self, groups: int, restarted: bool) -> None:
         detail = f"re-joined {groups} group(s); catching up from the database"
-        if self.outage.down:
-            self.outage.answered(detail + (" (the server restarted)" if restarted else ""))
+        if self.link.down:
+            self.link.answered(detail + (" (the server restarted)" if restarted else ""))
         else:
             logger.warning(
                 "Channel layer server restarted (its run id changed) and forgot this process's groups; %s",
@@ -185,8 +178,12 @@ class LayerHealth:
 
 
 async def rejoin(hub: Hub) -> int:
-    """Add this process to the control group and every group it should be in; raises if the layer does."""
-    await hub.layer.group_add(CONTROL_GROUP, hub.channel)
+    """Add this process to the control group and every group it should be in; raises
+    `LayerUnavailable` if the layer does not answer. The health probe's calls: they go through while
+    the layer is down (that is how it finds it back), each bounded by `LAYER_TIMEOUT`."""
+    await hub.link.call(
+        "re-joining the control group", lambda: hub.layer.group_add(CONTROL_GROUP, hub.channel), probe=True
+    )
     rooms = [room for room in list(hub.rooms.values()) if room.joined or len(room)]
     for start in range(0, len(rooms), JOINS_AT_ONCE):
         await asyncio.gather(*(_rejoin_room(hub, room) for room in rooms[start : start + JOINS_AT_ONCE]))
@@ -194,12 +191,17 @@ async def rejoin(hub: Hub) -> int:
 
 
 async def _rejoin_room(hub: Hub, room: Room) -> None:
+    """Rooms that joined before the outage join again (a restarted Redis forgot them); rooms whose
+    subscribers came while the layer was down (their group_add failed fast or timed out) join now."""
+    group = group_for_topic(room.topic)
     async with room.lock:
         if room.joined:
-            await hub.layer.group_add(group_for_topic(room.topic), hub.channel)
+            await hub.link.call(
+                f"re-joining {room.topic}", lambda: hub.layer.group_add(group, hub.channel), probe=True
+            )
             return
-    if len(room) and not await hub.join(room):
-        raise ConnectionError(f"could not join {room.topic}")
+    if len(room) and not await hub.join(room, probe=True):
+        raise LayerUnavailable(f"could not join {room.topic}")
 
 
 async def join_waiting(hub: Hub) -> None:

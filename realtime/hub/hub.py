@@ -21,13 +21,15 @@ from typing import Any, Protocol, TypeVar
 
 from ..conf import realtime_settings
 from ..eventlog import History, StoredEvent
+from ..layerlink import link_for
+from ..outage import Outage
 from ..serverpatch import lighten_autobahn
 from ..topics.base import Topic
 from ..topics.names import CONTROL_GROUP, group_for_topic
 from ..transport import Writer
 from . import control, reader, upkeep
 from .frames import encode
-from .health import LayerHealth, Outage
+from .health import LayerHealth
 from .pacing import Pacer
 from .recent import Replay
 from .room import Room, Subscription
@@ -60,6 +62,9 @@ class Hub:
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
+        # Every call to the layer goes through the link: bounded by LAYER_TIMEOUT, failing fast while
+        # the layer is known to be down (realtime.layerlink). `health` is what marks it up again.
+        self.link = link_for(layer)
         self.channel = ""
         self.rooms: dict[str, Room] = {}
         self.memberships: dict[Connection, dict[str, Subscription]] = {}
@@ -86,11 +91,14 @@ class Hub:
             return
         self._starting = True
         lighten_autobahn()  # the first connection pays for it; every later one does not
-        self.channel = await self.layer.new_channel("realtime.hub.")
         try:
-            await self.layer.group_add(CONTROL_GROUP, self.channel)
-        except Exception as exc:  # the health probe re-joins every group once the layer answers
-            self.health.failed(exc, "joining the control group")
+            self.channel = await self.link.new_channel("realtime.hub.")
+        except BaseException:
+            self._starting = False  # the next connection tries again instead of waiting for ever
+            raise
+        # Bounded, and failing at once while the layer is known to be down: a process started during an
+        # outage still greets its connections (the health probe joins once the layer answers).
+        await self.link.group_add(CONTROL_GROUP, self.channel, during="joining the control group")
         self.spawn(reader.read(self))
         self.spawn(self.health.run())
         self.spawn(upkeep.maintain(self))
@@ -108,12 +116,11 @@ class Hub:
         groups = [group_for_topic(room.topic) for room in self.rooms.values() if room.joined] + [
             CONTROL_GROUP
         ]
-        try:
-            async with asyncio.timeout(2):
-                for group in groups:
-                    await self.layer.group_discard(group, self.channel)
-        except Exception as exc:  # the layer is down: memberships expire there on their own
-            logger.warning("Could not leave channel-layer groups while stopping (%s)", exc)
+        # One at a time: the first that times out marks the layer down and the rest fail at once (their
+        # memberships expire in the layer on their own).
+        for group in groups:
+            await self.link.group_discard(group, self.channel, during="leaving groups while stopping")
+        self.health.stop_listening()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run a background task that the hub keeps a reference to and cancels when it stops."""
@@ -228,28 +235,28 @@ class Hub:
             observer(room)
 
     # -- channel-layer groups ---------------------------------------------------------------------
-    async def join(self, room: Room) -> bool:
-        """Join the room's layer group; False (the outage noted, the health probe retries) if refused."""
+    async def join(self, room: Room, *, probe: bool = False) -> bool:
+        """Join the room's layer group; False if the layer is down or does not answer within
+        LAYER_TIMEOUT (noted; the health probe joins the room once it answers, and the database sync
+        delivers meanwhile). `probe`: the health probe's own join, tried even while the layer is down."""
         async with room.lock:
             if room.joined:
                 return True
-            try:
-                await self.layer.group_add(group_for_topic(room.topic), self.channel)
+            group = group_for_topic(room.topic)
+            if await self.link.group_add(group, self.channel, during=f"joining {room.topic}", probe=probe):
                 room.joined = True
                 return True
-            except Exception as exc:  # the database sync delivers meanwhile
-                self.health.failed(exc, f"joining {room.topic}")
-                return False
+            return False
 
     async def _leave_if_empty(self, room: Room) -> None:
         async with room.lock:
             if len(room) or self.rooms.get(room.topic) is not room:
                 return
             if room.joined:
-                try:
-                    await self.layer.group_discard(group_for_topic(room.topic), self.channel)
-                except Exception as exc:
-                    logger.warning("Could not leave %s on the channel layer (%s)", room.topic, exc)
+                # Failing (noted by the link) leaves a membership that expires in the layer by itself.
+                await self.link.group_discard(
+                    group_for_topic(room.topic), self.channel, during=f"leaving {room.topic}"
+                )
                 room.joined = False
                 # From here on events pass the room by: if a returning viewer keeps it, what it
                 # remembers must not answer them (their database read brings the room up to date).
@@ -269,27 +276,25 @@ class Hub:
         return await self.publish_many(event.topic, [event])
 
     async def publish_many(self, topic: str, events: list[StoredEvent]) -> bool:
-        """Publish several committed events of one topic as one layer message (a batch of posts)."""
+        """Publish several committed events of one topic as one layer message (a batch of posts).
+
+        Never waits longer than LAYER_TIMEOUT, and returns False at once while the layer is known to be
+        down (the outage is logged once, not per publish); the hubs' database sync and the catch-up on
+        the layer's recovery deliver stored events then."""
         if len(events) == 1:
             message = events[0].as_message()
         else:
             message = {"type": "realtime.events", "topic": topic, "events": [e.as_message() for e in events]}
-        try:
-            await self.layer.group_send(group_for_topic(topic), message)
-            return True
-        except Exception as exc:  # the outage is logged once, not per event
-            self.health.failed(exc, f"publishing {len(events)} event(s) on {topic}")
-            return False
+        return await self.link.group_send(
+            group_for_topic(topic), message, during=f"publishing {len(events)} event(s) on {topic}"
+        )
 
     async def send_to_hubs(self, message: dict[str, Any]) -> bool:
-        """Send a message to every process's hub; False if the layer refused (the message is lost: use
-        it for what may be, like periodic reports; the outage is logged once by the hub's health)."""
-        try:
-            await self.layer.group_send(CONTROL_GROUP, message)
-            return True
-        except Exception as exc:
-            self.health.failed(exc, f"sending {message.get('type')} to every process")
-            return False
+        """Send a message to every process's hub; False if the layer refused, or at once while it is
+        down (the message is lost: use it for what may be, like periodic reports)."""
+        return await self.link.group_send(
+            CONTROL_GROUP, message, during=f"sending {message.get('type')} to every process"
+        )
 
     # -- what other processes send ---------------------------------------------------------------
     def on_control(self, message: dict[str, Any]) -> None:

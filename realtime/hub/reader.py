@@ -23,7 +23,7 @@ async def read(hub: Hub) -> None:
     failures = 0
     while True:
         try:
-            message = await hub.layer.receive(hub.channel)
+            message = await hub.link.receive(hub.channel)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
