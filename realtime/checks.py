@@ -267,3 +267,24 @@ def check_import_name_clash(app_configs: Any = None, **kwargs: Any) -> list[chec
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_server_versions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """daphne, Twisted or autobahn outside the range realtime's shortcuts into them were tested on."""
+    from . import compat
+
+    untested = compat.untested_versions()
+    if not untested:
+        return []
+    pins = " ".join(f"'{name}>={low},<{high}'" for name, (low, high) in sorted(compat.TESTED.items()))
+    return [
+        checks.Warning(
+            f"realtime was not tested with {compat.describe(untested)}: its direct socket writes and "
+            "server patches are off and the libraries' public paths are used (slower; a planned "
+            "shutdown closes sockets with 1000 instead of 1001).",
+            hint=f"Install tested releases (pip install {pins}) or a realtime release that supports "
+            "these; silence realtime.W009 to accept the slower path.",
+            id="realtime.W009",
+        )
+    ]

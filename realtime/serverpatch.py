@@ -7,6 +7,9 @@ connect storm that was about a tenth of the process's CPU (a py-spy profile of `
 pretty-prints when formatted gives the same line then, and costs nothing otherwise.
 
 `lighten_daphne`: daphne's receive queue per WebSocket connection, made small (`Inbox`).
+
+Both replace private parts of those libraries, so both apply only to the releases they were tested on
+(`realtime.compat`); any other release is left exactly as it ships.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import collections
 import pprint
 from functools import partial
 from typing import Any
+
+from . import compat
 
 
 class _Pretty:
@@ -34,7 +39,10 @@ class _Pretty:
 
 
 def lighten_autobahn() -> None:
-    """Make autobahn's per-connection configuration dump lazy (idempotent; no-op without autobahn)."""
+    """Make autobahn's per-connection configuration dump lazy (idempotent; no-op without autobahn or
+    with an autobahn outside the tested range)."""
+    if not compat.allows("lazy_autobahn_log"):
+        return
     try:
         from autobahn.websocket import protocol
     except ImportError:  # another ASGI server: nothing to lighten
@@ -116,7 +124,10 @@ class Inbox:
 
 def lighten_daphne() -> None:
     """Give daphne's WebSocket connections an `Inbox` instead of an asyncio.Queue (idempotent; no-op
-    without daphne, or with a daphne whose `Server.create_application` is not the one copied here)."""
+    without daphne, outside daphne's tested range, or with a daphne whose `Server.create_application` is
+    not the one copied here)."""
+    if not compat.allows("daphne_inbox"):
+        return
     try:
         from daphne.server import Server  # type: ignore[import-untyped]
         from daphne.ws_protocol import WebSocketProtocol  # type: ignore[import-untyped]

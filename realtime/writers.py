@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import compat, shutdown
 from .transport import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, Backlog, Frame, Writer
 
 logger = logging.getLogger("realtime.transport")
@@ -30,18 +31,33 @@ class DaphneWriter(Writer):
     the next loop pass and unregisters (two `epoll_ctl` calls per delivery), which measured 3.7x the CPU
     of a direct send in bench/ (daphne-bare-transport vs daphne-bare-direct). Whatever the kernel does
     not take goes to Twisted's buffer, which keeps the order and counts toward the backlog bound.
+
+    Only for a transport proven to be plain TCP: `plain_tcp()` below. A TLS transport forwards unknown
+    attributes to the TCP transport under it, so anything duck-typed would write plaintext into the
+    TLS stream (issue 18). Everything else goes through autobahn's public `sendMessage`.
     """
 
     def __init__(self, protocol: Any, max_pending: int, on_overflow: Callable[[], None]) -> None:
         self.protocol = protocol
         self.backlog = Backlog(max_pending)
         self.on_overflow = on_overflow
-        self.raw: bool | None = None  # decided on the first write, once the handshake has finished
+        self.classified = False  # the transport is looked at on the first write, after the handshake
+        self.raw = False  # write `Frame.wire` to the TCP transport rather than through `sendMessage`
         self.socket: Any = None
-        self.plain: Any = None  # the transport, when `write`'s fast path may use it
+        self.plain: Any = None  # the plain TCP transport, when `write`'s fast path may use it
+        self.buffered: Any = None  # the Twisted TCP transport whose buffer is this socket's backlog
         # The tail of a frame the kernel took only part of: the one chunk in Twisted's buffer that does
         # not start a frame, so the one `_drop_backlog` must keep.
         self.partial: bytes | None = None
+
+    def _classify(self) -> None:
+        self.classified = True
+        transport = self.protocol.transport
+        self.buffered = buffered_tcp(transport)
+        # Prebuilt frames only on Twisted's plain TCP transport, and only the frames autobahn would build.
+        self.raw = self.buffered is transport and self._raw_allowed()
+        self.socket = transport.socket if self.raw else None
+        self.plain = transport if self.socket is not None else None
 
     def _raw_allowed(self) -> bool:
         protocol = self.protocol
@@ -52,11 +68,18 @@ class DaphneWriter(Writer):
         )
 
     def pending_bytes(self) -> int:
-        transport = self.protocol.transport
-        # Twisted's FileDescriptor buffer (plain TCP). TLS and other transports report 0: unbounded
-        # there, so terminate TLS in front of daphne (the usual deployment) to keep the bound.
-        buffered = getattr(transport, "dataBuffer", b"")
-        return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+        """The bytes written to this socket that the kernel has not taken yet.
+
+        Plain TCP: Twisted's buffer. TLS on daphne: the buffer of the TCP transport under the TLS layer
+        (encrypted bytes; the TLS layer itself holds at most 64 KB more for one loop pass). Any other
+        transport, or a Twisted outside the tested range: 0, so no bound (docs/deployment.md).
+        """
+        if not self.classified:
+            self._classify()
+        tcp = self.buffered
+        if tcp is None:
+            return 0
+        return len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen
 
     def write(self, frame: Frame) -> bool:
         protocol = self.protocol
@@ -82,27 +105,14 @@ class DaphneWriter(Writer):
             self.write_close(CLOSE_TOO_SLOW)
             self.on_overflow()
             return False
-        if self.raw is None:
-            self.raw = self._raw_allowed()
-            transport = protocol.transport
-            self.socket = getattr(transport, "socket", None)
-            # Twisted's plain TCP transport (the fast path reads its buffer attributes directly).
-            if (
-                self.raw
-                and self.socket is not None
-                and isinstance(getattr(transport, "dataBuffer", 0), bytes)
-                and isinstance(getattr(transport, "_tempDataLen", None), int)
-            ):
-                self.plain = transport
         if not self.raw or protocol.send_queue:
             protocol.sendMessage(frame.data, False)
             return True
-        wire = frame.wire
         transport = protocol.transport
         if pending or self.socket is None or transport.disconnecting:
-            transport.write(wire)  # keep the order behind what Twisted already holds
+            transport.write(frame.wire)  # keep the order behind what Twisted already holds
             return True
-        return self._send_now(wire)
+        return self._send_now(frame.wire)
 
     def _send_now(self, wire: bytes) -> bool:
         """Twisted holds nothing for this socket: hand the kernel the frame, Twisted what it leaves."""
@@ -123,13 +133,14 @@ class DaphneWriter(Writer):
 
         Every chunk in Twisted's pending list is one whole frame (ours or autobahn's), except a
         `partial` tail of ours, which only ever comes first; the bytes already joined for sending
-        (`dataBuffer`) end on a frame boundary and stay. Anything else about the transport (TLS, another
-        Twisted) and nothing is dropped: the close then waits behind the backlog until the timeout.
+        (`dataBuffer`) end on a frame boundary and stay. Plain TCP only: TLS records cannot be cut
+        apart, so under TLS (or any other transport) nothing is dropped and the close waits behind the
+        backlog until CLOSE_TIMEOUT aborts the connection.
         """
-        transport = self.protocol.transport
-        chunks = getattr(transport, "_tempDataBuffer", None)
-        if not isinstance(chunks, list) or not isinstance(getattr(transport, "_tempDataLen", None), int):
+        transport = self.buffered
+        if transport is None or transport is not self.protocol.transport:
             return 0
+        chunks = transport._tempDataBuffer
         keep = chunks[:1] if chunks and chunks[0] is self.partial else []
         dropped = sum(len(chunk) for chunk in chunks) - sum(len(chunk) for chunk in keep)
         chunks[:] = keep
@@ -202,6 +213,28 @@ class QueueWriter(Writer):
         self.task.cancel()
 
 
+def buffered_tcp(transport: Any) -> Any | None:
+    """The Twisted TCP transport that holds `transport`'s unsent bytes, when its buffer may be read.
+
+    `transport` itself when it is exactly Twisted's TCP server transport (plain TCP: the fast path may
+    write to its socket); the TCP transport under it when it is exactly Twisted's TLS layer (its buffer
+    measures the backlog, nothing more); None for anything else (subclasses and wrappers included,
+    whatever attributes they forward) or when Twisted or autobahn is outside the tested range.
+    """
+    if not compat.allows("direct_writes"):
+        return None
+    from twisted.internet import tcp
+    from twisted.protocols import tls
+
+    kind = type(transport)
+    if kind is tcp.Server:
+        return transport
+    tls_layers = (tls.TLSMemoryBIOProtocol, getattr(tls, "BufferingTLSTransport", tls.TLSMemoryBIOProtocol))
+    if kind in tls_layers and type(transport.transport) is tcp.Server:
+        return transport.transport
+    return None
+
+
 def daphne_protocol(send: Any) -> Any | None:
     """The Twisted protocol behind daphne's ASGI `send` (a `partial(server.handle_reply, protocol)`)."""
     if isinstance(send, functools.partial) and send.args:
@@ -221,5 +254,6 @@ def make_writer(
     """The fastest safe writer for this connection: direct under daphne, queued elsewhere."""
     protocol = daphne_protocol(raw_send)
     if protocol is not None:
+        shutdown.track(protocol)
         return DaphneWriter(protocol, max_pending, on_overflow)
     return QueueWriter(send, max_pending, on_overflow)

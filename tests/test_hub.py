@@ -260,6 +260,15 @@ class FakeTransport:
         self._tempDataLen += len(data)  # the peer is not reading
 
 
+@pytest.fixture
+def fake_tcp(monkeypatch):
+    """FakeTransport stands in for Twisted's TCP transport (the writer accepts only that exact class)."""
+    from realtime import writers
+
+    monkeypatch.setattr(writers, "buffered_tcp", lambda transport: transport)
+    monkeypatch.setattr(FakeTransport, "_tempDataBuffer", [], raising=False)  # what the drop trims
+
+
 class FakeProtocol:
     """The parts of daphne's autobahn protocol the writer touches."""
 
@@ -282,7 +291,9 @@ class FakeProtocol:
         self.state = 2
 
 
-def test_daphne_writer_writes_one_prebuilt_frame_to_every_transport_and_closes_a_stalled_peer(no_grace):
+def test_daphne_writer_writes_one_prebuilt_frame_to_every_transport_and_closes_a_stalled_peer(
+    no_grace, fake_tcp
+):
     protocol = FakeProtocol()
     overflowed = []
     writer = DaphneWriter(protocol, max_pending=1000, on_overflow=lambda: overflowed.append(True))
@@ -311,7 +322,7 @@ def test_a_burst_over_the_bound_is_allowed_for_the_grace_period_but_never_past_t
     assert transport.Backlog(1000).stalled(1000 * transport.HARD_LIMIT_FACTOR + 1)  # never past the cap
 
 
-def test_daphne_writer_sends_straight_to_the_socket_and_hands_only_the_rest_to_twisted():
+def test_daphne_writer_sends_straight_to_the_socket_and_hands_only_the_rest_to_twisted(fake_tcp):
     socket = FakeSocket(room=1000)
     protocol = FakeProtocol(socket=socket)
     writer = DaphneWriter(protocol, max_pending=10_000, on_overflow=lambda: None)
