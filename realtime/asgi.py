@@ -5,28 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from channels.routing import URLRouter
-from channels.security.websocket import WebsocketDenier
-from django.db import Error as DatabaseError
 from django.urls import re_path
 from django.utils import translation
 
-from .language import SCOPE_KEY as LANGUAGE_KEY
-from .language import LanguageMiddleware, language_of
-from .origins import BrowserOriginValidator, origin_verdict, without_cookies
+from .handshake import run_checks
+from .language import LanguageMiddleware, connection_language
+from .origins import BrowserOriginValidator
 from .security import (
     ServerSendMiddleware,
     SessionAuthWhenCookies,
+    SubprotocolSelector,
     TicketAuthMiddleware,
-    _selecting_subprotocol,
-    anonymous_user,
-    has_cookies,
-    refuse_for_now,
-    ticket_auth,
+    selecting_subprotocol,
 )
 from .serverpatch import lighten_daphne
-from .tickets import SUBPROTOCOL
 
-SERVER_SEND_KEY = "realtime.server_send"
+# The handshake's checks, outside in: keep the server's send for direct writes; refuse foreign origins
+# (and drop cookies from non-browser handshakes); session auth (when there are cookies); ticket auth
+# (wins over the session). The one order, for both ways a handshake goes (`Handshake`, the chain).
+MIDDLEWARES = (ServerSendMiddleware, BrowserOriginValidator, SessionAuthWhenCookies, TicketAuthMiddleware)
 
 
 def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
@@ -40,9 +37,7 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
         })
 
     Order, outside in: the connection's language (its error messages are in the viewer's language, as
-    the page is); keep the server's send for direct writes; refuse foreign origins (and drop
-    cookies from non-browser handshakes); session auth (when there are cookies); ticket auth (wins
-    over the session).
+    the page is), then the checks of `MIDDLEWARES`.
 
     The consumer is mounted at `REALTIME["WEBSOCKET_PATH"]` as set when this is called. A handshake on
     any other path is refused (HTTP 403) rather than raising in the server, so scanners probing random
@@ -56,11 +51,10 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
     own = get_websocket_urlpatterns()  # validates WEBSOCKET_PATH now, as before
     routes = own + list(urlpatterns or []) + [refuse_the_rest]
     # The same checks as a chain of the middlewares, for what the one-frame path below leaves to it.
-    chain = LanguageMiddleware(
-        ServerSendMiddleware(
-            BrowserOriginValidator(SessionAuthWhenCookies(TicketAuthMiddleware(URLRouter(routes))))
-        )
-    )
+    inner: Any = SubprotocolSelector(URLRouter(routes))
+    for middleware in reversed(MIDDLEWARES):
+        inner = middleware(inner)
+    chain = LanguageMiddleware(inner)
     rest = URLRouter(list(urlpatterns or []) + [refuse_the_rest])
     return Handshake(chain, rest)
 
@@ -70,10 +64,11 @@ class Handshake:
 
     Why: each idle socket kept every layer's coroutine frame and its own copy of the scope alive for
     its whole life (the scope copied five times, Channels' router a sixth): ~5 KB of a socket's ~29 KB
-    (tracemalloc, `bash bench/run --scenarios idle --memprofile`). Here the checks run in the same
-    order and with the same outcomes, set their keys on one dict, and the consumer is called directly
-    when the path is realtime's own. Anything else (another scope type, another path) goes the long
-    way: `chain` (the middlewares themselves) or `rest` (your routes and the refusal, behind the checks).
+    (tracemalloc, `bash bench/run --scenarios idle --memprofile`). Here the same check functions the
+    middlewares are made of (`realtime.handshake`) run in the same order on one dict, and the consumer
+    is called directly when the path is realtime's own. Anything else (another scope type, another
+    path) goes the long way: `chain` (the middlewares themselves) or `rest` (your routes and the
+    refusal, behind the checks).
     """
 
     realtime_websocket = True  # what `manage.py check` looks for in ASGI_APPLICATION (E006)
@@ -87,7 +82,7 @@ class Handshake:
         self.consumer = RealtimeConsumer
         # The route Channels would match: the path without root_path and leading slashes, literally.
         self.path = str(realtime_settings.WEBSOCKET_PATH).lstrip("/")
-        self.sessions = SessionAuthWhenCookies(None)  # only its `resolve`
+        self.checks = tuple(middleware(None).check for middleware in MIDDLEWARES)
 
     @staticmethod
     def _route_path(scope: dict[str, Any]) -> str | None:
@@ -103,33 +98,17 @@ class Handshake:
         path = self._route_path(scope) if scope["type"] == "websocket" else None
         if path is None:
             return await self.inner(scope, receive, send)
-        language = language_of(scope)
+        # The one copy: every check below sets its keys on it.
+        scope = dict(scope)
         # The connection runs in its viewer's language for its whole life (LanguageMiddleware).
-        with translation.override(language):
-            # The one copy: every check below sets its keys on it.
-            scope = dict(scope, **{LANGUAGE_KEY: language, SERVER_SEND_KEY: send})
-            verdict = origin_verdict(scope)
-            if verdict is False:
-                return await WebsocketDenier()(scope, receive, send)
-            if verdict is None:  # not a browser: only a ticket may authenticate it
-                scope["headers"] = without_cookies(scope.get("headers", []))
-            if has_cookies(scope):
-                resolved = await self.sessions.resolve(scope, receive, send)
-                if resolved is None:
-                    return None
-                scope, send = resolved
-            else:
-                scope["user"] = anonymous_user()
-            try:
-                scope.update(await ticket_auth(scope))
-            except DatabaseError as exc:  # the ticket may be used up: the client fetches a new one
-                return await refuse_for_now(scope, receive, send, exc, "redeeming a ticket")
+        with translation.override(connection_language(scope)):
+            checked = await run_checks(self.checks, scope, receive, send)
+            if checked is None:
+                return None  # refused, and answered
             if path == self.path:
                 # The consumer selects the `realtime` subprotocol itself; no wrapper around send.
-                return await self.consumer()(scope, receive, send)
-            if SUBPROTOCOL in (scope.get("subprotocols") or ()):
-                send = _selecting_subprotocol(send)
-            return await self.rest(scope, receive, send)
+                return await self.consumer()(scope, receive, checked)
+            return await self.rest(scope, receive, selecting_subprotocol(scope, checked))
 
 
 async def refuse_handshake(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -35,9 +35,17 @@ def language_of(scope: dict[str, Any]) -> str:
     return translation.get_language_from_request(_Handshake(scope))  # type: ignore[arg-type]
 
 
+def connection_language(scope: dict[str, Any]) -> str:
+    """The handshake's language, kept in `scope["realtime.language"]` (the caller's own copy) for work
+    done on the connection's behalf outside its task (re-checks run by the hub). The caller runs the
+    rest of the connection under `translation.override()` of it: `LanguageMiddleware` and
+    `realtime.asgi.Handshake` alike."""
+    language = scope[SCOPE_KEY] = language_of(scope)
+    return language
+
+
 class LanguageMiddleware:
-    """Run the connection in its viewer's language; the code is kept in `scope["realtime.language"]`
-    for work done on the connection's behalf outside its task (re-checks run by the hub)."""
+    """Run the connection in its viewer's language (`connection_language`)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -45,9 +53,9 @@ class LanguageMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope.get("type") != "websocket":
             return await self.inner(scope, receive, send)
-        language = language_of(scope)
-        with translation.override(language):
-            return await self.inner(dict(scope, **{SCOPE_KEY: language}), receive, send)
+        scope = dict(scope)
+        with translation.override(connection_language(scope)):
+            return await self.inner(scope, receive, send)
 
 
 def badge_labels() -> dict[str, str]:

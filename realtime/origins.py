@@ -22,6 +22,7 @@ from django.http.request import validate_host
 from django.utils.http import is_same_domain
 
 from .conf import realtime_settings
+from .handshake import CheckMiddleware, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -174,22 +175,21 @@ def without_cookies(headers: Any) -> Any:
     return [(k, v) for k, v in headers if k != b"cookie"]
 
 
-class BrowserOriginValidator:
-    """Refuse (HTTP 403) handshakes whose Origin is not one of the site's; strip cookies when absent."""
+async def check_origin(scope: Scope, receive: Receive, send: Send) -> Send | None:
+    """The handshake check (`realtime.handshake`): refuse (HTTP 403) a handshake whose Origin is not
+    one of the site's; drop the cookies of one without an Origin (not a browser: only a ticket may
+    authenticate it)."""
+    verdict = origin_verdict(scope)
+    if verdict is False:
+        await WebsocketDenier()(scope, receive, send)
+        return None
+    if verdict is None:
+        scope["headers"] = without_cookies(scope.get("headers", []))
+    return send
 
-    def __init__(self, application: Any) -> None:
-        self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope["type"] != "websocket":
-            return await self.application(scope, receive, send)
-        verdict = origin_verdict(scope)
-        if verdict is None:
-            headers = scope.get("headers", [])
-            stripped = without_cookies(headers)
-            if stripped is not headers:
-                scope = dict(scope, headers=stripped)
-            return await self.application(scope, receive, send)
-        if not verdict:
-            return await WebsocketDenier()(scope, receive, send)
-        return await self.application(scope, receive, send)
+class BrowserOriginValidator(CheckMiddleware):
+    """`check_origin` as a middleware."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(check_origin, inner)

@@ -18,50 +18,52 @@ from django.utils.translation import gettext as _
 
 from . import protocol
 from .exceptions import Unavailable
+from .handshake import CheckMiddleware, Receive, Scope, Send
 from .hub.registry import database_outage
 from .tickets import SUBPROTOCOL, TICKET_PROTOCOL_PREFIX, TicketError, redeem
 
 logger = logging.getLogger(__name__)
 
+SERVER_SEND_KEY = "realtime.server_send"
 CLOSE_TRY_AGAIN = 4013  # authentication failed on our side (database down): reconnect after retry_after
 
 
-class SessionAuthWhenCookies:
-    """Channels' session and auth middleware, for handshakes that carry cookies.
+async def authenticate_session(scope: Scope, receive: Receive, send: Send) -> Send | None:
+    """The handshake check (`realtime.handshake`): the session's user for a handshake with cookies,
+    through Channels' session and auth middleware; the one shared AnonymousUser for one without.
 
-    Without a cookie there is no session to find, yet AuthMiddleware would still resolve the user on a
-    database thread: a thread hop per anonymous viewer, 12% of a connect in bench/'s connect storm.
+    Why not Channels' AuthMiddlewareStack for every handshake: without a cookie there is no session to
+    find, yet it would still resolve the user on a database thread: a thread hop per anonymous viewer,
+    12% of a connect in bench/'s connect storm. If the database fails, the handshake is refused for
+    now (`refuse_for_now`).
     """
+    if not has_cookies(scope):
+        scope["user"] = anonymous_user()
+        return send
+    try:
+        # Channels' stack hands back its scope and send instead of calling an application, so only
+        # authentication's failures are caught here.
+        resolved, send = await _with_session()(scope, receive, send)
+    except DatabaseError as exc:
+        await refuse_for_now(scope, receive, send, exc, "loading the session")
+        return None
+    database_outage(None)
+    scope.update(resolved)
+    return send
+
+
+@functools.cache
+def _with_session() -> Any:
+    from channels.auth import AuthMiddlewareStack
+
+    return AuthMiddlewareStack(_resolved)
+
+
+class SessionAuthWhenCookies(CheckMiddleware):
+    """`authenticate_session` as a middleware."""
 
     def __init__(self, inner: Any) -> None:
-        from channels.auth import AuthMiddlewareStack
-
-        self.inner = inner
-        # Channels' stack resolves the session and user and hands us the scope (and its send), so the
-        # inner application runs outside the try below: only authentication's failures are caught.
-        self.with_session = AuthMiddlewareStack(_resolved)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if has_cookies(scope):
-            resolved = await self.resolve(scope, receive, send)
-            if resolved is None:
-                return None
-            scope, send = resolved
-            return await self.inner(scope, receive, send)
-        return await self.inner(dict(scope, user=anonymous_user()), receive, send)
-
-    async def resolve(
-        self, scope: dict[str, Any], receive: Any, send: Any
-    ) -> tuple[dict[str, Any], Any] | None:
-        """The scope with the session's user (and the send to use), for a handshake with cookies; None
-        once the handshake was refused for now because the database failed (`refuse_for_now`)."""
-        try:
-            scope, send = await self.with_session(scope, receive, send)
-        except DatabaseError as exc:
-            await refuse_for_now(scope, receive, send, exc, "loading the session")
-            return None
-        database_outage(None)
-        return scope, send
+        super().__init__(authenticate_session, inner)
 
 
 def has_cookies(scope: dict[str, Any]) -> bool:
@@ -89,30 +91,31 @@ def _redeem(ticket: str) -> tuple[Any, Any]:
     return redemption.user, import_module(settings.SESSION_ENGINE).SessionStore(key) if key else None
 
 
-class TicketAuthMiddleware:
-    """A ticket authenticates the connection as its user (overriding any session user).
+async def authenticate_ticket(scope: Scope, receive: Receive, send: Send) -> Send | None:
+    """The handshake check (`realtime.handshake`): a ticket authenticates the connection as its user
+    (overriding any session user).
 
     Presented as the subprotocol `realtime.ticket.<ticket>` next to `realtime` (the server then
     accepts with `realtime` selected: echoing the ticket back would only spread it) or as
     `?ticket=...`. The socket then belongs to the session that asked for the ticket, so logging that
     session out closes it. A bad ticket does not refuse the handshake (browsers cannot read HTTP errors
     on WebSockets); it sets `scope["realtime.auth_error"]` and the consumer closes with 4001 after
-    saying why.
+    saying why. If the database fails, the handshake is refused for now (`refuse_for_now`): the ticket
+    may be used up, so the client fetches a new one.
     """
+    try:
+        scope.update(await ticket_auth(scope))
+    except DatabaseError as exc:
+        await refuse_for_now(scope, receive, send, exc, "redeeming a ticket")
+        return None
+    return send
+
+
+class TicketAuthMiddleware(CheckMiddleware):
+    """`authenticate_ticket` as a middleware."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        try:
-            found = await ticket_auth(scope)
-        except DatabaseError as exc:  # the ticket may be used up: the client fetches a new one
-            return await refuse_for_now(scope, receive, send, exc, "redeeming a ticket")
-        if found:
-            scope = dict(scope, **found)
-        if SUBPROTOCOL in (scope.get("subprotocols") or ()):
-            send = _selecting_subprotocol(send)
-        return await self.inner(scope, receive, send)
+        super().__init__(authenticate_ticket, inner)
 
 
 async def ticket_auth(scope: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +162,12 @@ async def refuse_for_now(
     await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 
 
-def _selecting_subprotocol(send: Any) -> Any:
+def selecting_subprotocol(scope: Scope, send: Send) -> Send:
+    """The send for an application that does not select the `realtime` subprotocol itself (your
+    routes; the consumer does): accepting selects it when the client offered it."""
+    if SUBPROTOCOL not in (scope.get("subprotocols") or ()):
+        return send
+
     async def select(message: dict[str, Any]) -> None:
         if message["type"] == "websocket.accept" and not message.get("subprotocol"):
             message = dict(message, subprotocol=SUBPROTOCOL)
@@ -168,11 +176,25 @@ def _selecting_subprotocol(send: Any) -> Any:
     return select
 
 
-class ServerSendMiddleware:
-    """Keep the server's own `send` in the scope so the hub can write to the socket directly."""
+class SubprotocolSelector:
+    """`selecting_subprotocol` as a middleware, innermost in the chain (not a check: it refuses nothing)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        return await self.inner(dict(scope, **{"realtime.server_send": send}), receive, send)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        return await self.inner(scope, receive, selecting_subprotocol(scope, send))
+
+
+async def keep_server_send(scope: Scope, receive: Receive, send: Send) -> Send:
+    """The handshake check (`realtime.handshake`) that refuses nothing: keep the server's own `send`
+    in the scope, so the hub can write to the socket directly."""
+    scope[SERVER_SEND_KEY] = send
+    return send
+
+
+class ServerSendMiddleware(CheckMiddleware):
+    """`keep_server_send` as a middleware."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(keep_server_send, inner)
