@@ -1,18 +1,23 @@
 """The hub on channels-redis against a real Redis server, two hubs standing for two daphne processes."""
 
 import asyncio
+import contextlib
+import signal
 
 import pytest
 import redis
+from channels_redis.core import RedisChannelLayer
 from django.test import override_settings
 
 from realtime import abroadcast
 from realtime.api import adisconnect_user
 from realtime.hub import get_hub
-from realtime.layers import redis_layer
+from realtime.layerlink import LayerLink, LayerUnavailable
+from realtime.layers import redis_layer, server_identity
 from realtime.models import Event
 from realtime.testing import RealtimeClient, bound_to, make_hub, override_realtime
 from tests.conftest import free_port
+from tests.faultkit import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,3 +112,51 @@ async def test_posting_still_stores_when_the_layer_is_down_and_delivery_catches_
             message = await client.receive_event("broadcast", timeout=5)
             assert message["id"] == event_id
         await hub.stop()
+
+
+async def test_calls_cut_at_the_bound_on_a_frozen_redis_leave_no_broken_connection_behind():
+    """LAYER_TIMEOUT cancels redis-py commands mid-flight (sent, no reply yet). Once Redis thaws, the same
+    layer must work: no connection left in use, none answering a command with an older command's reply,
+    and the receive that waited through the freeze (the hub's reader) still gets its message."""
+    server = RedisServer().start()
+    layer = RedisChannelLayer(**redis_layer(server.url, prefix="rt-frozen")["CONFIG"])
+    link = LayerLink(layer)
+    try:
+        with override_realtime(LAYER_TIMEOUT=0.3):
+            channel = await link.new_channel("realtime.hub.")
+            assert await link.group_add("frozen", channel, during="a test")
+            waiting = asyncio.ensure_future(link.receive(channel))  # BZPOPMIN, blocked through the freeze
+            await asyncio.sleep(0.1)
+            server.process.send_signal(signal.SIGSTOP)
+            try:
+                calls = [
+                    lambda: layer.group_send("frozen", {"type": "during"}),
+                    lambda: layer.group_add("other", channel),
+                    lambda: server_identity(layer),
+                    lambda: layer.connection(0).zcard("rt-frozen:group:frozen"),
+                ]
+                outcomes = await asyncio.gather(
+                    *(link.call("a test", call, probe=True) for call in calls * 3), return_exceptions=True
+                )
+                assert all(isinstance(o, LayerUnavailable) for o in outcomes), outcomes
+                assert link.down
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            # Every kind of reply, read on whatever connection the pool hands out: each must be its own.
+            for _ in range(3):
+                identity = await link.call("a test", lambda: server_identity(layer), probe=True)
+                assert identity is not None and all(len(run_id) == 40 for run_id in identity), identity
+                members = await layer.connection(0).zcard("rt-frozen:group:frozen")
+                assert members == 1, members
+            assert await link.group_send("frozen", {"type": "after"}, during="a test") or link.down
+            await link.call("a test", lambda: layer.group_send("frozen", {"type": "after"}), probe=True)
+            received = await asyncio.wait_for(waiting, 10)
+            assert received["type"] in ("during", "after"), received
+            await layer.wait_received()  # the receive's acknowledgement (a task of channels-redis's own)
+            pool = layer.connection(0).connection_pool
+            assert not pool._in_use_connections, pool._in_use_connections  # redis-py's own bookkeeping
+    finally:
+        with contextlib.suppress(Exception):
+            server.process.send_signal(signal.SIGCONT)
+        await layer.close_pools()
+        server.close()
