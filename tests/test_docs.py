@@ -68,10 +68,16 @@ def test_site_builds_strict_without_warnings(tmp_path):
         assert (tmp_path / "site" / page).is_file(), f"{page} was not built"
     # Nothing loads from another host (the theme's highlight.js CDN is off; Pygments highlights instead).
     pages = "".join(path.read_text(encoding="utf-8") for path in (tmp_path / "site").rglob("*.html"))
-    assert not re.findall(r'(?:src|href)="(?:https?:)?//[^"]+\.(?:js|css)"', pages), "a page loads a remote asset"
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//[^"]+\.(?:js|css)"', pages), (
+        "a page loads a remote asset"
+    )
     assert '<div class="highlight">' in pages
     settings_page = (tmp_path / "site" / "reference/settings/index.html").read_text(encoding="utf-8")
     assert "HISTORY_LIMIT" in settings_page
+    # docs/hooks.py wrote the quoted defaults from the code, and left none of its markers.
+    protocol_page = (tmp_path / "site" / "protocol/index.html").read_text(encoding="utf-8")
+    assert "<code>COALESCE_WINDOW</code>, 20 ms" in protocol_page
+    assert not [p.name for p in (tmp_path / "site").rglob("*.html") if "<!-- default" in p.read_text("utf-8")]
 
 
 # -- the reference is complete ------------------------------------------------------------------------
@@ -101,9 +107,84 @@ def test_every_setting_is_in_the_settings_reference_with_its_default():
     wrong = {
         name: repr(value)
         for name, value in defaults.items()
-        if f"Default: `{value!r}`" not in documented[name]
+        if f"Default: <!-- default {name} code -->`{value!r}`<!-- /default -->" not in documented[name]
     }
-    assert wrong == {}, f"docs/reference/settings.md gives other defaults than the code: {wrong}"
+    assert wrong == {}, (
+        f"docs/reference/settings.md gives other defaults than the code: {wrong} (each section says "
+        "'Default: <!-- default KEY code -->`<repr>`<!-- /default -->'; `python docs/hooks.py` writes them)"
+    )
+
+
+# -- defaults quoted in the docs come from the code ---------------------------------------------------
+
+
+def doc_hooks():
+    """docs/hooks.py, the MkDocs hook that writes marked defaults (not a package: loaded by path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("realtime_doc_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_marked_default_in_the_docs_is_the_codes():
+    """README.md and docs/ quote defaults between `<!-- default KEY -->` markers; each must read what
+    the code declares (the site is built with the code's values anyway; this keeps the Markdown a code
+    host shows right too)."""
+    stale = doc_hooks().stale()
+    assert stale == {}, (
+        f"these pages quote other defaults than the code: {sorted(str(p.relative_to(ROOT)) for p in stale)}; "
+        "run `python docs/hooks.py` to rewrite them"
+    )
+
+
+# A setting's name followed by a number, as prose quotes a default: "`HEARTBEAT` (25", "`X`, 5 s",
+# "`REALTIME["X"]` (default 60", "`X` seconds (5", a table row "| `X` | `25` |".
+_QUOTED_DEFAULT = r'`(?:REALTIME\["{name}"\]|{name})`(?: seconds)?(?: \(| \| |, )(?:default |about )?`?\d'
+
+
+def test_every_default_quoted_in_the_docs_is_marked():
+    defaults = declared_settings()
+    unmarked = []
+    for path in doc_hooks().sources():
+        text = path.read_text(encoding="utf-8")
+        for name in defaults:
+            for match in re.finditer(_QUOTED_DEFAULT.format(name=name), text):
+                unmarked.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
+    assert unmarked == [], (
+        "mark these defaults, e.g. `HEARTBEAT` (<!-- default HEARTBEAT s -->25 s<!-- /default -->), so they "
+        f"follow the code (docs/hooks.py lists the formats): {unmarked}"
+    )
+
+
+def test_marked_defaults_follow_a_changed_default(monkeypatch):
+    """What makes the two tests above fail: a default changed in the code and not in the pages."""
+    from realtime.conf import realtime_settings
+
+    hooks = doc_hooks()
+    monkeypatch.setitem(realtime_settings._defaults, "COALESCE_WINDOW", 0.05)
+    stale = {path.relative_to(ROOT).as_posix(): text for path, text in hooks.stale().items()}
+    assert {
+        "docs/delivery.md",
+        "docs/protocol.md",
+        "docs/performance.md",
+        "docs/reference/settings.md",
+    } <= set(stale)
+    assert "<!-- default COALESCE_WINDOW ms -->50 ms<!-- /default -->" in stale["docs/delivery.md"]
+    # The build writes the value alone; a marker that names nothing or begins a line fails it.
+    assert hooks.fill("within <!-- default COALESCE_WINDOW ms -->0<!-- /default -->", keep_markers=False) == (
+        "within 50 ms"
+    )
+    for broken in (
+        "x <!-- default NO_SUCH_KEY -->1<!-- /default -->",
+        "x <!-- default HEARTBEAT furlongs -->1<!-- /default -->",
+        "x <!-- default ALLOWED_ORIGINS s -->None<!-- /default -->",
+        "<!-- default HEARTBEAT s -->25 s<!-- /default --> at the start of a line",
+        "- <!-- default HEARTBEAT s -->25 s<!-- /default --> at the start of a list item",
+    ):
+        with pytest.raises(hooks.MarkerError):
+            hooks.fill(broken)
 
 
 def check_ids_in_the_code() -> set[str]:
@@ -237,7 +318,9 @@ def test_every_page_of_the_docs_is_in_the_nav():
 
 def test_readme_names_the_package_links_into_the_docs_and_shows_the_demo():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "`django-realtime-hub`" in "\n".join(readme.splitlines()[:4]), "name the package in the first lines"
+    assert "`django-realtime-hub`" in "\n".join(readme.splitlines()[:4]), (
+        "name the package in the first lines"
+    )
     links = re.findall(r"\]\(((?:docs/)[^)#\s]+)", readme)
     assert len(links) >= 8
     broken = sorted(link for link in links if not (ROOT / link).exists())
