@@ -7,6 +7,7 @@ and committed ids have no holes. That density is what lets a hub tell "not arriv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -148,6 +149,60 @@ def _increment(topic: str, count: int) -> int | None:
     if TopicSequence.objects.filter(topic=topic).update(last_id=F("last_id") + count):
         return TopicSequence.objects.values_list("last_id", flat=True).get(topic=topic)
     return None
+
+
+def store_on_topics(
+    items: Sequence[tuple[str, str, dict[str, Any]]], *, marker: bool = False
+) -> list[StoredEvent]:
+    """Store events on several topics in the caller's transaction; the events, in the order given.
+    Publish them after commit.
+
+    Every transaction that stores on more than one topic must come through here. Each topic's
+    counter row is locked while ids are reserved on it, so two transactions taking shared topics in
+    different orders deadlock on PostgreSQL, which then aborts one of them (a receipt batch's
+    dismissals, a round of an announcement: lost). Here the topics are locked and reserved one
+    after another sorted by name, the one order every multi-topic writer shares; then all events go
+    in one INSERT. Call it before anything else in the transaction locks one of these topics.
+    """
+    counts: dict[str, int] = {}
+    for topic, _name, _data in items:
+        counts[topic] = counts.get(topic, 0) + 1
+    following = _reserve_in_order(counts)  # topic -> the next id to hand out
+    rows = []
+    for topic, name, data in items:
+        rows.append(Event(topic=topic, seq=following[topic], name=name, data=data, marker=marker))
+        following[topic] += 1
+    return [StoredEvent.from_row(row) for row in Event.objects.bulk_create(rows)]
+
+
+#: Topics locked and reserved per statement by `store_on_topics` on PostgreSQL.
+RESERVE_CHUNK = 500
+
+
+def _reserve_in_order(counts: dict[str, int]) -> dict[str, int]:
+    """Reserve `counts[topic]` ids on each topic, taking the topics in name order; {topic: first id}."""
+    topics = sorted(counts)
+    connection = connections[router.db_for_write(TopicSequence)]
+    if connection.vendor != "postgresql":
+        # SQLite's transaction holds the database's write lock, so any order is safe; other databases
+        # lock one counter after another, in this order.
+        return {topic: reserve_ids(topic, counts[topic]) for topic in topics}
+    # One upsert per chunk: PostgreSQL inserts or locks the rows in the order of the VALUES list, a
+    # topic's first event included (a new counter is locked from its insertion, in the same order).
+    table = connection.ops.quote_name(TopicSequence._meta.db_table)
+    first: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(topics), RESERVE_CHUNK):
+            chunk = topics[start : start + RESERVE_CHUNK]
+            cursor.execute(
+                f"INSERT INTO {table} (topic, last_id) VALUES {', '.join(['(%s, %s)'] * len(chunk))} "
+                f"ON CONFLICT (topic) DO UPDATE SET last_id = {table}.last_id + EXCLUDED.last_id "
+                "RETURNING topic, last_id",
+                [value for topic in chunk for value in (topic, counts[topic])],
+            )
+            for topic, last in cursor.fetchall():
+                first[topic] = int(last) - counts[topic] + 1
+    return first
 
 
 def lock_topic(topic: str) -> None:

@@ -171,3 +171,37 @@ def test_reserved_ids_are_consecutive_with_or_without_update_returning(monkeypat
         firsts = [eventlog.reserve_ids("topic.ids", count) for count in (1, 3, 2)]
     assert firsts == [1, 2, 5]
     assert TopicSequence.objects.get(topic="topic.ids").last_id == 6
+
+
+def test_store_on_topics_takes_ids_per_topic_and_returns_events_in_the_order_given(monkeypatch):
+    """Several topics in one transaction (a targeted announcement, receipts' echoes): ids continue
+    each topic's counter (new topics start at 1), events come back in the order given, all markers if
+    asked. Chunked as PostgreSQL's upsert is (2 topics a statement here), on whatever database runs."""
+    monkeypatch.setattr(eventlog, "RESERVE_CHUNK", 2)
+    with transaction.atomic():
+        eventlog.store_event("t.b", "e", {})
+        eventlog.store_event("t.b", "e", {})
+        eventlog.store_event("t.d", "e", {})
+    items = [("t.d", "x", {"n": 0}), ("t.a", "x", {"n": 1}), ("t.b", "x", {"n": 2}), ("t.d", "x", {"n": 3})]
+    items += [("t.c", "x", {"n": 4}), ("t.e", "x", {"n": 5})]
+    with transaction.atomic():
+        stored = eventlog.store_on_topics(items, marker=True)
+    assert [(e.topic, e.id, e.data["n"]) for e in stored] == [
+        ("t.d", 2, 0),
+        ("t.a", 1, 1),
+        ("t.b", 3, 2),
+        ("t.d", 3, 3),
+        ("t.c", 1, 4),
+        ("t.e", 1, 5),
+    ]
+    assert all(e.marker and e.at for e in stored)
+    assert eventlog.last_ids(["t.a", "t.b", "t.c", "t.d", "t.e"]) == {
+        "t.a": 1,
+        "t.b": 3,
+        "t.c": 1,
+        "t.d": 3,
+        "t.e": 1,
+    }
+    assert Event.objects.filter(topic__startswith="t.", marker=True).count() == 6
+    with transaction.atomic():
+        assert eventlog.store_on_topics([]) == []

@@ -6,7 +6,10 @@ Each change is claimed in the database before anything is sent: a conditional UP
 scheduler racing an admin's click) never both send. On PostgreSQL the row is first taken with
 `SELECT ... FOR UPDATE SKIP LOCKED`, so a process finding it claimed by another moves on instead of
 queueing behind it; SQLite has no row locks, and its database lock plus the conditional UPDATE give the
-same answer. The events are stored in the claiming transaction and published after it commits.
+same answer. The events are stored in the claiming transaction and published after it commits; a
+round on many topics (one per recipient) goes through `eventlog.store_on_topics`, which locks them in
+the one order every multi-topic writer shares (receipts' dismissal echoes too), so the two never
+deadlock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..api import send_to_hubs
-from ..eventlog import store_event
+from ..eventlog import store_event, store_on_topics
 from ..publishing import publish_on_commit
 from .audience import delivery_topics, payload, recipients, user_topic
 from .models import Announcement, Receipt, State
@@ -82,8 +85,8 @@ def _deliver(announcement: Announcement) -> int:
         )
     data = payload(announcement)
     topics = delivery_topics(announcement, users)
-    for topic in topics:
-        publish_on_commit(store_event(topic, "announcement", data))
+    for event in store_on_topics([(topic, "announcement", data) for topic in topics]):
+        publish_on_commit(event)
     return len(topics)
 
 
@@ -91,8 +94,9 @@ def _withdraw(announcement: Announcement, reason: str) -> None:
     """Tell every page showing this round to take it down (a marker: replayed to resuming clients)."""
     users = recipients(announcement) if announcement.targeted else []
     data = {"id": announcement.pk, "round": announcement.round, "reason": reason}
-    for topic in delivery_topics(announcement, users):
-        publish_on_commit(store_event(topic, "announcement.ended", data, marker=True))
+    topics = delivery_topics(announcement, users)
+    for event in store_on_topics([(topic, "announcement.ended", data) for topic in topics], marker=True):
+        publish_on_commit(event)
 
 
 def _check_end(ends_at: datetime | None, now: datetime) -> None:

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..eventlog import store_event
+from ..eventlog import store_on_topics
 from ..exceptions import ProtocolError
 from ..publishing import publish_on_commit
 from .audience import carries, user_topic
@@ -92,12 +92,14 @@ def store_reports(reports: list[Report]) -> list[bool]:
             key = (report.announcement, report.user.pk, report.kind)
             counted[index] = counted[index] and key not in answered and report.kind in fresh.get(key[:2], ())
             answered.add(key)
-        for (pk, user_id), kinds in fresh.items():
-            if "dismissed" in kinds:
-                data = {"id": pk, "round": found[pk].round}
-                publish_on_commit(
-                    store_event(user_topic(user_id), "announcement.dismissed", data, marker=True)
-                )
+        # Echoed on each user's own topic: several topics in one transaction, so in the one lock order.
+        echoes = [
+            (user_topic(user_id), "announcement.dismissed", {"id": pk, "round": found[pk].round})
+            for (pk, user_id), kinds in fresh.items()
+            if "dismissed" in kinds
+        ]
+        for event in store_on_topics(echoes, marker=True):
+            publish_on_commit(event)
     return counted
 
 
@@ -109,13 +111,18 @@ def _apply(
     by_announcement: dict[int, set[int]] = {}
     for pk, user_id in wanted:
         by_announcement.setdefault(pk, set()).add(user_id)
-    for pk, user_ids in by_announcement.items():
+    # Receipt rows are inserted and locked in (announcement, user) order, the order announcement
+    # deliveries insert them in too, so two batches (two processes) never wait for each other in a cycle.
+    for pk in sorted(by_announcement):
+        user_ids = sorted(by_announcement[pk])
         round_ = found[pk].round
         Receipt.objects.bulk_create(
             [Receipt(announcement_id=pk, user_id=u, round=round_) for u in user_ids], ignore_conflicts=True
         )
-        rows = Receipt.objects.select_for_update().filter(
-            announcement_id=pk, round=round_, user_id__in=user_ids
+        rows = (
+            Receipt.objects.select_for_update()
+            .filter(announcement_id=pk, round=round_, user_id__in=user_ids)
+            .order_by("user_id")
         )
         changed = []
         for row in rows:
