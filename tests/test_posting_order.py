@@ -85,12 +85,11 @@ class FlakyDatabase:
 
 
 class FakeHub:
-    """What the batcher uses of a hub: background tasks, the layer's health, publish_many."""
+    """What the batcher uses of a hub: background tasks, whether the layer is down, publish_many."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task] = set()
-        self.health = type("Health", (), {"up": asyncio.Event()})()
-        self.health.up.set()
+        self.link = type("Link", (), {"down": False})()
         self.published: list[int] = []
 
     def spawn(self, coro: Any) -> asyncio.Task:

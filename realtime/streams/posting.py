@@ -174,7 +174,7 @@ class CommentBatcher:
         """The ack's `published`: true while the hub believes the layer answers (the publish is on its
         way, sent after the ack); false while it is known to be down (viewers get the comment from the
         database once it is back). See docs/protocol.md."""
-        return self.hub.health.up.is_set()
+        return not self.hub.link.down
 
     # -- publishing, behind the acks ----------------------------------------------------------------
     def _publish(self, stream_id: int, events: list[StoredEvent]) -> None:
