@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -76,3 +77,25 @@ async def test_realtime_log_lines_are_printed_once(daphne_server):
 def _fresh_log(daphne_server):
     # Each test reads the log for its own lines: start from an empty file.
     daphne_server.log.write_text("")
+
+
+async def test_sigterm_closes_every_socket_with_1001_going_away(site):
+    """A planned restart (SIGTERM to daphne) closes every socket with 1001, which clients treat as
+    "reconnect soon, no backoff penalty"; before, the reactor dropped the TCP connections: 1006."""
+    server = site.server()
+    try:
+        clients = [WsClient(server.ws_url) for _ in range(3)]
+        for client in clients:
+            await client.__aenter__()
+        await clients[0].subscribe(DEMO_STREAM)
+        await clients[1].subscribe("broadcast.all")
+        started = asyncio.get_running_loop().time()
+        server.process.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(*(closed_with(client, timeout=10) for client in clients))
+        assert codes == [1001, 1001, 1001], server.output()[-2000:]
+        assert await asyncio.to_thread(server.process.wait, 10) == 0
+        print(f"closed with 1001 {asyncio.get_running_loop().time() - started:.2f} s after SIGTERM")
+    finally:
+        server.stop()
+    log = server.output()
+    assert "Traceback" not in log, log[-3000:]

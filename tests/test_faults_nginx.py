@@ -1,6 +1,7 @@
 """docs/nginx.conf, as shipped (ports swapped in), in front of two daphne processes on Redis: browser
 handshakes pass the origin check through it, sockets spread over both processes and still see each
-other's events, and with one process gone new sockets go to the other. Skipped where nginx is not
+other's events, and with one process gone new sockets go to the other. The same server block again
+with TLS (as docs/deployment.md's "TLS" section has it): `wss://` through nginx terminating TLS. Skipped where nginx is not
 installed (bin/test installs nginx-light from the OS packages when it can)."""
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT, DaphneServer, free_port, wait_for_port
+from tests.test_tls import client_context, make_certificate
 from tests.wsclient import WsClient
 
 
@@ -27,18 +30,41 @@ def nginx_binary() -> str | None:
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed")
 
 
+def proxy_server(redis_site) -> DaphneServer:
+    """A daphne process configured as docs/deployment.md says for a TLS-terminating proxy: the
+    handshake's scheme comes from nginx's X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER)."""
+    server = DaphneServer({**redis_site.env, "DJANGO_SETTINGS_MODULE": "tests.settings_proxy"}).start()
+    redis_site.servers.append(server)
+    return server
+
+
+def with_tls_server_block(site_conf: str, port: int, cert: Path, key: Path) -> str:
+    """The shipped config plus a copy of its server block listening with TLS, as deployment.md's
+    "TLS" section has it (the same locations; nginx sets X-Forwarded-Proto to https there)."""
+    block = site_conf[site_conf.index("server {") :]
+    tls = re.sub(
+        r"listen [^;]+;",
+        f"listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};",
+        block,
+        count=1,
+    )
+    return site_conf + "\n" + tls
+
+
 @pytest.fixture(scope="module")
-def proxied(redis_site):
-    servers = [redis_site.server(), redis_site.server()]
+def nginx(redis_site, tmp_path_factory):
+    """nginx running docs/nginx.conf (plus its TLS variant) in front of two daphne processes."""
+    servers = [proxy_server(redis_site), proxy_server(redis_site)]
     workdir = Path(tempfile.mkdtemp(prefix="realtime-nginx-"))
-    port = free_port()
+    port, tls_port = free_port(), free_port()
     site_conf = (ROOT / "docs" / "nginx.conf").read_text()
     site_conf = re.sub(r"listen 80;", f"listen 127.0.0.1:{port};", site_conf)
     upstreams = iter(servers)
     site_conf = re.sub(
         r"server 127\.0\.0\.1:800[12]", lambda m: f"server 127.0.0.1:{next(upstreams).port}", site_conf
     )
-    (workdir / "realtime.conf").write_text(site_conf)
+    cert, key = make_certificate(tmp_path_factory.mktemp("nginx-tls"))
+    (workdir / "realtime.conf").write_text(with_tls_server_block(site_conf, tls_port, cert, key))
     temp = " ".join(
         f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -55,11 +81,18 @@ def proxied(redis_site):
     )
     try:
         wait_for_port(port, process)
-        yield port, servers
+        wait_for_port(tls_port, process)
+        yield SimpleNamespace(port=port, servers=servers, tls_port=tls_port, context=client_context(cert))
     finally:
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def proxied(nginx):
+    """nginx's plain-HTTP port and the daphne processes behind it."""
+    return nginx.port, nginx.servers
 
 
 def browser(port: int) -> WsClient:
@@ -100,3 +133,36 @@ async def test_with_one_process_gone_new_sockets_go_to_the_other(proxied):
                 assert client.hello["type"] == "hello"
     finally:
         servers[0].start()
+
+
+async def test_wss_through_nginx_terminating_tls(nginx, redis_site):
+    """A browser tab of the https site: wss:// to nginx, which terminates TLS and talks ws:// to daphne.
+    Its https Origin is accepted (X-Forwarded-Proto), it subscribes, receives a broadcast, and posts."""
+    port = nginx.tls_port
+    url = f"wss://127.0.0.1:{port}/ws/realtime/"
+    ticket = await asyncio.to_thread(redis_site.ticket, "alice")
+    options = {"origin": f"https://127.0.0.1:{port}", "proxy": None, "ssl": nginx.context}
+    async with WsClient(url, **options) as viewer, WsClient(f"{url}?ticket={ticket}", **options) as alice:
+        assert viewer.hello["type"] == "hello" and alice.hello["user"]["username"] == "alice"
+        assert (await viewer.subscribe("broadcast.all"))["type"] == "subscribed"
+        await asyncio.to_thread(
+            redis_site.manage, "broadcast", "broadcast.all", "broadcast", "--data", '{"message": "over tls"}'
+        )
+        await viewer.receive_where(timeout=10, type="event", event="broadcast", data={"message": "over tls"})
+        await alice.subscribe("stream.1")
+        await viewer.subscribe("stream.1")
+        ack = await alice.request(
+            {
+                "type": "publish",
+                "topic": "stream.1",
+                "event": "comment",
+                "data": {"text": "through nginx tls", "client_id": "nginx-tls-1"},
+            }
+        )
+        assert ack["type"] == "ack", ack
+        seen = await viewer.receive_where(timeout=10, type="event", event="comment", id=ack["id"])
+        assert seen["data"]["text"] == "through nginx tls"
+    # An http page's origin is not the https site's: refused, as without the proxy.
+    with pytest.raises(Exception):  # noqa: B017 - websockets raises InvalidStatus (HTTP 403)
+        async with WsClient(url, **{**options, "origin": f"http://127.0.0.1:{port}"}):
+            pass
