@@ -147,6 +147,8 @@ class CommentBatcher:
         if data.get("client_id") != held[stream_id]:
             return False
         del held[stream_id]
+        if not held:
+            del self.held[origin]
         return True
 
     def _hold(self, stream_id: int, post: Post) -> None:
