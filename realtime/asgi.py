@@ -8,14 +8,14 @@ from channels.routing import URLRouter
 from django.urls import re_path
 from django.utils import translation
 
-from .handshake import run_checks
+from .handshake import CheckMiddleware, run_checks
 from .language import LanguageMiddleware, connection_language
-from .origins import BrowserOriginValidator
+from .origins import check_origin
 from .security import (
-    ServerSendMiddleware,
-    SessionAuthWhenCookies,
     SubprotocolSelector,
-    TicketAuthMiddleware,
+    authenticate_session,
+    authenticate_ticket,
+    keep_server_send,
     selecting_subprotocol,
 )
 from .serverpatch import lighten_daphne
@@ -23,7 +23,7 @@ from .serverpatch import lighten_daphne
 # The handshake's checks, outside in: keep the server's send for direct writes; refuse foreign origins
 # (and drop cookies from non-browser handshakes); session auth (when there are cookies); ticket auth
 # (wins over the session). The one order, for both ways a handshake goes (`Handshake`, the chain).
-MIDDLEWARES = (ServerSendMiddleware, BrowserOriginValidator, SessionAuthWhenCookies, TicketAuthMiddleware)
+CHECKS = (keep_server_send, check_origin, authenticate_session, authenticate_ticket)
 
 
 def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
@@ -37,7 +37,7 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
         })
 
     Order, outside in: the connection's language (its error messages are in the viewer's language, as
-    the page is), then the checks of `MIDDLEWARES`.
+    the page is), then `CHECKS`.
 
     The consumer is mounted at `REALTIME["WEBSOCKET_PATH"]` as set when this is called. A handshake on
     any other path is refused (HTTP 403) rather than raising in the server, so scanners probing random
@@ -52,8 +52,8 @@ def websocket_application(urlpatterns: list[Any] | None = None) -> Any:
     routes = own + list(urlpatterns or []) + [refuse_the_rest]
     # The same checks as a chain of the middlewares, for what the one-frame path below leaves to it.
     inner: Any = SubprotocolSelector(URLRouter(routes))
-    for middleware in reversed(MIDDLEWARES):
-        inner = middleware(inner)
+    for check in reversed(CHECKS):
+        inner = CheckMiddleware(check, inner)
     chain = LanguageMiddleware(inner)
     rest = URLRouter(list(urlpatterns or []) + [refuse_the_rest])
     return Handshake(chain, rest)
@@ -82,7 +82,7 @@ class Handshake:
         self.consumer = RealtimeConsumer
         # The route Channels would match: the path without root_path and leading slashes, literally.
         self.path = str(realtime_settings.WEBSOCKET_PATH).lstrip("/")
-        self.checks = tuple(middleware(None).check for middleware in MIDDLEWARES)
+        self.checks = CHECKS
 
     @staticmethod
     def _route_path(scope: dict[str, Any]) -> str | None:

@@ -9,7 +9,8 @@ They run two ways, with the same outcomes because they are the same code:
 - `realtime.asgi.Handshake` runs them in turn (`run_checks`) on one copy of the scope for the
   realtime path, then calls the consumer: one scope and one coroutine frame per open socket;
 - `CheckMiddleware` makes each one an ASGI middleware; `realtime.asgi` stacks them in the same order
-  for every other path (`MIDDLEWARES`), and a project may stack them around its own routes.
+  for every other path (`realtime.asgi.CHECKS` is the order), and a project may stack the named
+  ones (`BrowserOriginValidator`, `SessionAuthWhenCookies`, ...) around its own routes.
 
 tests/test_security_handshake.py runs one matrix of handshakes over both.
 """

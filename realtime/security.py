@@ -1,4 +1,5 @@
-"""Handshake authentication: session auth when there are cookies, tickets otherwise, and the server's send.
+"""Handshake authentication checks (`realtime.handshake`): session auth when there are cookies, tickets
+otherwise, and the server's send.
 
 A handshake reaches this only after `realtime.origins` accepted its Origin (or, without one, dropped
 its cookies: not a browser, so only a ticket can authenticate it). docs/security.md has the rules.

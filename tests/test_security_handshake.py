@@ -385,3 +385,31 @@ async def test_every_handshake_has_the_same_outcome_on_both_paths(
     assert outcome.message.find(expected.message) >= 0, outcome
     outcome.message = expected.message
     assert outcome == expected
+
+
+@pytest.mark.parametrize(
+    "case", ["same origin, session", "another port", "no origin: cookie ignored", "ticket", "used ticket"]
+)
+@pytest.mark.django_db(transaction=True)
+async def test_the_named_middlewares_stacked_by_a_project_give_the_same_outcomes(case, client, alice, bob):
+    """A project that mounts the consumer in its own router stacks the same checks by name."""
+    from channels.routing import URLRouter
+
+    from realtime.language import LanguageMiddleware
+    from realtime.origins import BrowserOriginValidator
+    from realtime.routing import get_websocket_urlpatterns
+    from realtime.security import ServerSendMiddleware, SessionAuthWhenCookies, TicketAuthMiddleware
+
+    app = LanguageMiddleware(
+        ServerSendMiddleware(
+            BrowserOriginValidator(
+                SessionAuthWhenCookies(TicketAuthMiddleware(URLRouter(get_websocket_urlpatterns())))
+            )
+        )
+    )
+    build, expected = CASES[case]
+    headers, subprotocols, query = await sync_to_async(build)(World(client, alice, bob))
+    outcome = await attempt(app, list(headers), subprotocols, query)
+    assert expected.message in outcome.message, outcome
+    outcome.message = expected.message
+    assert outcome == expected
