@@ -3,8 +3,9 @@ certificate made here by openssl.
 
 The direct-socket writer once picked plain TCP by duck typing; Twisted's TLS layer forwards unknown
 attributes to the TCP transport under it, so frames went out unencrypted inside the TLS stream and every
-`wss://` client failed (WRONG_VERSION_NUMBER, then 1006) from the first frame, `hello`. nginx
-terminating TLS in front of daphne is tested in tests/test_faults_nginx.py.
+`wss://` client failed (WRONG_VERSION_NUMBER, then 1006) from the first frame, `hello`. The
+slow-client bound holds under TLS too. nginx terminating TLS in front of daphne is tested in
+tests/test_faults_nginx.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,25 @@ import shutil
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from channels_redis.core import RedisChannelLayer
 
+from realtime.layers import redis_layer
+from realtime.transport import CLOSE_TIMEOUT
 from tests.conftest import ROOT, DaphneServer, wait_for_port
+from tests.test_slow_clients import (
+    CLOSING_LINE,
+    TCP_ESTABLISHED,
+    TOPIC,
+    Stream,
+    read_all,
+    small_buffer_socket,
+    tcp_state,
+    when_logged,
+)
 from tests.wsclient import WsClient
 
 DEMO_STREAM = "stream.1"
@@ -129,3 +144,48 @@ async def test_a_plain_ws_client_gets_no_websocket_from_the_tls_port(tls_server)
     with pytest.raises(Exception):  # noqa: B017 - websockets raises one of several errors here
         async with WsClient(f"ws://127.0.0.1:{tls_server.port}/ws/realtime/"):
             pass
+
+
+@pytest.fixture(scope="module")
+def tls_redis_server(redis_site, certificate) -> TlsDaphne:
+    server = TlsDaphne(redis_site.env, *certificate).start()
+    redis_site.servers.append(server)
+    return server
+
+
+async def test_a_tls_client_that_stops_reading_is_still_cut_off(tls_redis_server, redis_site, certificate):
+    """The slow-client bound under daphne's own TLS: the backlog is read from the TCP transport under
+    the TLS layer, so a client that stops reading is closed (4008) and, as it never answers, aborted
+    CLOSE_TIMEOUT later, while a client that reads gets every event."""
+    server = tls_redis_server
+    server.log.write_text("")
+    layer = RedisChannelLayer(**redis_layer(redis_site.env["REDIS_URL"])["CONFIG"])
+    context = client_context(certificate[0])
+    sock = small_buffer_socket(server.port)
+    try:
+        async with (
+            WsClient(server.ws_url, ssl=context) as reader,
+            WsClient(
+                server.ws_url, ssl=context, sock=sock, server_hostname="127.0.0.1", max_queue=1
+            ) as stalled,
+        ):
+            await reader.subscribe(TOPIC)
+            await stalled.subscribe(TOPIC)
+            raw = stalled.socket.transport.get_extra_info("socket")
+            done = asyncio.Event()
+            reading = asyncio.create_task(read_all(reader, done))
+            stream = Stream(layer)
+            closing = await when_logged(server, CLOSING_LINE, timeout=30)
+            while tcp_state(raw) == TCP_ESTABLISHED and time.monotonic() < closing + CLOSE_TIMEOUT + 5:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            print(f"TLS: the stalled client was aborted {time.monotonic() - closing:.1f} s after the close")
+            sent = await stream.stop()
+            await asyncio.sleep(0.5)
+            done.set()
+            seen = await reading
+            assert tcp_state(raw) != TCP_ESTABLISHED, "the stalled TLS client's connection is still open"
+            assert seen == list(range(sent))
+    finally:
+        await layer.close_pools()
+    log = server.output()
+    assert "Traceback" not in log and "Exception inside application" not in log, log[-3000:]
