@@ -250,3 +250,45 @@ def test_a_failed_post_holds_its_connection_until_it_is_sent_again():
         assert ref() is None and not batcher.held  # the hold ends with the connection
 
     asyncio.run(scenario())
+
+
+def test_a_stuck_layer_holds_a_bounded_backlog_and_a_failing_publish_stops_nothing(monkeypatch, caplog):
+    """Events waiting behind a publish that does not return are capped (the oldest dropped from the
+    live path only: hubs fetch them from the database); a publish that raises is logged and the
+    stream's next events still go out."""
+    from realtime.streams import posting
+
+    monkeypatch.setattr(posting, "MAX_UNPUBLISHED", 3)
+
+    async def scenario() -> None:
+        hub = FakeHub()
+        answering = asyncio.Event()
+        calls: list[list[int]] = []
+
+        async def publish_many(topic: str, events: list[StoredEvent]) -> bool:
+            calls.append([e.id for e in events if e.id is not None])
+            if len(calls) == 2:
+                raise RuntimeError("a bug in the layer link")
+            await answering.wait()
+            return True
+
+        hub.publish_many = publish_many  # type: ignore[method-assign]
+        batcher = CommentBatcher(hub)  # type: ignore[arg-type]
+
+        def events(*ids: int) -> list[StoredEvent]:
+            return [FlakyDatabase._event(n, (1, f"c{n}")) for n in ids]
+
+        batcher._publish(STREAM, events(1, 2))
+        await asyncio.sleep(0)  # 1 and 2 are in the layer call that hangs
+        batcher._publish(STREAM, events(3, 4))
+        batcher._publish(STREAM, events(5, 6))
+        batcher._publish(STREAM, events(7))
+        answering.set()
+        await _until(lambda: not hub.tasks)
+        batcher._publish(STREAM, events(8))
+        await _until(lambda: not hub.tasks)
+        assert calls == [[1, 2], [5, 6, 7], [8]]  # 3 and 4 dropped; the failed call did not stop 8
+        assert not batcher.unpublished
+
+    asyncio.run(scenario())
+    assert "Publishing 3 event(s) on stream.7 failed" in caplog.text
