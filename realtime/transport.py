@@ -2,8 +2,10 @@
 
 The hub writes the same frame to thousands of sockets. Going through the ASGI `send` coroutine costs an
 await, a dict and a UTF-8 encode per viewer; under daphne we can hand the frame's bytes (encoded once per
-frame) straight to the Twisted protocol, which is what daphne's own `send` does in the end. Any other
-server gets a per-connection queue drained by one task (both in `realtime.writers`).
+frame) straight to the Twisted protocol, which is what daphne's own `send` does in the end, and on plain
+TCP (never TLS) straight to the socket, on the Twisted and autobahn releases that was tested with
+(`realtime.compat`). Any other server gets a per-connection queue drained by one task (both in
+`realtime.writers`).
 
 Both bound what a slow client can pin in memory (`Backlog`): a backlog over `max_pending` bytes is
 allowed for a short grace period (a burst a healthy client is still reading), never beyond
