@@ -479,6 +479,8 @@ class Poster(Viewer):
         self.acks: dict[str, int] = {}  # client_id -> the stored comment's id
         self.refusals: list[str] = []  # error codes our posts got
         self.acked_at: dict[int, float] = {}
+        self.sent_at: dict[str, float] = {}  # client_id -> when it was first sent (monotonic)
+        self.ack_wait: dict[int, float] = {}  # stored comment id -> seconds from first send to its ack
         self.refs = iter(range(1, 1 << 30))
 
     def start(self) -> Poster:
@@ -500,6 +502,7 @@ class Poster(Viewer):
             await self.live.wait()
             socket, ref = self.socket, f"p{next(self.refs)}"
             reply = self.replies[ref] = asyncio.get_running_loop().create_future()
+            self.sent_at.setdefault(client_id, time.monotonic())
             try:
                 await socket.send(
                     json.dumps(
@@ -521,6 +524,7 @@ class Poster(Viewer):
             if answer.get("type") == "ack":
                 self.acks[client_id] = answer["id"]
                 self.acked_at[answer["id"]] = time.monotonic()
+                self.ack_wait[answer["id"]] = self.acked_at[answer["id"]] - self.sent_at[client_id]
                 return
             self.refusals.append(answer.get("code", ""))
             if answer.get("code") in (*RETRYABLE, "rate_limited", "slow_mode"):

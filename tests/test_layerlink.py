@@ -99,7 +99,7 @@ async def test_while_the_layer_is_down_calls_fail_at_once_without_reaching_it(bo
     layer = FreezableLayer()
     link = LayerLink(layer)
     layer.freeze()
-    await link.group_send("g", {"type": "x"}, during="a test")
+    assert await within(5, link.group_send("g", {"type": "x"}, during="a test")) is False
     link.watch()  # a hub's health probe is watching this layer
     made = len(layer.calls)
     for _ in range(20):  # each would wait out the bound if it tried
@@ -116,7 +116,7 @@ async def test_the_probe_reaches_a_down_layer_and_its_answer_marks_it_up(bound):
     changes = []
     link.listen(changes.append)
     layer.freeze()
-    assert not await link.group_add("g", "c", during="a test")
+    assert not await within(5, link.group_add("g", "c", during="a test"))
     layer.thaw()
     assert await link.group_add("g", "c", during="the probe", probe=True)  # tried though down
     assert link.down  # a probe's success alone says nothing: the hub re-joins, then marks it up
@@ -130,14 +130,14 @@ async def test_without_a_probe_one_call_at_a_time_tries_the_layer_and_marks_it_u
     layer = FreezableLayer()
     link = LayerLink(layer)
     layer.freeze()
-    assert not await link.group_send("g", {"type": "x"}, during="a test")
+    assert not await within(5, link.group_send("g", {"type": "x"}, during="a test"))
     trial = asyncio.ensure_future(link.group_send("g", {"type": "x"}, during="a test"))
     await asyncio.sleep(0)
     made = len(layer.calls)
     assert not await within(BOUND / 2, link.group_send("g", {"type": "x"}, during="a test"))  # at once
     assert len(layer.calls) == made
     layer.thaw()
-    assert await trial  # the one trying got through: the layer is up again for everyone
+    assert await within(5, trial)  # the one trying got through: the layer is up again for everyone
     assert not link.down
     assert await link.group_send("g", {"type": "x"}, during="a test")
 
