@@ -3,6 +3,11 @@
 Storing happens inside the caller's transaction; the id counter row is updated first, which takes the
 write lock (a row lock on PostgreSQL, the database lock on SQLite), so two writers on one topic queue up
 and committed ids have no holes. That density is what lets a hub tell "not arrived yet" from "never".
+
+Why this module is long: it is the one place that knows the log's invariants (ids dense per topic,
+counters locked one topic at a time or several in one global order by `store_on_topics`, replays and
+pruning that rely on the density), and each part is checked against the others' assumptions; split,
+the rules that keep PostgreSQL from deadlocking would sit apart from the counters they protect.
 """
 
 from __future__ import annotations
