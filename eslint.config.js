@@ -21,6 +21,16 @@ module.exports = [
     },
   },
   {
+    // The client's ES module entry (realtime.mjs): what bundlers and <script type="module"> import.
+    files: ["realtime/**/static/**/*.mjs"],
+    ...js.configs.recommended,
+    languageOptions: {
+      ecmaVersion: 2020,
+      sourceType: "module",
+      globals: { ...globals.browser },
+    },
+  },
+  {
     // The unit tests of those scripts, run with `node --test tests/js/` (CommonJS, a fake DOM).
     files: ["tests/js/**/*.js", "eslint.config.js"],
     ...js.configs.recommended,

@@ -1,4 +1,5 @@
-"""realtime.js in Chromium against a real daphne (issue 18, item 4): bursts and resubscriptions.
+"""realtime.js in Chromium against a real daphne: bursts and resubscriptions (issue 18, item 4), and the
+ES module entry loaded natively by the browser (issue 23).
 
 - A burst of 1,000 comments made while the server is down (daphne stopped, then started again on the
   same port) goes out after the reconnect within the server's in-flight window (hello.max_in_flight)
@@ -7,6 +8,9 @@
 - Unsubscribing and subscribing the same topic again at once, while its live events keep coming: the
   new subscription gets its whole replay (a stray event of the old subscription used to set the resume
   point, and the replay was dropped as duplicates).
+
+- `<script type="module">` importing /static/realtime/realtime.mjs (no bundler, no build) connects,
+  subscribes and gets its events.
 
 The daphne here runs tests/settings_producer.py: the stream's comment rate limit and the connection's
 request budget are lifted (one page posting 1,000 comments is the load under test, not abuse).
@@ -66,8 +70,8 @@ def browser() -> Iterator:
         yield launched
 
 
-def open_page(browser, server: DaphneServer, path: str):
-    """A logged-in tab (alice) on `path`, static files served from disk when daphne does not."""
+def new_context(browser, server: DaphneServer):
+    """A browser context that gets static files from disk (`daphne` serves none; runserver would)."""
     from django.contrib.staticfiles import finders
 
     context = browser.new_context()
@@ -81,6 +85,12 @@ def open_page(browser, server: DaphneServer, path: str):
             route.fulfill(status=404, body="not found")
 
     context.route(f"{server.url}/static/**", static)
+    return context
+
+
+def open_page(browser, server: DaphneServer, path: str):
+    """A logged-in tab (alice) on `path`."""
+    context = new_context(browser, server)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -246,4 +256,35 @@ def test_a_quick_resubscribe_gets_its_whole_replay(burst_site, browser):
         assert seen["subscribed"] is not None, report
         # Every replayed event reached the new subscription's handler, none eaten as a "duplicate".
         assert seen["history"] == seen["subscribed"]["history"] > 0, seen | {"ids": seen["ids"][:10]}
+    assert errors == []
+
+
+ESM_MODULE = """
+import realtime, { connect, STATES } from "/static/realtime/realtime.mjs";
+const client = connect();
+window.esm = { states: STATES, same: realtime.connect === connect, state: client.state };
+client.on("statechange", (e) => { window.esm.state = e.detail.state; });
+client.subscribe("broadcast.all", { onSubscribed() { window.esm.subscribed = true; } });
+"""
+
+
+def test_the_es_module_entry_works_natively_in_the_browser(burst_site, browser):
+    """No bundler: the browser imports realtime.mjs, which runs realtime.js as a module."""
+    site, server, ids = burst_site
+    context = new_context(browser, server)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # A page of the site that loads no realtime.js of its own (Chromium lets only a page served
+        # from the local network open a socket to 127.0.0.1, so not a page made up by the test).
+        page.goto(f"{server.url}/no-such-page/")
+        assert page.evaluate("() => window.realtime") is None
+        page.add_script_tag(type="module", content=ESM_MODULE)
+        page.wait_for_function("() => window.esm && window.esm.state === 'live' && window.esm.subscribed")
+        esm = page.evaluate("() => window.esm")
+    finally:
+        context.close()
+    assert esm["states"] == ["connecting", "live", "reconnecting", "offline"]
+    assert esm["same"] is True
     assert errors == []

@@ -1,0 +1,244 @@
+// Type declarations of the browser client's public API (realtime.js; protocol: docs/protocol.md).
+// Checked by tests/js/bundle.test.js with `tsc --noEmit` against a program that uses every name.
+
+/** The connection's state, shown on [data-realtime-badge] elements. */
+export type State = "connecting" | "live" | "reconnecting" | "offline";
+
+/** Why the client is not live: "closed", "signed_out", "auth_failed", "network", "policy", "unavailable", "too_many_connections", "hidden". */
+export type Reason = string | null;
+
+export interface User {
+  id: number;
+  username: string;
+}
+
+/** The server's first frame on a connection. */
+export interface HelloFrame {
+  type: "hello";
+  user: User | null;
+  /** Seconds between pings. */
+  heartbeat: number;
+  /** Largest frame the server accepts, in bytes. */
+  max_frame: number;
+  /** Publishes that may be sent and unanswered at once (absent on older servers: 64). */
+  max_in_flight?: number;
+}
+
+/** A server event on a topic. `id` is the per-topic stored id (absent for ephemeral events). */
+export interface EventFrame<Data = Record<string, unknown>> {
+  type: "event";
+  topic: string;
+  event: string;
+  data: Data;
+  id?: number;
+  /** ISO 8601 time it was stored. */
+  at?: string;
+}
+
+/** The answer to a subscribe: the subscription is live; `history` stored events follow. */
+export interface SubscribedFrame<TopicState = Record<string, unknown>> {
+  type: "subscribed";
+  ref: string;
+  topic: string;
+  last_id: number | null;
+  history: number;
+  /** More was missed than the server replays: rebuild what the page shows from the replay. */
+  truncated: boolean;
+  state: TopicState;
+}
+
+export interface KickedFrame {
+  type: "kicked";
+  topic: string;
+  code: string;
+  message: string;
+}
+
+/** The answer to a publish that succeeded. */
+export interface AckFrame<Data = Record<string, unknown>> {
+  type: "ack";
+  ref: string;
+  topic: string;
+  id?: number;
+  data: Data;
+  published?: boolean;
+  duplicate?: boolean;
+}
+
+export interface ErrorFrame {
+  type: "error";
+  code: string;
+  message: string;
+  ref?: string;
+  topic?: string;
+  retry_after?: number;
+}
+
+/** What onEvent learns about an event besides the frame. */
+export interface EventInfo {
+  /** Part of a first subscribe's replay: old news (a list wants it, an overlay does not). */
+  history: boolean;
+  /** Part of a resume's replay: missed while away. */
+  resumed: boolean;
+}
+
+/**
+ * An error the server sent (`type: "error"`) or a local one: "offline", "connection_lost", "timeout",
+ * "unsubscribed", "closed", "signed_out", "ticket_unavailable". Switch on `code`, not `message`.
+ */
+export interface RealtimeError extends Error {
+  name: "RealtimeError";
+  code: string;
+  frame: ErrorFrame | null;
+  /** Seconds, from the frame's retry_after. */
+  retryAfter: number | null;
+}
+
+/** Makes a RealtimeError (called without `new`). */
+export function RealtimeError(code: string, message?: string, frame?: ErrorFrame | null): RealtimeError;
+
+export interface SubscribeHandlers<Data = Record<string, unknown>, TopicState = Record<string, unknown>> {
+  onEvent?(this: Subscription, frame: EventFrame<Data>, info: EventInfo): void;
+  onSubscribed?(this: Subscription, frame: SubscribedFrame<TopicState>): void;
+  onKicked?(this: Subscription, frame: KickedFrame): void;
+  /** A final refusal of the subscription (not_found, forbidden, auth_required, banned, ...). */
+  onError?(this: Subscription, error: RealtimeError): void;
+}
+
+/** One page part's handle on a (possibly shared) server subscription. */
+export interface Subscription {
+  readonly client: Client;
+  readonly topic: string;
+  readonly handlers: SubscribeHandlers;
+  /** Highest stored event id seen: where a resubscribe resumes. */
+  readonly lastId: number | null;
+  /** Subscribed on the current connection. */
+  readonly ready: boolean;
+  /** `subscribed.state` of the latest (re)subscribe. */
+  readonly state: Record<string, unknown>;
+  /** Stop receiving; the server is told once no other handle holds the topic. */
+  unsubscribe(): void;
+}
+
+export interface PublishOptions {
+  /** Wait while offline or while the topic's subscription is not live (default true). */
+  queue?: boolean;
+  /** Re-send after a dropped connection (default: true when data has a non-empty string client_id). */
+  retry?: boolean;
+  /** Ms to wait for the answer once sent (default 15000; 0 waits for ever). */
+  timeout?: number;
+}
+
+export interface ClientOptions {
+  /** ws path or absolute ws(s) URL (default: the script tag's data-url, else /ws/realtime/). */
+  url?: string;
+  /** Seconds between pings until the server's hello says otherwise (default 25). */
+  heartbeat?: number | string;
+  /** POST here for a fresh single-use ticket before every connect (non-cookie auth). */
+  ticketUrl?: string | null;
+  /** Injectable for tests and non-browser hosts. */
+  WebSocket?: { new (url: string, protocols?: string | string[]): WebSocket };
+  document?: Document | null;
+  location?: { protocol: string; host: string };
+  random?: () => number;
+  fetch?: typeof fetch;
+}
+
+export interface StateChange {
+  state: State;
+  reason: Reason;
+}
+
+export interface ClientEventMap {
+  statechange: StateChange;
+  hello: HelloFrame;
+  event: EventFrame;
+  subscribed: SubscribedFrame;
+  unsubscribed: { type: "unsubscribed"; ref: string; topic: string };
+  kicked: KickedFrame;
+  ack: AckFrame;
+  error: RealtimeError;
+  close: { code: number | undefined };
+  /** Frames of a type this client does not know. */
+  message: Record<string, unknown> & { type: string };
+}
+
+export interface ClientEvent<K extends keyof ClientEventMap> {
+  type: K;
+  detail: ClientEventMap[K];
+  target: Client;
+}
+
+/** One connection and everything that must survive its reconnects. */
+export class Client {
+  constructor(options?: ClientOptions);
+  readonly url: string;
+  readonly ticketUrl: string | null;
+  heartbeat: number;
+  readonly state: State;
+  readonly reason: Reason;
+  /** From hello: null for anonymous, undefined before the first hello. */
+  readonly user: User | null | undefined;
+  /** Consecutive failed connection attempts (the backoff's exponent). */
+  readonly attempt: number;
+  subscribe<Data = Record<string, unknown>, TopicState = Record<string, unknown>>(
+    topic: string,
+    handlers?: SubscribeHandlers<Data, TopicState>,
+    since?: number,
+  ): Subscription;
+  publish<Data = Record<string, unknown>>(
+    topic: string,
+    event: string,
+    data?: Record<string, unknown>,
+    options?: PublishOptions,
+  ): Promise<AckFrame<Data>>;
+  addEventListener<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEvent<K>) => void): void;
+  removeEventListener<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEvent<K>) => void): void;
+  /** The short form: returns the function that removes the listener. */
+  on<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEvent<K>) => void): () => void;
+  /** Reconnect delay of attempt `attempt` (0-based), in ms: full jitter up to min(30 s, 1 s * 2^attempt). */
+  backoffDelay(attempt: number): number;
+  /** Close for good; pending publishes are rejected with "closed". */
+  close(): void;
+}
+
+/** What to do after a close with a given code (the actions of tests/protocol_cases.json). */
+export interface ClosePlan {
+  action: "stop" | "reconnect" | "reconnect_soon" | "refresh_ticket" | "retry_after" | "pause";
+  reason?: string;
+  /** For "pause": how long, in ms. */
+  delay?: number;
+  /** Whether the attempt counter (so the next backoff) grows. */
+  penalty?: boolean;
+}
+
+/** The client's decision points, as pure functions. */
+export interface Policy {
+  backoffDelay(attempt: number, random: () => number): number;
+  publishRetryable(code: string, retryAfter?: number | null): boolean;
+  subscribeRetryable(code: string): boolean;
+  maxInFlight(hello: Partial<HelloFrame> | null | undefined): number;
+  closePlan(code: number | undefined, hasTicketUrl: boolean): ClosePlan;
+}
+
+/** The tab's one shared Client, created on first call (from the script tag's data-* when there is one). */
+export function connect(options?: ClientOptions): Client;
+/** ws: or wss: from the page's own scheme; absolute ws(s) URLs are kept. */
+export function buildUrl(path: string | undefined, location?: { protocol: string; host: string }): string;
+export function randomId(): string;
+export const STATES: State[];
+export const policy: Policy;
+/** The script tag's data-* attributes (empty when loaded as a module). */
+export const config: Readonly<Record<string, string>>;
+
+declare const realtime: {
+  connect: typeof connect;
+  Client: typeof Client;
+  RealtimeError: typeof RealtimeError;
+  buildUrl: typeof buildUrl;
+  randomId: typeof randomId;
+  STATES: typeof STATES;
+  policy: Policy;
+  config: typeof config;
+};
+export default realtime;
