@@ -4,8 +4,10 @@ A restarted Redis has forgotten every group membership, and redis-py reconnects 
 may see no error at all; and a hub in no group receives nothing that could tell it. So it does not wait
 to be told: every `PROBE_INTERVAL` it asks the layer (channels-redis: each server's run id, which a
 restart changes; other layers: re-joining the control group, which fails while they are down). A
-failure anywhere (this probe, the reader's receive, a publish, a group_add) marks the layer down,
-logged once. When the layer answers again, or answers as a new server, the hub re-joins every group and
+failure anywhere (this probe, the reader's receive, a publish, a group_add), or a call that gets no
+answer within `LAYER_TIMEOUT` (a Redis that stops answering without closing its sockets), marks the
+layer down in the hub's `LayerLink` (`realtime.layerlink`), logged once; publishes and joins then fail
+at once, and only this probe keeps trying the layer. When the layer answers again, or answers as a new server, the hub re-joins every group and
 logs the recovery once; then, from the database, it delivers what the layer lost (one sync), closes
 sockets whose access was revoked meanwhile (`upkeep.check_access`) and asks every room's topic again
 whether each subscriber may stay (bans and kicks whose control messages were lost).
