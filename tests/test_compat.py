@@ -4,9 +4,13 @@ logged and `manage.py check` says so (realtime.W009)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pprint
 import re
+import signal
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -14,7 +18,9 @@ from autobahn.websocket import protocol as autobahn_protocol
 
 from realtime import compat, serverpatch, shutdown, writers
 from realtime.checks import check_server_versions
-from tests.conftest import ROOT
+from tests.conftest import ROOT, DaphneServer
+from tests.test_daphne_protocol import closed_with
+from tests.wsclient import WsClient
 
 
 @pytest.fixture
@@ -124,3 +130,49 @@ def test_a_library_that_is_not_installed_is_not_reported(monkeypatch, fresh_verd
     assert compat.installed_version("no-such-distribution-here") is None
     monkeypatch.setattr(compat, "installed_version", lambda name: None)  # e.g. uvicorn instead of daphne
     assert compat.untested_versions() == {} and compat.allows("direct_writes")
+
+
+@pytest.fixture
+def untested_env(site, tmp_path):
+    """The site's environment with Twisted and autobahn 27.1.0 as far as package metadata can tell:
+    dist-info directories ahead of site-packages on PYTHONPATH (the code imported is still the real)."""
+    for name in ("Twisted", "autobahn"):
+        info = tmp_path / "fake" / f"{name.lower()}-27.1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 27.1.0\n")
+    return {**site.env, "PYTHONPATH": str(tmp_path / "fake")}
+
+
+async def test_daphne_on_untested_releases_serves_through_the_public_paths(site, untested_env):
+    """End to end on daphne with the fence closed: hello, a live event and the shutdown all go through
+    autobahn's public calls (the shutdown close is then 1000), the warning is logged once, and
+    `manage.py check` reports realtime.W009."""
+    server = DaphneServer(untested_env)
+    site.servers.append(server.start())
+    try:
+        async with WsClient(server.ws_url) as viewer, WsClient(server.ws_url) as other:
+            assert viewer.hello["type"] == other.hello["type"] == "hello"
+            assert (await viewer.subscribe("broadcast.all"))["type"] == "subscribed"
+            await asyncio.to_thread(
+                site.manage, "broadcast", "broadcast.all", "broadcast", "--data", '{"message": "public"}'
+            )
+            event = await viewer.receive_where(type="event", event="broadcast", data={"message": "public"})
+            assert event["type"] == "event"
+            server.process.send_signal(signal.SIGTERM)
+            assert await closed_with(viewer, timeout=10) == 1000
+        await asyncio.to_thread(server.process.wait, 10)
+    finally:
+        server.stop()
+    log = server.output()
+    assert log.count("realtime was not tested with autobahn 27.1.0") == 1, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    check = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=untested_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "realtime.W009" in check.stderr + check.stdout and "twisted 27.1.0" in check.stderr + check.stdout
