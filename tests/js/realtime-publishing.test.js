@@ -185,6 +185,23 @@ test("resubscribing quickly: a stray event of the old subscription does not eat 
   assert.equal(second.lastId, 7);
 });
 
+test("resubscribing before the first subscribe was answered: its late answer and events are not the new one's", (t) => {
+  const { client, last } = makeClient(t);
+  const ws = last();
+  hello(ws);
+  const first = client.subscribe("stream.1", {});
+  const [oldSub] = ws.sentOfType("subscribe");
+  first.unsubscribe();
+  const got = [];
+  client.subscribe("stream.1", { onEvent: (m) => got.push(m.id) });
+  ws.receive({ type: "subscribed", ref: oldSub.ref, topic: "stream.1", last_id: 9, history: 0, truncated: false, state: {} });
+  ws.receive({ type: "event", topic: "stream.1", event: "comment", id: 9, data: {} });
+  ws.receive({ type: "unsubscribed", ref: ws.sentOfType("unsubscribe")[0].ref, topic: "stream.1" });
+  subscribed(ws, "stream.1", { last_id: 9, history: 2 });
+  for (const id of [8, 9]) ws.receive({ type: "event", topic: "stream.1", event: "comment", id, data: {} });
+  assert.deepEqual(got, [8, 9]);
+});
+
 test("1001 (a planned restart) reconnects within a second and costs no backoff", (t) => {
   const { client, last } = makeClient(t, { random: () => 0.5 });
   hello(last());

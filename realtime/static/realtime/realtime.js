@@ -74,7 +74,13 @@
  * publishes excepted: those are rejected with the error, late they are worthless).
  * Decision points (backoff, which codes retry, close codes) are pure functions in `policy`.
  *
- * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests.
+ * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests, and
+ * from bundlers through realtime.mjs (docs/client-bundlers.md), which re-exports this file.
+ *
+ * Why this module is long: it is the one file the {% realtime_client %} tag loads as a classic script,
+ * with no build step, and the one file realtime.mjs hands to bundlers: splitting it would mean either
+ * several script tags in the right order on every page or a build. Its sections are independent
+ * (decision points, events, connection, heartbeat, inbound, subscriptions, publishing).
  */
 (function (root, factory) {
   "use strict";
@@ -119,7 +125,7 @@
   // this window so a restarted server is not met by every tab in the same millisecond.
   var RESTART_JITTER = 1000;
 
-  // -- decision points ---------------------------------------------------------------------------
+  // -- decision points -----------------------------------------------------------------------------
   // Pure functions, exported as `policy`, so a table of protocol cases shared with the Python client
   // (tests/protocol_cases.json) can check both clients decide the same way.
 
@@ -574,7 +580,9 @@
         break;
       case "subscribed":
         topic = this._subs.get(frame.topic);
-        if (topic) topic._subscribed(frame);
+        // Only the answer to the topic's latest subscribe: a late answer to one made before an
+        // unsubscribe would let the old subscription's events in as the new one's.
+        if (topic && (!frame.ref || frame.ref === topic._ref)) topic._subscribed(frame);
         this._flush(); // publishes that waited for this subscription
         this._emit("subscribed", frame);
         break;
