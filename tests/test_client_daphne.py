@@ -214,3 +214,21 @@ async def test_a_fixed_ticket_serves_one_connection_and_a_bad_one_stops_the_clie
         with pytest.raises(RealtimeError) as refused:
             await bad.publish(bots.topics["client-ticket"], "comment", {"text": "x", "client_id": "x"})
         assert refused.value.code == "closed"
+
+
+async def test_the_tail_exits_1_with_the_code_when_the_topic_is_refused(bots):
+    tail = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "realtime.client",
+        "tail",
+        "stream.999999",
+        "--url",
+        bots.server.ws_url,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(tail.communicate(), 30)
+    assert (tail.returncode, out) == (1, b"")
+    assert "not_found" in err.decode()
