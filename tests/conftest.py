@@ -25,6 +25,18 @@ from realtime.testing import override_realtime, reset_realtime
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-randomly has chosen its seed and Hypothesis read its options
+def pytest_configure(config: pytest.Config) -> None:
+    """One printed seed replays a whole run: pytest-randomly's seed (the test order) also fixes the
+    examples Hypothesis generates, unless --hypothesis-seed is given. Without this, a Hypothesis failure
+    seen in CI's random order could not be replayed from the seed that run printed."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and config.getoption("hypothesis_seed", None) is None:
+        from hypothesis import core
+
+        core.global_force_seed = seed
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
