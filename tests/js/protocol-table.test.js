@@ -65,6 +65,7 @@ class Runner {
     this.refused = {};
     this.ids = 1000;
     this.tickets = 0;
+    this.hasTicketUrl = !!c.tickets;
     const value = "random" in c ? c.random : 0.5;
     const options = { WebSocket: FakeSocket, document: null, location: { protocol: "http:", host: "example.test" }, random: () => value };
     if (c.tickets) {
@@ -180,6 +181,10 @@ class Runner {
   async close(ws, s) {
     const before = FakeSocket.all.length;
     const ticketsBefore = this.tickets;
+    if ("expect_action" in s) {
+      // The decision point the client itself calls on a close, named as in the table.
+      assert.equal(realtime.policy.closePlan(s.close, this.hasTicketUrl).action, s.expect_action);
+    }
     ws.serverClose(s.close);
     await settle();
     if ("expect_stop" in s) {
