@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class TopicSequence(models.Model):
@@ -36,6 +37,9 @@ class Event(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["topic", "seq"], name="realtime_event_topic_seq")]
         ordering = ["topic", "seq"]
+        # Marked for translation: the admin shows these (Django's own "events" is English only).
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         indexes = [models.Index(fields=["created_at"], name="realtime_event_created")]
 
     def __str__(self) -> str:
