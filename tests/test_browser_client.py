@@ -9,6 +9,8 @@ ES module entry loaded natively by the browser (issue 23).
   new subscription gets its whole replay (a stray event of the old subscription used to set the resume
   point, and the replay was dropped as duplicates).
 
+- Away for longer than the server replays (`truncated: true` on resume), the stream page starts its
+  comment list over from the replay: a comment deleted meanwhile leaves the screen.
 - `<script type="module">` importing /static/realtime/realtime.mjs (no bundler, no build) connects,
   subscribes and gets its events.
 
@@ -30,7 +32,7 @@ from tests.browserkit import chromium  # noqa: E402
 
 PASSWORD = "demo"  # realtime_demo's users
 BURST = 1000
-STREAMS = ("t-burst", "t-race", "t-race-load")
+STREAMS = ("t-burst", "t-race", "t-race-load", "t-truncated")
 
 
 @pytest.fixture(autouse=True)
@@ -287,4 +289,44 @@ def test_the_es_module_entry_works_natively_in_the_browser(burst_site, browser):
         context.close()
     assert esm["states"] == ["connecting", "live", "reconnecting", "offline"]
     assert esm["same"] is True
+    assert errors == []
+
+
+AWAY = """
+from django.contrib.auth import get_user_model
+from realtime.streams.models import Comment
+from realtime.streams.moderation import set_comment_state
+from realtime.streams.storage import post_comment
+alice = get_user_model().objects.get(username='alice')
+set_comment_state(Comment.objects.get(client_id='doomed'), Comment.State.DELETED)
+for n in range(110):
+    post_comment({stream}, alice, {{'text': f'while away {{n}}', 'client_id': f'away-{{n}}'}})
+"""
+
+
+def test_a_truncated_resume_drops_comments_deleted_while_away(burst_site, browser):
+    """The deletion is older than the replay (110 comments after it, HISTORY_LIMIT 100): only the
+    `truncated` flag tells the page that what it shows may be stale."""
+    site, server, ids = burst_site
+    context, page, errors = open_page(browser, server, "/streams/t-truncated/")
+    stored = ".rt-comments .rt-comment:not(.rt-comment--pending) .rt-comment__text"
+    try:
+        page.evaluate(
+            "() => window.realtime.connect().publish(document.querySelector('[data-topic]').dataset.topic,"
+            " 'comment', {text: 'soon deleted', client_id: 'doomed'})"
+        )
+        page.locator(stored, has_text="soon deleted").wait_for()
+        server.stop()
+        page.wait_for_function("() => window.realtime.connect().state !== 'live'")
+        site.manage("shell", "-c", AWAY.format(stream=ids["t-truncated"]))
+        server.start()
+        page.locator(stored, has_text="while away 109").wait_for()
+        texts = page.locator(stored).all_text_contents()
+        hint = page.locator("[data-rt-hint]")
+        hint_shown = hint.is_visible()
+    finally:
+        context.close()
+    assert "soon deleted" not in texts, "a comment deleted while the tab was away is still on screen"
+    assert texts == [f"while away {n}" for n in range(10, 110)], texts[:3]
+    assert hint_shown, "the reader is told some messages were skipped"
     assert errors == []
