@@ -174,6 +174,8 @@ async def test_unsubscribe_ends_the_iteration_and_tells_the_server():
             assert subscription.state == {"viewers": 2}
             event = await subscription.next(5)
             assert (event.id, event.resumed, subscription.last_id) == (4, False, 4)
+            with pytest.raises(TypeError):
+                await client.publish("broadcast.all", "x", {"when": object()})
             subscription.unsubscribe()
             assert [e async for e in subscription] == []
             await eventually(lambda: any(f["type"] == "unsubscribe" for f in frames))

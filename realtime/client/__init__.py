@@ -18,8 +18,9 @@ events as JSON lines. docs/client-python.md has the guide.
 from __future__ import annotations
 
 from .backoff import Decision, Reconnect, backoff_delay
-from .connection import Client, new_client_id
+from .connection import Client
 from .errors import RealtimeError
+from .outbox import new_client_id
 from .subscription import Event, Subscription
 from .tickets import FixedTicket, HttpTickets, TicketSource
 

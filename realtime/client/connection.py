@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import random as _random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +36,6 @@ def _websockets_connect() -> Any:
             f"realtime.client needs the 'websockets' package (13 or newer): pip install '{dist}[client]'"
         ) from exc
     return connect
-
-
-def new_client_id() -> str:
-    """A fresh `client_id` for a post: the server stores a post retried with the same one only once."""
-    return uuid.uuid4().hex
 
 
 class Client:
@@ -141,7 +135,11 @@ class Client:
         next connection when the answer was lost with the last one; pass a `client_id`
         (`new_client_id()`) for anything that must not be stored twice. `timeout` (seconds, 0 = none)
         counts from sending. `too_many_in_flight` and `unavailable` are retried, never raised.
+        `data` that JSON cannot encode raises TypeError at once.
         """
+        # Refuse what cannot be sent now: failing later, inside the connection loop, would look like a
+        # broken connection and be retried for ever.
+        json.dumps(data)
         if retry is None:
             retry = isinstance(data.get("client_id"), str) and bool(data["client_id"])
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

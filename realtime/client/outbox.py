@@ -15,6 +15,7 @@ Rules (shared with realtime.js through tests/protocol_cases.json):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ from .errors import RealtimeError, publish_is_retried
 
 DEFAULT_MAX_IN_FLIGHT = 64  # what a server that does not send `hello.max_in_flight` allows
 Settle = Callable[[dict[str, Any] | None, RealtimeError | None], None]
+
+
+def new_client_id() -> str:
+    """A fresh `client_id` for a post: the server stores a post retried with the same one only once."""
+    return uuid.uuid4().hex
 
 
 @dataclass(eq=False)
