@@ -76,6 +76,11 @@ class TopicState:
 
     def event(self, frame: dict[str, Any]) -> bool:
         """Deliver `frame` unless it is one we already have; returns whether it was delivered."""
+        if not self.ready:
+            # A stray of an earlier subscription (unsubscribed and subscribed again quickly): the
+            # server sends `subscribed` before any event of a new one. Taken, its id would become the
+            # resume point and the new subscription's replay would be dropped as duplicates.
+            return False
         event_id = frame.get("id")
         info = EventInfo()
         if isinstance(event_id, int) and not isinstance(event_id, bool):
