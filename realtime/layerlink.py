@@ -31,6 +31,7 @@ out, thaws it and checks the same layer works and keeps no connection in use.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import threading
@@ -74,7 +75,7 @@ class LayerLink:
         self.trying = (
             False  # a call is trying the layer while it is down, as the probe of a process with none
         )
-        self._listeners: list[Callable[[bool], None]] = []
+        self._listeners: list[Callable[[], Callable[[bool], None] | None]] = []  # weak for methods
 
     @property
     def layer(self) -> Any:
@@ -102,9 +103,14 @@ class LayerLink:
         self.watched_at = time.monotonic()
 
     def listen(self, listener: Callable[[bool], None]) -> Callable[[], None]:
-        """Call `listener(up)` when the layer goes down or comes back; returns the way to stop."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        """Call `listener(up)` when the layer goes down or comes back; returns the way to stop.
+
+        A bound method is held weakly: a hub that was never stopped must not live as long as its layer.
+        """
+        ref: Callable[[], Callable[[bool], None] | None]
+        ref = weakref.WeakMethod(listener) if inspect.ismethod(listener) else (lambda: listener)
+        self._listeners.append(ref)
+        return lambda: self._listeners.remove(ref) if ref in self._listeners else None
 
     def failed(self, exc: BaseException, during: str) -> None:
         """A call failed (here or in a caller that talks to the layer itself, like the hub's reader)."""
@@ -117,7 +123,11 @@ class LayerLink:
             self._tell(up=True)
 
     def _tell(self, *, up: bool) -> None:
-        for listener in list(self._listeners):
+        for ref in list(self._listeners):
+            listener = ref()
+            if listener is None:
+                self._listeners.remove(ref)
+                continue
             try:
                 listener(up)
             except Exception:

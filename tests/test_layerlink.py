@@ -251,3 +251,43 @@ def test_nothing_in_the_app_calls_the_layer_except_through_the_link():
             if DIRECT_CALL.search(line) and "lambda" not in line:
                 offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert offenders == [], offenders
+
+
+async def test_a_failure_noticed_in_another_thread_reaches_the_hubs_loop(bound):
+    """Sync code (a view's broadcast(), a worker) reaches the layer from threads; what it learns is the
+    hub's to act on, in the hub's own loop."""
+    layer = FreezableLayer()
+    hub = Hub(layer)
+    await hub.start()
+    try:
+        await asyncio.sleep(0.1)  # the probe's first tick, which runs at once, is done
+        await asyncio.to_thread(hub.link.failed, ConnectionError("refused"), "publishing from a thread")
+        await wait_for(lambda: not hub.health.up.is_set())
+        await asyncio.to_thread(hub.link.answered, "a thread's call went through")
+        await wait_for(lambda: hub.health.up.is_set())
+    finally:
+        await hub.stop()
+    assert not hub.link._listeners  # a stopped hub stops listening
+
+
+async def test_a_hub_whose_channel_could_not_be_made_starts_on_the_next_try(bound):
+    """A failed start must not leave every later connection waiting for a start that never ends."""
+
+    class NoChannelYet(FreezableLayer):
+        refuse = True
+
+        async def new_channel(self, prefix="specific"):
+            if self.refuse:
+                raise ConnectionError("refused")
+            return await super().new_channel(prefix)
+
+    layer = NoChannelYet()
+    hub = Hub(layer)
+    with pytest.raises(LayerUnavailable):
+        await hub.start()
+    layer.refuse = False
+    try:
+        await within(5, hub.start())
+        assert hub.channel
+    finally:
+        await hub.stop()
