@@ -119,7 +119,8 @@ def disconnect_user(user_id: int, *, session_key: str | None = None, code: int =
 
 
 async def akick(topic: str, user_id: int, *, code: str = "forbidden", message: str = "") -> None:
-    """End a user's subscriptions to `topic` on every process (their sockets stay open)."""
+    """End a user's subscriptions to `topic`, and to every topic that follows it (`Topic.follows`), on
+    every process (their sockets stay open). Each is told with a `kicked` frame carrying `code`."""
     await apublish_control("kick", topic=topic, user_id=user_id, code=code, message=message)
 
 
@@ -127,17 +128,21 @@ def kick(topic: str, user_id: int, *, code: str = "forbidden", message: str = ""
     async_to_sync(akick)(topic, user_id, code=code, message=message)
 
 
-async def areauthorize(topic: str) -> None:
-    """Re-check every subscriber of `topic` on every process against the topic's current rules.
+async def areauthorize(topic: str, *, user_id: int | None = None) -> None:
+    """Re-check the subscribers of `topic`, and of every topic that follows it, on every process
+    against the topics' current rules; only `user_id`'s subscriptions when given.
 
     Call it (after commit) when who may subscribe has changed: a stream made members-only, a group
-    membership or permission removed. Subscribers the topic now refuses are kicked with its error code.
+    membership or permission removed. `topic` may also be a subject that is not a topic:
+    `realtime.topics.ACCOUNT` (the user's staff status, permissions, groups; realtime's own signals
+    send it). Subscribers the topics now refuse are kicked with their error codes, within the layer's
+    delivery time (milliseconds on Redis).
     """
-    await apublish_control("reauthorize", topic=topic)
+    await apublish_control("reauthorize", topic=topic, user_id=user_id)
 
 
-def reauthorize(topic: str) -> None:
-    async_to_sync(areauthorize)(topic)
+def reauthorize(topic: str, *, user_id: int | None = None) -> None:
+    async_to_sync(areauthorize)(topic, user_id=user_id)
 
 
 # Message types the core's hubs act on themselves; a feature's message may not pose as one of them.

@@ -12,6 +12,10 @@ sockets too.
 Group membership is checked when a `group.<id>` topic is subscribed to, so removing a user from a
 group (from either side of the relation, or by clearing it) or deleting the group re-checks that
 topic's subscribers on every process after commit: those no longer in it are kicked.
+
+Taking away staff or superuser status, a permission (from the user or from a group) or a group
+membership re-checks every topic that follows `realtime.topics.ACCOUNT` (the announcements' live panel
+does), for that user (for every user when a group loses a permission or its members are cleared).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from django.dispatch import receiver
 
 from .api import disconnect_user, reauthorize
 from .tickets import revoke_session_tickets, revoke_user_tickets
+from .topics.base import ACCOUNT
 
 
 @receiver(user_logged_out, dispatch_uid="realtime.signals.logged_out")
@@ -44,7 +49,7 @@ def _on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.signals.user_pre_save")
 def _remember_access(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
-    instance._realtime_revoke = False
+    instance._realtime_revoke = instance._realtime_demoted = False
     if not instance.pk:
         return
     # A save that names its fields and leaves out password and is_active (login's last_login) changes
@@ -53,13 +58,19 @@ def _remember_access(sender: Any, instance: Any, update_fields: Any = None, **kw
         update_fields is None or "is_active" in update_fields
     )
     password_saved = hasattr(instance, "password") and (update_fields is None or "password" in update_fields)
-    if not (deactivating or password_saved):
+    demoting = [
+        flag
+        for flag in ("is_staff", "is_superuser")
+        if getattr(instance, flag, True) is False and (update_fields is None or flag in update_fields)
+    ]
+    if not (deactivating or password_saved or demoting):
         return
     fields = ["password"] if password_saved else []
     fields += ["is_active"] if deactivating else []
-    stored = sender._default_manager.filter(pk=instance.pk).values(*fields).first()
+    stored = sender._default_manager.filter(pk=instance.pk).values(*fields, *demoting).first()
     if stored is None:
         return
+    instance._realtime_demoted = any(stored[flag] is True for flag in demoting)
     instance._realtime_revoke = (deactivating and stored["is_active"] is True) or (
         password_saved and stored["password"] != instance.password
     )
@@ -67,6 +78,9 @@ def _remember_access(sender: Any, instance: Any, update_fields: Any = None, **kw
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.signals.user_saved")
 def _on_access_revoked(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if getattr(instance, "_realtime_demoted", False):
+        instance._realtime_demoted = False
+        _recheck_account(instance.pk)
     if getattr(instance, "_realtime_revoke", False):
         instance._realtime_revoke = False
         # Now, in the save's own transaction, as on logout. Marked revoked rather than judged by
@@ -93,6 +107,23 @@ def _user_groups_through() -> Any:
     return field.remote_field.through
 
 
+def _recheck_account(user_id: int | None) -> None:
+    """After commit, re-check the topics that follow the account of `user_id` (None: of everyone)."""
+    transaction.on_commit(lambda: reauthorize(ACCOUNT, user_id=user_id))
+
+
+def _recheck_accounts(instance: Any, action: str, reverse: bool, pk_set: Any) -> None:
+    """For an m2m removal on the user's side (`user.x.remove()`: that user) or the other side
+    (`x.user_set.remove(...)`: those users; `.clear()` or many: everyone, in one message)."""
+    if not reverse:
+        _recheck_account(instance.pk)
+    elif action == "post_remove" and len(pk_set or ()) <= 20:
+        for user_id in sorted(pk_set or ()):
+            _recheck_account(user_id)
+    else:
+        _recheck_account(None)
+
+
 def _recheck_groups(group_ids: Any) -> None:
     topics = [f"group.{pk}" for pk in sorted(set(group_ids))]
     if topics:
@@ -110,6 +141,8 @@ def _on_groups_changed(
 ) -> None:
     if action not in ("pre_clear", "post_clear", "post_remove") or sender is not _user_groups_through():
         return
+    if action != "pre_clear":  # the group's permissions went with the membership
+        _recheck_accounts(instance, action, reverse, pk_set)
     if reverse:  # group.user_set.remove(...) / .clear(): one group
         if action != "pre_clear":
             _recheck_groups([instance.pk])
@@ -125,3 +158,28 @@ def _on_groups_changed(
 @receiver(post_delete, sender=Group, dispatch_uid="realtime.signals.group_deleted")
 def _on_group_deleted(sender: Any, instance: Group, **kwargs: Any) -> None:
     _recheck_groups([instance.pk])  # its topic now names nothing: every subscriber is kicked
+    _recheck_account(None)  # and its members lost its permissions
+
+
+@functools.cache
+def _permission_throughs() -> tuple[Any, Any]:
+    """The m2m tables user <-> Permission and Group <-> Permission (None where the user model has none)."""
+    try:
+        field = get_user_model()._meta.get_field("user_permissions")
+        users = field.remote_field.through if field.many_to_many else None
+    except FieldDoesNotExist:
+        users = None
+    return users, Group.permissions.through
+
+
+@receiver(m2m_changed, dispatch_uid="realtime.signals.permissions_changed")
+def _on_permissions_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any
+) -> None:
+    if action not in ("post_remove", "post_clear"):
+        return
+    users, groups = _permission_throughs()
+    if sender is users:
+        _recheck_accounts(instance, action, reverse, pk_set)
+    elif sender is groups:
+        _recheck_account(None)  # every member of the group (or groups) may have lost it

@@ -11,6 +11,10 @@ Topics (kind `announcements`, see `topic.py`), each subscribable only by the peo
 
 A user outside an audience cannot subscribe to the topic that carries it, so neither the event nor
 its title ever reaches their socket.
+
+Two questions, two answers. Who it is shown to is the audience now (`includes`, `live_on`: a page
+load, a subscribe, a resend's recipients). Who it must be taken down from is everyone it may be
+showing to (`withdrawal_topics`): every recipient of any round as well as the audience now.
 """
 
 from __future__ import annotations
@@ -64,7 +68,9 @@ def audience_users(announcement: Announcement) -> QuerySet:
 
 
 def recipients(announcement: Announcement) -> list[int]:
-    """Ids of the users a targeted round goes to: the audience now, plus those already sent this round."""
+    """Ids of the users a targeted round goes to: the audience now, plus those already sent this round
+    (a round resumed after a crash goes on to the same people). Taking it down goes wider:
+    `withdrawal_topics`."""
     now = set(audience_users(announcement).values_list("pk", flat=True))
     sent = Receipt.objects.filter(announcement=announcement, round=announcement.round).values_list(
         "user_id", flat=True
@@ -92,15 +98,28 @@ def carries(topic: str, announcement: Announcement, user: Any) -> bool:
 
 
 def includes(announcement: Announcement, user: Any) -> bool:
-    """Whether a targeted announcement is for `user`: in its audience now, or sent to them this round."""
+    """Whether `announcement` is for `user` now: the audience as it stands at this moment (a page load,
+    a subscribe), never "was sent an earlier round". Someone who left staff, a group or the chosen
+    users stops seeing it on their next page, though their receipt of the round stays (the figures)."""
     if not getattr(user, "is_authenticated", False):
         return announcement.audience == Audience.EVERYONE
     if announcement.audience in (Audience.EVERYONE, Audience.SIGNED_IN):
         return bool(user.is_active)
-    return (
-        audience_users(announcement).filter(pk=user.pk).exists()
-        or Receipt.objects.filter(announcement=announcement, round=announcement.round, user=user).exists()
-    )
+    return audience_users(announcement).filter(pk=user.pk).exists()
+
+
+def withdrawal_topics(announcement: Announcement) -> list[str]:
+    """Every topic the announcement may be showing on: where an end, a cancel or an expiry must go.
+
+    Wider than where the current round went: for a targeted audience, the topic of everyone who was
+    sent any round of it or reported one (a receipt) and of everyone in the audience now (a page load
+    shows it to people added since the round). Someone who got round 1 and left the group before a
+    resend still has the banner open from round 1; this is how it reaches them."""
+    if not announcement.targeted:
+        return delivery_topics(announcement)
+    now = set(audience_users(announcement).values_list("pk", flat=True))
+    ever = set(Receipt.objects.filter(announcement=announcement).values_list("user_id", flat=True))
+    return delivery_topics(announcement, sorted(now | ever))
 
 
 def payload(announcement: Announcement, *, test: bool = False) -> dict[str, Any]:

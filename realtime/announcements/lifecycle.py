@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from ..api import send_to_hubs
 from ..eventlog import store_event, store_on_topics
 from ..publishing import publish_on_commit
-from .audience import delivery_topics, payload, recipients, user_topic
+from .audience import delivery_topics, payload, recipients, user_topic, withdrawal_topics
 from .models import Announcement, Receipt, State
 
 logger = logging.getLogger("realtime.announcements")
@@ -92,9 +92,8 @@ def _deliver(announcement: Announcement) -> int:
 
 def _withdraw(announcement: Announcement, reason: str) -> None:
     """Tell every page showing this round to take it down (a marker: replayed to resuming clients)."""
-    users = recipients(announcement) if announcement.targeted else []
     data = {"id": announcement.pk, "round": announcement.round, "reason": reason}
-    topics = delivery_topics(announcement, users)
+    topics = withdrawal_topics(announcement)  # also those who got an earlier round and left since
     for event in store_on_topics([(topic, "announcement.ended", data) for topic in topics], marker=True):
         publish_on_commit(event)
 

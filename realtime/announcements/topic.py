@@ -8,6 +8,10 @@ publish one event here: `receipt`.
 
 `announcement_stats.<id>` is the admin's live panel for one announcement: only staff with the
 `send_announcement` permission may subscribe; it stores nothing and carries `stats` events.
+
+Access that follows something else is declared (`Topic.follows`), so the core's kicks and re-checks
+reach it: `announcements.stream-<id>` follows `stream.<id>` (a ban, members-only), the panel follows
+`ACCOUNT` (staff status and permissions taken away).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from ..eventlog import History, last_id
 from ..exceptions import Denied, ProtocolError
-from ..topics import Client, Topic, load_topic
+from ..topics import ACCOUNT, Client, Topic, load_topic
 from .audience import ALL_TOPIC, SIGNED_IN_TOPIC, STREAM_PREFIX, USER_PREFIX, live_on
 from .census import Census
 from .models import SEND_PERMISSION, Announcement, streams_installed
@@ -43,9 +47,10 @@ def _number(text: str, example: str) -> int:
 class AnnouncementTopic(Topic):
     kind = "announcements"
 
-    def __init__(self, name: str, key: str, number: int | None = None) -> None:
+    def __init__(self, name: str, key: str, number: int | None = None, stream: Topic | None = None) -> None:
         super().__init__(name, key)
         self.number = number
+        self.stream = stream  # for `stream-<id>`: the stream topic whose viewers these are
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
@@ -54,7 +59,8 @@ class AnnouncementTopic(Topic):
         if key.startswith(USER_PREFIX):
             return cls(name, key, _number(key[len(USER_PREFIX) :], "announcements.user-7"))
         if key.startswith(STREAM_PREFIX) and streams_installed():
-            return cls(name, key, _number(key[len(STREAM_PREFIX) :], "announcements.stream-3"))
+            number = _number(key[len(STREAM_PREFIX) :], "announcements.stream-3")
+            return cls(name, key, number, await load_topic(f"stream.{number}"))
         raise ProtocolError(
             "not_found",
             _(
@@ -63,15 +69,25 @@ class AnnouncementTopic(Topic):
             ),
         )
 
+    async def reload(self) -> Topic:
+        if self.stream is None:
+            return await super().reload()
+        # The stream as it is now (members-only since a moment?), not as another process cached it.
+        return type(self)(self.name, self.key, self.number, await self.stream.reload())
+
+    def follows(self) -> tuple[str, ...]:
+        # A stream's announcements are for whoever may watch it: a ban or a switch to members-only on
+        # `stream.<id>` (a kick or a re-check of it) ends these subscriptions too, on every process.
+        return (self.stream.name,) if self.stream is not None else ()
+
     async def authorize_subscribe(self, client: Client) -> None:
         user = client.user
         signed_in = bool(getattr(user, "is_authenticated", False))
         if self.name == ALL_TOPIC:
             return
-        if self.key.startswith(STREAM_PREFIX):
+        if self.stream is not None:
             # A stream's viewers are whoever its own topic lets watch: ask it, with its rules.
-            stream = await load_topic(f"stream.{self.number}")
-            await stream.authorize_subscribe(client)
+            await self.stream.authorize_subscribe(client)
             return
         if not signed_in:
             raise Denied("auth_required", _("Log in to receive these announcements."))
@@ -79,6 +95,10 @@ class AnnouncementTopic(Topic):
             raise Denied("forbidden", _("This is another user's announcements topic."))
 
     async def state(self, client: Client) -> dict[str, Any]:
+        if self.stream is not None:
+            # Asked once the connection is in the room, where a ban's kick finds it: a ban committed
+            # between the check in authorize_subscribe and joining found nothing to kick.
+            await self.stream.authorize_subscribe(client)
         client.hub.service(Scheduler)
         client.hub.service(Census)
         return {"live": await database_sync_to_async(live_on)(self.name, client.user)}
@@ -121,6 +141,10 @@ class StatsTopic(Topic):
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
         return cls(name, key, _number(key, "announcement_stats.12"))
+
+    def follows(self) -> tuple[str, ...]:
+        # Staff status and the send permission: losing either (realtime.signals) closes the panel.
+        return (ACCOUNT,)
 
     async def can_subscribe(self, user: Any) -> bool:
         if not getattr(user, "is_authenticated", False):

@@ -1,7 +1,11 @@
 """Control messages every hub acts on: close a user's sockets, kick a subscriber, re-check a topic.
 
 They travel on the control group that every hub joins, so an admin action or a logout in one process
-reaches sockets in all of them.
+reaches sockets in all of them. A kick or a re-check names a subject (a topic, or `ACCOUNT`) and
+reaches the subscriptions of every topic that follows it (`Topic.follows`) as well as the topic's own:
+a ban from `stream.42` also ends `announcements.stream-42`. Everything is found in this process's
+memory (a user's few subscriptions, or one look at each room), so it takes effect within the layer's
+delivery time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from ..exceptions import ProtocolError
 
 if TYPE_CHECKING:
     from ..topics.base import Topic
-    from .hub import Hub
+    from .hub import Connection, Hub
     from .room import Room
 
 logger = logging.getLogger("realtime.hub")
@@ -31,22 +35,68 @@ def handle(hub: Hub, message: dict[str, Any]) -> None:
             if conn.user_id == user_id and (session_key is None or conn.session_key == session_key):
                 conn.close_with(int(message.get("code", 4003)))
     elif action == "kick":
-        room = hub.rooms.get(message.get("topic", ""))
-        if room is not None:
-            for conn in room.connections():
-                if conn.user_id == user_id:
-                    hub.kick(conn, room.topic, message.get("code", "forbidden"), message.get("message", ""))
+        subject = message.get("topic", "")
+        if not isinstance(user_id, int) or not isinstance(subject, str):
+            return
+        for conn, name in affected(hub, subject, user_id):
+            hub.kick(conn, name, message.get("code", "forbidden"), message.get("message", ""))
     elif action == "reauthorize":
-        room = hub.rooms.get(message.get("topic", ""))
-        if room is not None and len(room):
-            hub.spawn(reauthorize(hub, room))
+        subject = message.get("topic", "")
+        if not isinstance(subject, str) or not (user_id is None or isinstance(user_id, int)):
+            return
+        if user_id is None:
+            for room in rooms_following(hub, subject):
+                hub.spawn(reauthorize(hub, room))
+            return
+        by_room: dict[str, list[Connection]] = {}
+        for conn, name in affected(hub, subject, user_id):
+            by_room.setdefault(name, []).append(conn)
+        for name, conns in by_room.items():
+            if (found := hub.rooms.get(name)) is not None:
+                hub.spawn(reauthorize(hub, found, conns))
 
 
-async def reauthorize(hub: Hub, room: Room) -> bool:
-    """Ask the topic again whether each subscriber may stay (a permission or a setting changed, or a
-    ban whose kick was lost in a layer outage). False if the database failed (the caller may retry)."""
+def depends_on(topic: Topic, name: str, subject: str) -> bool:
+    """Whether a subscription to `topic` (named `name`) is decided by `subject`: it is the topic itself,
+    or one the topic declares it follows (`Topic.follows`)."""
+    if name == subject:
+        return True
+    try:
+        return subject in topic.follows()
+    except Exception:  # a project's follows() with a bug must not stop the kicks of every other room
+        logger.exception("%s.follows() failed", type(topic).__name__)
+        return False
+
+
+def affected(hub: Hub, subject: str, user_id: int) -> list[tuple[Connection, str]]:
+    """(connection, topic name) of each local subscription of `user_id` that `subject` decides; those
+    still loading included (their topic's `state` may re-check once in the room, as streams' does)."""
+    return [
+        (conn, name)
+        for conn, subs in list(hub.memberships.items())
+        if conn.user_id == user_id
+        for name, sub in list(subs.items())
+        if depends_on(sub.topic, name, subject)
+    ]
+
+
+def rooms_following(hub: Hub, subject: str) -> list[Room]:
+    """The local rooms with subscribers whose access `subject` decides."""
+    found = []
+    for name, room in list(hub.rooms.items()):
+        # Every subscriber of a room holds a topic of the same name and kind: one answers for all.
+        sub = next(iter(room.subs.values()), None)
+        if sub is not None and depends_on(sub.topic, name, subject):
+            found.append(room)
+    return found
+
+
+async def reauthorize(hub: Hub, room: Room, only: list[Connection] | None = None) -> bool:
+    """Ask the topic again whether each subscriber (or each of `only`) may stay (a permission or a
+    setting changed, or a ban whose kick was lost in a layer outage). False if the database failed (the
+    caller may retry)."""
     topic: Topic | None = None
-    for conn in room.connections():
+    for conn in room.connections() if only is None else only:
         sub = room.subs.get(conn)
         if sub is None:
             continue

@@ -13,6 +13,10 @@ A project adds a kind by subclassing `Topic` and naming it in `REALTIME["TOPICS"
 
         async def can_subscribe(self, user):
             return user.is_authenticated and await user.teams.filter(pk=self.key).aexists()
+
+A kind whose access is derived from something else says so with `follows()` (a stream's chat window
+follows `stream.<id>`; an admin panel follows `ACCOUNT`), and every kick or re-check of that subject
+reaches its subscribers too (`realtime.kick`, `realtime.reauthorize`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from django.utils.translation import gettext as _
 
 from ..eventlog import History, read_history
 from ..exceptions import Denied, ProtocolError
+
+#: The subject "the user's own account": staff and superuser status, permissions, group memberships.
+#: `realtime.signals` re-checks, for the user concerned, every topic that follows it when one of these
+#: is taken away (a topic whose access needs `is_staff` or a permission declares it in `follows()`).
+ACCOUNT = "account"
 
 
 class Client(Protocol):
@@ -53,6 +62,19 @@ class Topic:
         """A fresh copy, bypassing any cache `load` uses: the hub re-checks subscribers with it when
         `realtime.reauthorize(topic)` says who may subscribe has changed."""
         return await type(self).load(self.name, self.key)
+
+    def follows(self) -> tuple[str, ...]:
+        """The subjects this topic's access is derived from, besides its own name: other topic names
+        (`"stream.42"`) or `ACCOUNT`.
+
+        When a subject is revoked or narrowed (`realtime.kick(subject, user_id)`,
+        `realtime.reauthorize(subject)`), every process applies it to the subscriptions of every topic
+        that follows the subject as well: a kick ends them with the same code, a re-check asks each of
+        them again (`reload()`, then `authorize_subscribe`). So a ban from `stream.42` also ends
+        `announcements.stream-42`, without the moderation code knowing that topic exists. Keep it
+        cheap and free of I/O: the hub calls it for every room a re-check may concern.
+        """
+        return ()
 
     async def can_subscribe(self, user: Any) -> bool:
         """Override: may `user` (possibly anonymous) receive this topic's events? Default: no."""
