@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 logger = logging.getLogger("realtime.transport")
 
@@ -105,3 +106,44 @@ class Writer:
 
     def release(self) -> None:
         """Free resources once the connection is gone."""
+
+
+class FlowWatch:
+    """A slow client's backlog seen through Twisted's public flow control, for transports whose buffers
+    may not be read (an unknown transport, or releases outside the tested range: `realtime.compat`).
+
+    Registered as the connection's streaming producer, it is told `pauseProducing()` when the transport
+    holds more than its high-water mark (64 KB for TCP) and `resumeProducing()` once that has drained.
+    `pending` counts the bytes written since the pause: a lower bound of the real backlog, exact enough
+    for `Backlog` to cut off a client that stopped reading. The producer registered before it (under
+    daphne, the HTTP channel the socket was upgraded from) is told everything it would have been told.
+    """
+
+    __slots__ = ("paused", "pending", "previous")
+
+    def __init__(self, previous: Any = None) -> None:
+        self.paused = False
+        self.pending = 0
+        self.previous = previous
+
+    def wrote(self, size: int) -> None:
+        if self.paused:
+            self.pending += size
+
+    # Twisted's IPushProducer
+    def pauseProducing(self) -> None:
+        self.paused = True
+        if self.previous is not None:
+            self.previous.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.pending = 0
+        if self.previous is not None:
+            self.previous.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.paused = False
+        self.pending = 0
+        if self.previous is not None:
+            self.previous.stopProducing()

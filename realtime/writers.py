@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import compat, shutdown
-from .transport import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, Backlog, Frame, Writer
+from .transport import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, Backlog, FlowWatch, Frame, Writer
 
 logger = logging.getLogger("realtime.transport")
 
@@ -46,6 +46,7 @@ class DaphneWriter(Writer):
         self.socket: Any = None
         self.plain: Any = None  # the plain TCP transport, when `write`'s fast path may use it
         self.buffered: Any = None  # the Twisted TCP transport whose buffer is this socket's backlog
+        self.watch: FlowWatch | None = None  # the backlog through public flow control, where not `buffered`
         # The tail of a frame the kernel took only part of: the one chunk in Twisted's buffer that does
         # not start a frame, so the one `_drop_backlog` must keep.
         self.partial: bytes | None = None
@@ -54,6 +55,8 @@ class DaphneWriter(Writer):
         self.classified = True
         transport = self.protocol.transport
         self.buffered = buffered_tcp(transport)
+        if self.buffered is None:
+            self.watch = watch_flow(self.protocol)
         # Prebuilt frames only on Twisted's plain TCP transport, and only the frames autobahn would build.
         self.raw = self.buffered is transport and self._raw_allowed()
         self.socket = transport.socket if self.raw else None
@@ -72,13 +75,14 @@ class DaphneWriter(Writer):
 
         Plain TCP: Twisted's buffer. TLS on daphne: the buffer of the TCP transport under the TLS layer
         (encrypted bytes; the TLS layer itself holds at most 64 KB more for one loop pass). Any other
-        transport, or a Twisted outside the tested range: 0, so no bound (docs/deployment.md).
+        transport, or releases outside the tested range: what `FlowWatch` saw written since Twisted
+        asked to pause (a lower bound).
         """
         if not self.classified:
             self._classify()
         tcp = self.buffered
         if tcp is None:
-            return 0
+            return self.watch.pending if self.watch is not None else 0
         return len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen
 
     def write(self, frame: Frame) -> bool:
@@ -107,6 +111,8 @@ class DaphneWriter(Writer):
             return False
         if not self.raw or protocol.send_queue:
             protocol.sendMessage(frame.data, False)
+            if self.watch is not None:
+                self.watch.wrote(len(frame.data))
             return True
         transport = protocol.transport
         if pending or self.socket is None or transport.disconnecting:
@@ -233,6 +239,23 @@ def buffered_tcp(transport: Any) -> Any | None:
     if kind in tls_layers and type(transport.transport) is tcp.Server:
         return transport.transport
     return None
+
+
+def watch_flow(protocol: Any) -> FlowWatch | None:
+    """A `FlowWatch` registered as the connection's streaming producer, in front of the producer already
+    there (daphne leaves the HTTP channel the socket was upgraded from); None if Twisted refuses it, and
+    the backlog is then not bounded. Public calls only: autobahn's `registerProducer` and
+    `unregisterProducer`, and the `producer` a Twisted transport documents."""
+    try:
+        previous = getattr(protocol.transport, "producer", None)
+        if previous is not None:
+            protocol.unregisterProducer()
+        watch = FlowWatch(previous)
+        protocol.registerProducer(watch, True)
+        return watch
+    except Exception:
+        logger.debug("No flow control for this connection's backlog", exc_info=True)
+        return None
 
 
 def daphne_protocol(send: Any) -> Any | None:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from autobahn.websocket import protocol as autobahn_protocol
@@ -132,15 +133,19 @@ def test_a_library_that_is_not_installed_is_not_reported(monkeypatch, fresh_verd
     assert compat.untested_versions() == {} and compat.allows("direct_writes")
 
 
-@pytest.fixture
-def untested_env(site, tmp_path):
-    """The site's environment with Twisted and autobahn 27.1.0 as far as package metadata can tell:
-    dist-info directories ahead of site-packages on PYTHONPATH (the code imported is still the real)."""
+def untested_releases(env: dict[str, str], directory: Path) -> dict[str, str]:
+    """`env` with Twisted and autobahn 27.1.0 as far as package metadata can tell: dist-info
+    directories ahead of site-packages on PYTHONPATH (the code imported is still the real one)."""
     for name in ("Twisted", "autobahn"):
-        info = tmp_path / "fake" / f"{name.lower()}-27.1.0.dist-info"
+        info = directory / f"{name.lower()}-27.1.0.dist-info"
         info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 27.1.0\n")
-    return {**site.env, "PYTHONPATH": str(tmp_path / "fake")}
+    return {**env, "PYTHONPATH": str(directory)}
+
+
+@pytest.fixture
+def untested_env(site, tmp_path):
+    return untested_releases(site.env, tmp_path / "fake")
 
 
 async def test_daphne_on_untested_releases_serves_through_the_public_paths(site, untested_env):

@@ -26,6 +26,7 @@ from realtime.eventlog import StoredEvent
 from realtime.layers import redis_layer
 from realtime.topics.names import group_for_topic
 from realtime.transport import CLOSE_TIMEOUT, SLOW_GRACE
+from tests.conftest import DaphneServer
 from tests.wsclient import WsClient
 
 TOPIC = "broadcast.all"
@@ -214,3 +215,66 @@ def test_dropping_the_backlog_keeps_the_frame_already_on_the_wire():
     lookalike._classify()
     assert lookalike.buffered is None and lookalike._drop_backlog() == 0
     assert lookalike.protocol.transport._tempDataBuffer == [b"frame four"]
+
+
+async def test_on_untested_server_releases_a_stalled_client_is_still_cut_off(redis_site, layer, tmp_path):
+    """With the version fence closed (Twisted and autobahn outside the tested range) nothing reads
+    Twisted's buffers: the backlog is seen through Twisted's public flow control (`FlowWatch`), so a
+    client that stops reading is still closed and aborted, and the reader still gets everything."""
+    from tests.test_compat import untested_releases
+
+    server = DaphneServer(untested_releases(redis_site.env, tmp_path / "fake")).start()
+    redis_site.servers.append(server)
+    try:
+        sock = small_buffer_socket(server.port)
+        async with (
+            WsClient(server.ws_url) as reader,
+            WsClient(server.ws_url, sock=sock, max_queue=1) as stalled,
+        ):
+            await reader.subscribe(TOPIC)
+            await stalled.subscribe(TOPIC)
+            raw = stalled.socket.transport.get_extra_info("socket")
+            done = asyncio.Event()
+            reading = asyncio.create_task(read_all(reader, done))
+            stream = Stream(layer)
+            closing = await when_logged(server, CLOSING_LINE, timeout=30)
+            while tcp_state(raw) == TCP_ESTABLISHED and time.monotonic() < closing + CLOSE_TIMEOUT + 5:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            sent = await stream.stop()
+            await asyncio.sleep(0.5)
+            done.set()
+            seen = await reading
+            assert tcp_state(raw) != TCP_ESTABLISHED, "the stalled client's connection is still open"
+            assert seen == list(range(sent))
+    finally:
+        server.stop()
+    assert "realtime was not tested with" in server.output()
+    assert_clean(server)
+
+
+def test_the_flow_watch_counts_what_is_written_while_twisted_holds_too_much_and_passes_everything_on():
+    from realtime.transport import FlowWatch
+
+    calls = []
+
+    class Previous:  # the HTTP channel daphne leaves registered
+        def pauseProducing(self):
+            calls.append("pause")
+
+        def resumeProducing(self):
+            calls.append("resume")
+
+        def stopProducing(self):
+            calls.append("stop")
+
+    watch = FlowWatch(Previous())
+    watch.wrote(100)
+    assert watch.pending == 0  # below the transport's high-water mark: nothing counts
+    watch.pauseProducing()
+    watch.wrote(100)
+    watch.wrote(50)
+    assert watch.pending == 150
+    watch.resumeProducing()
+    assert watch.pending == 0 and not watch.paused
+    watch.stopProducing()
+    assert calls == ["pause", "resume", "stop"]
