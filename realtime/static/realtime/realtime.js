@@ -69,9 +69,10 @@
  * say) are sent and unanswered at once; the rest wait their turn, so a burst queued while offline
  * goes out as the answers come back instead of being refused past the server's window.
  * A publish answered with too_many_in_flight, unavailable or internal_error (not carried out), or
- * rate_limited with a retry_after ("not now"), is not rejected: the same frame (same client_id) goes again after the error's retry_after (else the
- * backoff delay), and no publish behind it goes out before it. Only refusals reject ({queue: false}
- * publishes excepted: those are rejected with the error, late they are worthless).
+ * rate_limited with a retry_after ("not now"), is not rejected: the same frame (same client_id) goes
+ * again after the error's retry_after (else the backoff delay), and no publish behind it goes out
+ * before it. Only refusals reject ({queue: false} publishes excepted: those are rejected with the
+ * error, as late they are worthless).
  * Decision points (backoff, which codes retry, close codes) are pure functions in `policy`.
  *
  * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests, and
