@@ -215,3 +215,34 @@ def test_the_engine_refuses_a_second_subscription_and_drops_queued_publishes_on_
         session.frame_received(frame, 1.0)
     assert RealtimeError("x", frame={"retry_after": True}).retry_after is None
     assert RealtimeError("x", frame={"retry_after": 2}).retry_after == 2.0
+
+
+async def test_a_publish_the_server_could_not_take_yet_is_sent_again_and_resolves_with_the_ack():
+    publishes = []
+
+    async def handler(socket):
+        await socket.send(json.dumps({"type": "hello", "user": None, "heartbeat": 25, "max_in_flight": 1}))
+        async for raw in socket:
+            frame = json.loads(raw)
+            publishes.append(frame)
+            if len(publishes) == 1:
+                refusal = {
+                    "type": "error",
+                    "ref": frame["ref"],
+                    "code": "too_many_in_flight",
+                    "retry_after": 0.2,
+                }
+                await socket.send(json.dumps(refusal))
+            else:
+                await socket.send(
+                    json.dumps({"type": "ack", "ref": frame["ref"], "topic": frame["topic"], "id": 9})
+                )
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with Client(f"ws://127.0.0.1:{port}/") as client:
+            ack = await asyncio.wait_for(
+                client.publish("stream.9", "comment", {"text": "x", "client_id": "c"}), 5
+            )
+    assert ack["id"] == 9
+    assert len(publishes) == 2 and publishes[0] == publishes[1]  # the same frame: same ref, same client_id

@@ -6,7 +6,9 @@ Rules (shared with realtime.js through tests/protocol_cases.json):
   say) are sent and unanswered on a connection; the rest wait here, in the order they were made.
 - An answer of `too_many_in_flight`, `unavailable` or `internal_error` (or `rate_limited` with a
   `retry_after`) is not the caller's problem: the same frame (same `ref`, same `client_id`) goes again
-  after `retry_after` seconds, else the backoff; nothing behind it on the same topic overtakes it.
+  after `retry_after` seconds, else the backoff. Until then no publish goes out, on any topic (the
+  window and the database are the connection's, not a topic's); then they go in order, so nothing
+  behind it overtakes it.
 - A publish sent but unanswered when its connection drops is sent again on the next one when it may
   be (`retry`: the default when `data` has a `client_id`, which makes the server store it once); one
   that may not is rejected with `connection_lost`, since it may or may not have been carried out.
@@ -41,7 +43,6 @@ class Publish:
     timeout: float  # seconds from sending; 0 waits for ever
     settle: Settle  # called once: (ack frame, None) or (None, error)
     sent: bool = False  # on the wire on the current connection, unanswered
-    not_before: float = 0.0  # a retried publish waits until then
     deadline: float | None = None
     attempts: int = 0  # failures answered so far, for the backoff
 
@@ -53,6 +54,7 @@ class Outbox:
         # ref -> Publish; a dict keeps the order publishes were made, and a retried one keeps its place.
         self.items: dict[str, Publish] = {}
         self.requeued = 0  # publishes sent, unanswered when their connection dropped, and kept to re-send
+        self.hold_until = 0.0  # the server asked us to wait: nothing goes out before then
 
     def add(self, publish: Publish) -> None:
         self.items[publish.ref] = publish
@@ -63,13 +65,12 @@ class Outbox:
     def due(self, now: float, can_send: Callable[[str], bool]) -> list[Publish]:
         """The publishes to send now, in order; they are marked sent."""
         out: list[Publish] = []
+        if now < self.hold_until:
+            return out
         room = self.max_in_flight - self.in_flight()
-        blocked: set[str] = set()  # topics whose earliest unsent publish cannot go yet
         for publish in self.items.values():
-            if publish.sent or publish.topic in blocked:
-                continue
-            if not can_send(publish.topic) or publish.not_before > now:
-                blocked.add(publish.topic)
+            # A topic whose subscription is not live holds back its own publishes only, all of them.
+            if publish.sent or not can_send(publish.topic):
                 continue
             if room <= 0:
                 break
@@ -91,10 +92,10 @@ class Outbox:
         if publish_is_retried(error.code, error.retry_after):
             publish.sent = False
             publish.deadline = None
-            wait = error.retry_after if error.retry_after is not None else None
-            publish.not_before = now + (
-                wait if wait is not None else backoff_delay(publish.attempts, self.random)
-            )
+            wait = error.retry_after
+            if wait is None:
+                wait = backoff_delay(publish.attempts, self.random)
+            self.hold_until = max(self.hold_until, now + wait)
             publish.attempts += 1
         else:
             self._settle(publish, None, error)
@@ -119,6 +120,8 @@ class Outbox:
                 )
 
     def expire(self, now: float) -> None:
+        if self.hold_until <= now:
+            self.hold_until = 0.0  # over: next_deadline must not keep reporting it
         for publish in list(self.items.values()):
             if publish.deadline is not None and publish.deadline <= now:
                 self._settle(
@@ -130,7 +133,8 @@ class Outbox:
     def next_deadline(self) -> float | None:
         """The earliest time a timeout or a retry falls due (None: nothing is waiting on the clock)."""
         times = [p.deadline for p in self.items.values() if p.deadline is not None]
-        times += [p.not_before for p in self.items.values() if not p.sent and p.not_before > 0]
+        if self.hold_until and any(not p.sent for p in self.items.values()):
+            times.append(self.hold_until)
         return min(times, default=None)
 
     def reject(self, error: RealtimeError, topic: str | None = None, unsent_only: bool = False) -> None:
