@@ -14,7 +14,6 @@ reads the database for events whose publish never arrived and for access revoked
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
@@ -33,8 +32,6 @@ from .health import LayerHealth
 from .pacing import Pacer
 from .recent import Replay
 from .room import Room, Subscription
-
-logger = logging.getLogger("realtime.hub")
 
 # Seconds an empty room stays joined (with its recent events) before leaving the layer group: a viewer
 # reloading the page comes back to a warm room instead of a new group_add and a database read.
@@ -116,8 +113,7 @@ class Hub:
         groups = [group_for_topic(room.topic) for room in self.rooms.values() if room.joined] + [
             CONTROL_GROUP
         ]
-        # One at a time: the first that times out marks the layer down and the rest fail at once (their
-        # memberships expire in the layer on their own).
+        # One at a time: the first to time out marks the layer down, the rest fail at once (expiring there).
         for group in groups:
             await self.link.group_discard(group, self.channel, during="leaving groups while stopping")
         self.health.stop_listening()
@@ -236,9 +232,8 @@ class Hub:
 
     # -- channel-layer groups ---------------------------------------------------------------------
     async def join(self, room: Room, *, probe: bool = False) -> bool:
-        """Join the room's layer group; False if the layer is down or does not answer within
-        LAYER_TIMEOUT (noted; the health probe joins the room once it answers, and the database sync
-        delivers meanwhile). `probe`: the health probe's own join, tried even while the layer is down."""
+        """Join the room's layer group; False if the layer is down or slower than LAYER_TIMEOUT (the probe
+        joins it once the layer answers). `probe`: the health probe's own, tried even while it is down."""
         async with room.lock:
             if room.joined:
                 return True
