@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Case, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -9,8 +10,10 @@ from realtime.streams.models import Stream
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Every stream, live ones first."""
-    streams = Stream.objects.select_related("owner").order_by("status", "-created_at")
+    """Every stream: live ones first, then those anyone may watch before members-only ones, newest first.
+    (Not order_by("status"): that sorts the stored values, and "ended" comes before "live".)"""
+    live_first = Case(When(status=Stream.Status.LIVE, then=Value(0)), default=Value(1))
+    streams = Stream.objects.select_related("owner").order_by(live_first, "-allow_anonymous", "-created_at")
     return render(request, "streams/home.html", {"streams": streams})
 
 

@@ -927,3 +927,63 @@ def test_the_page_in_chinese_has_no_english_left(people):
     shot = screenshot(page, "watch-page-zh-hans.png")
     assert shot["connection"] == "聊天已连接" and shot["stream"] == "直播中"
     assert "慢速模式已开启" in shot["error"] and "第一条" in shot["list"]
+
+
+# -- the home page (issue 23) ---------------------------------------------------------------------------
+HEADER_ITEMS = """() => {
+  const header = document.querySelector('body > header');
+  const visible = (n) => { const r = n.getBoundingClientRect(); return r.width > 2 && r.height > 2; };
+  const items = [...header.querySelectorAll('a, button, select, [data-realtime-badge], .muted')].filter(visible);
+  const box = (n) => { const r = n.getBoundingClientRect(); return {text: n.textContent.trim().slice(0, 30), top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  return {header: box(header), items: items.map(box), scrollWidth: document.documentElement.scrollWidth};
+}"""
+
+
+@pytest.mark.parametrize(("username", "locale"), [(None, "en-US"), ("alice", "en-US"), ("alice", "zh-CN")])
+def test_the_home_page_on_a_390px_phone(browser, server, username, locale):
+    """The header stays one line on a phone (it wrapped onto three), nothing sticks out sideways, the
+    streams' pills say "On air" (the badge alone says "Live") and the public stream comes before the
+    members-only one."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale=locale
+    )
+    english = locale == "en-US"
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        if username:
+            page.goto(f"{server.url}/accounts/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", PASSWORD)
+            page.click("form.login button[type=submit]")
+            page.wait_for_url(f"{server.url}/")
+        else:
+            page.goto(f"{server.url}/")
+        expect(page.locator("[data-realtime-badge]")).to_have_attribute("data-realtime-state", "live")
+        if english:
+            expect(page.locator("[data-realtime-badge]")).to_have_text("Live")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"home-390px-{username or 'anonymous'}-{locale}.png"))
+        shown = page.evaluate(HEADER_ITEMS)
+        header, items = shown["header"], shown["items"]
+        # One line: every control sits between the header's first line's top and bottom, side by side.
+        assert header["bottom"] - header["top"] < 64, shown
+        for item in items:
+            assert header["top"] <= item["top"] and item["bottom"] <= header["bottom"], (item, header)
+        tops = [item["top"] for item in items]
+        assert max(tops) - min(tops) < 20, f"the header's items are on several lines: {items}"
+        assert shown["scrollWidth"] <= 390, f"the page is wider than the phone: {shown['scrollWidth']} px"
+        assert all(item["right"] <= 390 + 0.5 for item in items), items
+        # Every control still there and usable (the language menu, the sign-in or sign-out).
+        expect(page.locator(".lang-menu select")).to_be_visible()
+        expect(page.locator(".lang-menu button")).to_be_visible()
+        expect(page.get_by_role("button", name="Change language" if english else "切换语言")).to_be_visible()
+        pills = page.locator(".stream-card .pill").all_text_contents()
+        if english:
+            assert pills and "Live" not in pills and "On air" in pills, pills
+        titles = page.locator(".stream-card h2").all_text_contents()
+        assert titles.index("Members-only stream") > titles.index("Demo live stream"), titles
+    finally:
+        context.close()
+    assert errors == [], errors
