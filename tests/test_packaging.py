@@ -35,6 +35,17 @@ def test_the_wheel_carries_templates_static_files_and_migrations(dist):
     assert list(dist.glob("django_realtime_hub-*.tar.gz"))
 
 
+def test_the_wheel_is_named_as_the_docs_say_and_claims_no_unpublished_address(dist):
+    """`pip install django-realtime-hub` (README, docs, tutorial) finds this distribution; the index page
+    it would get lists no repository or documentation address that does not exist."""
+    wheel = zipfile.ZipFile(wheel_of(dist))
+    [metadata] = [name for name in wheel.namelist() if name.endswith(".dist-info/METADATA")]
+    headers = wheel.read(metadata).decode().split("\n\n", 1)[0].splitlines()
+    assert "Name: django-realtime-hub" in headers
+    assert not [line for line in headers if line.startswith(("Project-URL:", "Home-page:"))], headers
+    assert {"realtime"} == {name.split("/")[0] for name in wheel.namelist() if ".dist-info" not in name}
+
+
 def test_the_installed_wheel_works_in_a_fresh_project(tmp_path_factory, tmp_path):
     env_dir = installed_venv(tmp_path_factory)
     python = env_dir / "bin" / "python"
