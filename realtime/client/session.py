@@ -153,7 +153,9 @@ class Session:
             self._hello(frame, now)
         elif kind == "event" and topic is not None:
             topic.event(frame)
-        elif kind == "subscribed" and topic is not None:
+        elif kind == "subscribed" and topic is not None and frame.get("ref") == topic.ref:
+            # Only the answer to the latest subscribe: a late one to a subscribe made before an
+            # unsubscribe would let the old subscription's events in.
             topic.subscribed(frame)
         elif kind == "kicked" and topic is not None:
             # The server removed us on purpose (e.g. banned): coming back on reconnect would be wrong.

@@ -63,6 +63,7 @@ class Runner {
     this.delivered = {};
     this.outcomes = {};
     this.refused = {};
+    this.handles = {};
     this.ids = 1000;
     this.tickets = 0;
     this.hasTicketUrl = !!c.tickets;
@@ -80,12 +81,10 @@ class Runner {
     t.after(() => this.client.close());
   }
   last() { return FakeSocket.all[FakeSocket.all.length - 1]; }
-  latest(type, match) {
-    for (let i = FakeSocket.sent.length - 1; i >= 0; i--) {
-      const f = FakeSocket.sent[i];
-      if (f.type === type && match(f)) return f;
-    }
-    throw new Error("no " + type + " frame sent");
+  latest(type, match, answering) {
+    const frames = FakeSocket.sent.filter((f) => f.type === type && match(f));
+    if (!frames.length) throw new Error("no " + type + " frame sent");
+    return answering === "first" ? frames[0] : frames[frames.length - 1];
   }
   /** Time passes in 100 ms steps (Node's mock clock moves Date.now() to the end of a tick first). */
   async advance(ms) {
@@ -114,13 +113,15 @@ class Runner {
       ws.receive(s.receive);
     } else if ("subscribe" in s) {
       const name = s.subscribe;
-      this.client.subscribe(name, {
+      this.handles[name] = this.client.subscribe(name, {
         onEvent: (frame) => { (this.delivered[name] = this.delivered[name] || []).push("id" in frame ? frame.id : null); },
         onError: (err) => { this.refused[name] = err.code; },
         onKicked: (frame) => { this.refused[name] = frame.code; },
       }, s.since);
+    } else if ("unsubscribe" in s) {
+      this.handles[s.unsubscribe].unsubscribe();
     } else if ("subscribed" in s) {
-      const sub = this.latest("subscribe", (f) => f.topic === s.subscribed);
+      const sub = this.latest("subscribe", (f) => f.topic === s.subscribed, s.answering);
       ws.receive({ type: "subscribed", ref: sub.ref, topic: sub.topic, last_id: null,
         history: s.history || 0, truncated: !!s.truncated, state: {} });
     } else if ("subscribe_error" in s) {
