@@ -97,6 +97,10 @@ def test_the_planned_shutdown_closes_with_1001_only_on_a_tested_autobahn(monkeyp
     tested = Protocol()
     shutdown.close_going_away(tested)
     assert tested.sent == [("frame", 1001)]
+    closing = Protocol()
+    closing.state = 2  # already closing (a 4008 on its way): left alone
+    shutdown.close_going_away(closing)
+    assert closing.sent == []
     monkeypatch.setattr(compat, "installed_version", lambda name: "99.0")
     compat.forget()
     untested = Protocol()
