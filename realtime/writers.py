@@ -32,7 +32,7 @@ class DaphneWriter(Writer):
     of a direct send in bench/ (daphne-bare-transport vs daphne-bare-direct). Whatever the kernel does
     not take goes to Twisted's buffer, which keeps the order and counts toward the backlog bound.
 
-    Only for a transport proven to be plain TCP: `plain_tcp()` below. A TLS transport forwards unknown
+    Only for a transport proven to be plain TCP: `buffered_tcp()` below. A TLS transport forwards unknown
     attributes to the TCP transport under it, so anything duck-typed would write plaintext into the
     TLS stream (issue 18). Everything else goes through autobahn's public `sendMessage`.
     """
