@@ -49,9 +49,12 @@ def current_hub() -> Hub | None:
 
 async def reset_hub() -> None:
     """Stop and forget this loop's hub (tests)."""
+    global _before_any_hub
     hub = _hubs.pop(asyncio.get_running_loop(), None)
     if hub is not None:
         await hub.stop()
+    # An outage recorded before any hub existed would otherwise leak into the next test's log checks.
+    _before_any_hub = Outage(_before_any_hub.what, _before_any_hub.consequence)
 
 
 # Handshakes are authenticated before the first connection starts this process's hub.
