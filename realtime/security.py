@@ -189,9 +189,27 @@ class SubprotocolSelector:
 
 async def keep_server_send(scope: Scope, receive: Receive, send: Send) -> Send:
     """The handshake check (`realtime.handshake`) that refuses nothing: keep the server's own `send`
-    in the scope, so the hub can write to the socket directly."""
+    in the scope, so the hub can write to the socket directly.
+
+    Also says whether daphne's socket is TLS: daphne puts no `scheme` in a WebSocket scope, so without
+    this the origin check would take daphne serving TLS itself (`-e ssl:`) for `http` and refuse every
+    browser page served over https by the same daphne."""
     scope[SERVER_SEND_KEY] = send
+    if "scheme" not in scope and is_tls(send):
+        scope["scheme"] = "wss"
     return send
+
+
+def is_tls(send: Send) -> bool:
+    """Whether daphne's socket behind this ASGI `send` is TLS (Twisted's public ISSLTransport)."""
+    from .writers import daphne_protocol  # Twisted is imported only where daphne runs
+
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return False
+    from twisted.internet.interfaces import ISSLTransport
+
+    return ISSLTransport.providedBy(protocol.transport)
 
 
 class ServerSendMiddleware(CheckMiddleware):

@@ -189,3 +189,17 @@ async def test_a_tls_client_that_stops_reading_is_still_cut_off(tls_redis_server
         await layer.close_pools()
     log = server.output()
     assert "Traceback" not in log and "Exception inside application" not in log, log[-3000:]
+
+
+async def test_a_page_served_over_https_by_the_same_daphne_may_open_a_socket(tls_server, certificate):
+    """daphne puts no scheme in a WebSocket scope: the handshake learns from the socket that it is TLS,
+    so the site's own https origin is accepted with no ALLOWED_ORIGINS or CSRF_TRUSTED_ORIGINS, while
+    the http origin of the same host and port, and another site, are still refused (HTTP 403)."""
+    context = client_context(certificate[0])
+    own = f"https://127.0.0.1:{tls_server.port}"
+    async with WsClient(tls_server.ws_url, ssl=context, origin=own) as page:
+        assert page.hello["type"] == "hello"
+    for other in (f"http://127.0.0.1:{tls_server.port}", "https://evil.example"):
+        with pytest.raises(Exception, match="403"):  # websockets' InvalidStatus: HTTP 403
+            async with WsClient(tls_server.ws_url, ssl=context, origin=other):
+                pass
