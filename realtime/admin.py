@@ -1,13 +1,17 @@
-"""Admin page for the event log (read-only: events are what clients were sent)."""
+"""Admin pages: the event log (read-only: events are what clients were sent), and the live "Realtime
+status" page (`realtime.ops`), listed on the admin index for staff with `realtime.view_status`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from .models import Event
+from .ops.access import may_view_status
+from .ops.models import StatusPage
+from .ops.page import status_view
 
 
 @admin.register(Event)
@@ -21,3 +25,25 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(StatusPage)
+class StatusPageAdmin(admin.ModelAdmin):
+    """No rows: its list page is the status page."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return may_view_status(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return status_view(self, request)

@@ -18,6 +18,7 @@ from .exceptions import ProtocolError, Unavailable
 from .hub import Hub, get_hub
 from .hub.registry import database_outage
 from .limits import AbuseCounter, ConnectionCounter, RequestBudget, client_address
+from .ops.status import error_sent
 from .pipeline import Pipeline
 from .protocol import Request
 from .tickets import SUBPROTOCOL
@@ -231,6 +232,7 @@ class RealtimeConsumer(AsyncConsumer):
         if request is not None:
             ref = request.ref
         self.send_frame(protocol.error(exc, ref=ref, topic=request.topic if request else None))
+        error_sent(self.hub, exc.code)  # the admin's status page: recent errors by code
         if not abuse and exc.code not in protocol.ABUSE_CODES:
             return  # refusals of well-formed requests (muted, slow mode, server failures) are not abuse
         if self.abuse is None:

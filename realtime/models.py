@@ -71,3 +71,7 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"ticket for user {self.user_id} ({'used' if self.used_at else 'unused'})"
+
+
+# The admin status page's proxy (its permission): defined with its feature, registered with the app.
+from .ops.models import StatusPage  # noqa: E402, F401

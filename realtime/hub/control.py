@@ -54,6 +54,10 @@ def handle(hub: Hub, message: dict[str, Any]) -> None:
         for name, conns in by_room.items():
             if (found := hub.rooms.get(name)) is not None:
                 hub.spawn(reauthorize(hub, found, conns))
+    elif action in ("status", "status_peer"):
+        from ..ops import exchange  # the status page's feature; imported only when asked
+
+        exchange.handle(hub, message)
 
 
 def depends_on(topic: Topic, name: str, subject: str) -> bool:

@@ -18,6 +18,7 @@ BUILTIN_KINDS: dict[str, str | type[Topic]] = {
     "broadcast": "realtime.topics.builtin.BroadcastTopic",
     "user": "realtime.topics.builtin.UserTopic",
     "group": "realtime.topics.builtin.GroupTopic",
+    "ops": "realtime.ops.topic.StatusTopic",
 }
 _registered: dict[str, str | type[Topic]] = {}
 
