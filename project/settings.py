@@ -101,6 +101,9 @@ REALTIME = {
     "SYNC_INTERVAL": float(os.environ.get("REALTIME_SYNC_INTERVAL", "5")),
     # On the in-memory layer: how often each process looks for events other processes stored.
     "WATCH_INTERVAL": float(os.environ.get("REALTIME_WATCH_INTERVAL", "1")),
+    # Prometheus metrics at /realtime/ops/metrics/ (docs/operations.md): staff, or this bearer token.
+    "METRICS": os.environ.get("REALTIME_METRICS", "1") == "1",
+    "METRICS_TOKEN": os.environ.get("REALTIME_METRICS_TOKEN") or None,
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
@@ -124,7 +127,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Every line with its time and level, and the connection, user and topic where it has them;
+    # REALTIME_LOG_FORMAT=json: one JSON object a line (docs/operations.md).
+    "formatters": {
+        "text": {"()": "realtime.ops.logs.TextFormatter"},
+        "json": {"()": "realtime.ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": os.environ.get("REALTIME_LOG_FORMAT", "text"),
+        }
+    },
     "loggers": {
         # Not propagated: daphne gives the root logger a handler of its own, and every line would be
         # printed twice (once bare, once in daphne's format).

@@ -78,6 +78,14 @@ DEFAULTS: dict[str, Any] = {
     # Whatever their age, each topic keeps what a resume may still be replayed: its newest HISTORY_LIMIT
     # events, one more, and the markers among them (`realtime.eventlog.prune_events`).
     "EVENT_RETENTION_DAYS": 30,
+    # Prometheus metrics (prometheus_client) counted and served at `ops/metrics/` (docs/operations.md).
+    # False: nothing is counted and the endpoint answers 404.
+    "METRICS": True,
+    # A token that lets a scraper read `ops/metrics/` with `Authorization: Bearer <token>`; staff
+    # sessions may always read it. None: staff only (anonymous scrapes get 401).
+    "METRICS_TOKEN": None,
+    # Seconds the readiness endpoint (`ops/health/ready/`) gives each of its checks (database, layer).
+    "HEALTH_TIMEOUT": 2.0,
 }
 
 

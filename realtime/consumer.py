@@ -18,6 +18,7 @@ from .exceptions import ProtocolError, Unavailable
 from .hub import Hub, get_hub
 from .hub.registry import database_outage
 from .limits import AbuseCounter, ConnectionCounter, RequestBudget, client_address
+from .ops import logs, metrics
 from .ops.status import error_sent
 from .pipeline import Pipeline
 from .protocol import Request
@@ -117,6 +118,7 @@ class RealtimeConsumer(AsyncConsumer):
                 "Refusing a connection of %s: %s",
                 f"user {self.user_id}" if self.user_id else f"address {client_address(self.scope)}",
                 exc.code,
+                extra=logs.context(self),
             )
             self.send_frame(protocol.error(exc))
             self.close_with(CLOSE_TOO_MANY_CONNECTIONS)
@@ -212,7 +214,9 @@ class RealtimeConsumer(AsyncConsumer):
             self.refuse(Unavailable(), request)
         except Exception:
             # A bug, not the client's fault: say so, keep the connection, log it for us to fix.
-            logger.exception("Unexpected error handling %s", request.type)
+            logger.exception(
+                "Unexpected error handling %s", request.type, extra=logs.context(self, request.topic)
+            )
             self.refuse(
                 ProtocolError("internal_error", _("The server failed to handle this request.")), request
             )
@@ -232,6 +236,7 @@ class RealtimeConsumer(AsyncConsumer):
         if request is not None:
             ref = request.ref
         self.send_frame(protocol.error(exc, ref=ref, topic=request.topic if request else None))
+        metrics.error(exc.code)
         error_sent(self.hub, exc.code)  # the admin's status page: recent errors by code
         if not abuse and exc.code not in protocol.ABUSE_CODES:
             return  # refusals of well-formed requests (muted, slow mode, server failures) are not abuse
@@ -244,6 +249,7 @@ class RealtimeConsumer(AsyncConsumer):
                 self.user_id,
                 len(self.abuse.times),
                 self.abuse.window,
+                extra=logs.context(self),
             )
             self.close_with(CLOSE_POLICY)
 
@@ -259,10 +265,12 @@ class RealtimeConsumer(AsyncConsumer):
             self.pipeline.clear()
         if hasattr(self, "hub"):
             self.hub.drop(self)
+        metrics.close(code)
         self.writer.write_close(code)
 
     def _on_overflow(self) -> None:
         # Called from inside the hub's fan-out loop: leave the rooms once that loop is done.
         self.closed = True
+        metrics.slow_client_cut()
         if hasattr(self, "hub"):
             asyncio.get_running_loop().call_soon(self.hub.drop, self)

@@ -21,6 +21,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 
 from .models import Event, TopicSequence
+from .ops import metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def store_event(
     """
     marker = marker or resets_history
     row = Event.objects.create(topic=topic, seq=next_id(topic), name=name, data=data, marker=marker)
+    metrics.stored(topic)
     stored = StoredEvent.from_row(row)
     return replace(stored, resets_history=True) if resets_history else stored
 
@@ -177,6 +179,7 @@ def store_on_topics(
     for topic, name, data in items:
         rows.append(Event(topic=topic, seq=following[topic], name=name, data=data, marker=marker))
         following[topic] += 1
+    metrics.stored_many([topic for topic, _name, _data in items])
     return [StoredEvent.from_row(row) for row in Event.objects.bulk_create(rows)]
 
 
@@ -227,6 +230,7 @@ def store_events(topic: str, first_id: int, items: list[tuple[str, dict[str, Any
     rows = Event.objects.bulk_create(
         [Event(topic=topic, seq=first_id + n, name=name, data=data) for n, (name, data) in enumerate(items)]
     )
+    metrics.stored(topic, len(rows))
     return [StoredEvent.from_row(row) for row in rows]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
+from .ops import metrics
+
 logger = logging.getLogger("realtime.hub")
 
 
@@ -35,6 +37,7 @@ class Outage:
             logger.debug("%s still unavailable (%s: %s)", self.what, during, exc)
             return False
         self.since = time.monotonic()
+        metrics.outage_started(self.what)
         logger.warning(
             "%s unavailable (%s: %s); %s. Retrying quietly until it answers.",
             self.what,
@@ -49,6 +52,7 @@ class Outage:
         if self.since is None:
             return None
         length = time.monotonic() - self.since
+        metrics.outage_ended(self.what, length)
         logger.warning(
             "%s back after %.1f s (%d failed attempts)%s",
             self.what,

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from .eventlog import StoredEvent
 from .layerlink import link_for
+from .ops import metrics
 from .topics.names import CONTROL_GROUP, group_for_topic
 
 __all__ = ["apublish", "apublish_control", "publish_now", "publish_on_commit"]
@@ -37,7 +38,7 @@ async def _send(group: str, message: dict[str, Any]) -> bool:
 
 async def apublish(event: StoredEvent) -> bool:
     """Publish a committed (or ephemeral) event to every process; False if the layer refused."""
-    return await _send(group_for_topic(event.topic), event.as_message())
+    return metrics.published(event.topic, 1, await _send(group_for_topic(event.topic), event.as_message()))
 
 
 async def apublish_control(action: str, **fields: Any) -> bool:

@@ -138,6 +138,7 @@ async def ticket_auth(scope: dict[str, Any]) -> dict[str, Any]:
     elif tickets:
         try:
             found["user"], found["session"] = await database_sync_to_async(_redeem)(tickets[0])
+            found["realtime.ticket"] = True  # counted apart by realtime.ops.metrics
         except TicketError as exc:
             found["realtime.auth_error"] = str(exc)
         database_outage(None)

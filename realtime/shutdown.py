@@ -19,6 +19,7 @@ import weakref
 from typing import Any
 
 from . import compat
+from .ops import metrics
 
 logger = logging.getLogger("realtime.transport")
 
@@ -73,6 +74,7 @@ def going_away() -> Any:
             logger.exception("Could not send the going-away close to %s", getattr(protocol, "peer", "?"))
     if not closing:
         return None
+    metrics.close(CLOSE_GOING_AWAY, count=len(closing))
     logger.info("Shutting down: closing %d WebSocket(s) with %d", len(closing), CLOSE_GOING_AWAY)
     done: defer.Deferred[None] = defer.Deferred()
     deadline = reactor.seconds() + SHUTDOWN_GRACE

@@ -1,6 +1,6 @@
 """HTTP URLs: `path("realtime/", include("realtime.urls"))`."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -8,4 +8,5 @@ app_name = "realtime"
 
 urlpatterns = [
     path("ticket/", views.ticket, name="ticket"),
+    path("ops/", include("realtime.ops.urls")),
 ]

@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from django.db.models import Min
 from django.utils import timezone
 
+from ..ops import metrics
 from .conf import realtime_settings
 from .lifecycle import WAKE_MESSAGE, end_due, start_due
 from .models import Announcement, State
@@ -89,9 +90,11 @@ class Scheduler:
             try:
                 due = await database_sync_to_async(run_due)()
                 delay = seconds_until(due, poll)
+                metrics.scheduler_ran(ok=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                metrics.scheduler_ran(ok=False)
                 logger.warning("Announcement scheduler failed (%s); trying again in %s s", exc, poll)
                 delay = poll
             try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..layerlink import PROBE_INTERVAL, LayerUnavailable
 from ..layers import is_in_memory, server_identity
+from ..ops import metrics
 from ..outage import Outage
 from ..topics.names import CONTROL_GROUP, group_for_topic
 from . import control, upkeep
@@ -111,6 +112,7 @@ class LayerHealth:
         loop = asyncio.get_running_loop()
         link = self.link
         link.watch()
+        metrics.sample(self.hub)  # the hub's levels for Prometheus, once a probe
         try:
             identity = await self._probe()
             restarted = None not in (identity, self.identity) and identity != self.identity

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from ..conf import realtime_settings
 from ..eventlog import History, StoredEvent
 from ..layerlink import link_for
+from ..ops import metrics
 from ..outage import Outage
 from ..serverpatch import lighten_autobahn
 from ..topics.base import Topic
@@ -280,9 +281,8 @@ class Hub:
             message = events[0].as_message()
         else:
             message = {"type": "realtime.events", "topic": topic, "events": [e.as_message() for e in events]}
-        return await self.link.group_send(
-            group_for_topic(topic), message, during=f"publishing {len(events)} event(s) on {topic}"
-        )
+        sent = await self.link.group_send(group_for_topic(topic), message, during=f"publishing on {topic}")
+        return metrics.published(topic, len(events), sent)
 
     async def send_to_hubs(self, message: dict[str, Any]) -> bool:
         """Send a message to every process's hub; False if the layer refused, or at once while it is

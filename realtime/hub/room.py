@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..eventlog import History, StoredEvent
+from ..ops import metrics
 from ..transport import Frame
 from .frames import encode, frames_for
 from .recent import Replay
@@ -267,12 +268,13 @@ class Room:
         if not items:
             return
         late, self.due = (max(start - self.due, 0.0) if self.due else 0.0), 0.0
-        self._send(items)
+        live, frames = len(self.live), self._send(items)  # live sockets before: once per flush
+        metrics.room_flushed(len(frames) * live, len(items) * live, late)
         if self.on_flush is not None:
             end = loop.time()
             self.on_flush(late, end - start, end)
 
-    def _send(self, items: list[Delivery]) -> None:
+    def _send(self, items: list[Delivery]) -> list[Frame]:
         frames = frames_for([item.text for item in items])
         if len(frames) == 1:
             frame = frames[0]
@@ -283,7 +285,7 @@ class Room:
                 for frame in frames:
                     write(frame)
         if not self.others:
-            return
+            return frames
         top = max((item.id for item in items if item.id is not None), default=None)
         for sub in list(self.others.values()):
             if sub.state == LOADING:
@@ -295,3 +297,4 @@ class Room:
             if top is not None and top > sub.cursor:
                 sub.cursor = top
         self._settle()
+        return frames
