@@ -281,7 +281,8 @@ async def test_a_muted_user_cannot_post_but_still_watches(stream, owner, alice, 
         for client in (mod, a, b):
             await client.subscribe(stream.topic)
         ack = await moderate(mod, stream, action="mute", user=alice.pk, minutes=10, reason="flooding")
-        assert ack["data"] == {"action": "mute", "user": alice.pk}
+        assert ack["data"]["action"] == "mute" and ack["data"]["user"] == alice.pk
+        assert ack["data"]["until"] is not None
         reply = await post(a, stream, "let me talk")
         refused(reply, "muted")
         assert "until" in reply["message"]
@@ -317,7 +318,7 @@ async def test_a_ban_kicks_the_live_subscription_and_refuses_resubscribing(strea
             await client.subscribe(stream.topic)
         await b.subscribe("broadcast.all")
         ack = await moderate(mod, stream, action="ban", user=bob.pk, reason="spam")
-        assert ack["type"] == "ack" and ack["data"] == {"action": "ban", "user": bob.pk}
+        assert ack["type"] == "ack" and ack["data"] == {"action": "ban", "user": bob.pk, "until": None}
         for received in await asyncio.gather(b.collect(), b_tab2.collect()):  # every socket of bob's
             kicked = of_type(received, "kicked")
             assert [(k["topic"], k["code"]) for k in kicked] == [(stream.topic, "banned")]
@@ -415,8 +416,11 @@ async def test_moderators_cannot_mute_or_ban_each_other(stream, owner, make_user
     await add_moderator(stream, mod2)
     async with RealtimeClient(user=mod2) as client:
         await client.subscribe(stream.topic)
-        refused(await moderate(client, stream, action="ban", user=owner.pk), "forbidden")
-        refused(await moderate(client, stream, action="mute", user=owner.pk), "forbidden")
+        refused(await moderate(client, stream, action="ban", user=owner.pk), "target_is_moderator")
+        refused(await moderate(client, stream, action="mute", user=owner.pk), "target_is_moderator")
+        refused(
+            await moderate(client, stream, action="timeout", user=owner.pk, seconds=5), "target_is_moderator"
+        )
     assert not await StreamRestriction.objects.aexists()
 
 

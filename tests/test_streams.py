@@ -73,6 +73,7 @@ async def test_subscribed_state_describes_the_stream_and_the_viewer(stream, owne
             "slow_mode_seconds": 5,
             "live": True,
             "moderator": True,
+            "standing": None,  # the subscriber's own restriction (tests/test_moderation_actions.py)
         }
         assert (reply["topic"], reply["last_id"], reply["history"], reply["truncated"]) == (
             stream.topic,
@@ -87,6 +88,7 @@ async def test_subscribed_state_describes_the_stream_and_the_viewer(stream, owne
             "slow_mode_seconds": 5,
             "live": True,
             "moderator": False,
+            "standing": None,
         }
 
 

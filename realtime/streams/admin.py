@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import moderation
+from . import moderation, restrictions
 from .models import Comment, ReactionTotal, Stream, StreamRestriction
 
 
@@ -158,7 +158,22 @@ class StreamRestrictionAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by_id = request.user.pk  # the admin's user is a signed-in staff member
         super().save_model(request, obj, form, change)
+        if change and {"kind", "user", "stream"} & set(form.changed_data):
+            # The row now says something else: what it said before is over, for the lists and the viewer.
+            before = form.initial
+            user = get_user_model()._default_manager.filter(pk=before.get("user")).first()
+            stream = Stream.objects.filter(pk=before.get("stream")).first()
+            if user is not None and stream is not None:
+                restrictions.announce_lifted(stream, user, before.get("kind", ""), by=request.user)
         moderation.enforce(obj)  # a ban also ends the user's subscriptions on every process
+
+    # Deleting a restriction is lifting it: the moderators' lists and the viewer's page must hear of it.
+    def delete_model(self, request: HttpRequest, obj: StreamRestriction) -> None:
+        moderation.lift(obj.stream, obj.user, obj.kind, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StreamRestriction]) -> None:
+        for restriction in queryset.select_related("stream", "user"):
+            moderation.lift(restriction.stream, restriction.user, restriction.kind, by=request.user)
 
 
 admin.site.register(ReactionTotal, list_display=["stream", "kind", "count"])

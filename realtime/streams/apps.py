@@ -20,3 +20,4 @@ class StreamsConfig(AppConfig):
         from . import checks, conf, signals  # noqa: F401  (declare settings; register checks, receivers)
 
         register_kind("stream", "realtime.streams.topic.StreamTopic")
+        register_kind("stream_mod", "realtime.streams.modtopic.StreamModeratorsTopic")

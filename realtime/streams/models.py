@@ -1,4 +1,4 @@
-"""What live streams store: streams, their comments, restrictions (mute/ban) and reaction totals.
+"""What live streams store: streams, their comments, restrictions (mute/timeout/ban) and reaction totals.
 
 The tables keep the names they had when streams lived in the core app (`realtime_stream`, ...), so a
 database created before the split needs no data migration; `0001_initial` only moves the models' state.
@@ -7,6 +7,7 @@ database created before the split needs no data migration; `0001_initial` only m
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -140,10 +141,16 @@ class Comment(models.Model):
 
 
 class StreamRestriction(models.Model):
-    """A mute (may watch, may not post) or ban (may do neither) of a user on one stream."""
+    """A user's restriction on one stream: a mute (may watch, may not post or react) until lifted, a
+    timeout (the same for a set time, with a reason: Twitch's timeouts) or a ban (may do neither).
+
+    One row per (stream, user, kind): setting it again replaces it, lifting deletes it. Rows whose
+    `until` has passed are expired, not deleted: `active` decides, so nothing needs a sweeper.
+    """
 
     class Kind(models.TextChoices):
         MUTE = "mute", _("Muted")
+        TIMEOUT = "timeout", _("Timed out")
         BAN = "ban", _("Banned")
 
     stream = models.ForeignKey(
@@ -155,7 +162,7 @@ class StreamRestriction(models.Model):
         related_name="stream_restrictions",
         verbose_name=_("user"),
     )
-    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     until = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty means until lifted."))
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     created_by = models.ForeignKey(
@@ -178,6 +185,10 @@ class StreamRestriction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.user} on {self.stream}"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.TIMEOUT and self.until is None:
+            raise ValidationError({"until": _("A timeout needs an end time; a mute lasts until lifted.")})
 
     @property
     def active(self) -> bool:

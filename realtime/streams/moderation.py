@@ -3,24 +3,34 @@ admin actions, and your own code. Each stores what changed and publishes it afte
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..api import kick, reauthorize
+from ..api import broadcast, reauthorize
 from ..eventlog import restore, store_event, withdraw
 from ..exceptions import ProtocolError
 from ..publishing import publish_on_commit
 from .lookup import forget_stream
 from .models import Comment, Stream, StreamRestriction
 from .policy import fresh_user
+from .restrictions import (
+    MAX_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    current_restrictions,
+    enforce,
+    lift,
+    moderators_topic,
+    restrict,
+)
 from .rules import comment_payload
 
+__all__ = ["enforce", "lift", "moderate", "restrict", "set_comment_state", "stream_state", "update_stream"]
+
 MAX_RESTRICTION_MINUTES = 60 * 24 * 365
+MAX_REASON = 200
 
 
 def _stream_event(stream: Stream, name: str, data: dict[str, Any], *, resets_history: bool = False) -> int:
@@ -43,6 +53,9 @@ def set_comment_state(comment: Comment, state: str) -> int | None:
         comment.state = state
         comment.save(update_fields=["state"])
         topic = comment.stream.topic
+        # Moderators keep a list of hidden comments to restore from: every change reaches them.
+        moderated = {"comment": comment_payload(comment), "state": state}
+        broadcast(moderators_topic(comment.stream), "comment.state", moderated)
         if state == Comment.State.VISIBLE:
             restore(topic, comment.seq)
             return _stream_event(
@@ -54,41 +67,6 @@ def set_comment_state(comment: Comment, state: str) -> int | None:
                 comment.stream, "comment.deleted", {"comment": comment.seq}, resets_history=True
             )
         return None
-
-
-def restrict(
-    stream: Stream, user: Any, kind: str, *, minutes: int | None = None, reason: str = "", by: Any = None
-) -> StreamRestriction:
-    """Mute (may watch, not post) or ban (neither) a user; a ban ends their subscriptions everywhere."""
-    until = timezone.now() + timedelta(minutes=minutes) if minutes else None
-    with transaction.atomic():
-        restriction, _created = StreamRestriction.objects.update_or_create(
-            stream=stream,
-            user=user,
-            kind=kind,
-            defaults={"until": until, "reason": reason, "created_by": by, "created_at": timezone.now()},
-        )
-        enforce(restriction)
-    return restriction
-
-
-def enforce(restriction: StreamRestriction) -> None:
-    """After commit, end a banned user's subscriptions to the stream on every process.
-
-    A moderator is not kicked: the policy never bans moderators on their own stream."""
-    if (
-        restriction.kind == StreamRestriction.Kind.BAN
-        and restriction.active
-        and not restriction.stream.is_moderator(fresh_user(restriction.user))
-    ):
-        reason = f": {restriction.reason}" if restriction.reason else ""
-        topic, user_id = restriction.stream.topic, restriction.user_id
-        message = _("You were banned from this stream%(reason)s.") % {"reason": reason}
-        transaction.on_commit(lambda: kick(topic, user_id, code="banned", message=message))
-
-
-def lift(stream: Stream, user: Any, kind: str) -> bool:
-    return StreamRestriction.objects.filter(stream=stream, user=user, kind=kind).delete()[0] > 0
 
 
 def update_stream(stream: Stream, **changes: Any) -> int:
@@ -132,8 +110,62 @@ def _int(data: dict[str, Any], name: str, *, low: int, high: int) -> int:
     return value
 
 
+def _reason(data: dict[str, Any]) -> str:
+    reason = data.get("reason") or ""
+    if not isinstance(reason, str) or len(reason) > MAX_REASON or not reason.isprintable():
+        raise ProtocolError(
+            "bad_message",
+            _("Field 'reason' must be a string of at most %(limit)d printable characters.")
+            % {"limit": MAX_REASON},
+        )
+    return " ".join(reason.split())
+
+
+_KINDS = {
+    "mute": StreamRestriction.Kind.MUTE,
+    "timeout": StreamRestriction.Kind.TIMEOUT,
+    "ban": StreamRestriction.Kind.BAN,
+}
+_ACTIONS = (
+    "delete, hide, restore, mute, unmute, timeout, untimeout, ban, unban, restrictions, slow_mode, comments"
+)
+
+
+def _restriction(stream: Stream, moderator: Any, action: str, data: dict[str, Any]) -> dict[str, Any]:
+    user = get_user_model()._default_manager.filter(pk=_int(data, "user", low=1, high=2**62)).first()
+    if user is None:
+        raise ProtocolError("user_not_found", _("No such user."))
+    lifting = action.startswith("un")
+    kind = _KINDS[action[2:] if lifting else action]
+    if lifting:
+        if not lift(stream, user, kind, by=moderator):
+            raise ProtocolError(
+                "not_restricted", _("%(user)s has no such restriction on this stream.") % {"user": user}
+            )
+        return {"action": action, "user": user.pk}
+    if stream.is_moderator(user):
+        raise ProtocolError(
+            "target_is_moderator",
+            _("Moderators cannot restrict each other; take away their moderator rights first."),
+        )
+    seconds = minutes = None
+    if kind == StreamRestriction.Kind.TIMEOUT:
+        seconds = _int(data, "seconds", low=MIN_TIMEOUT_SECONDS, high=MAX_TIMEOUT_SECONDS)
+    elif data.get("minutes") is not None:
+        minutes = _int(data, "minutes", low=1, high=MAX_RESTRICTION_MINUTES)
+    restriction = restrict(
+        stream, user, kind, minutes=minutes, seconds=seconds, reason=_reason(data), by=moderator
+    )
+    until = restriction.until.isoformat() if restriction.until else None
+    return {"action": action, "user": user.pk, "until": until}
+
+
 def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Carry out one `moderate` request from a moderator's socket; return the `ack` data."""
+    """Carry out one `moderate` request from a moderator's socket; return the `ack` data.
+
+    Refusals, each with its stable code: `not_found` (no stream), `forbidden` (not this stream's
+    moderator, read fresh from the database), `bad_message` (a field), `comment_not_found`,
+    `user_not_found`, `target_is_moderator`, `not_restricted` (lifting what is not there)."""
     stream = Stream.objects.filter(pk=stream_id).first()
     if stream is None:
         raise ProtocolError("not_found", _("This stream no longer exists."))
@@ -154,26 +186,10 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
         }[action]
         set_comment_state(comment, state)
         return {"action": action, "comment": seq}
-    if action in ("mute", "ban", "unmute", "unban"):
-        user = get_user_model()._default_manager.filter(pk=_int(data, "user", low=1, high=2**62)).first()
-        if user is None:
-            raise ProtocolError("user_not_found", _("No such user."))
-        if stream.is_moderator(user) and action in ("mute", "ban"):
-            raise ProtocolError("forbidden", _("Moderators cannot mute or ban each other."))
-        kind = StreamRestriction.Kind.BAN if action.endswith("ban") else StreamRestriction.Kind.MUTE
-        if action.startswith("un"):
-            lift(stream, user, kind)
-        else:
-            minutes = data.get("minutes")
-            if minutes is not None:
-                minutes = _int(data, "minutes", low=1, high=MAX_RESTRICTION_MINUTES)
-            reason = data.get("reason") or ""
-            if not isinstance(reason, str) or len(reason) > 200:
-                raise ProtocolError(
-                    "bad_message", _("Field 'reason' must be a string of at most 200 characters.")
-                )
-            restrict(stream, user, kind, minutes=minutes, reason=reason, by=moderator)
-        return {"action": action, "user": user.pk}
+    if action in ("mute", "unmute", "timeout", "untimeout", "ban", "unban"):
+        return _restriction(stream, moderator, action, data)
+    if action == "restrictions":
+        return {"action": action, "restrictions": current_restrictions(stream)}
     if action == "slow_mode":
         update_stream(stream, slow_mode_seconds=_int(data, "seconds", low=0, high=3600))
         return {"action": action, **stream_state(stream)}
@@ -184,9 +200,5 @@ def moderate(stream_id: int, moderator: Any, data: dict[str, Any]) -> dict[str, 
         update_stream(stream, comments_open=open_)
         return {"action": action, **stream_state(stream)}
     raise ProtocolError(
-        "bad_message",
-        _(
-            "Field 'action' must be one of delete, hide, restore, mute, unmute, "
-            "ban, unban, slow_mode, comments."
-        ),
+        "bad_message", _("Field 'action' must be one of %(actions)s.") % {"actions": _ACTIONS}
     )

@@ -39,6 +39,7 @@ class Standing:
     ban: StreamRestriction | None = None
     mute: StreamRestriction | None = None
     moderator: bool = False
+    timeout: StreamRestriction | None = None
 
 
 def _until(restriction: StreamRestriction) -> str:
@@ -52,6 +53,11 @@ def check(stream: Stream, standing: Standing, action: str) -> None:
         if standing.ban is not None and standing.ban.active:
             raise Denied(
                 "banned", _("You are banned from this stream%(until)s.") % {"until": _until(standing.ban)}
+            )
+        if standing.timeout is not None and standing.timeout.active:
+            raise Denied(
+                "timed_out",
+                _("You are timed out on this stream%(until)s.") % {"until": _until(standing.timeout)},
             )
         if standing.mute is not None and standing.mute.active:
             raise Denied(
@@ -87,7 +93,32 @@ def load_standing(stream: Stream, user: Any) -> Standing:
         ban=rows.get(StreamRestriction.Kind.BAN),
         mute=rows.get(StreamRestriction.Kind.MUTE),
         moderator=is_moderator_now(stream, user),
+        timeout=rows.get(StreamRestriction.Kind.TIMEOUT),
     )
+
+
+# The restriction a viewer's page shows when several apply: the one that takes away the most.
+SEVERITY = (StreamRestriction.Kind.BAN, StreamRestriction.Kind.TIMEOUT, StreamRestriction.Kind.MUTE)
+
+
+def viewer_standing(stream: Stream, user: Any) -> dict[str, Any] | None:
+    """What the viewer's own page shows of their restrictions on `stream` (None: none apply).
+
+    `{"kind": "ban" | "timeout" | "mute", "until": ISO 8601 | None, "reason": str}`: the most severe
+    active one. Moderators are never restricted on their own stream, so they always get None. The
+    page disables the comment box and reactions until `until` passes (or the restriction is lifted).
+    """
+    if not getattr(user, "is_authenticated", False):
+        return None
+    rows = {r.kind: r for r in StreamRestriction.objects.filter(stream=stream, user_id=user.pk) if r.active}
+    if not rows or is_moderator_now(stream, user):
+        return None
+    worst = next(rows[kind] for kind in SEVERITY if kind in rows)
+    return {
+        "kind": worst.kind,
+        "until": worst.until.isoformat() if worst.until else None,
+        "reason": worst.reason,
+    }
 
 
 class Participation:

@@ -184,8 +184,9 @@ class Judge:
     def check(self, user: Any, draft: CommentDraft) -> None:
         ban = self.restrictions.get((user.pk, StreamRestriction.Kind.BAN))
         mute = self.restrictions.get((user.pk, StreamRestriction.Kind.MUTE))
-        exempt = bool(ban or mute) and self.is_moderator(user)
-        policy.check(self.stream, policy.Standing(ban, mute, moderator=exempt), "comment")
+        timeout = self.restrictions.get((user.pk, StreamRestriction.Kind.TIMEOUT))
+        exempt = bool(ban or mute or timeout) and self.is_moderator(user)
+        policy.check(self.stream, policy.Standing(ban, mute, moderator=exempt, timeout=timeout), "comment")
         term = _blocked_term(self.terms, draft.text)
         if term:
             raise ProtocolError(

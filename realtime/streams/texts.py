@@ -46,6 +46,9 @@ def error_texts() -> dict[str, str]:
         "error.slow_mode": _("Slow mode is on. Wait a moment before posting again."),
         "error.slow_mode.wait": _("Slow mode is on: you can post again in %(seconds)s s."),
         "error.muted": _("You are muted in this stream."),
+        "error.timed_out": _("You are timed out in this stream."),
+        "error.target_is_moderator": _("Moderators cannot restrict each other."),
+        "error.not_restricted": _("That restriction was already lifted or has ended."),
         "error.banned": _("You are banned from this stream."),
         "error.comments_closed": _("Comments are closed."),
         "error.stream_ended": _("This stream has ended."),
@@ -72,6 +75,57 @@ def error_texts() -> dict[str, str]:
     }
 
 
+def moderation_texts() -> dict[str, str]:
+    """The moderators' tools, panel and dialog (stream-moderation.js), and a restricted viewer's line."""
+    return {
+        "moderate.hide": _("Hide"),
+        "moderate.restore": _("Restore"),
+        "moderate.delete": _("Delete"),
+        "moderate.mute": _("Mute"),
+        "moderate.unmute": _("Unmute"),
+        "moderate.timeout": _("Time out…"),
+        "moderate.untimeout": _("End timeout"),
+        "moderate.ban": _("Ban…"),
+        "moderate.unban": _("Unban"),
+        "notice.hidden": _("Comment hidden; restore it from Hidden comments."),
+        "notice.restored": _("Comment restored."),
+        "notice.muted": _("Muted %(user)s until a moderator unmutes them."),
+        "notice.timed_out": _("Timed out %(user)s until %(time)s."),
+        "notice.banned": _("Banned %(user)s."),
+        "notice.unmute": _("Unmuted %(user)s."),
+        "notice.untimeout": _("Ended %(user)s's timeout."),
+        "notice.unban": _("Unbanned %(user)s."),
+        "dialog.timeout.title": _("Time out %(user)s"),
+        "dialog.timeout.text": _(
+            "They can keep watching, but cannot comment or react until the timeout ends."
+        ),
+        "dialog.timeout.confirm": _("Time out"),
+        "dialog.ban.title": _("Ban %(user)s from this stream?"),
+        "dialog.ban.text": _(
+            "They are removed from this stream at once and cannot watch or comment until a moderator unbans them."
+        ),
+        "dialog.ban.confirm": _("Ban"),
+        "restriction.mute": _("Muted"),
+        "restriction.mute.until": _("Muted until %(time)s"),
+        "restriction.timeout": _("Timed out"),
+        "restriction.timeout.until": _("Timed out until %(time)s"),
+        "restriction.ban": _("Banned"),
+        "restriction.ban.until": _("Banned until %(time)s"),
+        "restriction.reason": _("Reason: %(reason)s"),
+        "restriction.by": _("by %(user)s at %(time)s"),
+        "restriction.someone": _("a moderator"),
+        "standing.mute": _("You are muted in this stream."),
+        "standing.mute.until": _("You are muted in this stream until %(time)s."),
+        "standing.timeout": _("You are timed out in this stream."),
+        "standing.timeout.until": _("You are timed out until %(time)s."),
+        "standing.ban": _("You are banned from this stream."),
+        "standing.ban.until": _("You are banned from this stream until %(time)s."),
+        "standing.reason": _("Reason: %(reason)s"),
+        "standing.history": _("The comments posted before the ban are still listed."),
+        "standing.lifted": _("You can comment again."),
+    }
+
+
 def client_texts() -> dict[str, str]:
     """Every word of the stream page's scripts, translated into the active language."""
     return {
@@ -90,6 +144,7 @@ def client_texts() -> dict[str, str]:
         "connection.offline.auth_failed": _("Not signed in"),
         "connection.offline.policy": _("Chat paused"),
         "connection.offline.closed": _("Chat closed"),
+        "connection.offline.banned": _("Chat closed to you (banned)"),
         "stream.live": pgettext("stream state", "Live"),
         "stream.ended": pgettext("stream state", "Ended"),
         "stream.replay": pgettext("stream state", "Replay"),
@@ -106,11 +161,7 @@ def client_texts() -> dict[str, str]:
         "comment.queued": _("will send when reconnected"),
         "form.send": _("Send"),
         "form.wait": _("Wait %(seconds)s s"),
-        "moderate.delete": _("Delete"),
-        "moderate.mute": _("Mute"),
-        "moderate.ban": _("Ban"),
-        "notice.muted": _("Muted %(user)s for 10 minutes."),
-        "notice.banned": _("Banned %(user)s."),
+        **moderation_texts(),
         "announce.new": _("New comments: %(count)s"),
         "announce.mention": _("%(author)s mentioned you: %(text)s"),
         "fullscreen.enter": _("Full screen"),

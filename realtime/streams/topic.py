@@ -17,7 +17,7 @@ from ..topics import Client, Topic
 from . import moderation
 from .lookup import load_stream
 from .models import Stream, StreamRestriction
-from .policy import Participation
+from .policy import Participation, viewer_standing
 from .posting import CommentBatcher
 from .presence import Presence
 from .reactions import Reactions, validate_kind
@@ -31,6 +31,7 @@ class StreamTopic(Topic):
         super().__init__(name, key)
         self.stream = stream
         self.moderator = False
+        self.standing: dict[str, Any] | None = None
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
@@ -62,6 +63,8 @@ class StreamTopic(Topic):
     def _check_and_describe(self, user: Any) -> None:
         self._check_access(user)
         self.moderator = self.stream.is_moderator(user)
+        # A muted or timed-out viewer's page closes its comment box from this (docs/streams.md).
+        self.standing = None if self.moderator else viewer_standing(self.stream, user)
 
     async def state(self, client: Client) -> dict[str, Any]:
         # The hub asks for the state once the connection is in the room, where a ban's kick finds it.
@@ -70,7 +73,8 @@ class StreamTopic(Topic):
         if getattr(client.user, "is_authenticated", False):
             await database_sync_to_async(self._check_and_describe)(client.user)
         viewers = client.hub.service(Presence).track(self.name)
-        return {**moderation.stream_state(self.stream), "moderator": self.moderator, "viewers": viewers}
+        state = {**moderation.stream_state(self.stream), "moderator": self.moderator, "viewers": viewers}
+        return {**state, "standing": self.standing}
 
     def pipelined(self, event: str) -> bool:
         # `CommentBatcher.post` queues a comment before its first await: the batch keeps arrival order.

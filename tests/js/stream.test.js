@@ -12,6 +12,7 @@ const vm = require("node:vm");
 
 const ROOT = path.join(__dirname, "../..");
 const Danmaku = require(path.join(ROOT, "realtime/streams/static/realtime/streams/danmaku.js"));
+const { ModeratorTools } = require(path.join(ROOT, "realtime/streams/static/realtime/streams/stream-moderation.js"));
 const { StreamView, errorText, Texts } = require(path.join(ROOT, "realtime/streams/static/realtime/streams/stream-view.js"));
 const realtime = require(path.join(ROOT, "realtime/static/realtime/realtime.js"));
 const BANNER_JS = fs.readFileSync(path.join(ROOT, "realtime/static/realtime/banner.js"), "utf8");
@@ -255,7 +256,7 @@ function makeView(t, opts) {
   const doc = fakeDocument();
   const root = streamMarkup(doc, opts);
   const client = new FakeClient();
-  const rt = { connect: () => client, randomId: () => "cid-1", Danmaku };
+  const rt = { connect: () => client, randomId: () => "cid-1", Danmaku, ModeratorTools };
   const view = new StreamView(root, rt);
   const q = (sel) => root.querySelector(sel);
   return { doc, root, client, view, q };
@@ -273,10 +274,10 @@ test("fix C: reactions are published with {queue: false}, moderation with {retry
   root.querySelector('[data-rt-reaction="fire"]').click();
   assert.deepEqual(client.published.map((p) => [p.event, p.data, p.options]), [["reaction", { kind: "fire" }, { queue: false }]]);
   view.addComment({ id: 5, text: "spam", author: { id: 9, username: "bob" } }, { fly: false });
-  root.querySelector('[data-rt-moderate="ban"]').click();
+  root.querySelector('[data-rt-moderate="mute"]').click(); // ban and timeout ask first (test_moderation_browser)
   const mod = client.published.at(-1);
   assert.equal(mod.event, "moderate");
-  assert.deepEqual(mod.data, { action: "ban", user: 9 });
+  assert.deepEqual(mod.data, { action: "mute", user: 9 });
   assert.equal(mod.options.retry, false);
   mod.reject(refusal("connection_lost"));
   await tick();
@@ -556,8 +557,9 @@ test("banner: replayed broadcasts only when fresh; user.<id> follows hello; no b
 test("stream page: the banner in stream.html is driven by banner.js alongside the view, sharing one client", async (t) => {
   const { doc, client, root } = makeView(t);
   loadBanner(doc, client);
-  assert.deepEqual(client.subs.map((s) => s.topic), ["stream.1", "broadcast.all"]);
-  client.subs[1].handlers.onEvent({ event: "broadcast", data: { title: "T", message: "M", level: "success" } }, { history: false });
+  // user.7: the viewer's own topic, where a moderator's restriction reaches them (stream.standing).
+  assert.deepEqual(client.subs.map((s) => s.topic), ["stream.1", "user.7", "broadcast.all"]);
+  client.subs[2].handlers.onEvent({ event: "broadcast", data: { title: "T", message: "M", level: "success" } }, { history: false });
   const box = root.querySelector("[data-rt-banner]");
   assert.equal(box.hidden, false);
   assert.equal(box.getAttribute("data-level"), "success");

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from realtime.templatetags.realtime import csp_nonce, setting
 
+from ..restrictions import page_standing
 from ..texts import client_texts
 
 register = template.Library()
@@ -44,9 +45,14 @@ _REACTIONS = {
 _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
+def json_for_script(value: Any) -> SafeString:
+    """`value` as JSON safe to put inside <script type="application/json">."""
+    return SafeString(json.dumps(value, ensure_ascii=False, sort_keys=True).translate(_JSON_ESCAPES))
+
+
 def texts_json() -> SafeString:
     """`client_texts()` as JSON safe to put inside <script type="application/json">."""
-    return SafeString(json.dumps(client_texts(), ensure_ascii=False, sort_keys=True).translate(_JSON_ESCAPES))
+    return json_for_script(client_texts())
 
 
 def replay_url(stream: Any) -> str:
@@ -90,5 +96,7 @@ def realtime_stream(context: template.Context, stream: Any) -> dict[str, Any]:
             for k in setting("REACTIONS")
         ],
         "texts": texts_json(),
+        # A restricted viewer's page opens in its one consistent state, before the socket says so.
+        "standing": json_for_script(page_standing(stream, user) if authenticated else None),
         "nonce": csp_nonce(context),
     }

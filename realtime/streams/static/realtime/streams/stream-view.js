@@ -17,6 +17,15 @@
  * <canvas data-rt-stage> (no video URL) whatever `currentTime` a stage script defined on the canvas
  * (the demo's stage.js does), else the wall-clock time since the stream's data-started-at.
  *
+ * Restrictions (the viewer's own "standing"): a muted, timed-out or banned viewer sees one state,
+ * the same live and after a reload: a line saying what happened, until when and why
+ * ([data-rt-standing-notice]), the comment box and reactions disabled, the comments so far still
+ * listed, and (banned) a connection badge saying the chat is closed to them rather than "connected".
+ * It comes from the page (<script data-rt-standing>, rendered with the comments a banned viewer saw),
+ * the stream's subscribed.state, the viewer's own `user.<id>` topic (`stream.standing`, live), a
+ * `banned` kick or refusal; it ends by itself at `until`, or when a moderator lifts it.
+ * Moderator tools and the moderators' panel are stream-moderation.js's (`realtime.ModeratorTools`).
+ *
  * Publishing (see realtime.js): reactions are {queue: false} (late is worthless; never sent twice);
  * moderation is {retry: false} (not idempotent). A refused reaction is reported on the reaction bar,
  * not in the comment form, and never holds the Send button. The comment list is a role="log" that
@@ -51,6 +60,15 @@
     var text = this.get(key, params);
     return text === null ? key : text;
   };
+
+  function readJson(el, selector) {
+    var node = el.querySelector(selector);
+    try {
+      return node ? JSON.parse(node.textContent) : null;
+    } catch {
+      return null;
+    }
+  }
 
   function readTexts(el) {
     var node = el.querySelector("script[data-rt-texts]");
@@ -128,6 +146,12 @@
     this.reactionsHeld = []; // reaction buttons we disabled for a retry_after, to give back after it
     this.unannounced = 0;
     this.announceTimer = null;
+    this.streamOpen = true; // comments open and the stream live, as the server last said
+    this.standing = null; // this viewer's restriction on the stream ({kind, until, reason}) or null
+    this.standingTimer = null;
+    this.reactionsRestricted = []; // reaction buttons disabled by the restriction, to give back after it
+    this.standingNotice = this.q("[data-rt-standing-notice]");
+    this.modTools = rt.ModeratorTools ? new rt.ModeratorTools(this) : null;
 
     var started = Date.parse(el.getAttribute("data-started-at"));
     this.startedAt = isNaN(started) ? Date.now() : started;
@@ -165,7 +189,16 @@
     });
     this.bind();
     this.showConnection(this.client.state, this.client.reason);
+    this.startStanding(readJson(el, "script[data-rt-standing]"));
+    this.client.on("statechange", function (e) {
+      self.showConnection(e.detail.state, e.detail.reason);
+      if (e.detail.reason === "signed_out") {
+        self.showError({ code: "signed_out" });
+        self.setFormEnabled(false);
+      }
+    });
     this.subscribe();
+    this.subscribeOwnTopic();
   }
 
   StreamView.prototype.q = function (selector) {
@@ -198,23 +231,115 @@
       onSubscribed: function (msg) { self.onSubscribed(msg); },
       onEvent: function (msg, info) { self.onEvent(msg, info); },
       onKicked: function (msg) {
+        self.subscription = null;
+        if (msg.code === "banned") return self.banned();
         self.showError({ code: msg.code });
         self.setFormEnabled(false);
       },
-      onError: function (err) { self.showError(err); },
+      onError: function (err) {
+        if (err.code === "banned") {
+          self.subscription = null;
+          return self.banned();
+        }
+        self.showError(err);
+      },
     });
-    this.client.on("statechange", function (e) {
-      self.showConnection(e.detail.state, e.detail.reason);
-      if (e.detail.reason === "signed_out") {
-        self.showError({ code: "signed_out" });
-        self.setFormEnabled(false);
+  };
+
+  /** The viewer's own topic brings `stream.standing` the moment a moderator restricts or frees them. */
+  StreamView.prototype.subscribeOwnTopic = function () {
+    var self = this;
+    var streamId = Number(String(this.topic).split(".")[1]);
+    if (this.userId === null) return;
+    this.client.subscribe("user." + this.userId, {
+      onEvent: function (msg, info) {
+        // A first subscribe's replay is old news: the page and subscribed.state are newer.
+        if (msg.event !== "stream.standing" || info.history) return;
+        var data = msg.data || {};
+        if (data.stream === streamId) self.applyStanding(data.standing || null);
+      },
+    });
+  };
+
+  // -- the viewer's restriction -----------------------------------------------------------------------
+  StreamView.prototype.startStanding = function (initial) {
+    var self = this;
+    if (!initial) return;
+    // Banned: no subscription replays the chat, so the page brought what the viewer saw until the ban.
+    (initial.history || []).forEach(function (c) { self.addComment(c, { fly: false, history: true }); });
+    this.applyStanding({ kind: initial.kind, until: initial.until, reason: initial.reason });
+  };
+
+  /** Kicked or refused with `banned`: keep what a `stream.standing` told us (until, reason) if it came first. */
+  StreamView.prototype.banned = function () {
+    var s = this.standing;
+    this.applyStanding(s && s.kind === "ban" ? s : { kind: "ban", until: null, reason: "" });
+  };
+
+  StreamView.prototype.applyStanding = function (standing) {
+    var self = this;
+    var was = this.standing;
+    var wasBanned = !!was && was.kind === "ban";
+    this.standing = standing && standing.kind ? standing : null;
+    var kind = this.standing ? this.standing.kind : "";
+    clearTimeout(this.standingTimer);
+    this.standingTimer = null;
+    this.root.setAttribute("data-standing", kind);
+    if (this.standing) {
+      var until = Date.parse(this.standing.until || "");
+      var left = isNaN(until) ? null : until - Date.now();
+      if (left !== null && left <= 0) return this.applyStanding(null);
+      // Ends by itself: the server lets the viewer post from `until` on, and no event says so.
+      if (left !== null && left < 2147483647) {
+        this.standingTimer = setTimeout(function () { self.applyStanding(null); }, left + 250);
       }
-    });
+    }
+    this.showStanding();
+    this.refreshForm();
+    this.restrictReactions(!!this.standing);
+    this.showConnection(this.client.state, this.client.reason);
+    if (this.standing) this.clearError();
+    else if (was) this.showNotice(this.t("standing.lifted"));
+    // Unbanned (lifted, or expired): back into the chat; the replay fills in what was missed.
+    if (wasBanned && kind !== "ban" && !this.subscription) this.subscribe();
+  };
+
+  StreamView.prototype.showStanding = function () {
+    var node = this.standingNotice;
+    if (!node) return;
+    var s = this.standing;
+    node.hidden = !s;
+    node.textContent = "";
+    if (!s) return node.removeAttribute("data-kind");
+    node.setAttribute("data-kind", s.kind);
+    var lang = (this.doc.documentElement && this.doc.documentElement.lang) || undefined;
+    var format = this.rt.ModeratorTools && this.rt.ModeratorTools.formatTime;
+    var time = s.until ? (format ? format(s.until, lang) : new Date(s.until).toLocaleString(lang)) : "";
+    node.appendChild(this.el("strong", "rt-standing__what", this.t("standing." + s.kind + (s.until ? ".until" : ""), { time: time })));
+    if (s.reason) node.appendChild(this.el("span", "rt-standing__reason", this.t("standing.reason", { reason: s.reason })));
+    if (s.kind === "ban") node.appendChild(this.el("span", "rt-standing__history", this.t("standing.history")));
+  };
+
+  StreamView.prototype.restrictReactions = function (restricted) {
+    var self = this;
+    if (restricted) {
+      this.reactionButtons.forEach(function (b) {
+        if (!b.disabled) { b.disabled = true; self.reactionsRestricted.push(b); }
+      });
+    } else {
+      this.reactionsRestricted.forEach(function (b) { b.disabled = false; });
+      this.reactionsRestricted = [];
+    }
   };
 
   /** The connection's state, worded apart from the stream's own (live / ended). */
   StreamView.prototype.showConnection = function (state, reason) {
     var node = this.q("[data-rt-connection]");
+    // Banned, the socket may be up but this stream's chat is not: "connected" would be a lie.
+    if (this.standing && this.standing.kind === "ban" && state === "live") {
+      state = "offline";
+      reason = "banned";
+    }
     if (node) {
       node.setAttribute("data-state", state || "connecting");
       if (reason) node.setAttribute("data-reason", reason);
@@ -230,7 +355,12 @@
     var state = msg.state || {};
     if (typeof state.viewers === "number") this.setViewers(state.viewers);
     this.root.setAttribute("data-moderator", state.moderator ? "true" : "false");
+    if (this.modTools) {
+      if (state.moderator) this.modTools.start();
+      else this.modTools.stop();
+    }
     this.applyStreamState(state);
+    if ("standing" in state || (this.standing && this.standing.kind === "ban")) this.applyStanding(state.standing || null);
     // truncated: more happened while we were away than the server replays, so deletions among the
     // older events were never seen. What is on screen may be stale: start again from the replay.
     this.truncatedReplay = !!msg.truncated;
@@ -297,8 +427,8 @@
     this.root.setAttribute("data-live", live ? "true" : "false");
     var liveLabel = this.q("[data-rt-live]");
     if (liveLabel) liveLabel.textContent = this.t(live ? "stream.live" : replay ? "stream.replay" : "stream.ended");
-    var open = this.state.comments_open !== false && live;
-    this.setFormEnabled(open);
+    this.streamOpen = this.state.comments_open !== false && live;
+    this.refreshForm();
     if (!live) this.setHint(this.t(replay ? "hint.replay" : "hint.ended"));
     else if (this.state.comments_open === false) this.setHint(this.t("hint.closed"));
     else if (this.state.slow_mode_seconds > 0) this.setHint(this.t("hint.slow_mode", { seconds: this.state.slow_mode_seconds }));
@@ -309,6 +439,11 @@
     if (!this.hint) return;
     this.hint.hidden = !text;
     this.hint.textContent = text || "";
+  };
+
+  /** The comment box: open while the stream takes comments and the viewer is not restricted. */
+  StreamView.prototype.refreshForm = function () {
+    this.setFormEnabled(this.streamOpen && !this.standing);
   };
 
   StreamView.prototype.setFormEnabled = function (enabled) {
@@ -373,32 +508,9 @@
     });
   };
 
-  /** Moderator tools on every item; CSS shows them only while data-moderator="true". */
+  /** Moderator tools on every item (stream-moderation.js); CSS shows them only to moderators. */
   StreamView.prototype.renderTools = function (c, mine) {
-    var self = this;
-    var tools = this.el("span", "rt-comment__tools");
-    var author = c.author || {};
-    function tool(action, payload, confirmKey) {
-      var b = self.el("button", "rt-tool rt-tool--" + action, self.t("moderate." + action));
-      b.type = "button";
-      b.setAttribute("data-rt-moderate", action);
-      b.addEventListener("click", function () {
-        b.disabled = true;
-        // Not idempotent (a second "mute" extends it, a second "ban" after an unban re-bans): never
-        // re-sent behind the moderator's back after a reconnect.
-        self.client.publish(self.topic, "moderate", payload, { retry: false }).then(
-          function () { if (confirmKey) self.showNotice(self.t(confirmKey, { user: author.username })); },
-          function (err) { self.showError(err); }
-        ).then(function () { b.disabled = false; });
-      });
-      tools.appendChild(b);
-    }
-    tool("delete", { action: "delete", comment: c.id });
-    if (!mine && author.id != null) {
-      tool("mute", { action: "mute", user: author.id, minutes: 10 }, "notice.muted");
-      tool("ban", { action: "ban", user: author.id }, "notice.banned");
-    }
-    return tools;
+    return this.modTools ? this.modTools.render(c, mine) : this.el("span", "rt-comment__tools");
   };
 
   StreamView.prototype.appendToList = function (item) {
@@ -489,6 +601,9 @@
         pending.remove();
         self.pendingByClientId.delete(data.client_id);
         if (!input.value) input.value = text; // give the words back so they can be fixed and re-sent
+        // Restricted while this page did not know (e.g. offline): show the one restricted state.
+        var kind = { muted: "mute", timed_out: "timeout", banned: "ban" }[err.code];
+        if (kind && !self.standing) return self.applyStanding({ kind: kind, until: null, reason: "" });
         self.showError(err);
         if (err.retryAfter > 0) self.cooldown(err);
       }
