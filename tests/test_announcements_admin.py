@@ -3,7 +3,9 @@ resend, test, the list's filters and actions, the permission on every path, and 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -242,3 +244,70 @@ def test_anonymous_and_non_staff_are_sent_to_the_login(db, make_user, client):
     assert client.post(action_url(notice.pk, "send")).status_code == 302
     notice.refresh_from_db()
     assert notice.state == State.DRAFT
+
+
+# -- races with the scheduler (issue 19) ----------------------------------------------------------
+def when(moment) -> dict:
+    local = timezone.localtime(moment)
+    return {"starts_at_0": local.strftime("%Y-%m-%d"), "starts_at_1": local.strftime("%H:%M:%S")}
+
+
+def test_a_save_never_undoes_the_schedulers_start(db, sender, client, monkeypatch):
+    """The scheduler puts the announcement live between the admin reading the row and saving it: the
+    save neither moves it back to scheduled (which would send round 1 twice) nor edits the live text,
+    and the editor is told."""
+    from realtime.announcements.admin import AnnouncementAdmin
+    from realtime.announcements.lifecycle import start_due
+
+    notice = announce("Soon", starts_in=timedelta(hours=1))
+    starts = notice.starts_at.replace(microsecond=0)
+    Announcement.objects.filter(pk=notice.pk).update(starts_at=starts)
+    real = AnnouncementAdmin.save_model
+
+    def racing(self, request, obj, form, change):
+        assert start_due(obj.pk, starts)  # a moment before the save
+        real(self, request, obj, form, change)
+
+    monkeypatch.setattr(AnnouncementAdmin, "save_model", racing)
+    response = client.post(change_url(notice.pk), form(title="Edited", **when(starts)))
+    notice.refresh_from_db()
+    assert (notice.state, notice.round, notice.title) == (State.LIVE, 1, "Soon")
+    assert response.status_code == 302 and response.url == change_url(notice.pk)
+    said = messages_of(response)
+    assert len(said) == 1 and "became Live while you were editing it" in said[0] and "not saved" in said[0]
+    assert "Edited" not in history(notice)
+
+
+def test_a_save_writes_only_what_its_form_changed(db, sender, client, monkeypatch):
+    """A field the form did not change keeps the value another writer gave it meanwhile."""
+    from realtime.announcements.admin import AnnouncementAdmin
+
+    notice = announce("Draft", draft=True)
+    real = AnnouncementAdmin.save_model
+
+    def racing(self, request, obj, form, change):
+        Announcement.objects.filter(pk=obj.pk).update(body="Set by a colleague")
+        real(self, request, obj, form, change)
+
+    monkeypatch.setattr(AnnouncementAdmin, "save_model", racing)
+    client.post(change_url(notice.pk), form(title="Edited", body=""))
+    notice.refresh_from_db()
+    assert (notice.title, notice.body, notice.state) == ("Edited", "Set by a colleague", State.DRAFT)
+
+
+def test_the_delivery_panel_pill_is_the_announcements_state(db, sender, client):
+    """A scheduled announcement's panel shows a 'Scheduled' pill, not a green 'live' one; only a live
+    announcement's pill is the live one (admin.css colours it by data-rt-stats-state)."""
+    scheduled = announce("Later", starts_in=timedelta(hours=1))
+    page = client.get(change_url(scheduled.pk)).content.decode()
+    assert 'data-rt-stats-state="scheduled" data-stat="state_label">Scheduled</span>' in page
+    assert ">live</span>" not in page and 'data-rt-stats-state="live"' not in page
+    live = announce("Now")
+    page = client.get(change_url(live.pk)).content.decode()
+    assert 'data-rt-stats-state="live" data-stat="state_label">Live</span>' in page
+    css = (
+        Path(__file__).resolve().parent.parent
+        / "realtime/announcements/static/realtime/announcements/admin.css"
+    ).read_text()
+    green = re.findall(r'\.rt-admin-stats__state\[data-rt-stats-state="(\w+)"\] \{ background: #2e7d32', css)
+    assert green == ["live"]

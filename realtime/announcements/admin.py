@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..api import send_to_hubs
+from .changeform import REFUSED, preview, refusal, save_changes
 from .forms import AnnouncementForm
 from .lifecycle import WAKE_MESSAGE, AnnouncementError, cancel, end, resend, schedule, send_now, send_test
 from .models import SEND_PERMISSION, Announcement, State, streams_installed
@@ -126,9 +127,21 @@ class AnnouncementAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Announcement, form: Any, change: bool) -> None:
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]  # the admin's user is signed in
-        super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
+        elif not save_changes(obj, form.changed_data):
+            setattr(request, REFUSED, True)  # response_change says why; save_related skips the lists
+            return
         if obj.state in (State.SCHEDULED, State.LIVE) and {"starts_at", "ends_at"} & set(form.changed_data):
             transaction.on_commit(lambda: send_to_hubs({"type": WAKE_MESSAGE}))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if not getattr(request, REFUSED, False):
+            super().save_related(request, form, formsets, change)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if not getattr(request, REFUSED, False):
+            return super().log_change(request, obj, message)
+        return None
 
     def response_add(
         self, request: HttpRequest, obj: Announcement, post_url_continue: str | None = None
@@ -136,6 +149,10 @@ class AnnouncementAdmin(admin.ModelAdmin):
         return self._send_after_save(request, obj) or super().response_add(request, obj, post_url_continue)
 
     def response_change(self, request: HttpRequest, obj: Announcement) -> HttpResponse:
+        if getattr(request, REFUSED, False):
+            now = Announcement.objects.filter(pk=obj.pk).first()
+            self.message_user(request, refusal(obj, now), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(obj))
         return self._send_after_save(request, obj) or super().response_change(request, obj)
 
     def _send_after_save(self, request: HttpRequest, obj: Announcement) -> HttpResponse | None:
@@ -214,7 +231,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
         context.update(
             {
                 "can_send": can_send,
-                "preview": _preview(obj),
+                "preview": preview(obj),
                 "object_actions": [
                     (name, spec[1])
                     for name, spec in OBJECT_ACTIONS.items()
@@ -264,30 +281,3 @@ class AnnouncementAdmin(admin.ModelAdmin):
     @admin.action(description=_("Resend"), permissions=["send"])
     def resend_selected(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
         self._bulk(request, queryset, resend, _("Resent %(count)d announcement(s)."))
-
-
-def _preview(obj: Announcement | None) -> dict[str, Any]:
-    """The banner as the site would show it (admin.js keeps it in step with the form)."""
-    if obj is None:
-        return {
-            "id": 0,
-            "round": 0,
-            "title": gettext("Your announcement"),
-            "body": "",
-            "link": "",
-            "level": "info",
-            "dismissible": True,
-            "topic": "",
-            "sent_at": "",
-        }
-    return {
-        "id": obj.pk,
-        "round": obj.round,
-        "title": obj.title,
-        "body": obj.body,
-        "link": obj.link,
-        "level": obj.level,
-        "dismissible": obj.is_dismissible,
-        "topic": "",
-        "sent_at": "",
-    }

@@ -3,13 +3,17 @@ the scheduler all come here.
 
 Each change is claimed in the database before anything is sent: a conditional UPDATE of `state`
 (`... WHERE pk = ? AND state IN (...)`) that only one caller can win, so two processes (or the
-scheduler racing an admin's click) never both send. On PostgreSQL the row is first taken with
+scheduler racing an admin's click) never both send. On PostgreSQL a scheduler first takes the row with
 `SELECT ... FOR UPDATE SKIP LOCKED`, so a process finding it claimed by another moves on instead of
-queueing behind it; SQLite has no row locks, and its database lock plus the conditional UPDATE give the
-same answer. The events are stored in the claiming transaction and published after it commits; a
-round on many topics (one per recipient) goes through `eventlog.store_on_topics`, which locks them in
-the one order every multi-topic writer shares (receipts' dismissal echoes too), so the two never
-deadlock on PostgreSQL.
+queueing behind it. A person's action (cancel, end, send, resend, schedule) waits for the row instead:
+skipping would answer "nothing to cancel" while a scheduler's claim is about to put it live, so Cancel
+queues behind that claim, sees it live, and takes it down. SQLite has no row locks, and its database
+lock plus the conditional UPDATE give the same answers.
+
+Claims are short. A round to everyone, the signed-in users or a stream's viewers is one event, stored
+in the claiming transaction and published after it commits. A targeted round (one event per
+recipient) is delivered after the claim commits, in chunks, by `delivery` (resumable; the scheduler
+takes over a round whose process died).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from django.utils.translation import gettext as _
 from ..api import send_to_hubs
 from ..eventlog import store_event, store_on_topics
 from ..publishing import publish_on_commit
-from .audience import delivery_topics, payload, recipients, user_topic, withdrawal_topics
-from .models import Announcement, Receipt, State
+from . import delivery
+from .audience import delivery_topics, payload, user_topic, withdrawal_topics
+from .models import Announcement, State
 
 logger = logging.getLogger("realtime.announcements")
 
@@ -41,14 +46,26 @@ class AnnouncementError(Exception):
 
 
 def _claim(
-    pk: int, expected: tuple[str, ...], when: dict[str, Any] | None = None, **changes: Any
+    pk: int,
+    expected: tuple[str, ...],
+    when: dict[str, Any] | None = None,
+    *,
+    skip_locked: bool = False,
+    **changes: Any,
 ) -> Announcement | None:
     """Move the row out of one of the `expected` states (and `when` conditions, e.g. a start time that
-    has come); the fresh row, or None if another caller won. Must run inside `transaction.atomic()`."""
+    has come); the fresh row, or None if another caller won. Must run inside `transaction.atomic()`.
+
+    `skip_locked` (schedulers): a row another transaction holds is left to it. Otherwise the claim
+    waits for that transaction and judges the row as it committed it."""
     rows = Announcement.objects.filter(pk=pk, state__in=expected, **(when or {}))
-    if connection.features.has_select_for_update_skip_locked:
+    if skip_locked and connection.features.has_select_for_update_skip_locked:
         if rows.select_for_update(skip_locked=True).values_list("pk", flat=True).first() is None:
             return None
+    elif connection.features.has_select_for_update:
+        # Locked by the id alone: a filter on the state would be judged on the row as it was before
+        # the holder's change (still scheduled, say) and miss what it is now (live).
+        Announcement.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).first()
     if not rows.update(**changes):
         return None
     return Announcement.objects.get(pk=pk)
@@ -74,20 +91,18 @@ def _wake_schedulers() -> None:
     transaction.on_commit(lambda: send_to_hubs({"type": WAKE_MESSAGE}))
 
 
-def _deliver(announcement: Announcement) -> int:
-    """Store this round's event on every topic it travels on; publish after commit. Returns how many."""
-    users: list[int] = []
+def _deliver(announcement: Announcement, *, now: bool = True) -> None:
+    """Send the round just claimed. One topic: stored in the claim, published after commit. Targeted:
+    by `delivery`, in chunks once the claim has committed (`now=False`: left to the caller's
+    scheduler, which takes free rounds)."""
     if announcement.targeted:
-        users = recipients(announcement)
-        Receipt.objects.bulk_create(
-            [Receipt(announcement=announcement, user_id=pk, round=announcement.round) for pk in users],
-            ignore_conflicts=True,
-        )
+        if now:
+            delivery.deliver(announcement.pk, announcement.round)  # waits for the commit
+        return
     data = payload(announcement)
-    topics = delivery_topics(announcement, users)
+    topics = delivery_topics(announcement)
     for event in store_on_topics([(topic, "announcement", data) for topic in topics]):
         publish_on_commit(event)
-    return len(topics)
 
 
 def _withdraw(announcement: Announcement, reason: str) -> None:
@@ -116,6 +131,7 @@ def send_now(announcement: Announcement, *, by: Any = None) -> Announcement:
             sent_at=now,
             round=F("round") + 1,
             ended_at=None,
+            delivery_lease=None,
         )
         if sent is None:
             raise AnnouncementError(
@@ -201,6 +217,7 @@ def resend(announcement: Announcement, *, by: Any = None) -> Announcement:
             ends_at=ends_at,
             ended_at=None,
             round=F("round") + 1,
+            delivery_lease=None,
         )
         if sent is None:
             raise AnnouncementError(
@@ -224,22 +241,38 @@ def send_test(announcement: Announcement, user: Any) -> int:
     return stored.id
 
 
-def start_due(pk: int, now: datetime) -> bool:
-    """The scheduler's start: True if this process won the claim and sent it."""
+def start_due(pk: int, now: datetime, *, deliver: bool = True) -> bool:
+    """The scheduler's start: True if this process won the claim and sent it. `deliver=False`: a
+    targeted round is left for the caller to deliver (`delivery.free_rounds`)."""
     due = {"starts_at__lte": now}
     with transaction.atomic():
-        missed = _claim(pk, (State.SCHEDULED,), {**due, "ends_at__lte": now}, state=State.ENDED, ended_at=now)
+        missed = _claim(
+            pk,
+            (State.SCHEDULED,),
+            {**due, "ends_at__lte": now},
+            skip_locked=True,
+            state=State.ENDED,
+            ended_at=now,
+        )
         if missed is not None:
             # Its whole window passed while no scheduler ran: nobody may be shown it any more.
             logger.warning("Announcement %s ended unsent: no scheduler ran between its start and end", pk)
             _log(missed, missed.created_by, "Ended unsent: no scheduler ran between its start and end.")
             return False
         sent = _claim(
-            pk, (State.SCHEDULED,), due, state=State.LIVE, sent_at=now, round=F("round") + 1, ended_at=None
+            pk,
+            (State.SCHEDULED,),
+            due,
+            skip_locked=True,
+            state=State.LIVE,
+            sent_at=now,
+            round=F("round") + 1,
+            ended_at=None,
+            delivery_lease=None,
         )
         if sent is None:
             return False
-        _deliver(sent)
+        _deliver(sent, now=deliver)
         _log(sent, sent.created_by, "Went live at its start time (scheduler).")
     logger.info("Announcement %s went live as scheduled", pk)
     return True
@@ -248,7 +281,9 @@ def start_due(pk: int, now: datetime) -> bool:
 def end_due(pk: int, now: datetime) -> bool:
     """The scheduler's end: True if this process won the claim and took it down."""
     with transaction.atomic():
-        ended = _claim(pk, (State.LIVE,), {"ends_at__lte": now}, state=State.ENDED, ended_at=now)
+        ended = _claim(
+            pk, (State.LIVE,), {"ends_at__lte": now}, skip_locked=True, state=State.ENDED, ended_at=now
+        )
         if ended is None:
             return False
         _withdraw(ended, "expired")

@@ -124,6 +124,10 @@ class Announcement(models.Model):
         ),
     )
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, editable=False)
+    # A targeted round goes out after its claim, in chunks (`delivery`): the last round sent to all of
+    # its recipients, and until when the process sending the current one holds it.
+    delivered_round = models.PositiveIntegerField(_("delivered round"), default=0, editable=False)
+    delivery_lease = models.DateTimeField(_("delivery lease"), null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -206,6 +210,9 @@ class Receipt(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
     )
     round = models.PositiveIntegerField(_("round"))
+    sent_at = models.DateTimeField(
+        _("sent at"), null=True, blank=True, help_text=_("When the round was stored on the user's topic.")
+    )
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     seen_at = models.DateTimeField(
         _("seen at"), null=True, blank=True, help_text=_("On screen while the tab was visible.")

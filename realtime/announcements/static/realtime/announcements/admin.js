@@ -69,6 +69,8 @@
       if (!(name in stats)) return;
       node.textContent = stats[name] === null ? "—" : String(stats[name]);
     });
+    var pill = panel.querySelector("[data-rt-stats-state]");
+    if (pill && typeof stats.state === "string") pill.setAttribute("data-rt-stats-state", stats.state);
   }
 
   function startPanel() {
