@@ -122,6 +122,31 @@ async def test_only_moderators_may_subscribe_to_the_moderators_topic(stream, own
         assert (await mod.subscribe(topic))["type"] == "subscribed"
 
 
+@pytest.mark.parametrize(
+    "how", ["stream.moderators.remove", "user.moderated_streams.clear", "stream.moderators.clear"]
+)
+async def test_a_moderator_taken_off_the_stream_leaves_the_moderators_topic(stream, owner, make_user, how):
+    helper = await database_sync_to_async(make_user)("helper")
+    await add_moderator(stream, helper)
+    topic = f"stream_mod.{stream.pk}"
+    async with RealtimeClient(user=helper) as removed, RealtimeClient(user=owner) as stays:
+        assert (await removed.subscribe(topic))["type"] == "subscribed"
+        await stays.subscribe(topic)
+
+        def take_away() -> None:
+            if how == "stream.moderators.remove":
+                stream.moderators.remove(helper)
+            elif how == "user.moderated_streams.clear":
+                helper.moderated_streams.clear()
+            else:
+                stream.moderators.clear()
+
+        await database_sync_to_async(take_away)()
+        kicked = await removed.receive_type("kicked", timeout=1.0)
+        assert (kicked["topic"], kicked["code"]) == (topic, "forbidden")
+        assert [m for m in await stays.collect() if m["type"] == "kicked"] == []  # the owner stays
+
+
 async def test_every_moderator_sees_restrictions_and_hidden_comments_live_and_on_subscribe(
     stream, owner, alice, bob, make_user
 ):

@@ -5,7 +5,8 @@ Its events are live only (`persistent = False`): the `subscribed` state is the w
 (re)subscribe gets it afresh, so a moderator who was offline misses nothing. Events:
 `restriction.set`, `restriction.lifted` and `comment.state` (`realtime.streams.restrictions`,
 `realtime.streams.moderation`). Only the stream's moderators may subscribe, judged from the database
-on every subscribe (a socket's user object caches permissions).
+on every subscribe (a socket's user object caches permissions), and re-checked when they lose the
+rights (`follows()`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
 
 from ..exceptions import Denied, ProtocolError
-from ..topics import Client, Topic
+from ..topics import ACCOUNT, Client, Topic
 from .lookup import load_stream
 from .models import Stream
 from .policy import is_moderator_now
@@ -37,6 +38,11 @@ class StreamModeratorsTopic(Topic):
         if stream is None:
             raise ProtocolError("not_found", _("No stream with id %(key)s.") % {"key": key})
         return cls(name, key, stream)
+
+    def follows(self) -> tuple[str, ...]:
+        # Staff rights, permissions and (realtime.streams.signals) the stream's moderators list: a
+        # re-check of the user's account asks authorize_subscribe again, and kicks with its code.
+        return (ACCOUNT,)
 
     async def authorize_subscribe(self, client: Client) -> None:
         if not getattr(client.user, "is_authenticated", False):

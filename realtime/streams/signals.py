@@ -4,17 +4,19 @@ log with it; a stream made members-only (`save()`, the admin) sheds its anonymou
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from ..api import reauthorize
 from ..eventlog import store_event, withdraw
 from ..models import Event, TopicSequence
 from ..publishing import publish_on_commit
+from ..topics import ACCOUNT
 from .lookup import forget_stream
 from .models import Comment, Stream
 
@@ -86,3 +88,23 @@ def _on_stream_saved(sender: Any, instance: Stream, **kwargs: Any) -> None:
         topic = instance.topic
         # Members-only now: every process re-checks its subscribers and kicks anonymous ones.
         transaction.on_commit(lambda: reauthorize(topic))
+
+
+@receiver(m2m_changed, sender=Stream.moderators.through, dispatch_uid="realtime.streams.moderators_changed")
+def _on_moderators_removed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any
+) -> None:
+    """A user no longer a stream's moderator leaves its moderators' topic (`stream_mod.<id>`, which
+    follows ACCOUNT) on every process; moderation requests already re-read their rights."""
+    if action not in ("post_remove", "post_clear"):
+        return
+    if reverse:  # user.moderated_streams.remove(...) / .clear()
+        users: Any = [instance.pk]
+    elif pk_set is None:  # stream.moderators.clear(): whoever they were, re-check the topic's subscribers
+        topic = f"stream_mod.{instance.pk}"
+        transaction.on_commit(lambda: reauthorize(topic))
+        return
+    else:
+        users = sorted(pk_set)
+    for user_id in users:
+        transaction.on_commit(functools.partial(reauthorize, ACCOUNT, user_id=user_id))
