@@ -303,3 +303,32 @@ async def test_the_admin_refuses_a_timeout_without_an_end(superuser_client, stre
     response = await sync_to_async(superuser_client.post)(add, form)
     assert response.status_code == 200 and "needs an end time" in response.content.decode()
     assert not await StreamRestriction.objects.aexists()
+
+
+async def test_deleting_restrictions_in_bulk_in_the_admin_lifts_each(
+    superuser_client, stream, owner, alice, bob
+):
+    from asgiref.sync import sync_to_async
+    from django.urls import reverse
+
+    restrict = database_sync_to_async(moderation.restrict)
+    rows = [await restrict(stream, alice, "mute", by=owner), await restrict(stream, bob, "ban", by=owner)]
+    async with RealtimeClient(user=owner) as mod:
+        await mod.subscribe(f"stream_mod.{stream.pk}")
+        changelist = reverse("admin:realtime_streams_streamrestriction_changelist")
+        form = {"action": "delete_selected", "_selected_action": [r.pk for r in rows], "post": "yes"}
+        assert (await sync_to_async(superuser_client.post)(changelist, form)).status_code == 302
+        lifted = events(await mod.collect(), "restriction.lifted")
+        assert sorted((e["data"]["user"]["username"], e["data"]["kind"]) for e in lifted) == [
+            ("alice", "mute"),
+            ("bob", "ban"),
+        ]
+    assert not await StreamRestriction.objects.aexists()
+
+
+def test_restrict_refuses_an_unknown_kind_and_a_timeout_without_a_duration(stream, alice):
+    with pytest.raises(ValueError, match="Unknown restriction kind"):
+        moderation.restrict(stream, alice, "exile")
+    with pytest.raises(ValueError, match="needs a duration"):
+        moderation.restrict(stream, alice, "timeout")
+    assert not StreamRestriction.objects.exists()

@@ -17,11 +17,13 @@ import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 from tests.browserkit import chromium  # noqa: E402
-from tests.test_browser import Viewer  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+from tests.test_browser import Viewer, screenshot  # noqa: E402
 
 expect = playwright_sync.expect
 
 STREAMS = ["m-tools", "m-ban", "m-timeout"]
+ARTIFACTS = ROOT / "var" / "artifacts"  # git-ignored: what each role saw, for a person to look at
 
 
 @pytest.fixture(autouse=True)
@@ -162,6 +164,7 @@ def test_ban_asks_first_and_the_banned_viewer_sees_one_state_live_after_reload_a
     expect(restriction_row(mod, "ban", "bob")).to_have_count(0)
     ban.click()
     dialog.get_by_label("Reason").fill("advertising")
+    mod.page.screenshot(path=str(ARTIFACTS / "moderation-ban-dialog.png"))
     dialog.get_by_role("button", name="Ban", exact=True).click()
     expect(mod.page.locator("[data-rt-error]")).to_have_text("Banned bob.")
     row = restriction_row(mod, "ban", "bob")
@@ -183,6 +186,8 @@ def test_ban_asks_first_and_the_banned_viewer_sees_one_state_live_after_reload_a
     mod.post("after the ban")
     bob.page.reload()
     banned_state()
+    screenshot(bob.page, "moderation-banned-viewer.png")
+    screenshot(mod.page, "moderation-panel.png")
     expect(comment_item(bob, "after the ban")).to_have_count(0)  # nothing after the ban reaches him
 
     row.locator('[data-rt-moderate="unban"]').click()
