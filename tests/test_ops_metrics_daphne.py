@@ -323,6 +323,15 @@ async def test_every_metric_holds_what_happened_across_two_processes(ops):
     for server in (a, b):
         log = server.output()
         assert "Traceback" not in log, log[-3000:]
+        # Each realtime line once (not again through daphne's root handler), with its level.
+        [outage] = [line for line in log.splitlines() if "Channel layer unavailable" in line]
+        assert " WARNING realtime.hub: " in outage
+    closing = [
+        line for line in a.output().splitlines() if "Closing a connection that stopped reading" in line
+    ]
+    assert len(closing) == STALLED and all(
+        " WARNING realtime" in line or " INFO realtime" in line for line in closing
+    )
 
 
 def test_the_endpoint_refuses_anonymous_and_non_staff_scrapes(ops):

@@ -168,7 +168,7 @@ def _create() -> Metrics:
     directory = multiprocess_dir()
     if directory:
         reap_dead_processes(directory)
-        atexit.register(_mark_dead, os.getpid())
+        atexit.register(_mark_dead, os.getpid(), directory)
     return metrics
 
 
@@ -176,11 +176,11 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
 
 
-def _mark_dead(pid: int) -> None:
+def _mark_dead(pid: int, directory: str) -> None:
     from prometheus_client import multiprocess
 
     with contextlib.suppress(OSError):
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid, directory)
 
 
 def reap_dead_processes(directory: str) -> list[int]:
@@ -194,7 +194,7 @@ def reap_dead_processes(directory: str) -> list[int]:
                 pids.add(int(found.group(1)))
     reaped = [pid for pid in sorted(pids) if pid != os.getpid() and not _alive(pid)]
     for pid in reaped:
-        _mark_dead(pid)
+        _mark_dead(pid, directory)
     return reaped
 
 
