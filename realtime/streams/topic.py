@@ -61,10 +61,12 @@ class StreamTopic(Topic):
             raise Denied("banned", _("You are banned from this stream."))
 
     def _check_and_describe(self, user: Any) -> None:
-        self._check_access(user)
+        # _check_access's decision, from the one query that also gives the viewer's standing: a muted
+        # or timed-out viewer's page closes its comment box from it (docs/streams.md).
         self.moderator = self.stream.is_moderator(user)
-        # A muted or timed-out viewer's page closes its comment box from this (docs/streams.md).
         self.standing = None if self.moderator else viewer_standing(self.stream, user)
+        if self.standing is not None and self.standing["kind"] == StreamRestriction.Kind.BAN:
+            raise Denied("banned", _("You are banned from this stream."))
 
     async def state(self, client: Client) -> dict[str, Any]:
         # The hub asks for the state once the connection is in the room, where a ban's kick finds it.
