@@ -116,7 +116,9 @@ async def reauthorize(hub: Hub, room: Room, only: list[Connection] | None = None
             hub.database.failed(exc, f"re-checking the subscribers of {room.topic}")
             return False
         except Exception:
-            logger.exception("Could not re-check subscriptions to %s", room.topic)
+            logger.exception(
+                "Could not re-check subscriptions to %s", room.topic, extra={"topic": room.topic}
+            )
             return True  # a bug: retrying would only log it again
         sub.topic = topic
     return True

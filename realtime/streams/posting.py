@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..eventlog import StoredEvent
 from ..exceptions import Unavailable
+from ..ops import logs
 from .storage import Outcome, store_comments
 
 if TYPE_CHECKING:
@@ -200,6 +201,11 @@ class CommentBatcher:
                 try:
                     await self.hub.publish_many(topic, chunk)  # False: the outage is the hub's to log
                 except Exception:  # a bug in the layer link must not stop this stream's publishes
-                    logger.exception("Publishing %d event(s) on %s failed", len(chunk), topic)
+                    logger.exception(
+                        "Publishing %d event(s) on %s failed",
+                        len(chunk),
+                        topic,
+                        extra=logs.context(topic=topic),
+                    )
         finally:
             self.unpublished.pop(stream_id, None)
