@@ -19,8 +19,9 @@ import traceback
 from pathlib import Path
 
 from bench import procs, report
+from bench import round as round_scenario
 from bench.scenarios import Options, Redis, Scenario, run
-from bench.servers import BENCH, ROOT, Context, all_servers, product_version
+from bench.servers import BENCH, ROOT, Context, Product, all_servers, product_version
 
 FULL = {
     "steady": dict(viewers=1000, rate=20, duration=15, posters=1),
@@ -33,6 +34,8 @@ FULL = {
     "producer": dict(viewers=500, rate=200, duration=10, posters=1),
     "storm": dict(viewers=2000, concurrency=200),
     "idle": dict(viewers=5000, concurrency=200, settle=3),
+    # A targeted announcement round to 10,000 staff while a normal client pings (issue 19).
+    "round": dict(viewers=10000),
 }
 QUICK = {
     "steady": dict(viewers=200, rate=20, duration=5, posters=1),
@@ -41,12 +44,15 @@ QUICK = {
     "producer": dict(viewers=100, rate=100, duration=5, posters=1),
     "storm": dict(viewers=400, concurrency=100),
     "idle": dict(viewers=1000, concurrency=100, settle=2),
+    "round": dict(viewers=1000),
 }
-SCENARIO_ORDER = ["steady", "steady-small", "hot", "bigroom", "producer", "storm", "idle"]
+SCENARIO_ORDER = ["steady", "steady-small", "hot", "bigroom", "producer", "storm", "idle", "round"]
 ROOMS = ("steady", "hot", "bigroom", "producer")
 # Scenarios about one process: in a full run (--servers all) they run on these servers only.
 ONE_PROCESS = ("node-ws", "tutorial-memory", "realtime-embedded")
-SERVERS_OF = {"bigroom": ONE_PROCESS, "producer": ONE_PROCESS}
+SERVERS_OF = {"bigroom": ONE_PROCESS, "producer": ONE_PROCESS, "round": ("realtime-embedded",)}
+# Scenarios only the product can run (an announcement round); it reads the embedded server's SQLite file.
+PRODUCT_ONLY = {"round": ("realtime-embedded",)}
 
 
 def parse_args(argv):
@@ -66,9 +72,10 @@ def parse_args(argv):
     p.add_argument(
         "--scenarios",
         default="all",
-        help="comma list: steady,steady-small,hot,bigroom,producer,storm,idle (steady-small runs on Redis "
+        help="comma list: steady,steady-small,hot,bigroom,producer,storm,idle,round (steady-small runs on Redis "
         "servers only; bigroom = 10,000 viewers x 20/s and producer = one connection at 200/s to 500 "
-        "viewers run on node-ws, tutorial-memory and realtime-embedded unless --servers names others)",
+        "viewers run on node-ws, tutorial-memory and realtime-embedded unless --servers names others; "
+        "round = a targeted announcement to 10,000 staff while a client pings, realtime-embedded only)",
     )
     for name in ROOMS:
         p.add_argument(f"--{name}-viewers", type=int)
@@ -78,6 +85,15 @@ def parse_args(argv):
     p.add_argument("--storm-connects", type=int)
     p.add_argument("--storm-concurrency", type=int)
     p.add_argument("--idle-connections", type=int)
+    p.add_argument(
+        "--round-recipients", type=int, help="staff users the round scenario's announcement goes to"
+    )
+    p.add_argument(
+        "--round-lead",
+        type=float,
+        default=10.0,
+        help="seconds from the round's set-up to its start (daphne starts and the client connects meanwhile)",
+    )
     p.add_argument(
         "--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)"
     )
@@ -161,6 +177,8 @@ def build_scenarios(args) -> list[Scenario]:
         sizes["storm"]["concurrency"] = args.storm_concurrency
     if args.idle_connections:
         sizes["idle"]["viewers"] = args.idle_connections
+    if args.round_recipients:
+        sizes["round"]["viewers"] = args.round_recipients
     wanted = SCENARIO_ORDER if args.scenarios == "all" else args.scenarios.split(",")
     out = []
     for name in SCENARIO_ORDER:
@@ -172,6 +190,8 @@ def build_scenarios(args) -> list[Scenario]:
             out.append(Scenario(name, "room", only_redis=True, **s))
         elif name in ROOMS:
             out.append(Scenario(name, "room", **sizes[name]))
+        elif name == "round":
+            out.append(Scenario(name, "round", **sizes[name]))
         else:
             out.append(Scenario(name, "connect", **sizes[name]))
     unknown = set(wanted) - set(SCENARIO_ORDER)
@@ -292,6 +312,8 @@ def main(argv=None) -> int:
             for sc in scenarios:
                 if sc.only_redis and not server.uses_redis:
                     continue
+                if sc.name in PRODUCT_ONLY and server.name not in PRODUCT_ONLY[sc.name]:
+                    continue
                 if args.servers == "all" and (
                     (server.default_scenarios is not None and sc.name not in server.default_scenarios)
                     or (sc.name in SERVERS_OF and server.name not in SERVERS_OF[sc.name])
@@ -300,7 +322,11 @@ def main(argv=None) -> int:
                 t0 = time.monotonic()
                 print(f"bench: {server.name} / {sc.name} ({sc.viewers} viewers) ...", end="", flush=True)
                 try:
-                    row = run(server, sc, ctx, opts, redis)
+                    if sc.mode == "round":
+                        assert isinstance(server, Product)
+                        row = round_scenario.run(server, sc.viewers, ctx, lead=args.round_lead)
+                    else:
+                        row = run(server, sc, ctx, opts, redis)
                 except Exception as exc:
                     traceback.print_exc(file=open(out / "runner-errors.log", "a"))
                     row = {
@@ -314,6 +340,8 @@ def main(argv=None) -> int:
                 summary = row.get("error") or (
                     f"lost {c.get('lost')}, p99 {(c.get('latency') or {}).get('p99')} ms"
                     if sc.mode == "room"
+                    else f"ping p99 {(c.get('latency') or {}).get('p99')} ms during a {c.get('round_s')} s round"
+                    if sc.mode == "round"
                     else f"{c.get('connect', {}).get('ok')} ok, {c.get('connect', {}).get('failed')} failed"
                 )
                 print(f" {time.monotonic() - t0:.0f}s: {summary}", flush=True)
@@ -324,8 +352,15 @@ def main(argv=None) -> int:
         procs.stop_all()
 
     sizes = ", ".join(
-        f"{s.name} {s.viewers} {'viewers' if s.mode == 'room' else 'connections'}"
-        + (f" x {s.rate:g}/s x {s.duration:g}s" if s.mode == "room" else f" @ {s.concurrency}")
+        f"{s.name} {s.viewers}"
+        + (f" {'viewers' if s.mode == 'room' else 'connections'}" if s.mode != "round" else "")
+        + (
+            f" x {s.rate:g}/s x {s.duration:g}s"
+            if s.mode == "room"
+            else " recipients"
+            if s.mode == "round"
+            else f" @ {s.concurrency}"
+        )
         for s in scenarios
     )
     window = args.coalesce_window if args.coalesce_window is not None else "product default"

@@ -1,6 +1,9 @@
 """Prepare the product for a benchmark run (run by the runner with DJANGO_SETTINGS_MODULE=bench.settings).
 
 python -m bench.product_setup migrate          create the bench's SQLite database
+python -m bench.product_setup round N LEAD     N staff users and an announcement to staff scheduled
+                                               LEAD s from now (the round scenario); prints
+                                               {"announcement", "starts_at" (epoch s), "recipients"}
 python -m bench.product_setup stream "<title>" [N]
                                                a stream allowing anonymous viewers, plus N single-use
                                                poster tickets (one per poster connection; default 1);
@@ -20,6 +23,9 @@ def main(argv: list[str]) -> None:
     if argv[0] == "migrate":
         call_command("migrate", verbosity=0, interactive=False)
         print(json.dumps({"ok": True}))
+        return
+    if argv[0] == "round":
+        print(json.dumps(schedule_round(int(argv[1]), float(argv[2]))))
         return
 
     from django.contrib.auth import get_user_model
@@ -52,6 +58,34 @@ def main(argv: list[str]) -> None:
             }
         )
     )
+
+
+def schedule_round(recipients: int, lead: float) -> dict:
+    """N staff users (one INSERT) and an announcement to staff that the daphne process's scheduler
+    starts `lead` seconds from now."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from realtime.announcements import announce
+
+    user_model = get_user_model()
+    start = user_model.objects.filter(username__startswith="bench-staff-").count()
+    user_model.objects.bulk_create(
+        [
+            user_model(username=f"bench-staff-{n}", is_staff=True, password="!")
+            for n in range(start, start + recipients)
+        ],
+        batch_size=1000,
+    )
+    notice = announce(
+        "Bench round", "One event per recipient", audience="staff", starts_in=timedelta(seconds=lead)
+    )
+    return {
+        "announcement": notice.pk,
+        "starts_at": notice.starts_at.timestamp(),
+        "recipients": user_model.objects.filter(is_staff=True, is_active=True).count(),
+    }
 
 
 if __name__ == "__main__":

@@ -198,3 +198,29 @@ def test_the_postgresql_two_process_server_is_judged_by_the_two_process_targets(
     assert "Hot room, Redis and PostgreSQL, two processes" in report.targets(
         [hot("realtime-redis-2p-pg", 90.0)]
     )
+
+
+def test_the_round_scenario_sends_a_targeted_round_while_a_client_pings(tmp_path):
+    """Issue 19's scenario at a tiny size: the daphne process's own scheduler sends a round to 30 staff
+    users at its start time; the client's pings and subscribes are timed before and during it."""
+    rows = _run_bench(
+        tmp_path,
+        "--servers",
+        "realtime-embedded",
+        "--scenarios",
+        "round",
+        "--round-recipients",
+        "30",
+        "--round-lead",
+        "8",
+    )
+    assert [row["scenario"] for row in rows] == ["round"]
+    row = rows[0]
+    assert "error" not in row, row.get("error")
+    client = row["client"]
+    assert client["done"] and client["delivered"] == row["recipients"] == 30
+    assert client["baseline"]["count"] > 0 and client["subscribe_baseline"]["count"] > 0
+    assert client["unanswered"] == 0 and client["round_s"] is not None
+    ok, text = report.check(row, rows)
+    assert "recipients in" in text and ok == (client["latency"]["p99"] < 250)
+    assert "round" in report.table(rows) and "a stream subscribe" in report.details(rows)
