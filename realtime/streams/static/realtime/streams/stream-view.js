@@ -443,7 +443,8 @@
 
   /** The comment box: open while the stream takes comments and the viewer is not restricted. */
   StreamView.prototype.refreshForm = function () {
-    this.setFormEnabled(this.streamOpen && !this.standing);
+    // Signed out in another tab: a restriction ending does not make this page able to post again.
+    this.setFormEnabled(this.streamOpen && !this.standing && this.client.reason !== "signed_out");
   };
 
   StreamView.prototype.setFormEnabled = function (enabled) {
@@ -696,7 +697,9 @@
       if (left <= 0) {
         clearInterval(self.reactionTimer);
         self.reactionTimer = null;
-        self.reactionsHeld.forEach(function (b) { b.disabled = false; });
+        // Restricted meanwhile: the buttons stay off, and come back with the rest when it ends.
+        if (self.standing) self.reactionsRestricted = self.reactionsRestricted.concat(self.reactionsHeld);
+        else self.reactionsHeld.forEach(function (b) { b.disabled = false; });
         self.reactionsHeld = [];
         self.setReactionStatus(null);
         return;
