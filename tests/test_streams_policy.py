@@ -182,3 +182,40 @@ def test_idle_reaction_counters_and_standings_are_dropped():
     assert set(participation.reactions) == {(2, 1), (3, 1)} and participation.standings == {}
     participation.throttle((3, 1), 102.5)
     assert set(participation.reactions) == {(3, 1)}
+
+
+# -- the viewer's standing (issue 19) -------------------------------------------------------------
+def test_a_viewers_standing_is_their_worst_active_restriction_and_never_a_moderators(stream, owner, alice):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import AnonymousUser
+    from django.utils import timezone
+
+    assert policy.viewer_standing(stream, alice) is None
+    assert policy.viewer_standing(stream, AnonymousUser()) is None
+    moderation.restrict(stream, alice, StreamRestriction.Kind.MUTE, reason="noise")
+    assert policy.viewer_standing(stream, alice) == {"kind": "mute", "until": None, "reason": "noise"}
+    timeout = moderation.restrict(stream, alice, StreamRestriction.Kind.TIMEOUT, seconds=30)
+    assert policy.viewer_standing(stream, alice)["kind"] == "timeout"
+    # An expired timeout no longer counts: the mute shows again, without anyone lifting anything.
+    StreamRestriction.objects.filter(pk=timeout.pk).update(until=timezone.now() - timedelta(seconds=1))
+    assert policy.viewer_standing(stream, alice)["kind"] == "mute"
+    # A restriction on a moderator is ignored (take away their rights instead).
+    StreamRestriction.objects.create(stream=stream, user=owner, kind=StreamRestriction.Kind.BAN)
+    assert policy.viewer_standing(stream, owner) is None
+
+
+def test_check_refuses_a_timed_out_viewer_with_timed_out_until_it_ends(stream, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from realtime.exceptions import Denied
+
+    timeout = moderation.restrict(stream, alice, StreamRestriction.Kind.TIMEOUT, seconds=30)
+    with pytest.raises(Denied) as refusal:
+        policy.check(stream, policy.Standing(timeout=timeout), "reaction")
+    assert refusal.value.code == "timed_out" and "until" in refusal.value.message
+    timeout.until = timezone.now() - timedelta(seconds=1)
+    policy.check(stream, policy.Standing(timeout=timeout), "reaction")  # ended: nothing raised
+    policy.check(stream, policy.Standing(timeout=timeout, moderator=True), "comment")
