@@ -40,8 +40,9 @@ from .models import TARGETED, Announcement, Receipt, State
 
 logger = logging.getLogger("realtime.announcements")
 
-#: Recipients per transaction: small enough that other writers wait tens of milliseconds at most.
-CHUNK = 500
+#: Recipients per transaction: a chunk takes ~0.1 s on SQLite, so what waits behind one (a subscribe,
+#: a comment) waits about that long (bench/RESULTS.md, the round scenario).
+CHUNK = 200
 #: How long a deliverer's claim on a round lasts without a chunk renewing it (a dead process's round
 #: is taken over after this).
 LEASE = timedelta(seconds=30)
