@@ -132,6 +132,8 @@ class RealtimeConsumer(AsyncConsumer):
                 heartbeat=realtime_settings.HEARTBEAT,
                 max_frame=realtime_settings.MAX_FRAME_BYTES,
                 max_in_flight=realtime_settings.MAX_PUBLISHES_IN_FLIGHT,
+                request_rate=realtime_settings.REQUEST_RATE,
+                request_burst=realtime_settings.REQUEST_BURST,
             )
         )
 
@@ -168,7 +170,8 @@ class RealtimeConsumer(AsyncConsumer):
         pipeline = self.pipeline
         refusal = self.budget.refusal(pipeline.waiting() if pipeline else 0)
         if refusal is not None:
-            self.refuse(refusal, request, abuse=True)
+            # Counted toward the abuse limit unless it is the client's own frames already on the wire.
+            self.refuse(refusal, request, abuse=not refusal.excused)
             return
         if request.type == "ping" or (request.type == "unsubscribe" and pipeline is None):
             # A ping waits for nothing; an unsubscribe with nothing before it needs no await.

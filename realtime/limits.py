@@ -3,9 +3,10 @@
 Three bounds, all enforced without waiting for the database, so refusing costs less than obeying:
 
 - `RequestBudget`: a token bucket per connection (`REQUEST_RATE` a second on average, `REQUEST_BURST`
-  at once) that also caps the requests waiting for their answer. Requests over it are answered
-  `rate_limited` at once, and those refusals count toward the abuse limit: a client told to slow down
-  that keeps sending is flooding.
+  at once, both announced in `hello` so clients pace themselves) that also caps the requests waiting
+  for their answer. Requests over it are answered `rate_limited` with a `retry_after`, and those
+  refusals count toward the abuse limit: a client told to slow down that keeps sending is flooding.
+  Until that `retry_after` is over every request is refused (see `OverBudget`).
 - `AbuseCounter`: refusals only a broken or hostile client earns; past `ABUSE_LIMIT` within
   `ABUSE_WINDOW` seconds the connection is closed with 4429.
 - `ConnectionCounter`: live sockets per user and per anonymous client address in this process
@@ -30,46 +31,78 @@ if TYPE_CHECKING:
     from .hub import Hub
 
 
+class OverBudget(ProtocolError):
+    """`rate_limited` from the request budget; `excused`: not counted toward the abuse limit."""
+
+    def __init__(self, message: str, *, retry_after: float, excused: bool) -> None:
+        super().__init__("rate_limited", message, retry_after=retry_after)
+        self.excused = excused
+
+
 class RequestBudget:
-    """Token bucket: `rate` requests a second, `burst` at once; judged when a frame arrives."""
+    """Token bucket: `rate` requests a second, `burst` at once; judged when a frame arrives.
 
-    __slots__ = ("rate", "burst", "tokens", "stamp")
+    A refusal says `retry_after`, and until then every request is refused (a quiet period). Why:
+    a client learns of the refusal a round trip late, and what it sent meanwhile must not be carried
+    out ahead of the refused request's retry (one connection's comments stay in order). Those
+    refusals are the client's own frames already on the wire, not flooding, so they are `excused`,
+    up to `burst` of them per `window` seconds (more than a client can have on the wire when it obeys
+    the budget): a client that ignores `retry_after` and keeps sending is still counted, and closed.
+    """
 
-    def __init__(self, rate: float, burst: int) -> None:
+    __slots__ = ("rate", "burst", "window", "tokens", "stamp", "quiet_until", "excused")
+
+    def __init__(self, rate: float, burst: int, *, window: float = 10.0) -> None:
         self.rate = rate
         self.burst = burst
+        self.window = window
         self.tokens = float(burst)
         self.stamp = time.monotonic()
+        self.quiet_until = 0.0  # the retry_after of the last refusal that counted ends here
+        self.excused: deque[float] = deque()  # when refusals inside a quiet period were excused
 
-    def refusal(self, waiting: int) -> ProtocolError | None:
+    def refusal(self, waiting: int) -> OverBudget | None:
         """Take a token for one more request, or say why not (`waiting`: requests not yet answered)."""
-        if waiting >= self.burst:
-            # The server is behind on this connection's earlier requests (a slow database, or a client
-            # that sends faster than anyone reads): refuse instead of queueing without bound.
-            return ProtocolError(
-                "rate_limited",
-                _(
-                    "%(count)s requests are still waiting for their answers; wait for them before sending more."
-                )
-                % {"count": waiting},
-                retry_after=1.0,
-            )
         now = time.monotonic()
         self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens < 1.0:
-            return ProtocolError(
-                "rate_limited",
+        if now < self.quiet_until:
+            while self.excused and self.excused[0] < now - self.window:
+                self.excused.popleft()
+            excused = len(self.excused) < self.burst
+            if excused:
+                self.excused.append(now)
+            return OverBudget(
                 _("Too many requests: at most %(rate)s a second on one connection.")
                 % {"rate": f"{self.rate:g}"},
-                retry_after=max((1.0 - self.tokens) / self.rate, 0.1),
+                retry_after=max(self.quiet_until - now, 0.01),
+                excused=excused,
             )
-        self.tokens -= 1.0
-        return None
+        if waiting >= self.burst:
+            # The server is behind on this connection's earlier requests (a slow database, or a client
+            # that sends faster than anyone reads): refuse instead of queueing without bound.
+            message = _(
+                "%(count)s requests are still waiting for their answers; wait for them before sending more."
+            ) % {"count": waiting}
+            retry_after = 1.0
+        elif self.tokens < 1.0:
+            message = _("Too many requests: at most %(rate)s a second on one connection.") % {
+                "rate": f"{self.rate:g}"
+            }
+            retry_after = max((1.0 - self.tokens) / self.rate, 0.1)
+        else:
+            self.tokens -= 1.0
+            return None
+        self.quiet_until = now + retry_after
+        return OverBudget(message, retry_after=retry_after, excused=False)
 
     @classmethod
     def from_settings(cls) -> RequestBudget:
-        return cls(float(realtime_settings.REQUEST_RATE), int(realtime_settings.REQUEST_BURST))
+        return cls(
+            float(realtime_settings.REQUEST_RATE),
+            int(realtime_settings.REQUEST_BURST),
+            window=float(realtime_settings.ABUSE_WINDOW),
+        )
 
 
 class AbuseCounter:

@@ -22,6 +22,8 @@ async def test_hello_names_the_user_and_the_heartbeat(alice):
             "heartbeat": 25,
             "max_frame": 16384,
             "max_in_flight": 64,
+            "request_rate": 20.0,
+            "request_burst": 100,
         }
 
 

@@ -120,7 +120,43 @@ def test_the_budget_allows_a_burst_then_its_rate(monkeypatch):
     assert [budget.refusal(0) is None for _ in range(3)] == [True, True, False]
     # However many tokens there are, no more than `burst` requests may wait for their answers.
     now[0] += 60
-    assert budget.refusal(5).code == "rate_limited" and budget.refusal(4) is None
+    assert budget.refusal(4) is None
+    assert budget.refusal(5).code == "rate_limited"
+
+
+def test_after_a_refusal_everything_is_refused_until_its_retry_after_and_those_are_excused(monkeypatch):
+    """What a client sent before the first refusal reached it is refused too (nothing overtakes the
+    refused request's retry) but not counted as abuse; once retry_after is over, requests go through."""
+    now = [100.0]
+    monkeypatch.setattr("realtime.limits.time.monotonic", lambda: now[0])
+    budget = RequestBudget(rate=10, burst=5)
+    assert [budget.refusal(0) for _ in range(5)] == [None] * 5
+    first = budget.refusal(0)
+    assert first.excused is False and first.retry_after == pytest.approx(0.1)
+    now[0] += 0.09  # almost a token back, and a frame the client sent before it heard of the refusal
+    later = budget.refusal(0)
+    assert later.code == "rate_limited" and later.excused is True
+    assert later.retry_after == pytest.approx(0.01)  # the rest of the pause, not a new one
+    now[0] += 0.02
+    assert budget.refusal(0) is None  # the client waited retry_after: served again
+
+
+def test_a_client_that_ignores_retry_after_is_counted_again(monkeypatch):
+    """Excused refusals are capped (burst per window), and every refusal after a pause counts."""
+    now = [100.0]
+    monkeypatch.setattr("realtime.limits.time.monotonic", lambda: now[0])
+    budget = RequestBudget(rate=10, burst=5, window=10.0)
+    for _ in range(5):
+        budget.refusal(0)
+    outcomes = [budget.refusal(0).excused for _ in range(12)]  # a flood, all inside the pause
+    assert outcomes == [False] + [True] * 5 + [False] * 6
+    now[0] += 0.2  # the pause is over, two tokens back: the flood goes on
+    more = [budget.refusal(0) for _ in range(4)]
+    assert [m is None for m in more] == [True, True, False, False]
+    assert [m.excused for m in more[2:]] == [False, False]  # the cap holds across pauses
+    now[0] += 10.5  # a window later the client is excused again
+    assert [budget.refusal(0) is None for _ in range(6)] == [True] * 5 + [False]
+    assert budget.refusal(0).excused is True
 
 
 @pytest.mark.parametrize(

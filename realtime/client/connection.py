@@ -114,6 +114,7 @@ class Client:
             deliver=subscription._deliver,
             on_subscribed=subscription._on_subscribed,
             on_refused=subscription._on_refused,
+            now=self._now(),
         )
         self._subscriptions[topic] = subscription
         self._wake.set()
@@ -179,7 +180,7 @@ class Client:
     def _drop(self, subscription: Subscription) -> None:
         if self._subscriptions.get(subscription.topic) is subscription:
             del self._subscriptions[subscription.topic]
-            self._session.unsubscribe(subscription.topic)
+            self._session.unsubscribe(subscription.topic, self._now())
             self._wake.set()
 
     def _set_state(self, state: str, reason: str | None = None) -> None:

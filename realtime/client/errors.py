@@ -26,9 +26,12 @@ def publish_is_retried(code: str, retry_after: float | None) -> bool:
     return code == "rate_limited" and retry_after is not None
 
 
-def subscribe_is_retried(code: str) -> bool:
-    """Whether a subscribe refused with `code` is sent again rather than given up."""
-    return code in SUBSCRIBE_RETRY_CODES
+def subscribe_is_retried(code: str, retry_after: float | None = None) -> bool:
+    """Whether a subscribe refused with `code` is sent again rather than given up (`rate_limited`
+    with a `retry_after`: the request budget's "not now", as for publishes)."""
+    if code in SUBSCRIBE_RETRY_CODES:
+        return True
+    return code == "rate_limited" and retry_after is not None
 
 
 class RealtimeError(Exception):

@@ -62,8 +62,11 @@ class Outbox:
     def in_flight(self) -> int:
         return sum(1 for p in self.items.values() if p.sent)
 
-    def due(self, now: float, can_send: Callable[[str], bool]) -> list[Publish]:
-        """The publishes to send now, in order; they are marked sent."""
+    def due(
+        self, now: float, can_send: Callable[[str], bool], affordable: Callable[[], bool] = lambda: True
+    ) -> list[Publish]:
+        """The publishes to send now, in order; they are marked sent. `affordable()` spends the
+        request budget's token for one (False: the budget is spent, the rest wait)."""
         out: list[Publish] = []
         if now < self.hold_until:
             return out
@@ -72,7 +75,7 @@ class Outbox:
             # A topic whose subscription is not live holds back its own publishes only, all of them.
             if publish.sent or not can_send(publish.topic):
                 continue
-            if room <= 0:
+            if room <= 0 or not affordable():
                 break
             publish.sent = True
             publish.deadline = now + publish.timeout if publish.timeout > 0 else None

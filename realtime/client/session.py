@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .backoff import Decision, Random, Reconnect, backoff_delay
 from .errors import RealtimeError, subscribe_is_retried
 from .outbox import DEFAULT_MAX_IN_FLIGHT, Outbox, Publish, Settle
+from .pacing import RequestPacer
 from .topics import Deliver, TopicState
 
 DEFAULT_HEARTBEAT = 25.0  # seconds, until the server's `hello` says otherwise
@@ -37,6 +39,12 @@ class Session:
         self.stopped: str | None = None  # why the client stopped for good ("closed", "signed_out", ...)
         self.dead = False  # the heartbeat gave up on the current socket: close it (code 4000)
         self.outgoing: list[dict[str, Any]] = []
+        # The server's request budget (pacing.py): None before `hello`, or when it announces none.
+        self.pacer: RequestPacer | None = None
+        self._queued: deque[dict[str, Any]] = deque()  # requests other than publishes, waiting for it
+        self._spent = 0  # requests sent on this connection before the pacer existed
+        self._paced = False  # something waits for the pacer's next token: wake up then
+        self._clock = 0.0  # the latest `now` we were given (subscribe/unsubscribe take none)
         self._refs = itertools.count(1)
         self._ref_prefix = secrets.token_hex(4)
         self._retry_after_close: float | None = None
@@ -60,6 +68,7 @@ class Session:
         deliver: Deliver,
         on_subscribed: Callable[[dict[str, Any]], None],
         on_refused: Callable[[RealtimeError], None],
+        now: float | None = None,
     ) -> TopicState:
         if name in self.topics:
             raise ValueError(f"already subscribed to {name!r}: use the Subscription you have")
@@ -68,10 +77,10 @@ class Session:
         )
         self.topics[name] = topic
         if self.connected:
-            self.outgoing.append(topic.subscribe_frame(self.new_ref()))
+            self._request(topic.subscribe_frame(self.new_ref()), now)
         return topic
 
-    def unsubscribe(self, name: str) -> None:
+    def unsubscribe(self, name: str, now: float | None = None) -> None:
         if self.topics.pop(name, None) is None:
             return
         # Publishes still waiting to go out would now be sent without the subscription they needed.
@@ -81,7 +90,7 @@ class Session:
             unsent_only=True,
         )
         if self.connected:
-            self.outgoing.append({"type": "unsubscribe", "topic": name, "ref": self.new_ref()})
+            self._request({"type": "unsubscribe", "topic": name, "ref": self.new_ref()}, now)
 
     def publish(
         self,
@@ -97,6 +106,7 @@ class Session:
         if self.stopped:
             settle(None, RealtimeError(self._stop_code(), f"the client stopped: {self.stopped}"))
             return ""
+        self._clock = now
         ref = self.new_ref()
         frame = {"type": "publish", "ref": ref, "topic": topic, "event": event, "data": data}
         self.outbox.add(Publish(ref, topic, frame, retry, timeout, settle))
@@ -124,13 +134,15 @@ class Session:
         self.connected, self.greeted, self.dead = True, False, False
         self._last_frame_at, self._ping_sent_at = now, None
         self._next_ping_at = now + self.heartbeat
+        self._new_budget()
         # Resubscribe at once, resuming after the last id seen; publishes wait for `hello`.
         for topic in self.topics.values():
-            self.outgoing.append(topic.subscribe_frame(self.new_ref()))
+            self._request(topic.subscribe_frame(self.new_ref()), now)
 
     def connection_lost(self, code: int | None, now: float) -> Decision:
         """The socket is gone; returns what to do next (the caller sleeps `delay`, then reconnects)."""
         self.connected = self.greeted = False
+        self._new_budget()  # what waited for the pacer is re-sent by the next connection, if at all
         for topic in self.topics.values():
             topic.disconnected()
         self.outbox.connection_lost()
@@ -141,6 +153,7 @@ class Session:
         return decision
 
     def frame_received(self, frame: dict[str, Any], now: float) -> None:
+        self._clock = now
         self._last_frame_at, self._ping_sent_at = now, None  # any frame is a sign of life
         kind = frame.get("type")
         if kind == "batch":
@@ -182,9 +195,13 @@ class Session:
         window = frame.get("max_in_flight")
         has_window = isinstance(window, int) and not isinstance(window, bool) and window > 0
         self.outbox.max_in_flight = window if has_window else DEFAULT_MAX_IN_FLIGHT  # type: ignore[assignment]
+        self.pacer = RequestPacer.from_hello(frame, now, spent=self._spent)
 
     def _error(self, frame: dict[str, Any], now: float) -> None:
         ref = frame.get("ref")
+        retry_after = _number(frame.get("retry_after"))
+        if frame.get("code") == "rate_limited" and retry_after is not None and self.pacer is not None:
+            self.pacer.refused(retry_after, now)  # whichever request it answers (a ping has no ref)
         if not ref:
             # An `unavailable` answering no request comes before a 4013 close: how long to stay away.
             if frame.get("code") == "unavailable":
@@ -196,7 +213,7 @@ class Session:
         if topic is None:
             return
         error = RealtimeError.from_frame(frame)
-        if subscribe_is_retried(error.code):
+        if subscribe_is_retried(error.code, error.retry_after):
             # The server failed (database or layer down), it did not say no: ask again later.
             topic.ref = None
             wait = error.retry_after
@@ -211,6 +228,7 @@ class Session:
     # -- the clock -----------------------------------------------------------------------------------
     def poll(self, now: float) -> None:
         """Run what fell due by `now`: pings, the dead-socket check, retries, timeouts."""
+        self._clock = now
         self.outbox.expire(now)
         if not self.connected:
             return
@@ -226,7 +244,7 @@ class Session:
                 self.dead = True
         for topic in self.topics.values():
             if topic.retry_at is not None and topic.retry_at <= now:
-                self.outgoing.append(topic.subscribe_frame(self.new_ref()))
+                self._request(topic.subscribe_frame(self.new_ref()), now)
         self._flush(now)
 
     def next_wakeup(self) -> float | None:
@@ -237,19 +255,50 @@ class Session:
             times.append(deadline)
         if self.connected:
             times.append(min(self._next_ping_at, self._last_frame_at + 2 * self.heartbeat + 0.001))
+            if self._paced and self.pacer is not None:
+                times.append(self.pacer.ready_at())
             if self._ping_sent_at is not None:
                 times.append(self._ping_sent_at + self.heartbeat)
         return min(times, default=None)
 
     def _ping(self, now: float) -> None:
-        self.outgoing.append({"type": "ping"})
+        self._request({"type": "ping"}, now)
         if self._ping_sent_at is None:
             self._ping_sent_at = now
 
-    def _flush(self, now: float) -> None:
-        if not self.greeted:
+    # -- sending, within the server's budget ----------------------------------------------------------
+    def _new_budget(self) -> None:
+        self.pacer, self._spent, self._paced = None, 0, False
+        self._queued.clear()
+
+    def _request(self, frame: dict[str, Any], now: float | None) -> None:
+        """Send a request other than a publish, after those already waiting for the pacer."""
+        if self.pacer is None:
+            self.outgoing.append(frame)
+            self._spent += 1
             return
-        for publish in self.outbox.due(now, self._can_send):
+        self._queued.append(frame)
+        self._release(self._clock if now is None else now)
+
+    def _release(self, now: float) -> bool:
+        """Send the waiting requests the pacer allows; True once none waits."""
+        while self._queued and (self.pacer is None or self.pacer.take(now)):
+            self.outgoing.append(self._queued.popleft())
+        self._paced = self._paced or bool(self._queued)
+        return not self._queued
+
+    def _affordable(self, now: float) -> bool:
+        if self.pacer is None or self.pacer.take(now):
+            return True
+        self._paced = True
+        return False
+
+    def _flush(self, now: float) -> None:
+        self._clock, self._paced = now, False
+        # Requests other than publishes go first: they are few, and publishes may wait on them.
+        if not self._release(now) or not self.greeted:
+            return
+        for publish in self.outbox.due(now, self._can_send, lambda: self._affordable(now)):
             self.outgoing.append(publish.frame)
 
     def _can_send(self, topic: str) -> bool:

@@ -125,6 +125,14 @@
   // 1001 is a planned restart: the server will be back in a moment. Spread the page's return over
   // this window so a restarted server is not met by every tab in the same millisecond.
   var RESTART_JITTER = 1000;
+  // Pacing runs this far inside the server's request budget (hello.request_rate, request_burst): the
+  // two clocks drift, and the network delivers frames in bunches. A rate_limited pause holds requests
+  // other than publishes at most PACE_MAX_PAUSE: a stream's comment limit says rate_limited too, with
+  // pauses of seconds meant for comments (those hold publishes, _holdPublishes).
+  var PACE_RATE_MARGIN = 0.9;
+  var PACE_BURST_RESERVE = 0.1;
+  var PACE_MAX_PAUSE = 1000;
+  var PACE_MIN_WAIT = 5; // ms: a timer for a sliver of a token would only spin
 
   // -- decision points -----------------------------------------------------------------------------
   // Pure functions, exported as `policy`, so a table of protocol cases shared with the Python client
@@ -146,9 +154,60 @@
     return PUBLISH_RETRY_CODES[code] === true;
   }
 
-  /** Whether a subscribe refused with `code` is sent again after a pause (else the refusal is final). */
-  function subscribeRetryable(code) {
+  /**
+   * Whether a subscribe refused with `code` is sent again after a pause (else the refusal is final);
+   * rate_limited with a retry_after is the request budget's "not now", as for publishes.
+   */
+  function subscribeRetryable(code, retryAfter) {
+    if (code === "rate_limited") return typeof retryAfter === "number";
     return SUBSCRIBE_RETRY_CODES[code] === true;
+  }
+
+  /**
+   * RequestPacer(rate, burst, now, spent): the server's request budget (realtime/limits.py: every
+   * publish, subscribe, unsubscribe and ping costs a token; over it, rate_limited, and enough of those
+   * end in 4429) mirrored as a token bucket a margin inside it, times in ms. `spent`: requests already
+   * sent on the connection before its hello (the resubscribes on open). realtime.client's pacing.py
+   * is the same.
+   */
+  function RequestPacer(rate, burst, now, spent) {
+    this.rate = (rate * PACE_RATE_MARGIN) / 1000; // tokens a ms
+    this.burst = Math.max(1, burst - Math.max(1, Math.ceil(burst * PACE_BURST_RESERVE)));
+    this.tokens = this.burst - (spent || 0);
+    this.stamp = now;
+    this.pausedUntil = 0; // the server asked us to wait (retry_after)
+  }
+  RequestPacer.prototype._refill = function (now) {
+    if (now > this.stamp) {
+      this.tokens = Math.min(this.burst, this.tokens + (now - this.stamp) * this.rate);
+      this.stamp = now;
+    }
+  };
+  /** Spend a token for one request to send now; false: it must wait until readyAt(). */
+  RequestPacer.prototype.take = function (now) {
+    this._refill(now);
+    // 1e-9: ten refills of a tenth of a token must make one, whatever floating point says.
+    if (now < this.pausedUntil || this.tokens < 1 - 1e-9) return false;
+    this.tokens -= 1;
+    return true;
+  };
+  /** When take() can next succeed. */
+  RequestPacer.prototype.readyAt = function () {
+    return Math.max(this.stamp + Math.max(1 - this.tokens, 0) / this.rate, this.pausedUntil);
+  };
+  /** The server answered rate_limited with this retry_after (ms): its bucket is empty. */
+  RequestPacer.prototype.refused = function (retryAfterMs, now) {
+    this._refill(now);
+    this.tokens = Math.min(this.tokens, 0);
+    this.pausedUntil = Math.max(this.pausedUntil, now + Math.min(retryAfterMs, PACE_MAX_PAUSE));
+  };
+
+  /** The pacer for a connection whose hello was `frame`; null when it announces no budget (no pacing). */
+  function requestPacer(frame, now, spent) {
+    var rate = Number(frame && frame.request_rate);
+    var burst = Number(frame && frame.request_burst);
+    if (!(rate > 0) || !(burst > 0)) return null;
+    return new RequestPacer(rate, Math.floor(burst), now, spent);
   }
 
   /** How many publishes may be sent and unanswered on a connection whose hello was `frame`. */
@@ -255,6 +314,10 @@
     this._maxInFlight = DEFAULT_MAX_IN_FLIGHT; // from the current connection's hello
     this._holdTimer = null; // while set, no publish goes out: the server asked us to wait (retry_after)
     this._holdUntil = 0;
+    this._pacer = null; // the current connection's request budget (null: before hello, or none announced)
+    this._paced = []; // requests other than publishes waiting for the pacer, in order
+    this._paceTimer = null;
+    this._spent = 0; // requests sent on the current socket before its pacer existed
     this._listeners = {};
     this._onWake = this._wake.bind(this);
     if (this._doc && this._doc.addEventListener) this._doc.addEventListener("visibilitychange", this._onWake);
@@ -380,6 +443,7 @@
     }
     this._ws = ws;
     this._greeted = false;
+    this._newBudget();
     ws.onopen = function () {
       if (self._ws !== ws) return;
       self._lastFrameAt = Date.now();
@@ -415,6 +479,7 @@
     this._ws = null;
     this._greeted = false;
     this._stopHeartbeat();
+    this._newBudget(); // what waited for the pacer is re-sent by the next connection, if at all
     if (ws && ws !== "pending") {
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
       try { ws.close(); } catch { /* already closing */ }
@@ -488,6 +553,7 @@
     clearTimeout(this._retryTimer);
     clearTimeout(this._holdTimer);
     this._holdTimer = null;
+    this._newBudget();
     this._subs.forEach(function (topic) { topic._disconnected(); });
     this._setState("offline", reason);
     var err = RealtimeError(reason === "signed_out" ? "signed_out" : "closed", "connection stopped: " + reason);
@@ -529,7 +595,7 @@
     }, Math.min(interval / 2, 5000));
   };
   Client.prototype._ping = function () {
-    if (this._send({ type: "ping" }) && !this._pingSentAt) this._pingSentAt = Date.now();
+    if (this._request({ type: "ping" }) && !this._pingSentAt) this._pingSentAt = Date.now();
   };
   Client.prototype._stopHeartbeat = function () {
     clearInterval(this._pingTimer);
@@ -542,6 +608,50 @@
     if (!ws || ws === "pending" || ws.readyState !== 1) return false;
     ws.send(JSON.stringify(frame));
     return true;
+  };
+
+  // -- pacing: the server's request budget ---------------------------------------------------------
+  // Every request costs the server a token (see RequestPacer). Requests other than publishes
+  // (subscribe, unsubscribe, ping) go through _request, publishes through _flush; both spend from the
+  // pacer, and what finds it empty waits, in order (the others ahead of publishes: they are few, and
+  // publishes may wait on a subscription).
+  Client.prototype._newBudget = function () {
+    this._pacer = null;
+    this._paced = [];
+    this._spent = 0;
+    clearTimeout(this._paceTimer);
+    this._paceTimer = null;
+  };
+
+  /** Send a request other than a publish, within the budget; false when there is no socket to send on. */
+  Client.prototype._request = function (frame) {
+    if (!this._pacer) {
+      if (!this._send(frame)) return false;
+      this._spent += 1;
+      return true;
+    }
+    if (!this._ws || this._ws === "pending" || this._ws.readyState !== 1) return false;
+    this._paced.push(frame);
+    this._release();
+    return true;
+  };
+
+  /** Send the waiting requests the pacer allows; true once none waits. */
+  Client.prototype._release = function () {
+    var now = Date.now();
+    while (this._paced.length && this._pacer && this._pacer.take(now)) this._send(this._paced.shift());
+    if (this._paced.length) this._paceLater();
+    return this._paced.length === 0;
+  };
+
+  /** Come back when the pacer has a token again (once: one timer at a time). */
+  Client.prototype._paceLater = function () {
+    var self = this;
+    if (this._paceTimer || !this._pacer) return;
+    this._paceTimer = setTimeout(function () {
+      self._paceTimer = null;
+      self._flush();
+    }, Math.max(PACE_MIN_WAIT, Math.ceil(this._pacer.readyAt() - Date.now())));
   };
 
   Client.prototype._ref = function () {
@@ -560,6 +670,7 @@
         this.attempt = 0;
         this._greeted = true;
         this._maxInFlight = maxInFlight(frame);
+        this._pacer = requestPacer(frame, Date.now(), this._spent);
         if (Number(frame.heartbeat) > 0 && Number(frame.heartbeat) !== this.heartbeat) {
           this.heartbeat = Number(frame.heartbeat);
           this._startHeartbeat();
@@ -616,6 +727,10 @@
 
   Client.prototype._error = function (frame) {
     var err = RealtimeError(frame.code, frame.message, frame);
+    // Whichever request it answers (a ping has no ref): the server's bucket is empty.
+    if (frame.code === "rate_limited" && err.retryAfter !== null && this._pacer) {
+      this._pacer.refused(err.retryAfter * 1000, Date.now());
+    }
     // An `unavailable` answering no request comes before a 4013 close: it says how long to stay away.
     if (!frame.ref && frame.code === "unavailable") this._retryAfter = err.retryAfter;
     var p = frame.ref && this._pending.get(frame.ref);
@@ -634,7 +749,7 @@
     } else if (frame.ref) {
       var topic = null;
       this._subs.forEach(function (t) { if (t._ref === frame.ref) topic = t; });
-      if (topic && subscribeRetryable(frame.code)) {
+      if (topic && subscribeRetryable(frame.code, err.retryAfter)) {
         // The server failed (database or channel layer down), it did not say no: ask again later.
         // Publishes waiting for this subscription keep waiting.
         topic._retryLater(err.retryAfter);
@@ -677,7 +792,7 @@
     var frame = { type: "subscribe", topic: this.name, ref: this._ref };
     if (this.lastId !== null) frame.since = this.lastId;
     this._resuming = this.lastId !== null;
-    this.client._send(frame);
+    this.client._request(frame);
   };
   Topic.prototype._disconnected = function () {
     this.ready = false;
@@ -769,7 +884,7 @@
         p.reject(RealtimeError("unsubscribed", "unsubscribed from " + topic.name + " before this was sent"));
       }
     });
-    client._send({ type: "unsubscribe", topic: topic.name, ref: client._ref() });
+    client._request({ type: "unsubscribe", topic: topic.name, ref: client._ref() });
   };
 
   /**
@@ -842,11 +957,21 @@
    */
   Client.prototype._flush = function () {
     var self = this;
+    // Requests other than publishes first; then publishes, while the pacer has tokens.
+    if (!this._release()) return;
     if (this._holdTimer) return; // the server asked for a pause: _holdPublishes flushes after it
     var inFlight = 0;
-    this._pending.forEach(function (p) { if (p.sent) inFlight += 1; });
+    var spent = false; // the budget ran out: the rest wait for _paceLater
+    var now = Date.now();
     this._pending.forEach(function (p) {
-      if (inFlight >= self._maxInFlight || p.sent || !self._canSend(p.topic)) return;
+      if (p.sent) inFlight += 1;
+    });
+    this._pending.forEach(function (p) {
+      if (spent || inFlight >= self._maxInFlight || p.sent || !self._canSend(p.topic)) return;
+      if (self._pacer && !self._pacer.take(now)) {
+        spent = true;
+        return self._paceLater();
+      }
       if (!self._send(p.frame)) return;
       p.sent = true;
       inFlight += 1;
@@ -914,6 +1039,8 @@
       publishRetryable: publishRetryable,
       subscribeRetryable: subscribeRetryable,
       maxInFlight: maxInFlight,
+      RequestPacer: RequestPacer,
+      requestPacer: requestPacer,
       closePlan: closePlan,
     },
   };
