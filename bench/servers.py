@@ -176,16 +176,19 @@ class Product(Server):
 
     kind = "product"
 
-    def __init__(self, processes: int, postgres: bool = False):
+    def __init__(self, processes: int, postgres: bool = False, metrics: bool = True):
         self.processes = processes
+        self.metrics = metrics  # False: REALTIME["METRICS"] off, to measure what counting costs
         self.uses_redis = processes > 1
         self.postgres = postgres
         self.database_url: str | None = None
         if postgres:  # the database's part in the room scenarios; connects and idle sockets do not differ
             self.default_scenarios = {"steady", "steady-small", "hot"}
+        if not metrics:  # beside the same server with metrics on: the steady room is the comparison
+            self.default_scenarios = {"steady"}
         self.name = (
             ("realtime-redis-2p" + ("-pg" if postgres else "")) if self.uses_redis else "realtime-embedded"
-        )
+        ) + ("" if metrics else "-metrics-off")
         database = "PostgreSQL (a database of its own)" if postgres else "SQLite"
         self.description = (
             f"this project (project.asgi with bench.settings), {processes} daphne processes, "
@@ -197,13 +200,16 @@ class Product(Server):
         )
 
     def _env(self, ctx):
+        settings = {**(ctx.realtime or {}), **({} if self.metrics else {"METRICS": False})}
         return _env(
             DJANGO_SETTINGS_MODULE="bench.settings",
             BENCH_SQLITE_PATH=self.db,
             DATABASE_URL=self.database_url,
             REDIS_URL=ctx.redis_url if self.uses_redis else None,
             REALTIME_COALESCE_WINDOW=ctx.coalesce_window,
-            BENCH_REALTIME=json.dumps(ctx.realtime) if ctx.realtime else None,
+            BENCH_REALTIME=json.dumps(settings) if settings else None,
+            # Several processes count into one directory, as docs/operations.md says to deploy them.
+            PROMETHEUS_MULTIPROC_DIR=self.metrics_dir if self.uses_redis and self.metrics else None,
         )
 
     def _setup(self, ctx, *args) -> dict:
@@ -221,6 +227,8 @@ class Product(Server):
 
     def prepare(self, ctx):
         self.db = str(ctx.out / f"{self.name}.sqlite3")
+        self.metrics_dir = str(ctx.out / f"{self.name}-metrics")
+        Path(self.metrics_dir).mkdir(exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(self.db + suffix).unlink(missing_ok=True)
         if self.postgres:
@@ -259,6 +267,7 @@ def all_servers() -> list[Server]:
         Tutorial("memory"),
         Tutorial("redis"),
         Product(1),
+        Product(1, metrics=False),
         Product(2),
         Product(2, postgres=True),
     ]

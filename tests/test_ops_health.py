@@ -92,3 +92,47 @@ def test_readiness_follows_the_database_and_the_layer_and_liveness_does_not(heal
     until(server, "ready", 200)
     log = server.output()
     assert "Traceback" not in log, log[-3000:]
+
+
+# -- in process: the bounds and the hub's part ----------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+async def test_a_database_that_does_not_answer_makes_readiness_503_within_the_bound(monkeypatch):
+    from django.test import AsyncClient
+
+    from realtime.ops import health as views
+    from realtime.testing import override_realtime
+
+    def frozen() -> None:
+        time.sleep(1.0)
+
+    client = AsyncClient()
+    with override_realtime(HEALTH_TIMEOUT=0.2):
+        assert (await client.get("/realtime/ops/health/ready/")).status_code == 200
+        monkeypatch.setattr(views, "_query_database", frozen)
+        started = time.monotonic()
+        response = await client.get("/realtime/ops/health/ready/")
+        assert time.monotonic() - started < 0.9
+    assert response.status_code == 503 and response["Cache-Control"].startswith("max-age=0")
+    assert response.json()["checks"]["database"] == {"ok": False, "error": "no answer within 0.2 s"}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stopped_hub_or_a_silent_probe_is_not_ready(monkeypatch):
+    from django.test import AsyncClient
+
+    from realtime.hub import get_hub
+
+    client = AsyncClient()
+    hub = await get_hub()
+    monkeypatch.setattr(hub.link, "watch", lambda: None)  # the probe stops ticking
+    hub.link.watched_at -= 60  # ... a minute ago
+    body = (await client.get("/realtime/ops/health/ready/")).json()
+    assert body["checks"]["hub"] == {"ok": False, "error": "its layer probe last ran 60 s ago"}
+    hub.stopped = True
+    body = (await client.get("/realtime/ops/health/ready/")).json()
+    assert body["status"] == "unavailable" and body["checks"]["hub"] == {"ok": False, "error": "stopped"}
+    hub.stopped = False
+    hub.link.failed(OSError("refused"), "a test")
+    body = (await client.get("/realtime/ops/health/ready/")).json()
+    assert body["checks"]["layer"]["ok"] is False and body["checks"]["layer"]["error"].startswith("down for")
+    hub.link.answered()

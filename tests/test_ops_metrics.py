@@ -145,3 +145,15 @@ def test_the_endpoint_is_for_staff_and_the_token_only(make_user, settings):
     assert client.get(url).status_code == 200
     settings.REALTIME = {"METRICS": False}
     assert client.get(url).status_code == 404
+
+
+@uses_db
+async def test_events_stored_and_published_through_the_api_are_counted():
+    from realtime.api import abroadcast
+
+    stored = sample("realtime_events_stored_total", topic_kind="broadcast")
+    sent = sample("realtime_events_published_total", topic_kind="broadcast", outcome="sent")
+    await abroadcast("broadcast.all", "notice", {"text": "hi"})
+    await asyncio.sleep(0.1)  # published on commit
+    assert sample("realtime_events_stored_total", topic_kind="broadcast") == stored + 1
+    assert sample("realtime_events_published_total", topic_kind="broadcast", outcome="sent") == sent + 1
