@@ -368,9 +368,19 @@ def main(argv=None) -> int:
         f"## {started:%Y-%m-%d %H:%M} {'quick' if args.quick else 'full'} run",
         "",
         f"Machine: {info}.",
-        f"Scenarios: {sizes}. Load client: 1 Node process, {args.threads} viewer threads, "
-        f"posters: {', '.join(f'{s.name} {s.posters}' for s in scenarios if s.mode == 'room')}. "
-        f"Coalescing window: {window}. "
+        f"Scenarios: {sizes}. "
+        + (
+            f"Load client: 1 Node process, {args.threads} viewer threads, "
+            f"posters: {', '.join(f'{s.name} {s.posters}' for s in scenarios if s.mode == 'room')}. "
+            if any(s.mode != "round" for s in scenarios)
+            else ""
+        )
+        + (
+            "Round client: the runner's own (a ping every 20 ms, a stream subscribe every 0.25 s). "
+            if any(s.mode == "round" for s in scenarios)
+            else ""
+        )
+        + f"Coalescing window: {window}. "
         + (f"Settings: {', '.join(args.setting)}. " if args.setting else "")
         + f"Wall time {(dt.datetime.now() - started).total_seconds():.0f} s.",
     ]
