@@ -27,6 +27,7 @@ def health() -> Iterator[SimpleNamespace]:
     site = None
     try:
         site = FaultSite(redis.url)
+        site.env["REALTIME_LOG_FORMAT"] = "json"  # the example project's switch (docs/operations.md)
         yield SimpleNamespace(redis=redis, site=site, server=site.server())
     finally:
         if site is not None:
@@ -92,6 +93,14 @@ def test_readiness_follows_the_database_and_the_layer_and_liveness_does_not(heal
     until(server, "ready", 200)
     log = server.output()
     assert "Traceback" not in log, log[-3000:]
+    # The realtime lines are JSON, each printed once (not again by daphne's root handler).
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')]
+    outages = [line for line in lines if line["message"].startswith("Channel layer unavailable")]
+    assert len(outages) == 1 and outages[0]["level"] == "WARNING" and outages[0]["logger"] == "realtime.hub"
+    assert log.count("Channel layer unavailable") == 1
+    assert [line["level"] for line in lines if line["message"].startswith("Channel layer back")] == [
+        "WARNING"
+    ]
 
 
 # -- in process: the bounds and the hub's part ----------------------------------------------------------
