@@ -21,6 +21,7 @@ from . import protocol
 from .exceptions import Unavailable
 from .handshake import CheckMiddleware, Receive, Scope, Send
 from .hub.registry import database_outage
+from .ops import metrics
 from .tickets import SUBPROTOCOL, TICKET_PROTOCOL_PREFIX, TicketError, redeem
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,8 @@ async def refuse_for_now(
     await send({"type": "websocket.accept", **selected})
     refusal = Unavailable(_("The server cannot authenticate connections right now; reconnect shortly."))
     await send({"type": "websocket.send", "text": protocol.error(refusal)})
+    metrics.error(refusal.code)
+    metrics.close(CLOSE_TRY_AGAIN)
     await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 
 

@@ -157,3 +157,21 @@ async def test_events_stored_and_published_through_the_api_are_counted():
     await asyncio.sleep(0.1)  # published on commit
     assert sample("realtime_events_stored_total", topic_kind="broadcast") == stored + 1
     assert sample("realtime_events_published_total", topic_kind="broadcast", outcome="sent") == sent + 1
+
+
+@uses_db
+async def test_a_handshake_refused_for_now_counts_its_error_and_close(monkeypatch):
+    from django.db import OperationalError
+
+    from realtime import security
+    from tests.test_recovery import handshake, refused_for_now
+
+    def down(ticket):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(security, "_redeem", down)
+    errors = sample("realtime_errors_total", code="unavailable")
+    closes = sample("realtime_closes_total", code="4013")
+    await refused_for_now(handshake([(b"host", b"127.0.0.1")], ["realtime", "realtime.ticket.abc"]))
+    assert sample("realtime_errors_total", code="unavailable") == errors + 1
+    assert sample("realtime_closes_total", code="4013") == closes + 1
