@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from django.db.models import Min
 from django.utils import timezone
 
+from ..ops import metrics
 from . import delivery
 from .conf import realtime_settings
 from .lifecycle import WAKE_MESSAGE, end_due, start_due
@@ -102,9 +103,11 @@ class Scheduler:
                 for pk, round_ in await database_sync_to_async(delivery.free_rounds)():
                     await delivery.adeliver(pk, round_)
                     delay = 0  # look again at once: what fell due meanwhile
+                metrics.scheduler_ran(ok=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                metrics.scheduler_ran(ok=False)
                 logger.warning("Announcement scheduler failed (%s); trying again in %s s", exc, poll)
                 delay = poll
             try:
