@@ -162,3 +162,33 @@ async def test_other_database_work_runs_between_the_chunks_of_a_round(people, mo
     await database_sync_to_async(lambda: order.append("other"))()
     assert await rounds == len(people)
     assert order.count("chunk") == 3 and order.index("other") < len(order) - 1
+
+
+def test_a_round_another_process_is_delivering_is_left_to_it(people):
+    notice = announce(
+        "Release", audience=Audience.USERS, users=people, starts_at=timezone.now() + timedelta(hours=1)
+    )
+    run_due(notice.starts_at, deliver=False)
+    assert delivery.take(notice.pk, 1) and not delivery.take(notice.pk, 1)  # one holder at a time
+    assert delivery.deliver(notice.pk, 1) == 0 and not rounds_on_topics(people, notice.pk)
+    assert asyncio.run(delivery.adeliver(notice.pk, 1)) == 0
+
+
+async def test_the_schedulers_delivery_stops_between_chunks_when_the_round_is_ended(people, monkeypatch):
+    real = delivery.deliver_chunk
+
+    def chunk_then_end(pk, round_, user_ids):
+        events = real(pk, round_, user_ids)
+        if events is not None:
+            lifecycle.end(Announcement.objects.get(pk=pk))  # an editor clicks "End now" meanwhile
+        return events
+
+    monkeypatch.setattr(delivery, "deliver_chunk", chunk_then_end)
+    notice = await database_sync_to_async(announce)(
+        "Release", audience=Audience.USERS, users=people, starts_at=timezone.now() + timedelta(hours=1)
+    )
+    await database_sync_to_async(run_due)(notice.starts_at, deliver=False)
+    assert await delivery.adeliver(notice.pk, 1) == CHUNK
+    row = await database_sync_to_async(Announcement.objects.get)(pk=notice.pk)
+    assert (row.state, row.delivered_round) == (State.ENDED, 0)
+    assert await database_sync_to_async(delivery.free_rounds)() == []  # nothing left pending
