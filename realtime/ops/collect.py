@@ -1,8 +1,11 @@
 """Collecting every process's status over the channel layer, from outside the processes (a command).
 
 One control message asks every hub; each answers on this caller's own channel. Answers are gathered
-until `timeout`, or sooner: once every process that any answer names as a peer has answered and no
-new answer came for `QUIET` seconds. A peer named but silent by then is reported as not answering.
+until `timeout`, or sooner: once every process that any answer names as a peer has answered, every
+answering process has listened for its peers' announcements for `SETTLED` seconds (the first request
+after a start is what makes them announce: until then none knows the others, so it waits the whole
+timeout), and no new answer came for `QUIET` seconds. A peer named but silent is reported as not
+answering.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..topics.names import CONTROL_GROUP
 from .exchange import ANSWER_TYPE, request
 
 QUIET = 0.3  # seconds without a new answer after which a complete set is final
+SETTLED = 1.0  # seconds a process must have listened for peers before its list is trusted
 
 
 class StatusUnavailable(Exception):
@@ -67,7 +71,11 @@ async def collect(timeout: float) -> Collected:
     last_new = started
     while True:
         now = time.monotonic()
-        complete = bool(answered) and set(named) <= set(answered)
+        complete = (
+            bool(answered)
+            and set(named) <= set(answered)
+            and all(float(a.get("peers_for") or 0) >= SETTLED for a in answered.values())
+        )
         if now - started >= timeout or (complete and now - last_new >= QUIET):
             break
         wait = timeout - (now - started)

@@ -49,6 +49,7 @@ class Peers:
         self.hub = hub
         self.heard_at: dict[str, tuple[str, float]] = {}  # hub channel -> (name, time.monotonic())
         self.published_at = 0.0
+        self.since = time.monotonic()  # peers are known only once their first announcements arrived
         hub.spawn(self._announce_every_interval())
 
     def heard(self, peer_id: object, name: object) -> None:
@@ -75,7 +76,9 @@ class Peers:
 def snapshot(hub: Hub) -> dict[str, Any]:
     """This process's status with the peers it knows of (plain values: it crosses the layer)."""
     data = status_of(hub).snapshot()
-    data["peers"] = hub.service(Peers).known()
+    peers = hub.service(Peers)
+    data["peers"] = peers.known()
+    data["peers_for"] = round(time.monotonic() - peers.since, 1)
     return data
 
 
