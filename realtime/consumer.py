@@ -168,10 +168,10 @@ class RealtimeConsumer(AsyncConsumer):
         if self.budget is None:
             self.budget = RequestBudget.from_settings()
         pipeline = self.pipeline
-        refusal = self.budget.refusal(pipeline.waiting() if pipeline else 0)
-        if refusal is not None:
+        over_budget = self.budget.refusal(pipeline.waiting() if pipeline else 0)
+        if over_budget is not None:
             # Counted toward the abuse limit unless it is the client's own frames already on the wire.
-            self.refuse(refusal, request, abuse=not refusal.excused)
+            self.refuse(over_budget, request, abuse=not over_budget.excused)
             return
         if request.type == "ping" or (request.type == "unsubscribe" and pipeline is None):
             # A ping waits for nothing; an unsubscribe with nothing before it needs no await.
