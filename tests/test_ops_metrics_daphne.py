@@ -344,4 +344,4 @@ def test_the_endpoint_refuses_anonymous_and_non_staff_scrapes(ops):
     status, body = get(url, {"Cookie": f"sessionid={ops.sessions['ops-staff']}"})
     assert status == 200 and "realtime_connections" in body
     status, body = get(url, {"Authorization": f"Bearer {TOKEN}"})
-    assert status == 200 and "# TYPE realtime_events_stored_total counter" in body
+    assert status == 200 and "# TYPE realtime_frames_written_total counter" in body

@@ -141,6 +141,13 @@ class Metrics:
         self.scheduler_runs = Counter(
             "realtime_scheduler_runs", "Announcement scheduler passes, by outcome (ok, failed).", ["outcome"]
         )
+        # Series whose labels are known in advance exist (at 0) from the start, so a scrape before the
+        # first connection or outage already shows them.
+        for auth in AUTH_KINDS:
+            self.connections.labels(auth)
+        for dependency in DEPENDENCIES.values():
+            self.outage_active.labels(dependency)
+            self.outages.labels(dependency)
 
 
 _metrics: Metrics | None = None
