@@ -8,9 +8,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from .models import Event
+from .models import Event, StatusPage
 from .ops.access import may_view_status
-from .ops.models import StatusPage
 from .ops.page import status_view
 
 

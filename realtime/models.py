@@ -73,5 +73,13 @@ class Ticket(models.Model):
         return f"ticket for user {self.user_id} ({'used' if self.used_at else 'unused'})"
 
 
-# The admin status page's proxy (its permission): defined with its feature, registered with the app.
-from .ops.models import StatusPage  # noqa: E402, F401
+class StatusPage(Event):
+    """The admin's "Realtime status" page (`realtime.ops`): a proxy with no rows of its own, so the page is
+    listed on the admin index and its permission, `realtime.view_status`, is one Django knows."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()  # no add/change/delete/view of rows: there are none
+        permissions = [("view_status", _("Can view the realtime status"))]
+        verbose_name = _("realtime status")
+        verbose_name_plural = _("realtime status")
