@@ -399,3 +399,24 @@ async def test_real_daphne_answers_a_flood_with_errors_then_a_policy_close(
         assert (await viewer.request({"type": "ping"}))["type"] == "pong"
         assert asyncio.get_running_loop().time() - start < 1.0
     assert_clean(daphne_server)
+
+
+async def test_real_daphne_a_client_that_waits_retry_after_is_not_closed_for_frames_already_sent(
+    daphne_server,
+):
+    """A client learns of a refusal a round trip late: everything it sent meanwhile is refused too
+    (nothing overtakes the refused request's retry) but not counted as abuse. Here 160 pings at once
+    (the burst is 100): 60 refusals, three times ABUSE_LIMIT. The client then waits the longest
+    `retry_after` it was given and is served again. Before: closed 4429 at the 21st refusal."""
+    async with WsClient(daphne_server.ws_url) as client:
+        for text in flood_frames("ping", 160):
+            await client.socket.send(text)
+        answers: list[dict] = []
+        while len(answers) < 160:
+            answers.append(await client.receive(timeout=5))
+        limited = [m for m in answers if m.get("code") == "rate_limited"]
+        assert Counter(m["type"] for m in answers) == {"pong": 100, "error": 60}
+        assert len(limited) == 60 and all(m["retry_after"] > 0 for m in limited)
+        await asyncio.sleep(max(m["retry_after"] for m in limited))
+        assert (await client.request({"type": "ping"}))["type"] == "pong"
+        assert client.socket.close_code is None, "still open"

@@ -22,6 +22,10 @@ export interface HelloFrame {
   max_frame: number;
   /** Publishes that may be sent and unanswered at once (absent on older servers: 64). */
   max_in_flight?: number;
+  /** The connection's request budget: requests a second (absent on older servers: no pacing). */
+  request_rate?: number;
+  /** ... and at once. */
+  request_burst?: number;
 }
 
 /** A server event on a topic. `id` is the per-topic stored id (absent for ephemeral events). */
@@ -212,12 +216,26 @@ export interface ClosePlan {
   penalty?: boolean;
 }
 
+/** The server's request budget mirrored a margin inside it (90% of the rate, a tenth of the burst kept); times in ms. */
+export declare class RequestPacer {
+  /** `spent`: requests already sent on the connection before its hello. */
+  constructor(rate: number, burst: number, now: number, spent?: number);
+  /** Spend a token for one request to send now; false: wait until readyAt(). */
+  take(now: number): boolean;
+  readyAt(): number;
+  /** The server answered rate_limited with this retry_after (ms). */
+  refused(retryAfterMs: number, now: number): void;
+}
+
 /** The client's decision points, as pure functions. */
 export interface Policy {
   backoffDelay(attempt: number, random: () => number): number;
   publishRetryable(code: string, retryAfter?: number | null): boolean;
-  subscribeRetryable(code: string): boolean;
+  subscribeRetryable(code: string, retryAfter?: number | null): boolean;
   maxInFlight(hello: Partial<HelloFrame> | null | undefined): number;
+  RequestPacer: typeof RequestPacer;
+  /** The pacer for a connection whose hello was `hello`; null when it announces no budget. */
+  requestPacer(hello: Partial<HelloFrame> | null | undefined, now: number, spent?: number): RequestPacer | null;
   closePlan(code: number | undefined, hasTicketUrl: boolean): ClosePlan;
 }
 

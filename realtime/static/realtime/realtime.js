@@ -73,7 +73,11 @@
  * again after the error's retry_after (else the backoff delay), and no publish behind it goes out
  * before it. Only refusals reject ({queue: false} publishes excepted: those are rejected with the
  * error, as late they are worthless).
- * Decision points (backoff, which codes retry, close codes) are pure functions in `policy`.
+ * Every request (publish, subscribe, unsubscribe, ping) also spends from the server's request budget
+ * (hello.request_rate a second, hello.request_burst at once), mirrored a margin inside it by
+ * policy.RequestPacer: what finds it empty waits, in order, so a burst never earns rate_limited
+ * refusals and the 4429 they lead to. A server without those fields: no pacing.
+ * Decision points (backoff, which codes retry, close codes, pacing) are pure functions in `policy`.
  *
  * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests, and
  * from bundlers through realtime.mjs (docs/client-bundlers.md), which re-exports this file.
