@@ -73,7 +73,8 @@ def test_dismissed_ones_stay_dismissed_on_every_page_and_device(db, make_user):
     assert banner_ids(render(bob)) == [notice.pk]
 
 
-def test_the_page_subscribes_from_the_ids_it_rendered(db, make_user):
+def test_the_page_subscribes_from_the_ids_it_rendered(transactional_db, make_user):
+    # transactional_db: a targeted round is stored once its claim commits (announcements.delivery)
     alice = make_user("alice")
     announce("one")
     announce("two", audience=Audience.USERS, users=[alice])
