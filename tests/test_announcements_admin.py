@@ -311,3 +311,19 @@ def test_the_delivery_panel_pill_is_the_announcements_state(db, sender, client):
     ).read_text()
     green = re.findall(r'\.rt-admin-stats__state\[data-rt-stats-state="(\w+)"\] \{ background: #2e7d32', css)
     assert green == ["live"]
+
+
+def test_a_save_of_an_announcement_deleted_meanwhile_says_so(db, sender, client, monkeypatch):
+    from realtime.announcements.admin import AnnouncementAdmin
+
+    notice = announce("Draft", draft=True)
+    real = AnnouncementAdmin.save_model
+
+    def racing(self, request, obj, form, change):
+        Announcement.objects.filter(pk=obj.pk).delete()  # a colleague deletes it a moment before
+        real(self, request, obj, form, change)
+
+    monkeypatch.setattr(AnnouncementAdmin, "save_model", racing)
+    response = client.post(change_url(notice.pk), form(title="Edited"))
+    assert not Announcement.objects.filter(pk=notice.pk).exists()  # not brought back by the save
+    assert any("was deleted while you were editing it" in text for text in messages_of(response))
