@@ -3,6 +3,11 @@
 `Client` (connection.py) wires it to a socket and asyncio's clock; tests/protocol_cases.json drives it
 with a fake clock, the way tests/js drive realtime.js with a fake socket, so both clients obey one
 table. Frames to send pile up in `outgoing`; the owner drains them with `take()` after every call.
+
+Why this module is long: it is the one place where the client's rules meet (hello, heartbeat, resume,
+the publish window, the request budget, close codes); the rules themselves live in their own modules
+(backoff, outbox, pacing, topics), and splitting the wiring would scatter the order of decisions that
+the shared table checks step by step.
 """
 
 from __future__ import annotations
