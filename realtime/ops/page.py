@@ -38,6 +38,7 @@ def labels() -> dict[str, str]:
         "chart-connections": _("Connections, last 5 minutes"),
         "chart-events": _("Stored events per second, last 5 minutes"),
         "processes": _("Processes"),
+        "max": _("highest"),
         "forbidden": _("You may not view the realtime status."),
         "offline": _("Not connected: reconnecting…"),
     }

@@ -94,8 +94,13 @@
     list.querySelector('[data-field="database"]').setAttribute("data-up", String(!data.database || data.database.up));
 
     var history = data.history || {};
-    box.appendChild(chart(history.connections || [], word(root, "chart-connections")));
-    box.appendChild(chart(history.events || [], word(root, "chart-events")));
+    [["connections", "chart-connections"], ["events", "chart-events"]].forEach(function (pair) {
+      var values = history[pair[0]] || [];
+      // The chart's top is its largest value: the caption says what that is.
+      var caption = node("p", "rt-ops__caption", word(root, pair[1]) + " · " + word(root, "max") + " " + Math.max.apply(null, [0].concat(values)));
+      box.appendChild(caption);
+      box.appendChild(chart(values, word(root, pair[1])));
+    });
 
     box.appendChild(node("h3", "", word(root, "hot-topics")));
     var hot = data.hot_topics || [];
