@@ -4,8 +4,8 @@ They travel on the control group that every hub joins, so an admin action or a l
 reaches sockets in all of them. A kick or a re-check names a subject (a topic, or `ACCOUNT`) and
 reaches the subscriptions of every topic that follows it (`Topic.follows`) as well as the topic's own:
 a ban from `stream.42` also ends `announcements.stream-42`. Everything is found in this process's
-memory (a user's few subscriptions, or one look at each room), so it takes effect within the layer's
-delivery time.
+memory (the rooms filed under the subject by `realtime.hub.followers`, and the user's connections),
+so it takes effect within the layer's delivery time and never visits an unrelated room.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.db import Error as DatabaseError
 from django.utils import translation
 
 from ..exceptions import ProtocolError
+from .followers import Followers
 
 if TYPE_CHECKING:
     from ..topics.base import Topic
@@ -75,22 +76,25 @@ def depends_on(topic: Topic, name: str, subject: str) -> bool:
 def affected(hub: Hub, subject: str, user_id: int) -> list[tuple[Connection, str]]:
     """(connection, topic name) of each local subscription of `user_id` that `subject` decides; those
     still loading included (their topic's `state` may re-check once in the room, as streams' does)."""
-    return [
-        (conn, name)
-        for conn, subs in list(hub.memberships.items())
-        if conn.user_id == user_id
-        for name, sub in list(subs.items())
-        if depends_on(sub.topic, name, subject)
-    ]
+    names = hub.service(Followers).of(subject)
+    found = []
+    for conn, subs in list(hub.memberships.items()):
+        if conn.user_id != user_id:
+            continue
+        for name in names & subs.keys():
+            if depends_on(subs[name].topic, name, subject):
+                found.append((conn, name))
+    return found
 
 
 def rooms_following(hub: Hub, subject: str) -> list[Room]:
     """The local rooms with subscribers whose access `subject` decides."""
     found = []
-    for name, room in list(hub.rooms.items()):
+    for name in sorted(hub.service(Followers).of(subject)):
+        room = hub.rooms.get(name)
         # Every subscriber of a room holds a topic of the same name and kind: one answers for all.
-        sub = next(iter(room.subs.values()), None)
-        if sub is not None and depends_on(sub.topic, name, subject):
+        sub = None if room is None else next(iter(room.subs.values()), None)
+        if room is not None and sub is not None and depends_on(sub.topic, name, subject):
             found.append(room)
     return found
 
