@@ -207,6 +207,16 @@ def test_the_admin_page_follows_both_processes_live(ops):
             and page.locator("script[src^='http']").count() == 0
         )
         assert page.locator("dt", has_text="Connections").count() == 2
+        # A frozen process: its card says so once its snapshots stop (three intervals), and recovers.
+        card = f'[data-process][data-name$=":{ops.servers[1].process.pid}"]'
+        ops.servers[1].process.send_signal(signal.SIGSTOP)
+        try:
+            page.wait_for_selector(f'{card}[data-answering="false"]', timeout=12000)
+            assert "Not answering" in (page.locator(card).text_content() or "")
+            assert page.locator('[data-process][data-answering="true"]').count() == 1
+        finally:
+            ops.servers[1].process.send_signal(signal.SIGCONT)
+        page.wait_for_selector(f'{card}[data-answering="true"]', timeout=12000)
         context.close()
         assert errors == []
 
