@@ -13,16 +13,18 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import translation
 
 from realtime.eventlog import store_event
 from realtime.hub import get_hub
+from realtime.layers import redis_layer
 from realtime.management.commands.realtime_status import render
 from realtime.ops.collect import Collected
 from realtime.ops.exchange import STATUS_TOPIC, Peers, handle, request
 from realtime.ops.status import StatusSource, status_of
 from realtime.testing import RealtimeClient, override_realtime
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -227,3 +229,10 @@ def test_the_human_form_names_a_silent_process():
     assert "  channel layer  DOWN for 12.5 s\n" in text and "  hot topics     stream.7 1.5/s\n" in text
     assert "web-2:77  (b!2)\n  NOT ANSWERING\n" in text
     assert text.endswith("1 process(es) answered, 1 not answering (2.0 s).")
+
+
+def test_the_command_says_so_when_the_layer_does_not_answer():
+    nowhere = redis_layer(f"redis://127.0.0.1:{free_port()}/0", prefix="rt-test-nowhere")
+    with override_settings(CHANNEL_LAYERS={"default": nowhere}):
+        with pytest.raises(CommandError, match="refused the status request"):
+            call_command("realtime_status", "--timeout", "1")
