@@ -159,7 +159,7 @@ def _increment(topic: str, count: int) -> int | None:
 
 
 def store_on_topics(
-    items: Sequence[tuple[str, str, dict[str, Any]]], *, marker: bool = False
+    items: Sequence[tuple[str, str, dict[str, Any]]], *, marker: bool = False, resets_history: bool = False
 ) -> list[StoredEvent]:
     """Store events on several topics in the caller's transaction; the events, in the order given.
     Publish them after commit.
@@ -170,7 +170,9 @@ def store_on_topics(
     dismissals, a round of an announcement: lost). Here the topics are locked and reserved one
     after another sorted by name, the one order every multi-topic writer shares; then all events go
     in one INSERT. Call it before anything else in the transaction locks one of these topics.
+    `marker` and `resets_history` as for `store_event`, for every event.
     """
+    marker = marker or resets_history
     counts: dict[str, int] = {}
     for topic, _name, _data in items:
         counts[topic] = counts.get(topic, 0) + 1
@@ -180,7 +182,8 @@ def store_on_topics(
         rows.append(Event(topic=topic, seq=following[topic], name=name, data=data, marker=marker))
         following[topic] += 1
     metrics.stored_many([topic for topic, _name, _data in items])
-    return [StoredEvent.from_row(row) for row in Event.objects.bulk_create(rows)]
+    stored = [StoredEvent.from_row(row) for row in Event.objects.bulk_create(rows)]
+    return [replace(event, resets_history=True) for event in stored] if resets_history else stored
 
 
 #: Topics locked and reserved per statement by `store_on_topics` on PostgreSQL.

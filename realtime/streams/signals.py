@@ -1,11 +1,19 @@
 """A comment deleted by any means (a cascade from its author, `QuerySet.delete()`) is withdrawn from
 history and removed from live overlays, as a moderator's delete is; a deleted stream takes its topic's
-log with it; a stream made members-only (`save()`, the admin) sheds its anonymous viewers."""
+log with it; a stream made members-only (`save()`, the admin) sheds its anonymous viewers.
+
+One deletion may take comments from several streams (a user's, cascading from their account): their
+`comment.deleted` events are stored together once the last of them is gone, through
+`eventlog.store_on_topics`, which locks the streams' id counters in the one order every multi-topic
+writer shares. Stored as each comment went, the counters would be locked in deletion order, and two
+such deletions (or one and an announcement round) could deadlock on PostgreSQL, which aborts one.
+"""
 
 from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -13,7 +21,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from ..api import reauthorize
-from ..eventlog import store_event, withdraw
+from ..eventlog import store_on_topics, withdraw
 from ..models import Event, TopicSequence
 from ..publishing import publish_on_commit
 from ..topics import ACCOUNT
@@ -40,19 +48,55 @@ def _on_stream_deleting(sender: Any, instance: Stream, origin: Any = None, **kwa
     _streams_being_deleted()[instance.pk] = origin
 
 
+@dataclass(slots=True)
+class _Deletion:
+    """The comments one `delete()` removes, between their pre_delete and their post_delete signals
+    (Django sends every pre_delete of a deletion before the first post_delete)."""
+
+    origin: Any
+    left: set[int] = field(default_factory=set)  # comments whose post_delete has not come yet
+    announced: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    removing: bool = False  # a post_delete came: a pre_delete now is another deletion's
+
+
+def _deletions() -> dict[int, _Deletion]:
+    """This thread's deletions under way, by id() of their origin (the deletion keeps it alive)."""
+    deletions = getattr(_deleting, "comments", None)
+    if deletions is None:
+        deletions = _deleting.comments = {}
+    return deletions
+
+
+@receiver(pre_delete, sender=Comment, dispatch_uid="realtime.streams.comment_deleting")
+def _on_comment_deleting(sender: Any, instance: Comment, origin: Any = None, **kwargs: Any) -> None:
+    deletion = _deletions().get(id(origin))
+    # New; or left by a deletion of the same object that failed half-way (it is retried).
+    if deletion is None or deletion.origin is not origin or deletion.removing:
+        deletion = _deletions()[id(origin)] = _Deletion(origin)
+    deletion.left.add(instance.pk)
+
+
 @receiver(post_delete, sender=Comment, dispatch_uid="realtime.streams.comment_deleted")
 def _on_comment_deleted(sender: Any, instance: Comment, origin: Any = None, **kwargs: Any) -> None:
-    if _streams_being_deleted().get(instance.stream_id, _NOT_DELETING) is origin:
-        return  # the stream's whole log is deleted with it below
-    topic = f"stream.{instance.stream_id}"
-    if instance.state != Comment.State.VISIBLE:
-        withdraw(topic, instance.seq)  # its removal was announced already
-        return
-    with transaction.atomic():
+    deletion = _deletions().get(id(origin))
+    if deletion is None or deletion.origin is not origin or instance.pk not in deletion.left:
+        deletion = _Deletion(origin, {instance.pk})  # a post_delete sent without its pre_delete
+    deletion.removing = True
+    deletion.left.discard(instance.pk)
+    if _streams_being_deleted().get(instance.stream_id, _NOT_DELETING) is not origin:
+        topic = f"stream.{instance.stream_id}"
         withdraw(topic, instance.seq)
-        publish_on_commit(
-            store_event(topic, "comment.deleted", {"comment": instance.seq}, resets_history=True)
-        )
+        if instance.state == Comment.State.VISIBLE:  # else its removal was announced already
+            deletion.announced.append((topic, "comment.deleted", {"comment": instance.seq}))
+    # else: the stream's whole log is deleted with it below
+    if deletion.left:
+        return
+    if _deletions().get(id(origin)) is deletion:
+        del _deletions()[id(origin)]
+    if deletion.announced:
+        with transaction.atomic():
+            for event in store_on_topics(deletion.announced, resets_history=True):
+                publish_on_commit(event)
 
 
 @receiver(post_delete, sender=Stream, dispatch_uid="realtime.streams.stream_deleted")

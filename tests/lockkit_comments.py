@@ -1,0 +1,100 @@
+"""Two users deleted at once on PostgreSQL, each deletion cascading to their comments on several
+streams: both must commit (their `comment.deleted` events stored), never one aborted as a deadlock.
+Run in a process of its own (`python -m tests.lockkit_comments`, DATABASE_URL naming a fresh
+database) by tests/test_lock_order_comments_pg.py.
+
+The deadlock shape, made deterministic. Uma's comments, in the order a deletion removes them (by
+id), are on stream.2, stream.3, stream.1; Vic's on stream.1, stream.2. A third connection holds the
+counter of stream.3. Uma's deletion starts: storing as each comment goes, it holds stream.2 and
+waits for stream.3. Vic's starts: it takes stream.1 and waits for stream.2. The blocker lets go:
+Uma's gets stream.3 and wants stream.1, which Vic's holds: a cycle, and PostgreSQL aborts one of
+them. Stored together in name order (stream.1, stream.2, stream.3), Uma's deletion holds stream.1
+and stream.2 while it waits, Vic's queues behind it on stream.1, and both commit. Prints a JSON
+report: the errors, the lock waiters seen, and what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+from tests.lockkit import _wait_for_lock_waiters
+
+
+def run() -> dict[str, Any]:
+    import psycopg
+    from django.contrib.auth import get_user_model
+    from django.db import connection, connections
+
+    from realtime.models import Event
+    from realtime.streams.models import Comment, Stream
+    from realtime.streams.storage import post_comment
+
+    User = get_user_model()
+    host, uma, vic = (User.objects.create_user(name, password="x") for name in ("host", "uma", "vic"))
+    streams = [Stream.objects.create(title=f"Stream {n}", slug=f"stream-{n}", owner=host) for n in (1, 2, 3)]
+    assert [s.topic for s in streams] == ["stream.1", "stream.2", "stream.3"], "a fresh database"
+    for n, (user, stream) in enumerate([(uma, 2), (uma, 3), (vic, 1), (vic, 2), (uma, 1)]):
+        post_comment(streams[stream - 1].pk, user, {"text": f"comment {n}", "client_id": f"c{n}"})
+    connection.close()
+
+    settings = connections["default"].settings_dict
+    dsn = {
+        "host": settings["HOST"] or "127.0.0.1",
+        "port": int(settings["PORT"] or 5432),
+        "user": settings["USER"] or "postgres",
+        "dbname": settings["NAME"],
+    }
+    errors: list[str] = []
+
+    def delete(username: str) -> None:
+        try:
+            User.objects.get(username=username).delete()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            connection.close()
+
+    with (
+        psycopg.connect(**dsn, autocommit=True) as observer,
+        psycopg.connect(**dsn, autocommit=False) as blocker,
+    ):
+        blocker.execute("SELECT 1 FROM realtime_topicsequence WHERE topic = 'stream.3' FOR UPDATE")
+        first = threading.Thread(target=delete, args=("uma",))
+        first.start()
+        first_wait = _wait_for_lock_waiters(observer, 1)
+        second = threading.Thread(target=delete, args=("vic",))
+        second.start()
+        both_wait = _wait_for_lock_waiters(observer, 2)
+        blocker.rollback()
+        first.join(30)
+        second.join(30)
+    deleted = sorted(
+        (topic, data["comment"])
+        for topic, data in Event.objects.filter(name="comment.deleted").values_list("topic", "data")
+    )
+    return {
+        "errors": errors,
+        "waiting": [first_wait, both_wait],
+        "comments_left": Comment.objects.count(),
+        "users_left": sorted(User.objects.values_list("username", flat=True)),
+        "deleted": deleted,
+    }
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    json.dump(run(), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

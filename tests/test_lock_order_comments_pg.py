@@ -1,0 +1,46 @@
+"""On PostgreSQL, two users deleted at the same time, each with comments on several streams, both
+commit: the cascades' `comment.deleted` events lock the streams' counters in the one shared order
+(`eventlog.store_on_topics`), so neither deletion is aborted as a deadlock.
+
+Runs against the server on 127.0.0.1:5432 (user postgres) in a database of its own, whatever
+DATABASE_URL says; skipped only if no PostgreSQL answers there. The race is in
+tests/lockkit_comments.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.test_lock_order_pg import own_database  # noqa: F401  # the fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_two_users_deleted_at_once_with_comments_on_several_streams_never_deadlock(own_database):  # noqa: F811
+    env = {**os.environ, "DATABASE_URL": own_database.url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env.pop("REDIS_URL", None)  # the in-memory layer: publishing is not what is tested here
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.lockkit_comments"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["waiting"] == [1, 2]  # the shape was provoked: both deletions waited on a lock
+    assert report["errors"] == []  # with counters locked in deletion order: "deadlock detected"
+    assert report["users_left"] == ["host"] and report["comments_left"] == 0
+    # Every comment announced as deleted on its stream: Uma's three, Vic's two.
+    assert [tuple(pair) for pair in report["deleted"]] == [
+        ("stream.1", 1),
+        ("stream.1", 2),
+        ("stream.2", 1),
+        ("stream.2", 2),
+        ("stream.3", 1),
+    ]
