@@ -12,13 +12,14 @@ the rules that keep PostgreSQL from deadlocking would sit apart from the counter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
+from django.db.models.functions import Collate
 
 from .models import Event, TopicSequence
 from .ops import metrics
@@ -231,6 +232,19 @@ def lock_topic(topic: str) -> None:
     if connections[router.db_for_write(TopicSequence)].vendor == "sqlite":
         return
     list(TopicSequence.objects.select_for_update().filter(topic=topic).values_list("topic"))
+
+
+def lock_topics(topics: Iterable[str]) -> None:
+    """Take several topics' write locks now, in the order `store_on_topics` takes them (by name): for
+    a transaction that will also change counters without storing on them (deleting a stream's). The
+    sort is under the row locks (PostgreSQL locks rows as the sorted scan returns them). SQLite: no
+    statement, as for `lock_topic`."""
+    names = sorted(set(topics))
+    if not names or connections[router.db_for_write(TopicSequence)].vendor == "sqlite":
+        return
+    # Byte order ("C"), as Python sorts: the database's own collation may order "-" or "." otherwise.
+    rows = TopicSequence.objects.select_for_update().filter(topic__in=names).order_by(Collate("topic", "C"))
+    list(rows.values_list("topic"))
 
 
 def store_events(topic: str, first_id: int, items: list[tuple[str, dict[str, Any]]]) -> list[StoredEvent]:

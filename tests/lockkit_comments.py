@@ -76,13 +76,37 @@ def run() -> dict[str, Any]:
         (topic, data["comment"])
         for topic, data in Event.objects.filter(name="comment.deleted").values_list("topic", "data")
     )
+    owner_deletion = _an_owners_deletion(User, Stream, post_comment)
     return {
         "errors": errors,
         "waiting": [first_wait, both_wait],
         "comments_left": Comment.objects.count(),
         "users_left": sorted(User.objects.values_list("username", flat=True)),
         "deleted": deleted,
+        "owner_deletion": owner_deletion,
     }
+
+
+def _an_owners_deletion(User: Any, Stream: Any, post_comment: Any) -> list[list[str]]:
+    """Delete a user who owns stream.9 and stream.10 (their counters deleted one by one) and commented on
+    stream.3; the counter rows each statement of the deletion locks or deletes, in order."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    olga = User.objects.create_user("olga", password="x")
+    for pk in (9, 10):
+        Stream.objects.create(pk=pk, title=f"Olga's {pk}", slug=f"olga-{pk}", owner=olga)
+        post_comment(pk, olga, {"text": "mine", "client_id": f"o{pk}"})
+    post_comment(3, olga, {"text": "elsewhere", "client_id": "o3"})
+    with CaptureQueriesContext(connection) as queries:
+        olga.delete()
+    return [
+        re.findall(r"'(stream\.\d+)'", q["sql"])
+        for q in queries.captured_queries
+        if "realtime_topicsequence" in q["sql"] and "stream." in q["sql"]
+    ]
 
 
 def main() -> None:

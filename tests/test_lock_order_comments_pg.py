@@ -44,3 +44,8 @@ def test_two_users_deleted_at_once_with_comments_on_several_streams_never_deadlo
         ("stream.2", 2),
         ("stream.3", 1),
     ]
+    # A user owning stream.9 and stream.10 (their counters deleted one by one) who commented on stream.3: every
+    # counter the deletion changes is locked first, in name order, before one is stored on or deleted.
+    lock, *after = report["owner_deletion"]
+    assert lock == ["stream.10", "stream.3", "stream.9"], report["owner_deletion"]
+    assert after[0] == ["stream.3"] and sorted(after[1:]) == [["stream.10"], ["stream.9"]], after

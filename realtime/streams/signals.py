@@ -5,8 +5,10 @@ log with it; a stream made members-only (`save()`, the admin) sheds its anonymou
 One deletion may take comments from several streams (a user's, cascading from their account): their
 `comment.deleted` events are stored together once the last of them is gone, through
 `eventlog.store_on_topics`, which locks the streams' id counters in the one order every multi-topic
-writer shares. Stored as each comment went, the counters would be locked in deletion order, and two
-such deletions (or one and an announcement round) could deadlock on PostgreSQL, which aborts one.
+writer shares; a deletion that also removes streams (their owner's) locks their counters in the same
+sorted statement first. Taken as each comment or stream went, the counters would be locked in deletion
+order, and two such deletions (or one and an announcement round) could deadlock on PostgreSQL, which
+then aborts one of them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from ..api import reauthorize
-from ..eventlog import store_on_topics, withdraw
+from ..eventlog import lock_topics, store_on_topics, withdraw
 from ..models import Event, TopicSequence
 from ..publishing import publish_on_commit
 from ..topics import ACCOUNT
@@ -46,6 +48,18 @@ def _streams_being_deleted() -> dict[int, Any]:
 @receiver(pre_delete, sender=Stream, dispatch_uid="realtime.streams.stream_deleting")
 def _on_stream_deleting(sender: Any, instance: Stream, origin: Any = None, **kwargs: Any) -> None:
     _streams_being_deleted()[instance.pk] = origin
+    _deleting.locked_for = None  # a deletion is starting: its counters are not locked yet
+
+
+def _lock_counters(origin: Any, announced: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Before the first counter a deletion changes, lock all it will change in the shared order: the
+    streams it announces deletions on and the streams it deletes (their counter rows go with them).
+    Django sends every pre_delete before the first post_delete, so all are known by then."""
+    if getattr(_deleting, "locked_for", None) is origin:
+        return
+    doomed = [f"stream.{pk}" for pk, by in _streams_being_deleted().items() if by is origin]
+    lock_topics([topic for topic, _name, _data in announced] + doomed)
+    _deleting.locked_for = origin
 
 
 @dataclass(slots=True)
@@ -74,6 +88,7 @@ def _on_comment_deleting(sender: Any, instance: Comment, origin: Any = None, **k
     if deletion is None or deletion.origin is not origin or deletion.removing:
         deletion = _deletions()[id(origin)] = _Deletion(origin)
     deletion.left.add(instance.pk)
+    _deleting.locked_for = None  # a deletion is starting: its counters are not locked yet
 
 
 @receiver(post_delete, sender=Comment, dispatch_uid="realtime.streams.comment_deleted")
@@ -95,12 +110,14 @@ def _on_comment_deleted(sender: Any, instance: Comment, origin: Any = None, **kw
         del _deletions()[id(origin)]
     if deletion.announced:
         with transaction.atomic():
+            _lock_counters(origin, deletion.announced)
             for event in store_on_topics(deletion.announced, resets_history=True):
                 publish_on_commit(event)
 
 
 @receiver(post_delete, sender=Stream, dispatch_uid="realtime.streams.stream_deleted")
-def _on_stream_deleted(sender: Any, instance: Stream, **kwargs: Any) -> None:
+def _on_stream_deleted(sender: Any, instance: Stream, origin: Any = None, **kwargs: Any) -> None:
+    _lock_counters(origin, [])
     _streams_being_deleted().pop(instance.pk, None)
     forget_stream(instance.pk)
     # The topic's log goes with the stream; a later stream can never inherit its ids or history.
