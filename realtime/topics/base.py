@@ -72,7 +72,8 @@ class Topic:
         that follows the subject as well: a kick ends them with the same code, a re-check asks each of
         them again (`reload()`, then `authorize_subscribe`). So a ban from `stream.42` also ends
         `announcements.stream-42`, without the moderation code knowing that topic exists. Keep it
-        cheap and free of I/O: the hub calls it for every room a re-check may concern.
+        cheap and free of I/O, and fixed for the topic's lifetime: each process asks it once, when the
+        topic's room opens, and indexes the room under its subjects (`realtime.hub.followers`).
         """
         return ()
 
