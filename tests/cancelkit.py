@@ -11,24 +11,22 @@ the row, the final state, and the withdrawals stored.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import threading
 from datetime import timedelta
 from typing import Any
 
+from tests.pgkit import connection_kwargs, kit_main, wait_for_lock_waiters
+
 
 def run() -> dict[str, Any]:
     import psycopg
-    from django.db import connection, connections
+    from django.db import connection
     from django.utils import timezone
 
     from realtime.announcements import lifecycle
     from realtime.announcements.api import announce
     from realtime.announcements.models import Announcement
     from realtime.models import Event
-    from tests.lockkit import _wait_for_lock_waiters
 
     notice = announce("Maintenance", starts_in=timedelta(hours=1))
     due = notice.starts_at
@@ -55,13 +53,7 @@ def run() -> dict[str, Any]:
         finally:
             connection.close()
 
-    settings = connections["default"].settings_dict
-    dsn = {
-        "host": settings["HOST"] or "127.0.0.1",
-        "port": int(settings["PORT"] or 5432),
-        "user": settings["USER"] or "postgres",
-        "dbname": settings["NAME"],
-    }
+    dsn = connection_kwargs()
     with psycopg.connect(**dsn, autocommit=True) as observer:
         scheduler = threading.Thread(
             target=worker, args=("scheduler", lambda: lifecycle.start_due(notice.pk, due))
@@ -70,7 +62,7 @@ def run() -> dict[str, Any]:
         assert claimed.wait(30), "the scheduler never claimed the announcement"
         canceller = threading.Thread(target=worker, args=("cancel", lambda: lifecycle.cancel(notice).state))
         canceller.start()
-        waiting = _wait_for_lock_waiters(observer, 1, timeout=3)
+        waiting = wait_for_lock_waiters(observer, 1, timeout=3)
         release.set()
         scheduler.join(30)
         canceller.join(30)
@@ -92,16 +84,5 @@ def run() -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    json.dump(run(), sys.stdout)
-
-
 if __name__ == "__main__":
-    main()
+    kit_main(run)

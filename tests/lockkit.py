@@ -15,32 +15,14 @@ batch saw (the proof that the shape was provoked).
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import threading
-import time
 from typing import Any
 
-
-def _wait_for_lock_waiters(observer: Any, count: int, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    waiting = 0
-    while time.monotonic() < deadline:
-        waiting = observer.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'"
-        ).fetchone()[0]
-        if waiting >= count:
-            return waiting
-        time.sleep(0.02)
-    return waiting
+from tests.pgkit import kit_main, race_behind_a_held_counter
 
 
 def run() -> dict[str, Any]:
-    import psycopg
     from django.contrib.auth import get_user_model
-    from django.db import connection, connections
+    from django.db import connection
 
     from realtime.announcements import lifecycle, receipts
     from realtime.announcements.api import announce
@@ -65,13 +47,6 @@ def run() -> dict[str, Any]:
         cursor.execute("RESET enable_indexscan; RESET enable_bitmapscan")
     connection.close()
 
-    settings = connections["default"].settings_dict
-    dsn = {
-        "host": settings["HOST"] or "127.0.0.1",
-        "port": int(settings["PORT"] or 5432),
-        "user": settings["USER"] or "postgres",
-        "dbname": settings["NAME"],
-    }
     errors: list[str] = []
 
     def writer(work: Any, physical_scan: bool = False) -> None:
@@ -89,22 +64,11 @@ def run() -> dict[str, Any]:
         receipts.Report(user, user_topic(user.pk), dismissed.pk, dismissed.round, "dismissed")
         for user in (two, ten)
     ]
-    with (
-        psycopg.connect(**dsn, autocommit=True) as observer,
-        psycopg.connect(**dsn, autocommit=False) as blocker,
-    ):
-        blocker.execute(
-            "SELECT 1 FROM realtime_topicsequence WHERE topic = %s FOR UPDATE", [user_topic(ten.pk)]
-        )
-        batch = threading.Thread(target=writer, args=(lambda: receipts.store_reports(reports), True))
-        batch.start()
-        first_wait = _wait_for_lock_waiters(observer, 1)
-        announcement = threading.Thread(target=writer, args=(lambda: lifecycle.send_now(going_out),))
-        announcement.start()
-        both_wait = _wait_for_lock_waiters(observer, 2)
-        blocker.rollback()
-        batch.join(30)
-        announcement.join(30)
+    waiting = race_behind_a_held_counter(
+        user_topic(ten.pk),
+        lambda: writer(lambda: receipts.store_reports(reports), True),
+        lambda: writer(lambda: lifecycle.send_now(going_out)),
+    )
     dismissals = sorted(
         Receipt.objects.filter(announcement=dismissed, dismissed_at__isnull=False).values_list(
             "user_id", flat=True
@@ -116,22 +80,11 @@ def run() -> dict[str, Any]:
     return {
         "errors": errors,
         "scan_order": scan_order,
-        "waiting": [first_wait, both_wait],
+        "waiting": waiting,
         "dismissed_by": dismissals,
         "stored": stored,
     }
 
 
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    json.dump(run(), sys.stdout)
-
-
 if __name__ == "__main__":
-    main()
+    kit_main(run)

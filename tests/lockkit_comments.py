@@ -15,19 +15,14 @@ report: the errors, the lock waiters seen, and what was stored.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import threading
 from typing import Any
 
-from tests.lockkit import _wait_for_lock_waiters
+from tests.pgkit import kit_main, race_behind_a_held_counter
 
 
 def run() -> dict[str, Any]:
-    import psycopg
     from django.contrib.auth import get_user_model
-    from django.db import connection, connections
+    from django.db import connection
 
     from realtime.models import Event
     from realtime.streams.models import Comment, Stream
@@ -41,13 +36,6 @@ def run() -> dict[str, Any]:
         post_comment(streams[stream - 1].pk, user, {"text": f"comment {n}", "client_id": f"c{n}"})
     connection.close()
 
-    settings = connections["default"].settings_dict
-    dsn = {
-        "host": settings["HOST"] or "127.0.0.1",
-        "port": int(settings["PORT"] or 5432),
-        "user": settings["USER"] or "postgres",
-        "dbname": settings["NAME"],
-    }
     errors: list[str] = []
 
     def delete(username: str) -> None:
@@ -58,20 +46,7 @@ def run() -> dict[str, Any]:
         finally:
             connection.close()
 
-    with (
-        psycopg.connect(**dsn, autocommit=True) as observer,
-        psycopg.connect(**dsn, autocommit=False) as blocker,
-    ):
-        blocker.execute("SELECT 1 FROM realtime_topicsequence WHERE topic = 'stream.3' FOR UPDATE")
-        first = threading.Thread(target=delete, args=("uma",))
-        first.start()
-        first_wait = _wait_for_lock_waiters(observer, 1)
-        second = threading.Thread(target=delete, args=("vic",))
-        second.start()
-        both_wait = _wait_for_lock_waiters(observer, 2)
-        blocker.rollback()
-        first.join(30)
-        second.join(30)
+    waiting = race_behind_a_held_counter("stream.3", lambda: delete("uma"), lambda: delete("vic"))
     deleted = sorted(
         (topic, data["comment"])
         for topic, data in Event.objects.filter(name="comment.deleted").values_list("topic", "data")
@@ -79,7 +54,7 @@ def run() -> dict[str, Any]:
     owner_deletion = _an_owners_deletion(User, Stream, post_comment)
     return {
         "errors": errors,
-        "waiting": [first_wait, both_wait],
+        "waiting": waiting,
         "comments_left": Comment.objects.count(),
         "users_left": sorted(User.objects.values_list("username", flat=True)),
         "deleted": deleted,
@@ -109,16 +84,5 @@ def _an_owners_deletion(User: Any, Stream: Any, post_comment: Any) -> list[list[
     ]
 
 
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    json.dump(run(), sys.stdout)
-
-
 if __name__ == "__main__":
-    main()
+    kit_main(run)

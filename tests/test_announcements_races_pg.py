@@ -8,27 +8,11 @@ DATABASE_URL says; skipped only if no PostgreSQL answers there. The race itself 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from tests.test_lock_order_pg import ROOT, own_database  # noqa: F401  (the fixture)
+from tests.pgkit import own_database, run_kit  # noqa: F401  (the fixture)
 
 
 def test_cancel_while_the_scheduler_holds_the_row_takes_it_down(own_database):  # noqa: F811
-    env = {**os.environ, "DATABASE_URL": own_database.url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    env.pop("REDIS_URL", None)  # the in-memory layer: publishing is not what is tested here
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.cancelkit"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_kit(own_database, "tests.cancelkit")
     assert report["started"] is True  # the scheduler's claim went through: the race was real
     assert report["waiting"] == 1  # Cancel queued on the row (a skip-locked claim never waits)
     assert report["errors"] == []  # before: "cancel: AnnouncementError: ... nothing to cancel"

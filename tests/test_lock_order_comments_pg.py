@@ -9,30 +9,11 @@ tests/lockkit_comments.py.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-from tests.test_lock_order_pg import own_database  # noqa: F401  # the fixture
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.pgkit import own_database, run_kit  # noqa: F401  (the fixture)
 
 
 def test_two_users_deleted_at_once_with_comments_on_several_streams_never_deadlock(own_database):  # noqa: F811
-    env = {**os.environ, "DATABASE_URL": own_database.url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    env.pop("REDIS_URL", None)  # the in-memory layer: publishing is not what is tested here
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.lockkit_comments"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_kit(own_database, "tests.lockkit_comments")
     assert report["waiting"] == [1, 2]  # the shape was provoked: both deletions waited on a lock
     assert report["errors"] == []  # with counters locked in deletion order: "deadlock detected"
     assert report["users_left"] == ["host"] and report["comments_left"] == 0
