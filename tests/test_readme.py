@@ -13,7 +13,6 @@ unless something else on this machine already does (then on a free port, said so
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT
+from tests.sitekit import READER_PORT, readers_daphne
 from tests.wheelkit import clean_env, from_wheelhouse, wheelhouse
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -35,7 +35,6 @@ SECTION = README[
     README.index("## Adding realtime to an existing project") : README.index("\nSend from Python")
 ]
 STARTPROJECT = "django-admin startproject mysite"  # the project the README's steps name
-READER_PORT = 8000
 
 # The test's own page for step 5's tags: a view that puts a stream in the context, as the README says
 # "your view" does. The tags themselves are taken from the README below.
@@ -78,15 +77,6 @@ def blocks(text: str, language: str) -> list[str]:
     """The fenced code blocks of `language` in `text`, un-indented from the list item they sit in."""
     found = re.findall(rf"^( *)```{language}\n(.*?)^\1```$", text, re.MULTILINE | re.DOTALL)
     return [textwrap.dedent(body) for _, body in found]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @dataclass
@@ -180,32 +170,10 @@ def server(reader) -> Iterator[str]:
     """Step 4's `daphne -p 8000 mysite.asgi:application`, from the reader's virtualenv."""
     command = reader.daphne
     assert command == f"daphne -p {READER_PORT} mysite.asgi:application", command
-    port = READER_PORT
-    if not port_is_free(port):
-        port = free_port()
-        command = command.replace(f"-p {READER_PORT} ", f"-p {port} ")
-        print(f"port {READER_PORT} is taken on this machine: daphne runs with -p {port}")
-    log = reader.home / "daphne.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=reader.project,
-            env=reader.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        output = log.read_text(errors="replace")
-        assert "Traceback" not in output, output
+    with readers_daphne(command, reader.project, reader.env, reader.home / "daphne.log") as daphne:
+        yield daphne.url
+    output = daphne.output()
+    assert "Traceback" not in output, output
 
 
 def test_the_steps_give_a_live_stream_widget_on_daphne_in_chromium(server):

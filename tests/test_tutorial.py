@@ -29,7 +29,6 @@ import json
 import os
 import select
 import shlex
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -38,7 +37,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT
+from tests.sitekit import READER_PORT, Daphne, readers_daphne
 from tests.wheelkit import clean_env, from_wheelhouse, wheelhouse
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -68,8 +68,6 @@ FILES = [
 COMMANDS = ["install.sh", "migrate.sh", "check.sh", "shell.sh", "daphne.sh", "commands.sh"]
 SHELL_INPUT = ["create_stream.py", "broadcast.py", "announce.py"]  # typed into `python manage.py shell`
 
-READER_PORT = 8000  # the port daphne.sh names
-
 
 def _tutorial_code():
     """docs/tutorial_code.py, the script that copies docs/tutorial/ into the page (docs/ is no package)."""
@@ -81,15 +79,6 @@ def _tutorial_code():
 
 
 tutorial_code = _tutorial_code()
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @pytest.fixture(autouse=True)
@@ -209,50 +198,13 @@ def tutorial(tmp_path_factory) -> Tutorial:
     return reader
 
 
-@dataclass
-class Daphne:
-    process: subprocess.Popen
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture(scope="module")
 def daphne(tutorial) -> Iterator[Daphne]:
     """Part 6: `daphne -p 8000 mysite.asgi:application`, from the tutorial's virtualenv."""
     [command] = [line for line in snippet("daphne.sh").splitlines() if line.strip()]
     assert f"-p {READER_PORT} " in command, command
-    port = READER_PORT
-    if not port_is_free(port):  # another server on this machine: the one change, said in the output
-        port = free_port()
-        command = command.replace(f"-p {READER_PORT} ", f"-p {port} ")
-        print(f"port {READER_PORT} is taken on this machine: daphne.sh runs with -p {port}")
-    log = tutorial.home / "daphne.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=tutorial.project,
-            env=tutorial.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Daphne(process, port, log)
-    try:
-        wait_for_port(port, process)
+    with readers_daphne(command, tutorial.project, tutorial.env, tutorial.home / "daphne.log") as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
