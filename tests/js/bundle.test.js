@@ -131,7 +131,7 @@ test("realtime.d.ts passes tsc --noEmit on a program that uses the whole public 
     "app.ts": `
 import realtime, {
   connect, Client, RealtimeError, STATES, policy, buildUrl, randomId, config,
-  type State, type AckFrame, type SubscribedFrame, type EventFrame, type ClosePlan,
+  type State, type AckFrame, type SubscribedFrame, type EventFrame, type ClosePlan, type PresenceRoster,
 } from "${PACKAGE.name}";
 
 const client: Client = connect({ url: "/ws/realtime/", heartbeat: 25 });
@@ -155,7 +155,17 @@ const delay: number = policy.backoffDelay(2, Math.random) + client.backoffDelay(
 const url: string = buildUrl("/ws/", { protocol: "https:", host: "x" });
 const states: State[] = STATES;
 const fromTag: string | undefined = config.url;
-void [state, last, err, plan, delay, url, states, fromTag, other];
+const presence = client.presence("page.home");
+presence.onJoin((key, before, joined) => { const n: string = joined.name; void [key, before, n]; });
+presence.onLeave((key, after) => { const gone: boolean = after.metas.length === 0; void [key, gone]; });
+const offSync = presence.onSync((p) => { const names: string[] = p.list((k, e) => e.name); void names; });
+offSync();
+presence.setStatus("typing");
+presence.setStatus(null);
+const roster: PresenceRoster = policy.syncDiff(presence.list(), { joins: {}, leaves: {} });
+const everyone: number = presence.count + presence.anonymous;
+presence.leave();
+void [state, last, err, plan, delay, url, states, fromTag, other, roster, everyone];
 client.close();
 
 // @ts-expect-error: not a state
@@ -164,6 +174,8 @@ const wrong: State = "gone";
 client.publish(1, "comment");
 // @ts-expect-error: no such event
 client.on("nonsense", () => {});
+// @ts-expect-error: a status is a string or null
+presence.setStatus(3);
 void wrong;
 `,
   });

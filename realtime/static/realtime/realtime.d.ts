@@ -163,6 +163,7 @@ export interface ClientEventMap {
   ack: AckFrame;
   error: RealtimeError;
   close: { code: number | undefined };
+  presence: PresenceStateFrame | PresenceDiffFrame;
   /** Frames of a type this client does not know. */
   message: Record<string, unknown> & { type: string };
 }
@@ -171,6 +172,74 @@ export interface ClientEvent<K extends keyof ClientEventMap> {
   type: K;
   detail: ClientEventMap[K];
   target: Client;
+}
+
+/** One connection's meta in a presence entry: one per tab or device. */
+export interface PresenceMeta {
+  conn: string;
+  status: PresenceStatus | null;
+}
+
+/** The server's allow-list by default; a topic kind may allow others. */
+export type PresenceStatus = "typing" | "away" | "active" | (string & {});
+
+/** One user in a roster (key = the user's id as a string). Never an email. */
+export interface PresenceEntry {
+  name: string;
+  avatar?: string | null;
+  metas: PresenceMeta[];
+}
+
+export type PresenceRoster = Record<string, PresenceEntry>;
+
+export interface PresenceStateFrame {
+  type: "presence_state";
+  topic: string;
+  entries: PresenceRoster;
+  /** Signed-in users listed. */
+  count: number;
+  /** Anonymous viewers: counted, never listed. */
+  anonymous: number;
+}
+
+export interface PresenceDiffFrame {
+  type: "presence_diff";
+  topic: string;
+  joins: PresenceRoster;
+  leaves: PresenceRoster;
+  count: number;
+  anonymous: number;
+}
+
+/** `before` is undefined when the user was not listed. */
+export type PresenceJoin = (key: string, before: PresenceEntry | undefined, joined: PresenceEntry) => void;
+/** `after.metas` empty: the user left altogether. */
+export type PresenceLeave = (key: string, after: PresenceEntry, left: PresenceEntry) => void;
+
+/** What client.presence(topic) returns: the topic's roster, kept across reconnects without flicker. */
+export interface Presence {
+  readonly client: Client;
+  readonly topic: string;
+  /** The subscription handle it holds on the topic (presence frames only reach subscribers). */
+  readonly subscription: Subscription;
+  /** Signed-in users listed, as the server counts them. */
+  readonly count: number;
+  /** Anonymous viewers. */
+  readonly anonymous: number;
+  /** A presence_state has arrived. */
+  readonly synced: boolean;
+  /** The roster by key (a copy). */
+  list(): PresenceRoster;
+  list<T>(chooser: (key: string, entry: PresenceEntry) => T): T[];
+  /** Each returns the function that removes the listener. */
+  onJoin(fn: PresenceJoin): () => void;
+  onLeave(fn: PresenceLeave): () => void;
+  onSync(fn: (presence: Presence) => void): () => void;
+  onError(fn: (err: RealtimeError) => void): () => void;
+  /** This connection's status; at most one frame a second goes out (the latest wins). */
+  setStatus(status: PresenceStatus | null): void;
+  /** Unsubscribe this handle and forget the roster. */
+  leave(): void;
 }
 
 /** One connection and everything that must survive its reconnects. */
@@ -200,6 +269,8 @@ export class Client {
   removeEventListener<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEvent<K>) => void): void;
   /** The short form: returns the function that removes the listener. */
   on<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEvent<K>) => void): () => void;
+  /** The topic's roster (subscribes to the topic); handlers as subscribe()'s. */
+  presence(topic: string, handlers?: SubscribeHandlers): Presence;
   /** Reconnect delay of attempt `attempt` (0-based), in ms: full jitter up to min(30 s, 1 s * 2^attempt). */
   backoffDelay(attempt: number): number;
   /** Close for good; pending publishes are rejected with "closed". */
@@ -237,6 +308,15 @@ export interface Policy {
   /** The pacer for a connection whose hello was `hello`; null when it announces no budget. */
   requestPacer(hello: Partial<HelloFrame> | null | undefined, now: number, spent?: number): RequestPacer | null;
   closePlan(code: number | undefined, hasTicketUrl: boolean): ClosePlan;
+  /** Phoenix's syncState: the roster after `fresh`, reporting only the real differences. */
+  syncState(roster: PresenceRoster, fresh: PresenceRoster, onJoin?: PresenceJoin, onLeave?: PresenceLeave): PresenceRoster;
+  /** Phoenix's syncDiff: joins, then leaves; the roster given is not changed. */
+  syncDiff(
+    roster: PresenceRoster,
+    diff: { joins?: PresenceRoster; leaves?: PresenceRoster },
+    onJoin?: PresenceJoin,
+    onLeave?: PresenceLeave,
+  ): PresenceRoster;
 }
 
 /** The tab's one shared Client, created on first call (from the script tag's data-* when there is one). */

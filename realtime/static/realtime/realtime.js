@@ -77,7 +77,19 @@
  * (hello.request_rate a second, hello.request_burst at once), mirrored a margin inside it by
  * policy.RequestPacer: what finds it empty waits, in order, so a burst never earns rate_limited
  * refusals and the 4429 they lead to. A server without those fields: no pacing.
- * Decision points (backoff, which codes retry, close codes, pacing) are pure functions in `policy`.
+ * Presence (docs/presence.md): client.presence(topic, handlers?) subscribes to the topic and keeps its
+ * roster from the server's presence_state / presence_diff frames (Phoenix's syncState / syncDiff, pure
+ * in `policy`; a meta is {conn, status}, one per connection):
+ *   const here = client.presence("page.home");
+ *   here.onSync(() => render(here.list()));            // {key: {name, avatar, metas}}; here.count, .anonymous
+ *   here.onJoin((key, before, joined) => {}); here.onLeave((key, after, left) => {});  // after.metas [] = gone
+ *   here.setStatus("typing"); here.setStatus(null);      // at most one frame a second, the latest wins
+ *   here.leave();
+ * Across a reconnect the roster is kept as it was (no one disappears and comes back): diffs wait for
+ * the new connection's presence_state, which is then merged so only real changes reach onJoin/onLeave.
+ * The status is re-sent on the new connection. A refused or kicked subscription empties the roster.
+ * Decision points (backoff, which codes retry, close codes, pacing, roster merging) are pure functions
+ * in `policy`.
  *
  * Works in Node too (module.exports) so the reconnect, heartbeat and resume logic has unit tests, and
  * from bundlers through realtime.mjs (docs/client-bundlers.md), which re-exports this file.
@@ -315,6 +327,8 @@
     this._refPrefix = randomId().slice(0, 8);
     this._subs = new Map(); // topic -> Topic (the server subscription, remembered across reconnects)
     this._pending = new Map(); // ref -> Pending publish awaiting ack/error (insertion order = send order)
+    this._presences = []; // Presence objects (client.presence), each on a subscription handle
+    this._statusRefs = new Map(); // ref -> Presence whose setStatus frame awaits ack/error
     this._maxInFlight = DEFAULT_MAX_IN_FLIGHT; // from the current connection's hello
     this._holdTimer = null; // while set, no publish goes out: the server asked us to wait (retry_after)
     this._holdUntil = 0;
@@ -489,6 +503,7 @@
       try { ws.close(); } catch { /* already closing */ }
     }
     this._subs.forEach(function (topic) { topic._disconnected(); });
+    this._statusRefs.clear(); // their answers died with the connection; onSubscribed re-sends
     // What was sent on this socket and not answered has an unknown fate. Re-send only what is safe to.
     this._pending.forEach(function (p) {
       if (!p.sent) return;
@@ -559,6 +574,7 @@
     this._holdTimer = null;
     this._newBudget();
     this._subs.forEach(function (topic) { topic._disconnected(); });
+    this._statusRefs.clear(); // their answers died with the connection; onSubscribed re-sends
     this._setState("offline", reason);
     var err = RealtimeError(reason === "signed_out" ? "signed_out" : "closed", "connection stopped: " + reason);
     var pending = Array.from(this._pending.values());
@@ -716,11 +732,17 @@
         var p = this._pending.get(frame.ref);
         // A publish that timed out is no longer pending: its late ack is ignored here.
         if (p) { this._settle(p); p.resolve(frame); }
+        this._statusRefs.delete(frame.ref);
         this._emit("ack", frame);
         this._flush(); // a slot in the in-flight window is free
         break;
       case "error":
         this._error(frame);
+        break;
+      case "presence_state":
+      case "presence_diff":
+        this._presenceFrame(frame);
+        this._emit("presence", frame);
         break;
       case "pong":
         break;
@@ -738,7 +760,11 @@
     // An `unavailable` answering no request comes before a 4013 close: it says how long to stay away.
     if (!frame.ref && frame.code === "unavailable") this._retryAfter = err.retryAfter;
     var p = frame.ref && this._pending.get(frame.ref);
-    if (p && p.sent && p.queue && publishRetryable(frame.code, err.retryAfter)) {
+    var presence = frame.ref && this._statusRefs.get(frame.ref);
+    if (presence) {
+      this._statusRefs.delete(frame.ref);
+      presence._statusRefused(err);
+    } else if (p && p.sent && p.queue && publishRetryable(frame.code, err.retryAfter)) {
       // Not carried out (a full window, the database or the layer down): the same frame goes again,
       // in its place in the queue, once the pause is over. Nothing behind it overtakes it.
       p.sent = false;
@@ -1017,6 +1043,256 @@
     });
   };
 
+  // -- presence ------------------------------------------------------------------------------------
+  // Roster merging, pure (exported in `policy`): Phoenix's syncState / syncDiff (presence.js) with the
+  // server's meta {conn, status}. A meta is identified by conn AND status, because the server reports a
+  // status change as a leave of the old meta and a join of the new one on the same connection.
+  function metaId(meta) {
+    return String(meta && meta.conn) + "\u0000" + String(meta && meta.status);
+  }
+  function cloneEntry(entry) {
+    var copy = Object.assign({}, entry);
+    copy.metas = Array.isArray(entry && entry.metas) ? entry.metas.map(function (m) { return Object.assign({}, m); }) : [];
+    return copy;
+  }
+  function cloneRoster(roster) {
+    var copy = {};
+    Object.keys(roster || {}).forEach(function (key) { copy[key] = cloneEntry(roster[key]); });
+    return copy;
+  }
+  /**
+   * syncDiff(roster, {joins, leaves}, onJoin?, onLeave?) -> the new roster (the old one is not changed).
+   * onJoin(key, before|undefined, joined) and onLeave(key, after, left): `after.metas` empty means the
+   * user is gone.
+   */
+  function syncDiff(roster, diff, onJoin, onLeave) {
+    var state = cloneRoster(roster);
+    var joins = (diff && diff.joins) || {};
+    var leaves = (diff && diff.leaves) || {};
+    Object.keys(joins).forEach(function (key) {
+      var before = state[key];
+      var joined = cloneEntry(joins[key]);
+      var next = cloneEntry(joined);
+      if (before) {
+        var ids = next.metas.map(metaId);
+        var kept = before.metas.filter(function (m) { return ids.indexOf(metaId(m)) < 0; });
+        next.metas = kept.concat(next.metas);
+      }
+      state[key] = next;
+      if (onJoin) onJoin(key, before, joined);
+    });
+    Object.keys(leaves).forEach(function (key) {
+      var current = state[key];
+      if (!current) return;
+      var left = cloneEntry(leaves[key]);
+      var gone = left.metas.map(metaId);
+      current.metas = current.metas.filter(function (m) { return gone.indexOf(metaId(m)) < 0; });
+      if (onLeave) onLeave(key, current, left);
+      if (current.metas.length === 0) delete state[key];
+    });
+    return state;
+  }
+  /** syncState(roster, fresh, onJoin?, onLeave?): only the real differences between the two rosters. */
+  function syncState(roster, fresh, onJoin, onLeave) {
+    var joins = {};
+    var leaves = {};
+    roster = roster || {};
+    fresh = fresh || {};
+    Object.keys(roster).forEach(function (key) {
+      if (!(key in fresh)) leaves[key] = roster[key];
+    });
+    Object.keys(fresh).forEach(function (key) {
+      var current = roster[key];
+      if (!current) { joins[key] = fresh[key]; return; }
+      var freshIds = (fresh[key].metas || []).map(metaId);
+      var currentIds = current.metas.map(metaId);
+      var joined = (fresh[key].metas || []).filter(function (m) { return currentIds.indexOf(metaId(m)) < 0; });
+      var left = current.metas.filter(function (m) { return freshIds.indexOf(metaId(m)) < 0; });
+      if (joined.length) joins[key] = Object.assign(cloneEntry(fresh[key]), { metas: joined });
+      if (left.length) leaves[key] = Object.assign(cloneEntry(current), { metas: left });
+    });
+    return syncDiff(roster, { joins: joins, leaves: leaves }, onJoin, onLeave);
+  }
+
+  // setStatus sends at most one frame per STATUS_MIN_INTERVAL (the latest status wins), so a page
+  // calling it on every keystroke never earns rate_limited; the server limits as well.
+  var STATUS_MIN_INTERVAL = 1000;
+
+  /**
+   * What client.presence(topic) returns. It holds a subscription handle on the topic (presence frames
+   * only reach subscribers). The roster survives reconnects: it is kept as it was until the new
+   * connection's presence_state arrives, and then only the real differences are reported.
+   */
+  function Presence(client, topic, handlers) {
+    var self = this;
+    this.client = client;
+    this.topic = topic;
+    this.count = 0; // signed-in users listed, as the server counts them
+    this.anonymous = 0; // anonymous viewers, counted and never listed
+    this.synced = false; // a presence_state arrived (on some connection)
+    this._roster = {};
+    this._fresh = false; // a presence_state arrived on the current subscription
+    this._pending = []; // diffs that arrived before this subscription's presence_state
+    this._listeners = { join: [], leave: [], sync: [], error: [] };
+    this._status = null; // what the page asked for
+    this._sentStatus = null; // what the server has for our connection (null after a reconnect)
+    this._statusTimer = null;
+    this._lastStatusAt = -Infinity;
+    this._closed = false;
+    handlers = handlers || {};
+    this.subscription = client.subscribe(topic, {
+      onSubscribed: function () {
+        // A new connection has a new meta with no status: the next presence_state will say so.
+        self._fresh = false;
+        self._pending = [];
+        self._sentStatus = null;
+        self._scheduleStatus();
+        if (typeof handlers.onSubscribed === "function") handlers.onSubscribed.apply(this, arguments);
+      },
+      onEvent: handlers.onEvent,
+      onKicked: function (frame) { self._drop(); if (typeof handlers.onKicked === "function") handlers.onKicked(frame); },
+      onError: function (err) { self._drop(); self._fire("error", [err]); if (typeof handlers.onError === "function") handlers.onError(err); },
+    });
+    // A roster already live on this topic (another part of the page) is ours too: the server sent
+    // its presence_state once, to the shared subscription.
+    var siblings = client._presences.filter(function (p) { return p.topic === topic && p._fresh; });
+    if (siblings.length && this.subscription.ready) {
+      this._roster = cloneRoster(siblings[0]._roster);
+      this.count = siblings[0].count;
+      this.anonymous = siblings[0].anonymous;
+      this._fresh = this.synced = true;
+    }
+    client._presences.push(this);
+  }
+  Presence.prototype._fire = function (kind, args) {
+    var fns = this._listeners[kind].slice();
+    for (var i = 0; i < fns.length; i++) {
+      try { fns[i].apply(null, args); } catch (e) { reportError(e); }
+    }
+  };
+  Presence.prototype._on = function (kind, fn) {
+    var list = this._listeners[kind];
+    list.push(fn);
+    return function () { var i = list.indexOf(fn); if (i >= 0) list.splice(i, 1); };
+  };
+  /** onJoin(fn(key, before|undefined, joined)) -> unsubscribe function. */
+  Presence.prototype.onJoin = function (fn) { return this._on("join", fn); };
+  /** onLeave(fn(key, after, left)): `after.metas` empty means the user left altogether. */
+  Presence.prototype.onLeave = function (fn) { return this._on("leave", fn); };
+  /** onSync(fn(presence)): after every state or diff has been applied (render the roster here). */
+  Presence.prototype.onSync = function (fn) { return this._on("sync", fn); };
+  /** onError(fn(err)): the subscription was refused, or a setStatus was. */
+  Presence.prototype.onError = function (fn) { return this._on("error", fn); };
+  /** list() -> {key: {name, avatar, metas}} (a copy); list(fn) -> [fn(key, entry), ...]. */
+  Presence.prototype.list = function (chooser) {
+    var roster = cloneRoster(this._roster);
+    if (typeof chooser !== "function") return roster;
+    return Object.keys(roster).map(function (key) { return chooser(key, roster[key]); });
+  };
+  Presence.prototype._apply = function (fn) {
+    var self = this;
+    this._roster = fn(
+      this._roster,
+      function () { self._fire("join", arguments); },
+      function () { self._fire("leave", arguments); }
+    );
+    this._fire("sync", [this]);
+  };
+  Presence.prototype._counts = function (frame) {
+    if (typeof frame.count === "number") this.count = frame.count;
+    if (typeof frame.anonymous === "number") this.anonymous = frame.anonymous;
+  };
+  Presence.prototype._state = function (frame) {
+    var entries = frame.entries && typeof frame.entries === "object" ? frame.entries : {};
+    this._counts(frame);
+    this._fresh = true;
+    this.synced = true;
+    this._apply(function (roster, onJoin, onLeave) { return syncState(roster, entries, onJoin, onLeave); });
+    var pending = this._pending;
+    this._pending = [];
+    for (var i = 0; i < pending.length; i++) this._diff(pending[i]);
+  };
+  Presence.prototype._diff = function (frame) {
+    // A diff is relative to this connection's presence_state: before it, it would be applied to the
+    // previous connection's roster (kept to avoid flicker), so it waits.
+    if (!this._fresh) { this._pending.push(frame); return; }
+    this._counts(frame);
+    this._apply(function (roster, onJoin, onLeave) {
+      return syncDiff(roster, { joins: frame.joins, leaves: frame.leaves }, onJoin, onLeave);
+    });
+  };
+  /** The roster is no longer ours to show (refused, kicked, left): empty it, reporting the leaves. */
+  Presence.prototype._drop = function () {
+    this._fresh = false;
+    this._pending = [];
+    this.count = 0;
+    this.anonymous = 0;
+    if (Object.keys(this._roster).length) {
+      this._apply(function (roster, onJoin, onLeave) { return syncState(roster, {}, onJoin, onLeave); });
+    }
+  };
+  /**
+   * setStatus("typing" | "away" | "active" | null): this connection's status in the roster. At most one
+   * frame a second goes out, the latest status winning; it is re-sent after a reconnect.
+   */
+  Presence.prototype.setStatus = function (status) {
+    this._status = status === undefined ? null : status;
+    this._scheduleStatus();
+  };
+  Presence.prototype._scheduleStatus = function () {
+    var self = this;
+    if (this._closed || this._statusTimer || this._status === this._sentStatus) return;
+    // Not before the subscription is live (onSubscribed calls again; it also runs inside subscribe(),
+    // before this.subscription is set, when the topic was already live).
+    if (!this.subscription || !this.subscription.ready) return;
+    var wait = this._lastStatusAt + STATUS_MIN_INTERVAL - Date.now();
+    if (wait > 0) {
+      this._statusTimer = setTimeout(function () { self._statusTimer = null; self._scheduleStatus(); }, wait);
+      return;
+    }
+    var ref = this.client._ref();
+    this._lastStatusAt = Date.now();
+    this._sentStatus = this._status;
+    this.client._statusRefs.set(ref, this);
+    this.client._request({ type: "presence", topic: this.topic, status: this._status, ref: ref });
+  };
+  Presence.prototype._statusRefused = function (err) {
+    var self = this;
+    this._sentStatus = null; // unknown: try again (rate_limited) or report
+    if (err.code === "rate_limited" && err.retryAfter !== null) {
+      clearTimeout(this._statusTimer);
+      this._statusTimer = setTimeout(function () { self._statusTimer = null; self._scheduleStatus(); }, err.retryAfter * 1000);
+      return;
+    }
+    this._status = null;
+    this._fire("error", [err]);
+  };
+  /** Stop: unsubscribe this handle, forget the roster (no leave callbacks), cancel a pending status. */
+  Presence.prototype.leave = function () {
+    if (this._closed) return;
+    this._closed = true;
+    clearTimeout(this._statusTimer);
+    this._statusTimer = null;
+    var list = this.client._presences;
+    var i = list.indexOf(this);
+    if (i >= 0) list.splice(i, 1);
+    this.subscription.unsubscribe();
+    this._roster = {};
+  };
+
+  /** presence(topic, handlers?) -> Presence: the topic's roster (subscribes to it; see Presence). */
+  Client.prototype.presence = function (topic, handlers) {
+    return new Presence(this, topic, handlers);
+  };
+  Client.prototype._presenceFrame = function (frame) {
+    var list = this._presences.slice();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].topic !== frame.topic) continue;
+      if (frame.type === "presence_state") list[i]._state(frame);
+      else list[i]._diff(frame);
+    }
+  };
+
   // -- the page's shared client --------------------------------------------------------------------
   var shared = null;
   /** connect(options?) -> the tab's one Client, created on first call from the script tag's data-*. */
@@ -1046,6 +1322,8 @@
       RequestPacer: RequestPacer,
       requestPacer: requestPacer,
       closePlan: closePlan,
+      syncState: syncState,
+      syncDiff: syncDiff,
     },
   };
 });
