@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT": 25,
     # Stored events replayed on (re)subscribe at most.
     "HISTORY_LIMIT": 100,
+    # Presence (docs/presence.md): seconds a process's part of the rosters is kept after it was last
+    # heard (it is re-sent every third of that), so a killed process's entries are gone within one lease.
+    "PRESENCE_LEASE": 15.0,
+    # Seconds between two `presence_diff` frames of one topic: joins and leaves within it leave as one.
+    "PRESENCE_WINDOW": 0.5,
     # Coalescing window in seconds: events for one topic within it leave as one `batch` frame. 0 = off.
     # It is the floor of the adaptive window: the window a process that keeps up uses. Short, because
     # the window widens by itself when fan-out falls behind (docs/performance.md has the measurements).

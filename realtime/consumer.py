@@ -204,6 +204,8 @@ class RealtimeConsumer(AsyncConsumer):
                 await requests.subscribe(self, request)
             elif request.type == "publish":
                 await requests.publish(self, request)
+            elif request.type == "presence":
+                requests.presence(self, request)
             else:
                 self._sync_request(request)
                 return

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from .exceptions import ProtocolError
 
-CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping"})
+CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "publish", "ping", "presence"})
 # Refusals that only a broken or hostile client causes; only these count toward REALTIME["ABUSE_LIMIT"].
 # A muted user pressing Send, a rate limit or a server failure is not abuse.
 ABUSE_CODES = frozenset(
@@ -47,6 +47,7 @@ class Request:
     since: int | None = None
     event: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None  # a `presence` request's status (None: no status)
 
 
 def _field(message: dict[str, Any], name: str, kind: type, *, required: bool) -> Any:
@@ -135,6 +136,15 @@ def _request(message: dict[str, Any], text: str) -> Request:
         return Request(type=kind, ref=ref, topic=topic, since=since)
     if kind == "unsubscribe":
         return Request(type=kind, ref=ref, topic=topic)
+    if kind == "presence":
+        status = _field(message, "status", str, required=False)
+        if status is not None and not 0 < len(status) <= MAX_EVENT_NAME_LENGTH:
+            raise ProtocolError(
+                "bad_message",
+                _("Field 'status' must be 1 to %(max)s characters, or null.")
+                % {"max": MAX_EVENT_NAME_LENGTH},
+            )
+        return Request(type=kind, ref=ref, topic=topic, status=status)
     event = _field(message, "event", str, required=True)
     if not event or len(event) > MAX_EVENT_NAME_LENGTH:
         raise ProtocolError(

@@ -16,6 +16,7 @@ from . import protocol
 from .conf import realtime_settings
 from .exceptions import ProtocolError
 from .hub import Replay
+from .presence.tracker import Tracker
 from .protocol import Request
 from .topics import load_topic
 from .transport import Frame
@@ -47,7 +48,8 @@ async def subscribe(conn: Connection, request: Request) -> None:
         )
 
     # Subscribing again to a topic replays from the new `since` (the hub replaces the old one).
-    await conn.hub.subscribe(conn, topic, request.since, make_reply)
+    if await conn.hub.subscribe(conn, topic, request.since, make_reply) and topic.presence is not None:
+        await conn.hub.service(Tracker).track(conn, topic)  # after `subscribed`: its presence_state
 
 
 def unsubscribe(conn: Connection, request: Request) -> None:
@@ -70,3 +72,17 @@ async def publish(conn: Connection, request: Request) -> None:
         )
     ack = await topic.publish(conn, request.event, request.data)
     conn.writer.write(Frame(protocol.reply("ack", request.ref, topic=topic.name, **ack)))
+
+
+def presence(conn: Connection, request: Request) -> None:
+    """Set this connection's status on a topic's roster (allow-listed and rate-limited per connection)."""
+    assert request.topic is not None
+    topic = conn.hub.topic_of(conn, request.topic)
+    if topic is None:
+        raise ProtocolError(
+            "not_subscribed",
+            _("Subscribe to %(topic)s before setting a presence status on it.")
+            % {"topic": repr(request.topic[:80])},
+        )
+    conn.hub.service(Tracker).set_status(conn, topic, request.status)
+    conn.writer.write(Frame(protocol.reply("ack", request.ref, topic=topic.name)))

@@ -30,11 +30,18 @@ from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from .api import disconnect_user, reauthorize
 from .tickets import revoke_session_tickets, revoke_user_tickets
 from .topics.base import ACCOUNT
+
+#: Presence (docs/presence.md): a user's first connection joined a topic's roster in this process, or
+#: their last one here left it. Sent with sender=the topic kind's class, topic=<name>, user_id=<key str>,
+#: by the process that saw it (across processes, each sends for its own connections). Receivers run in
+#: the event loop: keep them quick (queue any database write).
+presence_joined = Signal()
+presence_left = Signal()
 
 
 @receiver(user_logged_out, dispatch_uid="realtime.signals.logged_out")

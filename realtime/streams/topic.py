@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
 
 from ..exceptions import Denied, ProtocolError
+from ..presence import PresencePolicy
 from ..topics import Client, Topic
 from . import moderation
 from .lookup import load_stream
@@ -24,8 +25,20 @@ from .reactions import Reactions, validate_kind
 from .rules import active_restriction
 
 
+class StreamPresence(PresencePolicy):
+    """Signed-in viewers are listed; the roster (and its counts) is for the stream's moderators and
+    staff only (everyone keeps the `viewers` count); the only status is `typing` (the chat's indicator)."""
+
+    STATUSES = frozenset({"typing"})
+
+    async def can_see(self, client: Client) -> bool:
+        # `state()` has just judged the subscriber (`moderator`), on this very topic object.
+        return bool(self.topic.moderator or getattr(client.user, "is_staff", False))
+
+
 class StreamTopic(Topic):
     kind = "stream"
+    presence = StreamPresence
 
     def __init__(self, name: str, key: str, stream: Stream) -> None:
         super().__init__(name, key)

@@ -48,6 +48,9 @@ class Topic:
     kind: ClassVar[str] = ""
     #: Events are stored with per-topic ids and replayed on resume. False: live only, no ids.
     persistent: ClassVar[bool] = True
+    #: Presence (docs/presence.md): a `realtime.presence.PresencePolicy` subclass opts the kind in to
+    #: rosters of who is subscribed; None (the default): no roster is kept or sent.
+    presence: ClassVar[type[Any] | None] = None
 
     def __init__(self, name: str, key: str) -> None:
         self.name = name

@@ -19,6 +19,7 @@ BUILTIN_KINDS: dict[str, str | type[Topic]] = {
     "user": "realtime.topics.builtin.UserTopic",
     "group": "realtime.topics.builtin.GroupTopic",
     "ops": "realtime.ops.topic.StatusTopic",
+    "page": "realtime.presence.pages.PageTopic",
 }
 _registered: dict[str, str | type[Topic]] = {}
 

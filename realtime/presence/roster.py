@@ -1,0 +1,74 @@
+"""The roster of one topic, merged from every process's part: pure functions, no I/O.
+
+A part maps an opaque connection id to its record: (key or None for an anonymous viewer, entry,
+status). Merging is a union (each process owns its own connections, so parts never overlap); a diff
+compares two merged rosters meta by meta, the way Phoenix Presence does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Record = tuple[str | None, dict[str, Any], str | None]
+Part = Mapping[str, Record]
+Entries = dict[str, dict[str, Any]]
+
+
+def merge(parts: Iterable[Part]) -> tuple[Entries, int]:
+    """(entries by key with their metas sorted by connection id, anonymous connections counted)."""
+    entries: Entries = {}
+    anonymous = 0
+    for part in parts:
+        for conn, (key, entry, status) in part.items():
+            if key is None:
+                anonymous += 1
+                continue
+            item = entries.get(key)
+            if item is None:
+                item = entries[key] = {**entry, "metas": []}
+            item["metas"].append({"conn": conn, "status": status})
+    for item in entries.values():
+        item["metas"].sort(key=lambda meta: meta["conn"])
+    return entries, anonymous
+
+
+def diff(old: Entries, new: Entries) -> tuple[Entries, Entries]:
+    """(joins, leaves): per key, the metas added and the metas removed (a status change is both)."""
+    joins: Entries = {}
+    leaves: Entries = {}
+    for key in old.keys() | new.keys():
+        before = old.get(key, {"metas": []})
+        after = new.get(key, {"metas": []})
+        had = {_meta_id(m) for m in before["metas"]}
+        has = {_meta_id(m) for m in after["metas"]}
+        gone = [m for m in before["metas"] if _meta_id(m) not in has]
+        came = [m for m in after["metas"] if _meta_id(m) not in had]
+        if gone:
+            leaves[key] = {**_fields(before), "metas": gone}
+        if came:
+            joins[key] = {**_fields(after), "metas": came}
+    return joins, leaves
+
+
+def apply(entries: Entries, joins: Entries, leaves: Entries) -> Entries:
+    """What a client does with a diff (used by the tests to check diffs add up to the roster)."""
+    result = {key: {**item, "metas": list(item["metas"])} for key, item in entries.items()}
+    for key, item in leaves.items():
+        if key in result:
+            gone = {_meta_id(m) for m in item["metas"]}
+            result[key]["metas"] = [m for m in result[key]["metas"] if _meta_id(m) not in gone]
+            if not result[key]["metas"]:
+                del result[key]
+    for key, item in joins.items():
+        current = result.setdefault(key, {**_fields(item), "metas": []})
+        current["metas"] = sorted(current["metas"] + list(item["metas"]), key=lambda m: m["conn"])
+    return result
+
+
+def _meta_id(meta: dict[str, Any]) -> tuple[str, str | None]:
+    return meta["conn"], meta["status"]
+
+
+def _fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name != "metas"}

@@ -1,0 +1,199 @@
+"""The hub's presence service: this process's part of every roster, and the frames its viewers get.
+
+One per hub (`hub.service(Tracker)`). A subscription to a topic whose kind has a `presence` policy is
+tracked once it is answered (`track`, from `realtime.requests.subscribe`); it leaves when the hub drops
+it for any reason (unsubscribe, disconnect, kick, a failed re-check), seen through the hub's room
+observers, so a user who loses access leaves the roster at once.
+
+Viewers who may see the roster get `presence_state` (the roster as of the last diff sent) and then
+`presence_diff`s. Diffs are computed per topic at most once per `PRESENCE_WINDOW`, from the last roster
+sent to the current one: a storm of joins costs each viewer at most one frame per window, and the
+counts in every frame are exact at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from django.utils.translation import gettext as _
+
+from .. import protocol, signals
+from ..conf import realtime_settings
+from ..exceptions import ProtocolError
+from ..transport import Frame
+from .exchange import Exchange
+from .policy import PresencePolicy, clean_entry
+from .roster import Entries, Record, diff, merge
+
+if TYPE_CHECKING:
+    from ..hub import Connection, Hub, Room
+
+# A connection's status updates: a burst of STATUS_BURST, then one per 1 / STATUS_RATE seconds.
+STATUS_BURST = 4
+STATUS_RATE = 2.0
+MAX_STATUS_LENGTH = 20
+
+
+class Tracker:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.window = float(realtime_settings.PRESENCE_WINDOW)
+        self.local: dict[str, dict[str, Record]] = {}
+        self.members: dict[str, dict[Connection, str]] = {}  # topic -> connection -> its conn id
+        self.policies: dict[tuple[str, Connection], PresencePolicy] = {}
+        self.watchers: dict[str, set[Connection]] = {}
+        self.sent: dict[str, tuple[Entries, int]] = {}
+        self.kinds: dict[str, type] = {}
+        self.pending: set[str] = set()  # topics whose diff is scheduled
+        self.changed_here: set[str] = set()  # topics whose local part changed since it was sent
+        self.last_flush: dict[str, float] = {}
+        self.ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self.buckets: weakref.WeakKeyDictionary[Any, tuple[float, float]] = weakref.WeakKeyDictionary()
+        self.started = time.monotonic()
+        self.exchange = Exchange(self, float(realtime_settings.PRESENCE_LEASE))
+        hub.room_observers.append(self._room_changed)
+        hub.spawn(self.exchange.run())
+
+    # -- joining and leaving ----------------------------------------------------------------------
+    async def track(self, conn: Connection, topic: Any) -> None:
+        """`conn` is subscribed to `topic` (answered): list it, and send it the roster if it may see it."""
+        policy_class = getattr(topic, "presence", None)
+        if policy_class is None or self.hub.subscriptions(conn).get(topic.name) is None:
+            return
+        policy = policy_class(topic)
+        can_see = await policy.can_see(conn)
+        sub = self.hub.subscriptions(conn).get(topic.name)
+        if sub is None or sub.topic is not topic:  # gone (or re-subscribed) while we asked
+            return
+        name = topic.name
+        user = conn.user
+        listed = policy.listed(user)
+        key = str(user.pk) if listed else None
+        record: Record = (key, clean_entry(policy.entry(user)) if listed else {}, None)
+        cid = self.ids.get(conn)
+        if cid is None:
+            cid = self.ids[conn] = secrets.token_hex(6)
+        members = self.members.setdefault(name, {})
+        first_here = key is not None and not any(rec[0] == key for rec in self.local.get(name, {}).values())
+        members[conn] = cid
+        self.local.setdefault(name, {})[cid] = record
+        self.policies[(name, conn)] = policy
+        self.kinds[name] = type(topic)
+        self.sent.setdefault(name, merge(self.exchange.parts(name)))
+        if can_see:
+            self.watchers.setdefault(name, set()).add(conn)
+            entries, anonymous = self.sent[name]
+            conn.writer.write(
+                Frame(protocol.reply("presence_state", topic=name, **_roster(entries, anonymous)))
+            )
+        self._changed(name, here=True)
+        if first_here:
+            signals.presence_joined.send(sender=type(topic), topic=name, user_id=key)
+
+    def _room_changed(self, room: Room) -> None:
+        members = self.members.get(room.topic)
+        if not members:
+            return
+        for conn in [c for c in members if c not in room.subs]:
+            self._leave(room.topic, conn)
+
+    def _leave(self, name: str, conn: Connection) -> None:
+        cid = self.members[name].pop(conn)
+        key = self.local[name].pop(cid)[0]
+        self.policies.pop((name, conn), None)
+        self.watchers.get(name, set()).discard(conn)
+        if not self.members[name]:
+            del self.members[name]
+            del self.local[name]
+            self.watchers.pop(name, None)
+        self._changed(name, here=True)
+        if key is not None and not any(rec[0] == key for rec in self.local.get(name, {}).values()):
+            signals.presence_left.send(sender=self.kinds.get(name), topic=name, user_id=key)
+
+    # -- status -----------------------------------------------------------------------------------
+    def set_status(self, conn: Connection, topic: Any, status: str | None) -> None:
+        name = topic.name
+        policy = self.policies.get((name, conn))
+        if policy is None:
+            raise ProtocolError(
+                "bad_status", _("Topic %(topic)s has no presence.") % {"topic": repr(name[:80])}
+            )
+        if status is not None and status not in policy.STATUSES:
+            raise ProtocolError(
+                "bad_status",
+                _("Status %(status)s is not allowed here; use one of %(allowed)s or null.")
+                % {"status": repr(status[:MAX_STATUS_LENGTH]), "allowed": sorted(policy.STATUSES)},
+            )
+        self._take_token(conn)
+        cid = self.members[name][conn]
+        key, entry, _old = self.local[name][cid]
+        self.local[name][cid] = (key, entry, status)
+        self._changed(name, here=True)
+
+    def _take_token(self, conn: Connection) -> None:
+        now = time.monotonic()
+        tokens, at = self.buckets.get(conn, (float(STATUS_BURST), now))
+        tokens = min(float(STATUS_BURST), tokens + (now - at) * STATUS_RATE)
+        if tokens < 1.0:
+            wait = math.ceil((1.0 - tokens) / STATUS_RATE * 100) / 100  # rounded up: trying then works
+            raise ProtocolError(
+                "rate_limited",
+                _("Too many status updates; try again in %(seconds)s s.") % {"seconds": wait},
+                retry_after=wait,
+            )
+        self.buckets[conn] = (tokens - 1.0, now)
+
+    # -- the roster and its diffs -----------------------------------------------------------------
+    def roster(self, name: str) -> tuple[Entries, int]:
+        """The merged roster now: this process's part and every live remote part."""
+        return merge([self.local.get(name, {}), *self.exchange.parts(name)])
+
+    def remote_changed(self, names: set[str]) -> None:
+        for name in names:
+            if name in self.sent:
+                self._changed(name, here=False)
+
+    def _changed(self, name: str, *, here: bool) -> None:
+        if here:
+            self.changed_here.add(name)
+        if name in self.pending:
+            return
+        self.pending.add(name)
+        loop = asyncio.get_running_loop()
+        delay = self.last_flush.get(name, -1e9) + self.window - loop.time()
+        loop.call_later(max(delay, 0.0), self._flush, name)
+
+    def _flush(self, name: str) -> None:
+        self.pending.discard(name)
+        if self.hub.stopped:
+            return
+        self.last_flush[name] = asyncio.get_running_loop().time()
+        if name in self.changed_here:
+            self.changed_here.discard(name)
+            self.exchange.send({name})
+        old, _anonymous = self.sent.get(name, ({}, 0))
+        entries, anonymous = self.roster(name)
+        if name not in self.members and name not in self.hub.rooms:
+            self.sent.pop(name, None)  # nobody here is watching: keep no snapshot
+            self.last_flush.pop(name, None)
+            self.kinds.pop(name, None)
+            return
+        joins, leaves = diff(old, entries)
+        self.sent[name] = (entries, anonymous)
+        if not joins and not leaves and anonymous == _anonymous:
+            return
+        text = protocol.reply(
+            "presence_diff", topic=name, joins=joins, leaves=leaves, anonymous=anonymous, count=len(entries)
+        )
+        frame = Frame(text)
+        for conn in self.watchers.get(name, ()):
+            conn.writer.write(frame)
+
+
+def _roster(entries: Entries, anonymous: int) -> dict[str, Any]:
+    return {"entries": entries, "anonymous": anonymous, "count": len(entries)}
