@@ -1,0 +1,83 @@
+"""Property tests of the roster merge: whatever the interleaving of joins, leaves, status changes,
+process crashes and re-syncs, what an observer merges from the parts it holds equals the metas of the
+live connections once it has re-synced, and state + diffs always add up to the merged roster."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from realtime.presence.roster import apply, diff, merge
+
+PROCESSES = ["p0", "p1", "p2"]
+USERS = ["1", "2", "3", None]  # None: an anonymous viewer
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("join"), st.sampled_from(PROCESSES), st.sampled_from(USERS)),
+        st.tuples(st.just("leave"), st.sampled_from(PROCESSES), st.integers(0, 20)),
+        st.tuples(
+            st.just("status"),
+            st.sampled_from(PROCESSES),
+            st.integers(0, 20),
+            st.sampled_from([None, "typing"]),
+        ),
+        st.tuples(st.just("crash"), st.sampled_from(PROCESSES)),
+        st.tuples(st.just("sync"), st.sampled_from(PROCESSES)),  # the observer hears that part whole
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operations)
+def test_merged_roster_equals_the_live_connections_after_resync(ops):
+    live = {p: {} for p in PROCESSES}  # what each process really holds: conn id -> record
+    heard = {}  # what the observer holds of each process's part (whole parts, as the exchange sends)
+    sent, client = {}, {}  # the observer's last roster sent, and what a client built from state + diffs
+    ids = iter(range(10_000))
+    for op in ops:
+        kind, process = op[0], op[1]
+        if kind == "join":
+            key = op[2]
+            live[process][f"{process}-{next(ids)}"] = (
+                key,
+                {"name": f"user {key}", "avatar": None} if key else {},
+                None,
+            )
+        elif kind == "leave" and live[process]:
+            conns = sorted(live[process])
+            del live[process][conns[op[2] % len(conns)]]
+        elif kind == "status" and live[process]:
+            conns = sorted(live[process])
+            cid = conns[op[2] % len(conns)]
+            key, entry, _old = live[process][cid]
+            live[process][cid] = (key, entry, op[3])
+        elif kind == "crash":
+            live[process] = {}  # its part disappears (the lease expired at the observer)
+            heard.pop(process, None)
+        elif kind == "sync":
+            heard[process] = dict(live[process])
+        # The observer flushes a diff now and then: a client applying it stays equal to the roster.
+        entries, anonymous = merge(heard.values())
+        joins, leaves = diff(sent, entries)
+        client = apply(client, joins, leaves)
+        assert client == entries
+        sent = entries
+    for process in PROCESSES:
+        heard[process] = dict(live[process])
+    entries, anonymous = merge(heard.values())
+    truth = {}
+    for part in live.values():
+        for cid, (key, _entry, status) in part.items():
+            if key is not None:
+                truth.setdefault(key, set()).add((cid, status))
+    assert {key: {(m["conn"], m["status"]) for m in item["metas"]} for key, item in entries.items()} == truth
+    assert anonymous == sum(1 for part in live.values() for rec in part.values() if rec[0] is None)
+    assert apply(client, *diff(sent, entries)) == entries
+
+
+def test_a_status_change_is_a_leave_and_a_join_of_the_same_key():
+    before, _ = merge([{"c1": ("7", {"name": "Bob", "avatar": None}, None)}])
+    after, _ = merge([{"c1": ("7", {"name": "Bob", "avatar": None}, "typing")}])
+    joins, leaves = diff(before, after)
+    assert leaves == {"7": {"name": "Bob", "avatar": None, "metas": [{"conn": "c1", "status": None}]}}
+    assert joins == {"7": {"name": "Bob", "avatar": None, "metas": [{"conn": "c1", "status": "typing"}]}}
