@@ -99,16 +99,22 @@
       }));
       ["timeout", "ban"].forEach(function (action) {
         tools.appendChild(self.button(action, self.t("moderate." + action), function (b) {
-          self.ask(action, author).then(function (answer) {
-            if (!answer) return;
-            var payload = { action: action, user: author.id, reason: answer.reason };
-            if (action === "timeout") payload.seconds = answer.seconds;
-            self.act(payload, action === "ban" ? "notice.banned" : "notice.timed_out", who, b);
-          });
+          self.restrict(action, author, b);
         }));
       });
     }
     return tools;
+  };
+
+  /** Time out or ban `author` ({id, username}) after the dialog; also used by the viewer list. */
+  ModeratorTools.prototype.restrict = function (action, author, button) {
+    var self = this;
+    return this.ask(action, author).then(function (answer) {
+      if (!answer) return;
+      var payload = { action: action, user: author.id, reason: answer.reason };
+      if (action === "timeout") payload.seconds = answer.seconds;
+      return self.act(payload, action === "ban" ? "notice.banned" : "notice.timed_out", { user: author.username }, button);
+    });
   };
 
   /**

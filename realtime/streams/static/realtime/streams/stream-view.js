@@ -199,6 +199,8 @@
     });
     this.subscribe();
     this.subscribeOwnTopic();
+    // Who is watching (moderators) and who is typing: stream-presence.js, on the same subscription.
+    this.presence = rt.StreamPresence && typeof this.client.presence === "function" ? new rt.StreamPresence(this) : null;
   }
 
   StreamView.prototype.q = function (selector) {
