@@ -15,7 +15,9 @@ def render(source: str, **context: object) -> str:
 
 
 def test_markup_is_a_labelled_list_with_a_count_and_config_in_data_attributes():
-    html = render('{% realtime_presence "page.home" %}{% realtime_presence topic limit=5 %}', topic="page.<x>")
+    html = render(
+        '{% realtime_presence "page.home" %}{% realtime_presence topic limit=5 %}', topic="page.<x>"
+    )
     assert 'data-topic="page.home"' in html
     assert 'data-topic="page.&lt;x&gt;"' in html, "the topic is escaped"
     assert 'data-max="5"' in html
