@@ -42,6 +42,7 @@ def error_texts() -> dict[str, str]:
         "error.too_many_in_flight": _("Your earlier messages are still being sent. Wait a moment."),
         "error.kicked": _("You were removed from this stream."),
         "error.bad_receipt": _("That could not be recorded."),
+        "error.bad_status": _("That status cannot be shown here."),
         # Live streams.
         "error.slow_mode": _("Slow mode is on. Wait a moment before posting again."),
         "error.slow_mode.wait": _("Slow mode is on: you can post again in %(seconds)s s."),
