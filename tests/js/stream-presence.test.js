@@ -114,3 +114,17 @@ test("without moderator tools no name is actionable", (t) => {
   ws.receive({ type: "presence_state", topic: TOPIC, entries: { 2: entry("alice", null) }, count: 1, anonymous: 0 });
   assert.equal(list.children[0].children[0].disabled, true);
 });
+
+test("restart() (after a ban ended the subscription) joins the roster again", (t) => {
+  const { sp, ws, input } = setup(t);
+  ws.receive({ type: "presence_state", topic: TOPIC, entries: { 2: entry("alice", null) }, count: 1, anonymous: 0 });
+  const ref = ws.sentOfType("subscribe").at(-1).ref;
+  ws.receive({ type: "error", ref, code: "banned", message: "banned" });
+  assert.deepEqual(sp.presence.list(), {});
+  sp.restart();
+  subscribed(ws, TOPIC);
+  input.value = "x"; input.fire("input");
+  assert.deepEqual(ws.sentOfType("presence").map((f) => f.status), ["typing"]);
+  ws.receive({ type: "presence_state", topic: TOPIC, entries: { 2: entry("alice", "typing") }, count: 1, anonymous: 0 });
+  assert.equal(sp.typing.textContent, "alice is typing…");
+});

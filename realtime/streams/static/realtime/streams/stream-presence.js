@@ -45,7 +45,6 @@
   }
 
   function StreamPresence(view) {
-    var self = this;
     this.view = view;
     this.me = view.userId !== null ? String(view.userId) : null;
     this.list = view.q("[data-rt-viewer-list]");
@@ -54,10 +53,19 @@
     this.open = null; // key of the viewer whose actions are shown
     this.idleTimer = null;
     this.typingNow = false;
-    this.presence = view.client.presence(view.topic);
-    this.presence.onSync(function () { self.render(); });
+    this.presence = null;
+    this.restart();
     this.bindInput();
   }
+
+  /** (Re)join the topic's roster: at start, and after a ban, which ended the old subscription. */
+  StreamPresence.prototype.restart = function () {
+    var self = this;
+    if (this.presence) this.presence.leave();
+    this.typingNow = false;
+    this.presence = this.view.client.presence(this.view.topic);
+    this.presence.onSync(function () { self.render(); });
+  };
 
   StreamPresence.prototype.render = function () {
     var roster = this.presence.list();

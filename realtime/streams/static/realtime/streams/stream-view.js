@@ -303,7 +303,10 @@
     if (this.standing) this.clearError();
     else if (was) this.showNotice(this.t("standing.lifted"));
     // Unbanned (lifted, or expired): back into the chat; the replay fills in what was missed.
-    if (wasBanned && kind !== "ban" && !this.subscription) this.subscribe();
+    if (wasBanned && kind !== "ban" && !this.subscription) {
+      this.subscribe();
+      if (this.presence) this.presence.restart(); // the ban ended its subscription too
+    }
   };
 
   StreamView.prototype.showStanding = function () {
