@@ -71,6 +71,17 @@ async def _fresh_realtime():
     await sync_to_async(connections.close_all)()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test ends in the default language: Django's LocaleMiddleware activates a request's language
+    for the rest of the thread, so a test that fetched a page in Chinese with the test client left the
+    next test's messages in Chinese (seen in random order)."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 # -- people and streams ---------------------------------------------------------------------------
 @pytest.fixture
 def make_user(db):
