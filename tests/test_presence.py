@@ -32,13 +32,23 @@ async def test_state_then_diffs_add_up_to_who_is_here(alice, bob):
         async with RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b, RealtimeClient() as anon:
             assert (await a.subscribe("page.home"))["type"] == "subscribed"
             state = await a.receive_type("presence_state")
-            assert state == {"type": "presence_state", "topic": "page.home", "entries": {}, "anonymous": 0, "count": 0}
+            assert state == {
+                "type": "presence_state",
+                "topic": "page.home",
+                "entries": {},
+                "anonymous": 0,
+                "count": 0,
+            }
             await b.subscribe("page.home")
             await anon.subscribe("page.home")
             await asyncio.sleep(WINDOW * 4)
             seen, counts = roster_seen([state, *await a.collect()], "page.home")
             assert sorted(seen) == [str(alice.pk), str(bob.pk)]
-            assert seen[str(bob.pk)]["name"] == "bob" and set(seen[str(bob.pk)]) == {"name", "avatar", "metas"}
+            assert seen[str(bob.pk)]["name"] == "bob" and set(seen[str(bob.pk)]) == {
+                "name",
+                "avatar",
+                "metas",
+            }
             assert counts == (2, 1)  # the anonymous viewer is counted, never listed
             # The anonymous viewer may not see the roster on a page: not even a count.
             assert [m for m in await anon.collect() if m["type"].startswith("presence")] == []
@@ -62,7 +72,9 @@ async def test_a_second_tab_is_a_second_meta_and_the_user_leaves_with_the_last(a
                 await b1.request({"type": "unsubscribe", "topic": "page.doc"})
                 await asyncio.sleep(WINDOW * 4)
                 diffs = [m for m in await a.collect() if m["type"] == "presence_diff"]
-                assert [len(d["leaves"][str(bob.pk)]["metas"]) for d in diffs] == [1] and diffs[-1]["count"] == 2
+                assert [len(d["leaves"][str(bob.pk)]["metas"]) for d in diffs] == [1] and diffs[-1][
+                    "count"
+                ] == 2
             await asyncio.sleep(WINDOW * 4)
             diffs = [m for m in await a.collect() if m["type"] == "presence_diff"]
             assert str(bob.pk) in diffs[-1]["leaves"] and diffs[-1]["count"] == 1
@@ -107,13 +119,17 @@ async def test_status_is_allow_listed_rate_limited_and_seen_as_leave_then_join(a
                 assert reply["code"] == "bad_status"
             reply = await b.request({"type": "presence", "topic": "page.x", "status": 5})
             assert reply["code"] == "bad_message"
-            assert (await b.request({"type": "presence", "topic": "page.x", "status": "typing"}))["type"] == "ack"
+            assert (await b.request({"type": "presence", "topic": "page.x", "status": "typing"}))[
+                "type"
+            ] == "ack"
             await asyncio.sleep(WINDOW * 3)
             (diff,) = [m for m in await a.collect() if m["type"] == "presence_diff"]
             key = str(bob.pk)
             assert diff["leaves"][key]["metas"][0]["status"] is None
             assert diff["joins"][key]["metas"][0]["status"] == "typing" and diff["count"] == 2
-            replies = [await b.request({"type": "presence", "topic": "page.x", "status": None}) for _ in range(6)]
+            replies = [
+                await b.request({"type": "presence", "topic": "page.x", "status": None}) for _ in range(6)
+            ]
             limited = [r for r in replies if r["type"] == "error"]
             assert limited and all(r["code"] == "rate_limited" and r["retry_after"] > 0 for r in limited)
             await asyncio.sleep(limited[-1]["retry_after"] + 0.05)
@@ -133,12 +149,20 @@ async def test_topics_without_presence_refuse_a_status(alice):
 async def test_a_stream_roster_is_for_its_moderators_only(stream, owner, alice, bob):
     topic = f"stream.{stream.pk}"
     with override_realtime(PRESENCE_WINDOW=WINDOW):
-        async with RealtimeClient(user=owner) as mod, RealtimeClient(user=alice) as a, RealtimeClient(user=bob) as b:
+        async with (
+            RealtimeClient(user=owner) as mod,
+            RealtimeClient(user=alice) as a,
+            RealtimeClient(user=bob) as b,
+        ):
             await mod.subscribe(topic)
             await a.subscribe(topic)
             await b.subscribe(topic)
-            assert (await b.request({"type": "presence", "topic": topic, "status": "away"}))["code"] == "bad_status"
-            assert (await b.request({"type": "presence", "topic": topic, "status": "typing"}))["type"] == "ack"
+            assert (await b.request({"type": "presence", "topic": topic, "status": "away"}))[
+                "code"
+            ] == "bad_status"
+            assert (await b.request({"type": "presence", "topic": topic, "status": "typing"}))[
+                "type"
+            ] == "ack"
             await asyncio.sleep(WINDOW * 4)
             seen, counts = roster_seen(await mod.collect(), topic)
             assert sorted(seen) == sorted([str(owner.pk), str(alice.pk), str(bob.pk)]) and counts == (3, 0)
@@ -181,3 +205,23 @@ async def test_a_kicked_user_leaves_the_roster_at_once_and_signals_fire(alice, b
 async def test_page_slugs_are_checked():
     async with RealtimeClient() as c:
         assert (await c.subscribe("page.Bad!"))["type"] == "error"
+
+
+async def test_a_moderator_removed_stops_seeing_the_viewer_list_at_once(stream, alice, bob):
+    from asgiref.sync import sync_to_async
+
+    topic = f"stream.{stream.pk}"
+    await sync_to_async(stream.moderators.add)(alice)
+    with override_realtime(PRESENCE_WINDOW=WINDOW):
+        async with RealtimeClient(user=alice) as mod, RealtimeClient(user=bob) as b:
+            await mod.subscribe(topic)
+            assert (await mod.receive_type("presence_state"))["topic"] == topic
+            await sync_to_async(stream.moderators.remove)(alice)  # re-checks stream.<id> for alice
+            await asyncio.sleep(WINDOW * 4)
+            await mod.collect()
+            await b.subscribe(topic)
+            await asyncio.sleep(WINDOW * 4)
+            assert [m for m in await mod.collect() if m["type"].startswith("presence")] == []
+            # The sync API answers from the same hub (from a sync view, say).
+            assert await sync_to_async(presence.count)(topic) == {"count": 2, "anonymous": 0}
+            assert sorted(await sync_to_async(presence.list)(topic)) == sorted([str(alice.pk), str(bob.pk)])

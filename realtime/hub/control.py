@@ -125,4 +125,8 @@ async def reauthorize(hub: Hub, room: Room, only: list[Connection] | None = None
             )
             return True  # a bug: retrying would only log it again
         sub.topic = topic
+        if topic.presence is not None:  # may they still see the roster? (a moderator no longer one)
+            from ..presence.tracker import Tracker
+
+            await hub.service(Tracker).recheck(conn, topic)
     return True

@@ -95,6 +95,23 @@ class Tracker:
         if first_here:
             signals.presence_joined.send(sender=type(topic), topic=name, user_id=key)
 
+    async def recheck(self, conn: Connection, topic: Any) -> None:
+        """The subscription passed a re-check (`realtime.reauthorize`): may it still see the roster?"""
+        name = topic.name
+        if (name, conn) not in self.policies:
+            return
+        policy = self.policies[(name, conn)] = topic.presence(topic)
+        allowed = await policy.can_see(conn)
+        watchers = self.watchers.setdefault(name, set())
+        if not allowed:
+            watchers.discard(conn)  # from now on not a frame, not a count
+        elif conn not in watchers and (name, conn) in self.policies:
+            watchers.add(conn)
+            entries, anonymous = self.sent.get(name, ({}, 0))
+            conn.writer.write(
+                Frame(protocol.reply("presence_state", topic=name, **_roster(entries, anonymous)))
+            )
+
     def _room_changed(self, room: Room) -> None:
         members = self.members.get(room.topic)
         if not members:

@@ -164,8 +164,13 @@ def _on_moderators_removed(
     elif pk_set is None:  # stream.moderators.clear(): whoever they were, re-check the topic's subscribers
         topic = f"stream_mod.{instance.pk}"
         transaction.on_commit(lambda: reauthorize(topic))
+        transaction.on_commit(lambda: reauthorize(f"stream.{instance.pk}"))  # who sees its viewer list
         return
     else:
         users = sorted(pk_set)
+    # The stream's viewer list (presence) is for its moderators: re-check who sees it too.
+    streams = (sorted(pk_set) if pk_set else []) if reverse else [instance.pk]
     for user_id in users:
         transaction.on_commit(functools.partial(reauthorize, ACCOUNT, user_id=user_id))
+        for stream_id in streams:
+            transaction.on_commit(functools.partial(reauthorize, f"stream.{stream_id}", user_id=user_id))

@@ -32,8 +32,11 @@ class StreamPresence(PresencePolicy):
     STATUSES = frozenset({"typing"})
 
     async def can_see(self, client: Client) -> bool:
-        # `state()` has just judged the subscriber (`moderator`), on this very topic object.
-        return bool(self.topic.moderator or getattr(client.user, "is_staff", False))
+        # Asked after `state()` and again on each re-check (`realtime.reauthorize`), on a reloaded topic.
+        user = client.user
+        if not getattr(user, "is_authenticated", False):
+            return False
+        return bool(user.is_staff or await database_sync_to_async(self.topic.stream.is_moderator)(user))
 
 
 class StreamTopic(Topic):
