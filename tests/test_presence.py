@@ -195,6 +195,14 @@ async def test_a_kicked_user_leaves_the_roster_at_once_and_signals_fire(alice, b
                 diffs = [m for m in await a.collect() if m["type"] == "presence_diff"]
                 assert list(diffs[0]["leaves"]) == [str(bob.pk)] and diffs[0]["count"] == 1
                 assert await presence.acount("page.k") == {"count": 1, "anonymous": 0}
+                # The kicked socket stays open but gets nothing of the roster any more.
+                await b.collect()
+                assert (await a.request({"type": "presence", "topic": "page.k", "status": "away"}))[
+                    "type"
+                ] == "ack"
+                await asyncio.sleep(WINDOW * 3)
+                assert [m for m in await a.collect() if m["type"] == "presence_diff"]
+                assert [m for m in await b.collect() if m["type"].startswith("presence")] == []
     finally:
         signals.presence_joined.disconnect(on_join)
         signals.presence_left.disconnect(on_leave)

@@ -56,7 +56,10 @@ class Tracker:
         self.buckets: weakref.WeakKeyDictionary[Any, tuple[float, float]] = weakref.WeakKeyDictionary()
         self.started = time.monotonic()
         self.exchange = Exchange(self, float(realtime_settings.PRESENCE_LEASE))
+        self.sizes: dict[str, int] = {}  # each room's size when last seen
+        self.stale: set[str] = set()  # topics whose room shrank: someone here left
         hub.room_observers.append(self._room_changed)
+        hub.closed_observers.append(self._room_closed)
         hub.spawn(self.exchange.run())
 
     # -- joining and leaving ----------------------------------------------------------------------
@@ -105,7 +108,9 @@ class Tracker:
         watchers = self.watchers.setdefault(name, set())
         if not allowed:
             watchers.discard(conn)  # from now on not a frame, not a count
-        elif conn not in watchers and (name, conn) in self.policies:
+        elif (
+            conn not in watchers and (name, conn) in self.policies and self.hub.subscriptions(conn).get(name)
+        ):
             watchers.add(conn)
             entries, anonymous = self.sent.get(name, ({}, 0))
             conn.writer.write(
@@ -113,11 +118,30 @@ class Tracker:
             )
 
     def _room_changed(self, room: Room) -> None:
-        members = self.members.get(room.topic)
-        if not members:
+        # Told of every join and leave of every room: only a room that shrank can hold a leaver, and it
+        # is found once per window (`_reconcile`), not by a scan of a 10,000-viewer room per leave.
+        name = room.topic
+        size, self.sizes[name] = self.sizes.get(name, 0), len(room)
+        if name in self.members and len(room) < size:
+            self.stale.add(name)
+            self._changed(name, here=True)
+
+    def _room_closed(self, name: str) -> None:
+        self.sizes.pop(name, None)
+        if name in self.members:
+            self.stale.add(name)
+            self._changed(name, here=True)
+
+    def _reconcile(self, name: str) -> None:
+        """Take out of the roster the connections the hub no longer has in the topic's room (before any
+        frame is written or any roster read: a leaver gets nothing more)."""
+        if name not in self.stale:
             return
-        for conn in [c for c in members if c not in room.subs]:
-            self._leave(room.topic, conn)
+        self.stale.discard(name)
+        room = self.hub.rooms.get(name)
+        subs = room.subs if room is not None else {}
+        for conn in [c for c in self.members.get(name, {}) if c not in subs]:
+            self._leave(name, conn)
 
     def _leave(self, name: str, conn: Connection) -> None:
         cid = self.members[name].pop(conn)
@@ -168,6 +192,7 @@ class Tracker:
     # -- the roster and its diffs -----------------------------------------------------------------
     def roster(self, name: str) -> tuple[Entries, int]:
         """The merged roster now: this process's part and every live remote part."""
+        self._reconcile(name)
         return merge([self.local.get(name, {}), *self.exchange.parts(name)])
 
     def remote_changed(self, names: set[str]) -> None:
@@ -186,6 +211,7 @@ class Tracker:
         loop.call_later(max(delay, 0.0), self._flush, name)
 
     def _flush(self, name: str) -> None:
+        self._reconcile(name)  # while still pending: its leaves need no second flush
         self.pending.discard(name)
         if self.hub.stopped:
             return
