@@ -56,6 +56,7 @@ class Tracker:
         self.buckets: weakref.WeakKeyDictionary[Any, tuple[float, float]] = weakref.WeakKeyDictionary()
         self.started = time.monotonic()
         self.exchange = Exchange(self, float(realtime_settings.PRESENCE_LEASE))
+        self.tabs: dict[tuple[str, str], int] = {}  # (topic, key) -> that user's sockets here
         self.sizes: dict[str, int] = {}  # each room's size when last seen
         self.stale: set[str] = set()  # topics whose room shrank: someone here left
         hub.room_observers.append(self._room_changed)
@@ -82,7 +83,12 @@ class Tracker:
         if cid is None:
             cid = self.ids[conn] = secrets.token_hex(6)
         members = self.members.setdefault(name, {})
-        first_here = key is not None and not any(rec[0] == key for rec in self.local.get(name, {}).values())
+        replaced = self.local.get(name, {}).get(cid)  # this socket subscribing again
+        if replaced is not None and replaced[0] is not None:
+            self.tabs[(name, replaced[0])] -= 1
+        first_here = key is not None and not self.tabs.get((name, key))
+        if key is not None:
+            self.tabs[(name, key)] = self.tabs.get((name, key), 0) + 1
         members[conn] = cid
         self.local.setdefault(name, {})[cid] = record
         self.policies[(name, conn)] = policy
@@ -153,8 +159,11 @@ class Tracker:
             del self.local[name]
             self.watchers.pop(name, None)
         self._changed(name, here=True)
-        if key is not None and not any(rec[0] == key for rec in self.local.get(name, {}).values()):
-            signals.presence_left.send(sender=self.kinds.get(name), topic=name, user_id=key)
+        if key is not None:
+            self.tabs[(name, key)] -= 1
+            if not self.tabs[(name, key)]:
+                del self.tabs[(name, key)]
+                signals.presence_left.send(sender=self.kinds.get(name), topic=name, user_id=key)
 
     # -- status -----------------------------------------------------------------------------------
     def set_status(self, conn: Connection, topic: Any, status: str | None) -> None:
