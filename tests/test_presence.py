@@ -233,3 +233,34 @@ async def test_a_moderator_removed_stops_seeing_the_viewer_list_at_once(stream, 
             # The sync API answers from the same hub (from a sync view, say).
             assert await sync_to_async(presence.count)(topic) == {"count": 2, "anonymous": 0}
             assert sorted(await sync_to_async(presence.list)(topic)) == sorted([str(alice.pk), str(bob.pk)])
+
+
+async def test_a_new_moderator_gets_the_roster_on_the_re_check(stream, alice):
+    from asgiref.sync import sync_to_async
+
+    from realtime import areauthorize
+
+    topic = f"stream.{stream.pk}"
+    with override_realtime(PRESENCE_WINDOW=WINDOW):
+        async with RealtimeClient(user=alice) as a:
+            await a.subscribe(topic)
+            await asyncio.sleep(WINDOW * 3)  # her own join is in the roster now
+            assert [m for m in await a.collect() if m["type"].startswith("presence")] == []
+            await sync_to_async(stream.moderators.add)(alice)
+            await areauthorize(topic)
+            state = await a.receive_type("presence_state")
+            assert list(state["entries"]) == [str(alice.pk)] and state["count"] == 1
+
+
+async def test_a_closed_room_leaves_nothing_behind(alice, monkeypatch):
+    from realtime.hub import get_hub, hub
+    from realtime.presence.tracker import Tracker
+
+    monkeypatch.setattr(hub, "ROOM_LINGER", 0.05)
+    with override_realtime(PRESENCE_WINDOW=WINDOW):
+        async with RealtimeClient(user=alice) as a:
+            await a.subscribe("page.brief")
+            await asyncio.sleep(WINDOW * 3)
+        await asyncio.sleep(0.5)
+        tracker = (await get_hub()).service(Tracker)
+        assert "page.brief" not in tracker.sent and not tracker.members and not tracker.sizes
