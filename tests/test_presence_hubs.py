@@ -28,6 +28,7 @@ def keys(hub, topic):
 
 def silence(hub):
     """What SIGKILL does to a process as seen from outside: it stops sending, says no goodbye."""
+    hub.service(Tracker).exchange.farewell = False
     for task in list(hub.tasks):
         task.cancel()
     hub.stopped = True  # no coalesced part goes out either
@@ -91,3 +92,15 @@ async def test_a_new_hub_learns_the_roster_at_once(alice):
                 await wait_for(lambda: keys(hub_b, "page.z") == [str(alice.pk)], timeout=3.0)
             finally:
                 await hub_b.stop()
+
+
+async def test_a_hub_that_stops_takes_its_entries_away_at_once(alice, bob):
+    with override_realtime(PRESENCE_LEASE=30.0, PRESENCE_WINDOW=0.05):
+        hub_a = await get_hub()
+        hub_b = await make_hub()
+        async with RealtimeClient(user=alice, hub=hub_a) as a, RealtimeClient(user=bob, hub=hub_b) as b:
+            await a.subscribe("page.bye")
+            await b.subscribe("page.bye")
+            await wait_for(lambda: keys(hub_a, "page.bye") == sorted([str(alice.pk), str(bob.pk)]))
+            await hub_b.stop()  # a graceful stop (deploy): no need to wait for the 30 s lease
+            await wait_for(lambda: keys(hub_a, "page.bye") == [str(alice.pk)], timeout=3.0)

@@ -43,6 +43,7 @@ class Exchange:
         self.lease = lease
         self.remote: dict[str, RemotePart] = {}
         self.answer_pending = False
+        self.farewell = True  # say goodbye when the hub stops (a test playing SIGKILL turns it off)
         self.hub.on_message(MESSAGE_TYPE, self.receive)
         self._stop_listening = self.hub.link.listen(self._layer_state)
 
@@ -67,6 +68,17 @@ class Exchange:
             "topics": body,
         }
         self.hub.spawn(self.hub.send_to_hubs(message))
+
+    async def goodbye(self) -> None:
+        """The hub is stopping (a deploy, a restart): its part goes everywhere now, not after a lease."""
+        message = {
+            "type": MESSAGE_TYPE,
+            "origin": self.hub.channel,
+            "lease": self.lease,
+            "full": True,
+            "topics": {},
+        }
+        await self.hub.send_to_hubs(message)
 
     def answer_soon(self) -> None:
         """Send the whole part once, shortly (many asks in a burst get one answer)."""
@@ -119,7 +131,12 @@ class Exchange:
             if since_beat >= beat:
                 since_beat = 0.0
                 self.send(None)
-            await asyncio.sleep(step)
+            try:
+                await asyncio.sleep(step)
+            except asyncio.CancelledError:
+                if self.hub.stopped and self.farewell:
+                    await self.goodbye()
+                raise
             since_beat += step
             try:
                 self.expire()
