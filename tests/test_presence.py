@@ -20,10 +20,10 @@ def roster_seen(messages, topic, start=None):
         if message.get("topic") != topic:
             continue
         if message["type"] == "presence_state":
-            entries, counts = message["entries"], (message["count"], message["anonymous"])
+            entries, counts = message["entries"], (message.get("count"), message.get("anonymous"))
         elif message["type"] == "presence_diff":
             entries = apply(entries, message["joins"], message["leaves"])
-            counts = (message["count"], message["anonymous"])
+            counts = (message.get("count"), message.get("anonymous"))
     return entries, counts
 
 
@@ -167,8 +167,60 @@ async def test_a_stream_roster_is_for_its_moderators_only(stream, owner, alice, 
             seen, counts = roster_seen(await mod.collect(), topic)
             assert sorted(seen) == sorted([str(owner.pk), str(alice.pk), str(bob.pk)]) and counts == (3, 0)
             assert seen[str(bob.pk)]["metas"][0]["status"] == "typing"
+            # Viewers see who is typing (`public_statuses`): names and statuses only, never the roster.
             for viewer in (a, b):
-                assert [m for m in await viewer.collect() if m["type"].startswith("presence")] == []
+                frames = [m for m in await viewer.collect() if m["type"].startswith("presence")]
+                assert_only_typing(frames, topic, {str(bob.pk): "bob"})
+
+
+def assert_only_typing(frames, topic, typing):
+    """`frames` tell a viewer exactly who is `typing` ({key: name}) and nothing else of the roster."""
+    assert frames and frames[0]["type"] == "presence_state", frames
+    for frame in frames:
+        assert (
+            set(frame) == {"type", "topic", "entries"}
+            if frame["type"] == "presence_state"
+            else {
+                "type",
+                "topic",
+                "joins",
+                "leaves",
+            }
+        ), frame  # no count, no anonymous
+        for part in [frame.get("entries", {}), frame.get("joins", {}), frame.get("leaves", {})]:
+            for item in part.values():
+                assert set(item) == {"name", "metas"}, item  # no avatar
+                assert all(set(m) == {"conn", "status"} and m["status"] == "typing" for m in item["metas"])
+    seen, counts = roster_seen(frames, topic)
+    assert counts is None or counts == (None, None)
+    assert {key: item["name"] for key, item in seen.items()} == typing
+
+
+async def test_a_stream_viewer_sees_who_types_and_stops_but_never_the_roster(stream, owner, alice, bob):
+    topic = f"stream.{stream.pk}"
+    with override_realtime(PRESENCE_WINDOW=WINDOW):
+        async with (
+            RealtimeClient(user=owner) as mod,
+            RealtimeClient(user=alice) as a,
+            RealtimeClient(user=bob) as b,
+            RealtimeClient(user=bob) as b2,
+        ):
+            for client in (mod, a, b, b2):
+                await client.subscribe(topic)
+            await asyncio.sleep(WINDOW * 3)
+            frames = [m for m in await b.collect() if m["type"].startswith("presence")]
+            assert frames == [{"type": "presence_state", "topic": topic, "entries": {}}]  # joins: nothing
+            await a.request({"type": "presence", "topic": topic, "status": "typing"})
+            await asyncio.sleep(WINDOW * 3)
+            frames += [m for m in await b.collect() if m["type"].startswith("presence")]
+            assert_only_typing(frames, topic, {str(alice.pk): "alice"})
+            await a.request({"type": "presence", "topic": topic, "status": None})
+            await asyncio.sleep(WINDOW * 3)
+            frames += [m for m in await b.collect() if m["type"].startswith("presence")]
+            assert_only_typing(frames, topic, {})
+            # The moderator's frames are as they were: everyone, with counts.
+            seen, counts = roster_seen(await mod.collect(), topic)
+            assert len(seen) == 3 and counts == (3, 0) and "avatar" in seen[str(alice.pk)]
 
 
 async def test_a_kicked_user_leaves_the_roster_at_once_and_signals_fire(alice, bob):
@@ -226,7 +278,9 @@ async def test_a_moderator_removed_stops_seeing_the_viewer_list_at_once(stream, 
             assert (await mod.receive_type("presence_state"))["topic"] == topic
             await sync_to_async(stream.moderators.remove)(alice)  # re-checks stream.<id> for alice
             await asyncio.sleep(WINDOW * 4)
-            await mod.collect()
+            # From now on she is a viewer: a state with who is typing (nobody) replaces the roster.
+            frames = [m for m in await mod.collect() if m["type"].startswith("presence")]
+            assert frames[-1] == {"type": "presence_state", "topic": topic, "entries": {}}, frames
             await b.subscribe(topic)
             await asyncio.sleep(WINDOW * 4)
             assert [m for m in await mod.collect() if m["type"].startswith("presence")] == []
@@ -245,7 +299,8 @@ async def test_a_new_moderator_gets_the_roster_on_the_re_check(stream, alice):
         async with RealtimeClient(user=alice) as a:
             await a.subscribe(topic)
             await asyncio.sleep(WINDOW * 3)  # her own join is in the roster now
-            assert [m for m in await a.collect() if m["type"].startswith("presence")] == []
+            frames = [m for m in await a.collect() if m["type"].startswith("presence")]
+            assert frames == [{"type": "presence_state", "topic": topic, "entries": {}}]  # a viewer's
             await sync_to_async(stream.moderators.add)(alice)
             await areauthorize(topic)
             state = await a.receive_type("presence_state")

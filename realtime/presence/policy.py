@@ -16,6 +16,10 @@ MAX_FIELD_LENGTH = 200
 class PresencePolicy:
     #: Statuses a client may set with a `presence` request (anything else is refused `bad_status`).
     STATUSES: ClassVar[frozenset[str]] = frozenset({"typing", "away", "active"})
+    #: Statuses disclosed to subscribers who may NOT see the roster: they get, for the metas holding
+    #: one of these, only the user's name and that status (`roster.public_view`); nothing else, not
+    #: even a count. Default: none (they get no presence frame at all). Streams: {"typing"}.
+    public_statuses: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, topic: Any) -> None:
         self.topic = topic

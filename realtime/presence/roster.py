@@ -33,6 +33,19 @@ def merge(parts: Iterable[Part]) -> tuple[Entries, int]:
     return entries, anonymous
 
 
+def public_view(entries: Entries, statuses: frozenset[str]) -> Entries:
+    """What a subscriber who may not see the roster is told (`PresencePolicy.public_statuses`): the
+    users with a meta in one of `statuses`, by name, with only those metas. No avatar, no other meta
+    (so not how many tabs a user has open), and the caller sends no count: the size of the roster and
+    the anonymous viewers stay hidden."""
+    view: Entries = {}
+    for key, item in entries.items():
+        metas = [meta for meta in item["metas"] if meta["status"] in statuses]
+        if metas:
+            view[key] = {"name": item.get("name"), "metas": metas}
+    return view
+
+
 def diff(old: Entries, new: Entries) -> tuple[Entries, Entries]:
     """(joins, leaves): per key, the metas added and the metas removed (a status change is both)."""
     joins: Entries = {}

@@ -9,6 +9,11 @@ Viewers who may see the roster get `presence_state` (the roster as of the last d
 `presence_diff`s. Diffs are computed per topic at most once per `PRESENCE_WINDOW`, from the last roster
 sent to the current one: a storm of joins costs each viewer at most one frame per window, and the
 counts in every frame are exact at that moment.
+
+Subscribers who may not see the roster get nothing of it, unless the policy discloses some statuses
+(`public_statuses`, e.g. `typing` on a stream): those "onlookers" get the same frames restricted to the
+metas in such a status, with only names (`roster.public_view`) and no counts. Both encodings are made
+once per diff, whatever the number of viewers.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ..exceptions import ProtocolError
 from ..transport import Frame
 from .exchange import Exchange
 from .policy import PresencePolicy, clean_entry
-from .roster import Entries, Record, diff, merge
+from .roster import Entries, Record, diff, merge, public_view
 
 if TYPE_CHECKING:
     from ..hub import Connection, Hub, Room
@@ -47,6 +52,7 @@ class Tracker:
         self.members: dict[str, dict[Connection, str]] = {}  # topic -> connection -> its conn id
         self.policies: dict[tuple[str, Connection], PresencePolicy] = {}
         self.watchers: dict[str, set[Connection]] = {}
+        self.onlookers: dict[str, set[Connection]] = {}  # may not see the roster, get public statuses
         self.sent: dict[str, tuple[Entries, int]] = {}
         self.kinds: dict[str, type] = {}
         self.pending: set[str] = set()  # topics whose diff is scheduled
@@ -100,6 +106,8 @@ class Tracker:
             conn.writer.write(
                 Frame(protocol.reply("presence_state", topic=name, **_roster(entries, anonymous)))
             )
+        elif policy.public_statuses:
+            self._add_onlooker(name, conn, policy.public_statuses)
         self._changed(name, here=True)
         if first_here:
             signals.presence_joined.send(sender=type(topic), topic=name, user_id=key)
@@ -114,14 +122,22 @@ class Tracker:
         watchers = self.watchers.setdefault(name, set())
         if not allowed:
             watchers.discard(conn)  # from now on not a frame, not a count
+            if policy.public_statuses and conn not in self.onlookers.get(name, ()):
+                self._add_onlooker(name, conn, policy.public_statuses)  # replaces the roster it held
         elif (
             conn not in watchers and (name, conn) in self.policies and self.hub.subscriptions(conn).get(name)
         ):
             watchers.add(conn)
+            self.onlookers.get(name, set()).discard(conn)
             entries, anonymous = self.sent.get(name, ({}, 0))
             conn.writer.write(
                 Frame(protocol.reply("presence_state", topic=name, **_roster(entries, anonymous)))
             )
+
+    def _add_onlooker(self, name: str, conn: Connection, statuses: frozenset[str]) -> None:
+        self.onlookers.setdefault(name, set()).add(conn)
+        entries = public_view(self.sent.get(name, ({}, 0))[0], statuses)
+        conn.writer.write(Frame(protocol.reply("presence_state", topic=name, entries=entries)))
 
     def _room_changed(self, room: Room) -> None:
         # Told of every join and leave of every room: only a room that shrank can hold a leaver, and it
@@ -154,10 +170,12 @@ class Tracker:
         key = self.local[name].pop(cid)[0]
         self.policies.pop((name, conn), None)
         self.watchers.get(name, set()).discard(conn)
+        self.onlookers.get(name, set()).discard(conn)
         if not self.members[name]:
             del self.members[name]
             del self.local[name]
             self.watchers.pop(name, None)
+            self.onlookers.pop(name, None)
         self._changed(name, here=True)
         if key is not None:
             self.tabs[(name, key)] -= 1
@@ -245,6 +263,14 @@ class Tracker:
         frame = Frame(text)
         for conn in self.watchers.get(name, ()):
             conn.writer.write(frame)
+        onlookers = self.onlookers.get(name)
+        if onlookers:
+            statuses = getattr(self.kinds[name], "presence", PresencePolicy).public_statuses
+            joins, leaves = diff(public_view(old, statuses), public_view(entries, statuses))
+            if joins or leaves:  # a join without a public status is not even a frame to them
+                frame = Frame(protocol.reply("presence_diff", topic=name, joins=joins, leaves=leaves))
+                for conn in onlookers:
+                    conn.writer.write(frame)
 
 
 def _roster(entries: Entries, anonymous: int) -> dict[str, Any]:

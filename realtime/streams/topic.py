@@ -27,9 +27,12 @@ from .rules import active_restriction
 
 class StreamPresence(PresencePolicy):
     """Signed-in viewers are listed; the roster (and its counts) is for the stream's moderators and
-    staff only (everyone keeps the `viewers` count); the only status is `typing` (the chat's indicator)."""
+    staff only (everyone keeps the `viewers` count); the only status is `typing` (the chat's indicator),
+    which every subscriber sees by name (`public_statuses`: names and statuses only, never the roster)."""
 
     STATUSES = frozenset({"typing"})
+    # The chat's typing indicator is for everyone in the chat: viewers get who is typing (names only).
+    public_statuses = frozenset({"typing"})
 
     async def can_see(self, client: Client) -> bool:
         # Asked after `state()` and again on each re-check (`realtime.reauthorize`), on a reloaded topic.
