@@ -5,9 +5,9 @@
 - The stream's moderators' viewer list: the moderator sees the signed-in viewers by name and the
   anonymous one only counted, and can time out a viewer from it through the existing dialog; a viewer
   sees no list.
-- The typing indicator: alice typing shows "alice is typing…" to the moderator, and goes away when
-  she sends. The server gives the stream's roster to moderators and staff only (StreamPresence), so a
-  plain viewer (bob) sees no indicator: asserted too.
+- The typing indicator: alice typing shows "alice is typing…" to the moderator and to bob, a plain
+  viewer (StreamPresence discloses the status `typing`, by name, to every subscriber), and goes away
+  when she sends; bob's viewer list stays empty and hidden (he is given no roster).
 """
 
 from __future__ import annotations
@@ -107,15 +107,19 @@ def test_moderator_sees_the_viewers_and_who_is_typing_a_viewer_does_not(people):
     expect(alice.page.locator("[data-rt-viewer-list]")).to_be_hidden()
     expect(alice.page.locator("[data-rt-viewer-list] li")).to_have_count(0)  # no roster reached her
 
-    # alice types: the moderator sees it; bob, a plain viewer, is given no roster, so no indicator.
+    # alice types: the moderator sees it, and so does bob, a plain viewer, who still gets no roster.
     alice.page.locator("input[name=text]").press_sequentially("hel")
-    expect(mod.page.locator("[data-rt-typing]")).to_have_text("alice is typing…")
-    expect(mod.page.locator("[data-rt-typing]")).to_be_visible()
+    for person in (mod, bob):
+        expect(person.page.locator("[data-rt-typing]")).to_have_text("alice is typing…")
+        expect(person.page.locator("[data-rt-typing]")).to_be_visible()
     expect(alice.page.locator("[data-rt-typing]")).to_be_hidden()  # never herself
-    expect(bob.page.locator("[data-rt-typing]")).to_be_hidden()
+    expect(bob.page.locator("[data-rt-viewer-list]")).to_be_hidden()
+    expect(bob.page.locator("[data-rt-viewer-list] li")).to_have_count(0)  # no roster reached him
+    expect(bob.page.locator("[data-rt-viewer-count]")).to_have_text("")
     alice.page.locator("input[name=text]").press_sequentially("lo")
     alice.page.locator("form[data-rt-form] button[type=submit]").click()
-    expect(mod.page.locator("[data-rt-typing]")).to_be_hidden()
+    for person in (mod, bob):
+        expect(person.page.locator("[data-rt-typing]")).to_be_hidden()
 
     # A name in the list opens Time out… / Ban…; Time out goes through the moderator's dialog.
     row = mod.page.locator("[data-rt-viewer-list] li", has_text="bob")

@@ -5,7 +5,8 @@
  *
  * Two parts, both on the stream topic's roster (client.presence(view.topic): the same server
  * subscription as the view). The server decides who gets the roster (the stream's moderators and
- * staff, realtime/streams/topic.py): a page that never receives it shows neither part.
+ * staff, realtime/streams/topic.py); everyone else gets only who is typing (StreamPresence's
+ * public_statuses: names and statuses, no counts), which is all the indicator needs.
  *   - The moderators' viewer list ([data-rt-viewer-list] in the moderation panel): signed-in viewers
  *     by name (anonymous ones only counted, [data-rt-viewer-count]); a name is a button that shows
  *     Time out… and Ban… for that viewer, through stream-moderation.js's dialogs (ModeratorTools).
@@ -91,6 +92,15 @@
   StreamPresence.prototype.renderViewers = function (roster) {
     var self = this;
     var view = this.view;
+    if (view.root && view.root.getAttribute("data-moderator") === "false") {
+      // A viewer's roster holds only who is typing: not a viewer list (and the panel is not theirs).
+      if (this.count) this.count.textContent = "";
+      if (this.list) {
+        while (this.list.firstChild) this.list.removeChild(this.list.firstChild);
+        this.list.setAttribute("data-count", "0");
+      }
+      return;
+    }
     if (this.count) {
       this.count.textContent = fill(this.count.getAttribute("data-label"), {
         count: this.presence.count, anonymous: this.presence.anonymous,
