@@ -1,11 +1,14 @@
 """Property tests of the roster merge: whatever the interleaving of joins, leaves, status changes,
 process crashes and re-syncs, what an observer merges from the parts it holds equals the metas of the
-live connections once it has re-synced, and state + diffs always add up to the merged roster."""
+live connections once it has re-synced, and state + diffs always add up to the merged roster (and,
+for a viewer without the roster, restricted diffs add up to the restricted view: who is typing)."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.presence.roster import apply, diff, merge
+from realtime.presence.roster import apply, diff, merge, public_view
+
+PUBLIC = frozenset({"typing"})
 
 PROCESSES = ["p0", "p1", "p2"]
 USERS = ["1", "2", "3", None]  # None: an anonymous viewer
@@ -33,6 +36,7 @@ def test_merged_roster_equals_the_live_connections_after_resync(ops):
     live = {p: {} for p in PROCESSES}  # what each process really holds: conn id -> record
     heard = {}  # what the observer holds of each process's part (whole parts, as the exchange sends)
     sent, client = {}, {}  # the observer's last roster sent, and what a client built from state + diffs
+    onlooker = {}  # what a viewer without the roster built from the restricted diffs
     ids = iter(range(10_000))
     for op in ops:
         kind, process = op[0], op[1]
@@ -61,6 +65,10 @@ def test_merged_roster_equals_the_live_connections_after_resync(ops):
         joins, leaves = diff(sent, entries)
         client = apply(client, joins, leaves)
         assert client == entries
+        onlooker = apply(onlooker, *diff(public_view(sent, PUBLIC), public_view(entries, PUBLIC)))
+        assert onlooker == public_view(entries, PUBLIC)
+        assert all(set(item) == {"name", "metas"} for item in onlooker.values())
+        assert all(m["status"] == "typing" for item in onlooker.values() for m in item["metas"])
         sent = entries
     for process in PROCESSES:
         heard[process] = dict(live[process])
