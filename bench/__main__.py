@@ -18,6 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
+from bench import presence as presence_scenario
 from bench import procs, report
 from bench import round as round_scenario
 from bench.scenarios import Options, Redis, Scenario, run
@@ -36,6 +37,8 @@ FULL = {
     "idle": dict(viewers=5000, concurrency=200, settle=3),
     # A targeted announcement round to 10,000 staff while a normal client pings (issue 19).
     "round": dict(viewers=10000),
+    # A room of 5,000 signed-in viewers on a presence topic while 5,000 more join within 10 s (issue 20).
+    "presence": dict(viewers=5000, extra={"joiners": 5000, "window": 10.0}),
 }
 QUICK = {
     "steady": dict(viewers=200, rate=20, duration=5, posters=1),
@@ -45,14 +48,30 @@ QUICK = {
     "storm": dict(viewers=400, concurrency=100),
     "idle": dict(viewers=1000, concurrency=100, settle=2),
     "round": dict(viewers=1000),
+    "presence": dict(viewers=500, extra={"joiners": 500, "window": 10.0}),
 }
-SCENARIO_ORDER = ["steady", "steady-small", "hot", "bigroom", "producer", "storm", "idle", "round"]
+SCENARIO_ORDER = [
+    "steady",
+    "steady-small",
+    "hot",
+    "bigroom",
+    "producer",
+    "storm",
+    "idle",
+    "round",
+    "presence",
+]
 ROOMS = ("steady", "hot", "bigroom", "producer")
 # Scenarios about one process: in a full run (--servers all) they run on these servers only.
 ONE_PROCESS = ("node-ws", "tutorial-memory", "realtime-embedded")
-SERVERS_OF = {"bigroom": ONE_PROCESS, "producer": ONE_PROCESS, "round": ("realtime-embedded",)}
+SERVERS_OF = {
+    "bigroom": ONE_PROCESS,
+    "producer": ONE_PROCESS,
+    "round": ("realtime-embedded",),
+    "presence": ("realtime-embedded",),
+}
 # Scenarios only the product can run (an announcement round); it reads the embedded server's SQLite file.
-PRODUCT_ONLY = {"round": ("realtime-embedded",)}
+PRODUCT_ONLY = {"round": ("realtime-embedded",), "presence": ("realtime-embedded",)}
 
 
 def parse_args(argv):
@@ -75,7 +94,9 @@ def parse_args(argv):
         help="comma list: steady,steady-small,hot,bigroom,producer,storm,idle,round (steady-small runs on Redis "
         "servers only; bigroom = 10,000 viewers x 20/s and producer = one connection at 200/s to 500 "
         "viewers run on node-ws, tutorial-memory and realtime-embedded unless --servers names others; "
-        "round = a targeted announcement to 10,000 staff while a client pings, realtime-embedded only)",
+        "round = a targeted announcement to 10,000 staff while a client pings, realtime-embedded only; "
+        "presence = 5,000 joining a room of 5,000 on page.<slug> within 10 s beside broadcast.all, "
+        "realtime-embedded only)",
     )
     for name in ROOMS:
         p.add_argument(f"--{name}-viewers", type=int)
@@ -94,6 +115,9 @@ def parse_args(argv):
         default=10.0,
         help="seconds from the round's set-up to its start (daphne starts and the client connects meanwhile)",
     )
+    p.add_argument("--presence-viewers", type=int, help="presence: viewers in the room before the joins")
+    p.add_argument("--presence-joiners", type=int, help="presence: viewers joining during the window")
+    p.add_argument("--presence-window", type=float, help="presence: seconds the joins are spread over")
     p.add_argument(
         "--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)"
     )
@@ -179,6 +203,14 @@ def build_scenarios(args) -> list[Scenario]:
         sizes["idle"]["viewers"] = args.idle_connections
     if args.round_recipients:
         sizes["round"]["viewers"] = args.round_recipients
+    presence = sizes["presence"]
+    presence["extra"] = dict(presence["extra"])
+    if args.presence_viewers:
+        presence["viewers"] = args.presence_viewers
+    if args.presence_joiners:
+        presence["extra"]["joiners"] = args.presence_joiners
+    if args.presence_window:
+        presence["extra"]["window"] = args.presence_window
     wanted = SCENARIO_ORDER if args.scenarios == "all" else args.scenarios.split(",")
     out = []
     for name in SCENARIO_ORDER:
@@ -190,8 +222,8 @@ def build_scenarios(args) -> list[Scenario]:
             out.append(Scenario(name, "room", only_redis=True, **s))
         elif name in ROOMS:
             out.append(Scenario(name, "room", **sizes[name]))
-        elif name == "round":
-            out.append(Scenario(name, "round", **sizes[name]))
+        elif name in ("round", "presence"):
+            out.append(Scenario(name, name, **sizes[name]))
         else:
             out.append(Scenario(name, "connect", **sizes[name]))
     unknown = set(wanted) - set(SCENARIO_ORDER)
@@ -325,6 +357,12 @@ def main(argv=None) -> int:
                     if sc.mode == "round":
                         assert isinstance(server, Product)
                         row = round_scenario.run(server, sc.viewers, ctx, lead=args.round_lead)
+                    elif sc.mode == "presence":
+                        assert isinstance(server, Product)
+                        *before, row = presence_scenario.run(
+                            server, sc.viewers, sc.extra["joiners"], ctx, window=sc.extra["window"]
+                        )
+                        rows.extend(before)
                     else:
                         row = run(server, sc, ctx, opts, redis)
                 except Exception as exc:
@@ -342,6 +380,8 @@ def main(argv=None) -> int:
                     if sc.mode == "room"
                     else f"ping p99 {(c.get('latency') or {}).get('p99')} ms during a {c.get('round_s')} s round"
                     if sc.mode == "round"
+                    else f"count lag p99 {(rows[-2].get('client') or {}).get('lag', {}).get('p99')} ms"
+                    if sc.mode == "presence"
                     else f"{c.get('connect', {}).get('ok')} ok, {c.get('connect', {}).get('failed')} failed"
                 )
                 print(f" {time.monotonic() - t0:.0f}s: {summary}", flush=True)
@@ -353,9 +393,15 @@ def main(argv=None) -> int:
 
     sizes = ", ".join(
         f"{s.name} {s.viewers}"
-        + (f" {'viewers' if s.mode == 'room' else 'connections'}" if s.mode != "round" else "")
         + (
-            f" x {s.rate:g}/s x {s.duration:g}s"
+            f" {'viewers' if s.mode == 'room' else 'connections'}"
+            if s.mode not in ("round", "presence")
+            else ""
+        )
+        + (
+            f" viewers + {s.extra['joiners']} joining in {s.extra['window']:g} s"
+            if s.mode == "presence"
+            else f" x {s.rate:g}/s x {s.duration:g}s"
             if s.mode == "room"
             else " recipients"
             if s.mode == "round"

@@ -8,6 +8,8 @@ python -m bench.product_setup stream "<title>" [N]
                                                a stream allowing anonymous viewers, plus N single-use
                                                poster tickets (one per poster connection; default 1);
                                                prints {"topic", "stream", "tickets", ...}
+python -m bench.product_setup presence N       N signed-in viewers (`bench-viewer-<n>`), one single-use
+                                               ticket each (the presence scenario); prints {"tickets"}
 """
 
 import json
@@ -23,6 +25,9 @@ def main(argv: list[str]) -> None:
     if argv[0] == "migrate":
         call_command("migrate", verbosity=0, interactive=False)
         print(json.dumps({"ok": True}))
+        return
+    if argv[0] == "presence":
+        print(json.dumps({"tickets": viewer_tickets(int(argv[1]))}))
         return
     if argv[0] == "round":
         print(json.dumps(schedule_round(int(argv[1]), float(argv[2]))))
@@ -58,6 +63,23 @@ def main(argv: list[str]) -> None:
             }
         )
     )
+
+
+def viewer_tickets(count: int) -> list[str]:
+    """`count` new users (one INSERT) and a ticket for each: viewers the roster lists by name."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from realtime.tickets import issue_ticket
+
+    user_model = get_user_model()
+    start = user_model.objects.filter(username__startswith="bench-viewer-").count()
+    names = [f"bench-viewer-{n}" for n in range(start, start + count)]
+    user_model.objects.bulk_create(
+        [user_model(username=name, password="!") for name in names], batch_size=1000
+    )
+    with transaction.atomic():  # one commit: SQLite syncs once, not once per ticket
+        return [issue_ticket(user) for user in user_model.objects.filter(username__in=names)]
 
 
 def schedule_round(recipients: int, lead: float) -> dict:

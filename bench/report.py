@@ -320,13 +320,60 @@ def details(rows) -> str:
     return "\n".join(out)
 
 
+def presence_table(rows) -> str:
+    """The presence scenario's rooms side by side (issue 20): page.<slug> with presence, broadcast.all
+    without, the same viewers and joins; and what a process sends over the layer for presence."""
+    pairs = [r for r in rows if str(r.get("scenario", "")).startswith("presence/")]
+    if not pairs:
+        return ""
+    out = [
+        "### Presence: joins into a room with and without presence",
+        "",
+        "| server | room | viewers + joining | join s | frames/viewer/s | KB/viewer/s | count lag p50 / p99 / max ms "
+        "| viewers at final count | server CPU-s (share of window) | client CPU-s | window s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in pairs:
+        c = row.get("client") or {}
+        if row.get("error"):
+            out.append(
+                f"| {row['server']} | {row['scenario']} | {row['viewers']:,} | ERROR: {row['error'][:120]} |"
+            )
+            continue
+        lag = c.get("lag") or {}
+        presence = row["scenario"] == "presence/presence"
+        out.append(
+            f"| {row['server']} | {'page.bench (presence)' if presence else 'broadcast.all (none)'} "
+            f"| {c.get('viewers', 0):,} + {c.get('joiners', 0):,} | {_f(c.get('join_s'), 1)} "
+            f"| {_f(c.get('frames_per_viewer_s'), 2)} | {_f((c.get('bytes_per_viewer_s') or 0) / 1024, 1)} "
+            + (f"| {lag.get('p50')} / {lag.get('p99')} / {lag.get('max')} " if presence else "| - ")
+            + (f"| {c.get('saw_final', 0):,} of {c.get('viewers', 0):,} " if presence else "| - ")
+            + f"| {_f(row.get('server_cpu'), 1)} ({_f(row.get('server_cpu_share'), 2)}) "
+            f"| {_f(row.get('client_cpu'), 1)} | {_f(c.get('window_s'), 1)} |"
+        )
+    layer = next((r["layer"] for r in pairs if r.get("layer")), None)
+    if layer:
+        costs = "; ".join(
+            f"{int(n):,} members: {v['message_bytes'] / 1024:.0f} KB a message, {v['bytes_per_s'] / 1024:.0f} KB/s"
+            for n, v in layer.items()
+        )
+        out += [
+            "",
+            "Over the channel layer (computed: the exchange sends a process's whole part of a changed topic, "
+            f"msgpack-encoded, once per PRESENCE_WINDOW, to every other process): {costs}.",
+        ]
+    return "\n".join(out)
+
+
 def section(header: list[str], rows) -> str:
+    presence = presence_table(rows)
+    others = [r for r in rows if not str(r.get("scenario", "")).startswith("presence/")]
     return "\n".join(
         [
             *header,
             "",
-            table(rows),
-            "",
+            *([table(others), ""] if others else []),
+            *([presence, ""] if presence else []),
             "### Targets",
             "",
             targets(rows),

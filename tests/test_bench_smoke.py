@@ -224,3 +224,39 @@ def test_the_round_scenario_sends_a_targeted_round_while_a_client_pings(tmp_path
     ok, text = report.check(row, rows)
     assert "recipients in" in text and ok == (client["latency"]["p99"] < 250)
     assert "round" in report.table(rows) and "a stream subscribe" in report.details(rows)
+
+
+@needs_client
+def test_the_presence_scenario_joins_a_room_with_and_without_presence(tmp_path):
+    """Issue 20's scenario at a tiny size: 6 signed-in viewers on page.bench, 6 more joining within 1 s,
+    beside broadcast.all; every viewer's count reaches 12, with one lag sample per viewer per join, and
+    the room without presence sends no presence frame."""
+    rows = _run_bench(
+        tmp_path,
+        "--servers",
+        "realtime-embedded",
+        "--scenarios",
+        "presence",
+        "--presence-viewers",
+        "6",
+        "--presence-joiners",
+        "6",
+        "--presence-window",
+        "1",
+    )
+    assert [row["scenario"] for row in rows] == ["presence/presence", "presence/no-presence"]
+    with_it, without = rows
+    for row in rows:
+        assert "error" not in row, row.get("error")
+        client = row["client"]
+        assert (client["viewers"], client["joiners"], client["failed"]) == (6, 6, 0)
+        assert client["anonymous_viewers"] == 0 and client["joined_subscribed"] == 6
+        assert row["server_cpu"] >= 0 and not client["errors"]
+    client = with_it["client"]
+    assert client["settled_before"] == 6 and client["saw_final"] == 6
+    assert client["lag"]["samples"] == 36 and client["lag"]["p99"] is not None
+    assert client["frames_per_viewer_s"] > 0
+    assert without["client"]["frames_per_viewer_s"] == 0 and without["client"]["lag"]["samples"] == 0
+    assert with_it["layer"]["10000"]["message_bytes"] > with_it["layer"]["5000"]["message_bytes"] > 0
+    text = report.section(["## run"], rows)
+    assert "page.bench (presence)" in text and "broadcast.all (none)" in text and "10,000 members" in text
