@@ -87,8 +87,8 @@ def run_room(server: Product, ctx: Context, room: tuple, viewers: int, joiners: 
         "joinWindow": window,
         "concurrency": 200,
         "settleMax": 60 + viewers / 100,
-        "drainIdle": 5.0,
-        "drainMax": 60.0,
+        "drainIdle": 30.0,  # a busy server answers the joins late: quiet for this long is stuck, not slow
+        "drainMax": 120.0,
     }
     cfg_path = ctx.out / f"{server.name}-presence-{name}.json"
     cfg_path.write_text(json.dumps(cfg))
