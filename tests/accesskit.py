@@ -11,7 +11,10 @@ from typing import Any
 from tests.announcekit import Browser
 from tests.wsclient import WsClient
 
-KICK_BOUND = 1.0  # seconds from the committed change to the `kicked` frame on the other process
+# Seconds from the committed change to the `kicked` frame on the other process. Measured 17-483 ms on
+# two processes on Redis; the bound is test_revocation's 2 s because CI's two cores also run browsers
+# (1.21 s was seen once there). The figures themselves belong to the issue notes, not to this bound.
+KICK_BOUND = 2.0
 
 
 def run(site: Any, code: str) -> Any:

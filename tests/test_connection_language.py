@@ -83,7 +83,7 @@ async def test_a_chinese_browser_gets_chinese_errors_an_english_one_english(daph
     )
     assert [e["message"] for e in zh][:3] == [
         "该帧不是有效的 JSON。",
-        "未知类型 'nope'；应为 ['ping', 'publish', 'subscribe', 'unsubscribe'] 之一。",
+        "未知类型 'nope'；应为 ['ping', 'presence', 'publish', 'subscribe', 'unsubscribe'] 之一。",
         "缺少必填字段 'topic'。",
     ]
     assert all(CJK.search(e["message"]) for e in zh), zh
