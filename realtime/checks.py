@@ -123,6 +123,27 @@ def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     return errors
 
 
+@checks.register(checks.Tags.compatibility)
+def check_layer_timeout(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """LAYER_TIMEOUT bounds every channel-layer call (realtime.layerlink). Zero or less would time out
+    every call at once, so the layer would always count as down and nothing would be delivered live."""
+    from .conf import realtime_settings
+
+    value = realtime_settings.LAYER_TIMEOUT
+    if value is None:
+        return []
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return [
+            checks.Error(
+                f"REALTIME['LAYER_TIMEOUT'] is {value!r}; it must be a number of seconds above 0 (or None).",
+                hint="Use a few seconds (the default is 2.0): long enough for a busy Redis to answer, short "
+                "enough that a frozen one is noticed. None waits forever, which a frozen Redis would stall.",
+                id="realtime.E011",
+            )
+        ]
+    return []
+
+
 def _find(app: Any, wanted: Any, depth: int = 0) -> Any:
     """Walk an ASGI application's wrappers (routers, middleware) for one that `wanted(app)` accepts."""
     if app is None or depth > 12:

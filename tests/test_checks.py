@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 import realtime
-from realtime.checks import check_import_name_clash, check_mounting, check_settings_keys
+from realtime.checks import check_import_name_clash, check_layer_timeout, check_mounting, check_settings_keys
 
 
 def ids(check, **overrides):
@@ -58,6 +58,17 @@ def test_an_unknown_realtime_key_is_an_error_that_suggests_the_right_one():
     assert message.id == "realtime.E007" and "'HISTORY_LIMIT'" in message.hint
     # Keys declared by installed features count as known.
     assert ids(check_settings_keys, REALTIME={"HISTORY_LIMIT": 50, "RATE_LIMIT_COUNT": 3}) == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, "2", True])
+def test_a_layer_timeout_that_would_time_out_every_call_is_an_error(value):
+    # 0 would make asyncio.timeout fire before Redis could answer: the layer would always be "down".
+    assert ids(check_layer_timeout, REALTIME={"LAYER_TIMEOUT": value}) == ["realtime.E011"]
+
+
+@pytest.mark.parametrize("value", [None, 0.5, 2, 10.0])
+def test_a_positive_layer_timeout_or_none_passes(value):
+    assert ids(check_layer_timeout, REALTIME={"LAYER_TIMEOUT": value}) == []
 
 
 # -- the import name `realtime`, shared with an unrelated distribution on the package index -------------
