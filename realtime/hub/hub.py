@@ -9,6 +9,11 @@ The hub alone decides who is subscribed to what: connections ask it to subscribe
 its control messages (disconnect a user, kick a subscriber, re-check a topic's permissions) reach every
 process. `health` probes the layer and brings the hub back into its groups after an outage; `upkeep`
 reads the database for events whose publish never arrived and for access revoked while sockets stay open.
+
+Why this module is long: subscribing, listening (`listen`), leaving groups and publishing all change
+the same rooms and memberships under the same rules (a room lives while a socket or a listener holds
+it, joins its group once, lingers when empty); they read best side by side, and the parts that need
+no such map live in the modules named above.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from ..conf import realtime_settings
@@ -30,6 +36,8 @@ from ..transport import Writer
 from . import control, reader, upkeep
 from .frames import encode
 from .health import LayerHealth
+from .lastvalue import newest_only
+from .listeners import Listener, Listening, listen
 from .pacing import Pacer
 from .recent import Replay
 from .room import Room, Subscription
@@ -159,22 +167,14 @@ class Hub:
         went away (or was unsubscribed or kicked) while history was being read.
         """
         self.unsubscribe(conn, topic.name)
-        room = self.rooms.get(topic.name)
-        if room is None:
-            room = self.rooms[topic.name] = Room(
-                topic.name,
-                persistent=topic.persistent,
-                limit=self.history_limit,
-                window=self.pacer.current,
-                read_range=upkeep.read_range,
-                on_flush=self.pacer.flushed,
-            )
+        room = self._room(topic)
         sub = room.add(conn, topic)
         self.memberships.setdefault(conn, {})[topic.name] = sub
         self._changed(room)
         limit = self.history_limit
-        # Only the stock history can be answered from memory; a topic kind may define its own.
-        cacheable = type(topic).history is Topic.history
+        # Only the stock history can be answered from memory; a topic kind may define its own. The
+        # memory holds every event: a last-value-wins kind's replay is compacted from a read instead.
+        cacheable = type(topic).history is Topic.history and room.key_of is None
         history: History | None = None
         warming = None
         try:
@@ -183,6 +183,8 @@ class Hub:
             if topic.persistent and replay is None:
                 warming = room.warmup.start() if cacheable else None
                 history = await topic.history(since, limit)
+                if room.key_of is not None:
+                    history = replace(history, events=newest_only(history.events, room.key_of))
                 replay = Replay([encode(e) for e in history.events], history.last_id, history.truncated)
             state = await topic.state(conn)
         except BaseException:
@@ -198,6 +200,48 @@ class Hub:
         room.warmup.done(warming)  # after the seed: whoever waited for this read finds the cache warm
         return current
 
+    def _room(self, topic: Topic) -> Room:
+        room = self.rooms.get(topic.name)
+        if room is None:
+            lasting = type(topic).compact_key is not Topic.compact_key
+            window = self.pacer.current
+            if type(topic).min_window is not Topic.min_window:
+                window = lambda: max(self.pacer.current(), topic.min_window())  # noqa: E731
+            room = self.rooms[topic.name] = Room(
+                topic.name,
+                persistent=topic.persistent,
+                limit=self.history_limit,
+                window=window,
+                read_range=upkeep.read_range,
+                on_flush=self.pacer.flushed,
+                key_of=topic.compact_key if lasting else None,
+            )
+        return room
+
+    async def listen(self, topic: Topic, callback: Listener) -> Listening:
+        """Feed `callback` every event of `topic` this process's room accepts, in order and once each,
+        whether the layer, the database sync or the in-memory layer's watch brought it (`listeners`).
+
+        For server-side code that reacts to a topic in each process (`realtime.live` re-renders what
+        its sockets show). The hub joins the topic's group as for a first subscriber; the callback
+        runs in the event loop and must not block. Close the returned handle to stop.
+        """
+        return await listen(self, self._room(topic), callback)
+
+    def deliver(self, event: StoredEvent) -> bool:
+        """Send an ephemeral event to this process's subscribers of its topic only (not through the
+        layer, not stored): what each process computes for its own sockets. False: none here."""
+        room = self.rooms.get(event.topic)
+        if room is None or not len(room):
+            return False
+        room.accept(replace(event, id=None))
+        return True
+
+    def release(self, room: Room) -> None:
+        """Nothing holds the room any more: leave its group after the linger (unless it is taken)."""
+        if not self.stopped:
+            asyncio.get_running_loop().call_later(ROOM_LINGER, self._linger_over, room)
+
     def unsubscribe(self, conn: Connection, topic: str) -> bool:
         subs = self.memberships.get(conn)
         if not subs or subs.pop(topic, None) is None:
@@ -208,8 +252,8 @@ class Hub:
         if room is None or room.discard(conn) is None:
             return True
         self._changed(room)
-        if not len(room):
-            asyncio.get_running_loop().call_later(ROOM_LINGER, self._linger_over, room)
+        if not len(room) and not room.listeners:
+            self.release(room)
         return True
 
     def _linger_over(self, room: Room) -> None:
@@ -246,7 +290,7 @@ class Hub:
 
     async def _leave_if_empty(self, room: Room) -> None:
         async with room.lock:
-            if len(room) or self.rooms.get(room.topic) is not room:
+            if len(room) or room.listeners or self.rooms.get(room.topic) is not room:
                 return
             if room.joined:
                 # Failing (noted by the link) leaves a membership that expires in the layer by itself.
@@ -258,7 +302,7 @@ class Hub:
                 # remembers must not answer them (their database read brings the room up to date).
                 room.sequencer.recent.clear()
             # A subscriber that arrived during the await keeps the room (and re-joins under the lock).
-            if len(room) or self.rooms.get(room.topic) is not room:
+            if len(room) or room.listeners or self.rooms.get(room.topic) is not room:
                 return
             del self.rooms[room.topic]
             room.close()

@@ -8,6 +8,11 @@ gets there, so nothing is sent to it twice.
 
 The room knows nothing of the channel layer: the hub joins and leaves groups and hands the room what
 arrives. Reading the database is a function it is given, so the room can be tested alone.
+
+Why this module is long: the three subscription states, the outgoing feed and the gap watch share one
+invariant (every subscriber gets each event once, in order, with no hole), which is easier to check
+in one place than across modules; what only decorates the feed lives beside it (`lastvalue`,
+`listeners`, `frames`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from ..eventlog import History, StoredEvent
 from ..ops import metrics
 from ..transport import Frame
 from .frames import encode, frames_for
+from .lastvalue import KeyOf, compact
+from .listeners import Listener, notify
 from .recent import Replay
 from .sequencer import Delivery, Sequencer
 from .warmup import Warmup
@@ -63,12 +70,15 @@ class Room:
         window: Callable[[], float],
         read_range: ReadRange,
         on_flush: FlushReport | None = None,
+        key_of: KeyOf | None = None,
     ) -> None:
         self.topic = topic
         self.persistent = persistent
         self.window = window
         self.on_flush = on_flush
         self.read_range = read_range
+        self.key_of = key_of  # last value wins (`hub.lastvalue`): None for most kinds
+        self.listeners: list[Listener] = []  # server-side code fed every accepted event (`hub.listeners`)
         self.sequencer = Sequencer(encode, limit)
         # LIVE subscribers map to their writer's bound `write`: the fan-out loop is one call per socket.
         self.live: dict[Connection, Callable[[Frame], bool]] = {}
@@ -153,6 +163,11 @@ class Room:
             self._watch_gap()
         self._settle()
 
+    def begin(self, last_id: int) -> None:
+        """Start the live feed after `last_id` for a room that no subscriber began (a listener's)."""
+        self._queue(self.sequencer.begin(last_id))
+        self._watch_gap()
+
     def seed(self, history: History, replay: Replay) -> None:
         """Keep a database read as the cache of recent events when it fits the live feed."""
         self.sequencer.seed(history, replay.texts)
@@ -173,7 +188,7 @@ class Room:
     # -- incoming events --------------------------------------------------------------------------
     def accept(self, event: StoredEvent) -> None:
         if event.id is None or not self.persistent:
-            self._queue([Delivery(None, encode(event))])
+            self._queue([Delivery(None, encode(event), event)])
             return
         self._queue(self.sequencer.accept(event))
         self._watch_gap()
@@ -243,6 +258,8 @@ class Room:
         """Add encoded events to the outgoing feed; the first after a quiet spell leaves at once."""
         if not items:
             return
+        if self.listeners:
+            notify(self.listeners, [item.event for item in items])
         self.outbox.extend(items)
         if not self.holding:
             self._schedule_flush()
@@ -267,6 +284,8 @@ class Room:
         items, self.outbox = self.outbox, []
         if not items:
             return
+        if self.key_of is not None:
+            items = compact(items, self.key_of)
         late, self.due = (max(start - self.due, 0.0) if self.due else 0.0), 0.0
         live, frames = len(self.live), self._send(items)  # live sockets before: once per flush
         metrics.room_flushed(len(frames) * live, len(items) * live, late)

@@ -9,7 +9,7 @@ each, and keeps the recent-events cache that answers subscribers without a datab
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..eventlog import History, StoredEvent
 from .recent import Item, RecentEvents, Replay
@@ -17,10 +17,12 @@ from .recent import Item, RecentEvents, Replay
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """An event ready to go out: its id (None for ephemeral events) and its encoded envelope."""
+    """An event ready to go out: its id (None for ephemeral events) and its encoded envelope; `event`,
+    the event itself, for what looks inside it (room listeners, last-value-wins keys; `hub.lastvalue`)."""
 
     id: int | None
     text: str
+    event: StoredEvent | None = field(default=None, compare=False, repr=False)
 
 
 class Sequencer:
@@ -95,7 +97,7 @@ class Sequencer:
                 continue
             text = self.encode(event)
             self.recent.add(Item(last, event.marker, text))
-            out.append(Delivery(last, text))
+            out.append(Delivery(last, text, event))
         for stale in [id for id in self.pending if id <= last]:
             del self.pending[stale]
         return out

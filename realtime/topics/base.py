@@ -21,12 +21,13 @@ reaches its subscribers too (`realtime.kick`, `realtime.reauthorize`).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, ClassVar, Protocol
 
 from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
 
-from ..eventlog import History, read_history
+from ..eventlog import History, StoredEvent, read_history
 from ..exceptions import Denied, ProtocolError
 
 #: The subject "the user's own account": staff and superuser status, permissions, group memberships.
@@ -107,6 +108,21 @@ class Topic:
         the streams' group commit does), so the connection's order is what every viewer sees.
         """
         return False
+
+    def compact_key(self, event: StoredEvent) -> Hashable | None:
+        """Last value wins: override to key events that each carry the whole newest state of one thing
+        (a row: its primary key). Then only the newest event per key goes out in each frame, and a
+        (re)subscriber's replay is compacted the same way, so a thing changed 1,000 times reaches a
+        page as its latest value, never a backlog (`realtime.hub.lastvalue`). None: always sent.
+
+        Kinds that do not override it (the default) are never compacted and pay nothing for it."""
+        return None
+
+    def min_window(self) -> float:
+        """Override: seconds at least between two frames of this kind's rooms (its coalescing window's
+        floor: the first event after a quiet spell still leaves at once). Read at every flush; the
+        default adds nothing to `COALESCE_WINDOW`'s adaptive window."""
+        return 0.0
 
     async def history(self, since: int | None, limit: int) -> History:
         return await database_sync_to_async(read_history)(self.name, since, limit)
