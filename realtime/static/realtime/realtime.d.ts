@@ -340,3 +340,46 @@ declare const realtime: {
   config: typeof config;
 };
 export default realtime;
+
+// -- live.js (issue 21) ------------------------------------------------------------------------------
+// live.js is a companion classic script ({% live_scripts %} loads it after realtime.js); it sets
+// window.realtime.live, typed here as `Live`. Wire shapes: docs of realtime.live.
+
+/** What a live topic's `subscribed.state` and events carry, by form. */
+export type LivePayload =
+  | { form: "fragment"; html: string; deleted?: boolean }
+  | { form: "rows"; order: string[]; html: Record<string, string> }
+  | { form: "value"; value: unknown }
+  | { form: "change"; op: "create" | "update" | "delete"; pk: unknown; fields: Record<string, unknown> };
+
+export interface LiveInfo {
+  /** true for a (re)subscribe's state, false for a later event. */
+  initial: boolean;
+  topic: string;
+}
+
+/** The detail of the "realtime:live" DOM event fired on an element after each update. */
+export interface LiveEventDetail {
+  topic: string;
+  form: "fragment" | "rows" | "value";
+  initial: boolean;
+  payload: LivePayload;
+}
+
+/** window.realtime.live */
+export interface Live {
+  /** The value of a value topic now (if known) and after each change; returns stop(). */
+  value<V = unknown>(topic: string, callback: (value: V, info: LiveInfo) => void): () => void;
+  /** Every payload of a topic, any form (a model topic's changes come as form "change"); returns stop(). */
+  on(topic: string, callback: (payload: LivePayload, info: LiveInfo) => void): () => void;
+  /** Subscribe the live elements inside node now (the MutationObserver does it a moment later anyway). */
+  scan(node?: Element): void;
+  /** Make el's children look like html, keeping focus and typed input, as updates do. */
+  morph(el: Element, html: string): void;
+  /** The page's shared client (its `state`, "statechange"), null before the first live topic. */
+  client(): Client | null;
+  /** The topics subscribed now. */
+  topics(): string[];
+  start(): void;
+  stop(): void;
+}
