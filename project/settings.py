@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "realtime",
     "realtime.streams",
     "realtime.announcements",
+    "realtime.notifications",
     "project",
 ]
 

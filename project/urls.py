@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("realtime/", include("realtime.urls")),
     path("realtime/streams/", include("realtime.streams.urls")),
+    path("realtime/notifications/", include("realtime.notifications.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
