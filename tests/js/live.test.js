@@ -209,3 +209,17 @@ test("live.on() on a model topic receives its change events", (t) => {
   stop();
   assert.deepEqual(unsubscribes(ws), ["live.shop-order"]);
 });
+
+test("live.state() is the page connection's state: null before any topic, then the client's", (t) => {
+  const doc = makeDocument("");
+  const { client, last } = makeClient(t);
+  const controller = live.createLive(doc, { connect: () => client, MutationObserver, CustomEvent });
+  controller.start();
+  t.after(() => controller.stop());
+  assert.equal(controller.state(), null);
+  controller.value(STATS, () => {});
+  assert.deepEqual(controller.state(), { state: "connecting", reason: null });
+  hello(last());
+  assert.deepEqual(controller.state(), { state: "live", reason: null });
+  assert.equal(controller.client(), client);
+});

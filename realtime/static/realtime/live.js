@@ -23,7 +23,8 @@
  *   realtime.live.value("livev.stats-all", function (value, info) {});  // -> stop(); info.initial
  *   realtime.live.on(topic, function (payload, info) {});  // every payload: {form, ...}; model topics'
  *                                                          // "change" events come as {form: "change", op, pk, fields}
- *   realtime.live.client();  // the shared realtime Client (state, "statechange"), null before any use
+ *   realtime.live.state();   // {state, reason} of the page's connection (null before any use); its
+ *                            // changes: document "realtime:state" events, or live.client()'s "statechange"
  *   el.addEventListener("realtime:live", e => e.detail);   // {topic, form, initial, payload} after each update
  *   el.addEventListener("realtime:live-error", e => e.detail.code);  // refused or kicked; also data-live-error
  *
@@ -487,6 +488,8 @@
       /** morph(el, html): make el's children look like html, the way updates do. */
       morph: function (el, html) { morphChildren(el, parse(doc, html), doc); },
       client: function () { return client; },
+      /** The connection's {state, reason} (connecting | live | reconnecting | offline), null before any use. */
+      state: function () { return client ? { state: client.state, reason: client.reason } : null; },
       /** The topics subscribed now (for tests and debugging). */
       topics: function () { return Array.from(topics.keys()); },
       stop: function () {

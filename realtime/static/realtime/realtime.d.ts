@@ -378,6 +378,8 @@ export interface Live {
   morph(el: Element, html: string): void;
   /** The page's shared client (its `state`, "statechange"), null before the first live topic. */
   client(): Client | null;
+  /** The connection's state and reason (changes: the document's "realtime:state" event), null before the first live topic. */
+  state(): { state: State; reason: Reason } | null;
   /** The topics subscribed now. */
   topics(): string[];
   start(): void;
