@@ -11,6 +11,9 @@ hub and by code without one: `broadcast()` from a shell, a task worker):
 
 - Each call gets `REALTIME["LAYER_TIMEOUT"]` seconds. A timeout or an error marks the layer down (one
   warning for the whole outage, `realtime.outage`), and the caller gets `LayerUnavailable` (or False).
+  The seconds our own event loop was too busy to run anything do not count (`realtime.looplag`): a
+  saturated loop that reads a prompt answer late is not the layer being down. An idle loop loses no
+  time, so a frozen Redis is cut at the bound; on a loop saturated for ever, at `LATE_CEILING` bounds.
 - While the layer is down, publishes and joins fail at once instead of each waiting out the bound:
   stored events reach viewers through the hubs' database sync, and rooms are joined on recovery.
 - Only the hub's health probe (`realtime.hub.health`) keeps trying: its calls go through while the
@@ -41,12 +44,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .conf import realtime_settings
+from .looplag import LagMeter
 from .outage import Outage
 
 __all__ = ["PROBE_INTERVAL", "LayerLink", "LayerUnavailable", "link_for"]
 
 logger = logging.getLogger("realtime.hub")
 
+# A call's bound does not count the time our own loop was too busy to run it (realtime.looplag), up to
+# this many times LAYER_TIMEOUT of wall time.
+LATE_CEILING = 5
 PROBE_INTERVAL = 1.0  # seconds between the hub's probes of the layer; without a hub, between trial calls
 
 # What the caller got wrong (a group name Channels refuses, a message msgpack cannot encode): raised, or
@@ -159,10 +166,10 @@ class LayerLink:
             if not trial:
                 raise LayerUnavailable("the channel layer is down (the hub's probe is retrying it)")
         timeout = self.timeout
-        bound = asyncio.timeout(timeout)
+        bound = asyncio.timeout(None)
         try:
             async with bound:
-                result = await operation()
+                result = await _within(bound, timeout, operation)
         except CALLER_ERRORS:
             raise
         except Exception as exc:
@@ -219,6 +226,35 @@ class LayerLink:
         """The next message on `channel`, however long it takes: not bounded, by design (the reader
         waits here for as long as nothing is sent); the health probe watches the layer meanwhile."""
         return await self.layer.receive(channel)
+
+
+async def _within(bound: asyncio.Timeout, timeout: float | None, operation: Callable[[], Awaitable[T]]) -> T:
+    """Run `operation`, expiring `bound` once it has had `timeout` seconds on the wire: the seconds our
+    own loop was too busy to run anything (`LagMeter`) do not count, up to `LATE_CEILING` x `timeout`
+    of wall time in all (a frozen layer is still found while the loop is saturated for ever)."""
+    if timeout is None:
+        return await operation()
+    loop = asyncio.get_running_loop()
+    meter = LagMeter.of(loop)
+    meter.acquire()
+    start, late = loop.time(), meter.total()
+    ceiling = start + timeout * LATE_CEILING
+    handle: asyncio.TimerHandle | None = None
+
+    def check() -> None:
+        nonlocal handle
+        due = min(start + timeout + (meter.total() - late), ceiling)
+        if due - loop.time() > 0.001:
+            handle = loop.call_at(due, check)  # the loop was late: the call gets that time back
+        elif bound.when() is None:
+            bound.reschedule(loop.time())  # expires now: the operation is cancelled
+
+    handle = loop.call_at(start + timeout, check)
+    try:
+        return await operation()
+    finally:
+        handle.cancel()
+        meter.release()
 
 
 _links: weakref.WeakKeyDictionary[Any, LayerLink] = weakref.WeakKeyDictionary()

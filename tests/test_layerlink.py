@@ -6,7 +6,9 @@ Redis here; the real one, SIGSTOPped under two daphne processes: tests/test_faul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from realtime import abroadcast
 from realtime.eventlog import StoredEvent
 from realtime.hub import Hub, get_hub
-from realtime.layerlink import LayerLink, LayerUnavailable, link_for
+from realtime.layerlink import LATE_CEILING, LayerLink, LayerUnavailable, link_for
 from realtime.testing import RealtimeClient, bound_to, override_realtime
 from realtime.topics.names import CONTROL_GROUP, group_for_topic
 
@@ -140,6 +142,61 @@ async def test_without_a_probe_one_call_at_a_time_tries_the_layer_and_marks_it_u
     assert await within(5, trial)  # the one trying got through: the layer is up again for everyone
     assert not link.down
     assert await link.group_send("g", {"type": "x"}, during="a test")
+
+
+class RoundTripLayer(InMemoryChannelLayer):
+    """Answers every call promptly, in `trips` short round trips (as a Redis call does: a connection
+    from the pool, the command, its reply), each a fresh turn of the event loop."""
+
+    async def group_send(self, group, message):
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        return await super().group_send(group, message)
+
+
+async def hog(seconds, per_turn):
+    """Keep the event loop busy for `seconds`, blocking it `per_turn` at a time (a saturated loop)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until:
+        time.sleep(per_turn)  # noqa: ASYNC251 (the point: our own loop is late)
+        await asyncio.sleep(0)
+
+
+async def test_a_busy_loop_reading_prompt_answers_late_does_not_mark_the_layer_down(bound):
+    """Each of the call's round trips waits a 0.2 s turn of our own saturated loop: about 1.2 s in wall
+    time for a call of 0.05 s on the wire. Our lateness, not the layer's: the call answers, the layer
+    stays up (with the wall-clock bound it timed out at 0.3 s and paused live delivery)."""
+    layer = RoundTripLayer()
+    link = LayerLink(layer)
+    busy = asyncio.ensure_future(hog(1.5, 0.2))
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    assert await within(10, link.group_send("g", {"type": "x"}, during="a test")) is True
+    assert time.monotonic() - started > 2 * BOUND  # it did outlast the bound in wall time
+    assert not link.down
+    await busy
+
+
+async def test_a_frozen_layer_is_still_cut_at_the_bound_when_the_loop_is_idle_or_saturated(bound):
+    layer = FreezableLayer()
+    layer.freeze()
+    link = LayerLink(layer)
+    started = time.monotonic()
+    assert await within(5, link.group_send("g", {"type": "x"}, during="a test")) is False
+    assert BOUND <= time.monotonic() - started < BOUND + 0.15  # idle loop: the bound, no more
+    assert link.down
+    link = LayerLink(layer)
+    busy = asyncio.ensure_future(hog(10, 0.2))
+    started = time.monotonic()
+    assert await within(8, link.group_send("g", {"type": "x"}, during="a test")) is False
+    # Saturated for ever (10 s): cut at the ceiling, plus the few 0.2 s turns of the loop that the
+    # cancellation and the answer take to run (each await is two or three turns here).
+    assert time.monotonic() - started <= LATE_CEILING * BOUND + 8 * 0.2
+    assert link.down
+    busy.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await busy
 
 
 async def test_the_callers_mistakes_do_not_mark_the_layer_down(bound):
