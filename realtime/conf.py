@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "PRESENCE_LEASE": 15.0,
     # Seconds between two `presence_diff` frames of one topic: joins and leaves within it leave as one.
     "PRESENCE_WINDOW": 0.5,
+    # Users a `presence_state` / `presence_diff` lists at most (the first ones who came, kept while they
+    # stay); `count` and `anonymous` are always exact. None: no cap.
+    "PRESENCE_LIMIT": 100,
     # Coalescing window in seconds: events for one topic within it leave as one `batch` frame. 0 = off.
     # It is the floor of the adaptive window: the window a process that keeps up uses. Short, because
     # the window widens by itself when fan-out falls behind (docs/performance.md has the measurements).

@@ -6,7 +6,7 @@ for a viewer without the roster, restricted diffs add up to the restricted view:
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.presence.roster import apply, diff, merge, public_view
+from realtime.presence.roster import apply, diff, merge, public_view, shown
 
 PUBLIC = frozenset({"typing"})
 
@@ -89,3 +89,37 @@ def test_a_status_change_is_a_leave_and_a_join_of_the_same_key():
     joins, leaves = diff(before, after)
     assert leaves == {"7": {"name": "Bob", "avatar": None, "metas": [{"conn": "c1", "status": None}]}}
     assert joins == {"7": {"name": "Bob", "avatar": None, "metas": [{"conn": "c1", "status": "typing"}]}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 15), st.booleans()), max_size=80), st.integers(1, 6))
+def test_a_capped_roster_keeps_who_it_listed_and_diffs_add_up_to_it(ops, limit):
+    """`shown` (PRESENCE_LIMIT): at most `limit` users; everyone while they fit; a listed user stays
+    listed while here; a free place goes to the next in roster order; state + diffs of the capped
+    rosters add up to the capped roster (what a client holds), whatever the joins and leaves, and
+    whatever order the merge gives (local part first: it differs between processes and over time)."""
+    roster: dict = {}
+    listed: dict = {}
+    client: dict = {}
+    for joins, user, backwards in ops:
+        key = str(user)
+        if joins:
+            roster.setdefault(key, {"name": key, "metas": [{"conn": f"c{key}", "status": None}]})
+        else:
+            roster.pop(key, None)
+        before = listed
+        merged = dict(reversed(roster.items())) if backwards else dict(roster)
+        listed = shown(before, merged, limit)
+        assert len(listed) == min(limit, len(roster))
+        assert all(key in listed for key in before if key in roster)
+        assert set(listed) <= set(roster)
+        client = apply(client, *diff(before, listed))
+        assert client == listed
+
+
+def test_a_capped_roster_lists_the_first_who_came():
+    roster = {str(n): {"name": str(n), "metas": []} for n in range(10)}
+    assert list(shown({}, roster, 3)) == ["0", "1", "2"]
+    del roster["1"]
+    assert list(shown({"0": {}, "1": {}, "2": {}}, roster, 3)) == ["0", "2", "3"]
+    assert shown({}, roster, None) is roster

@@ -46,6 +46,23 @@ def public_view(entries: Entries, statuses: frozenset[str]) -> Entries:
     return view
 
 
+def shown(before: Entries, entries: Entries, limit: int | None) -> Entries:
+    """The users a capped roster lists (`PRESENCE_LIMIT`): those `before` listed who are still here,
+    then the others in roster order, up to `limit`. Sticky, so a join storm past the cap changes no
+    one's listing: the diffs stay small and only the exact count moves."""
+    if limit is None or len(entries) <= limit:
+        return entries
+    view = {key: entries[key] for key in before if key in entries}
+    if len(view) > limit:  # the limit was lowered
+        return {key: view[key] for key in list(view)[:limit]}
+    for key, item in entries.items():
+        if len(view) >= limit:
+            break
+        if key not in view:
+            view[key] = item
+    return view
+
+
 def diff(old: Entries, new: Entries) -> tuple[Entries, Entries]:
     """(joins, leaves): per key, the metas added and the metas removed (a status change is both)."""
     joins: Entries = {}

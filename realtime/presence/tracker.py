@@ -8,12 +8,15 @@ observers, so a user who loses access leaves the roster at once.
 Viewers who may see the roster get `presence_state` (the roster as of the last diff sent) and then
 `presence_diff`s. Diffs are computed per topic at most once per `PRESENCE_WINDOW`, from the last roster
 sent to the current one: a storm of joins costs each viewer at most one frame per window, and the
-counts in every frame are exact at that moment.
+counts in every frame are exact at that moment. What was sent is a `Snapshot`: its state is encoded
+once for every joiner of the window, and it lists at most `PRESENCE_LIMIT` users (counts exact).
 
 Subscribers who may not see the roster get nothing of it, unless the policy discloses some statuses
 (`public_statuses`, e.g. `typing` on a stream): those "onlookers" get the same frames restricted to the
 metas in such a status, with only names (`roster.public_view`) and no counts. Both encodings are made
 once per diff, whatever the number of viewers.
+
+This process's part goes to the other processes as diffs (`Exchange.send`), once per window.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
-from .. import protocol, signals
+from .. import signals
 from ..conf import realtime_settings
 from ..exceptions import ProtocolError
-from ..transport import Frame
 from .exchange import Exchange
 from .policy import PresencePolicy, clean_entry
-from .roster import Entries, Record, diff, merge, public_view
+from .roster import Entries, Record, merge
+from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     from ..hub import Connection, Hub, Room
@@ -53,7 +56,7 @@ class Tracker:
         self.policies: dict[tuple[str, Connection], PresencePolicy] = {}
         self.watchers: dict[str, set[Connection]] = {}
         self.onlookers: dict[str, set[Connection]] = {}  # may not see the roster, get public statuses
-        self.sent: dict[str, tuple[Entries, int]] = {}
+        self.sent: dict[str, Snapshot] = {}
         self.kinds: dict[str, type] = {}
         self.pending: set[str] = set()  # topics whose diff is scheduled
         self.changed_here: set[str] = set()  # topics whose local part changed since it was sent
@@ -99,15 +102,14 @@ class Tracker:
         self.local.setdefault(name, {})[cid] = record
         self.policies[(name, conn)] = policy
         self.kinds[name] = type(topic)
-        self.sent.setdefault(name, merge(self.exchange.parts(name)))
+        if name not in self.sent:
+            self.sent[name] = self._snapshot(name, merge(self.exchange.parts(name)), None)
         if can_see:
             self.watchers.setdefault(name, set()).add(conn)
-            entries, anonymous = self.sent[name]
-            conn.writer.write(
-                Frame(protocol.reply("presence_state", topic=name, **_roster(entries, anonymous)))
-            )
+            conn.writer.write(self.sent[name].state())
         elif policy.public_statuses:
-            self._add_onlooker(name, conn, policy.public_statuses)
+            self._add_onlooker(name, conn)
+        self.exchange.touch(name, cid)
         self._changed(name, here=True)
         if first_here:
             signals.presence_joined.send(sender=type(topic), topic=name, user_id=key)
@@ -123,21 +125,24 @@ class Tracker:
         if not allowed:
             watchers.discard(conn)  # from now on not a frame, not a count
             if policy.public_statuses and conn not in self.onlookers.get(name, ()):
-                self._add_onlooker(name, conn, policy.public_statuses)  # replaces the roster it held
+                self._add_onlooker(name, conn)  # replaces the roster it held
         elif (
             conn not in watchers and (name, conn) in self.policies and self.hub.subscriptions(conn).get(name)
         ):
             watchers.add(conn)
             self.onlookers.get(name, set()).discard(conn)
-            entries, anonymous = self.sent.get(name, ({}, 0))
-            conn.writer.write(
-                Frame(protocol.reply("presence_state", topic=name, **_roster(entries, anonymous)))
-            )
+            sent = self.sent.get(name) or Snapshot(name, {}, 0, 0)
+            conn.writer.write(sent.state())
 
-    def _add_onlooker(self, name: str, conn: Connection, statuses: frozenset[str]) -> None:
+    def _add_onlooker(self, name: str, conn: Connection) -> None:
         self.onlookers.setdefault(name, set()).add(conn)
-        entries = public_view(self.sent.get(name, ({}, 0))[0], statuses)
-        conn.writer.write(Frame(protocol.reply("presence_state", topic=name, entries=entries)))
+        conn.writer.write((self.sent.get(name) or Snapshot(name, {}, 0, 0, {})).public_state())
+
+    def _snapshot(self, name: str, roster: tuple[Entries, int], before: Snapshot | None) -> Snapshot:
+        limit = realtime_settings.PRESENCE_LIMIT
+        policy = getattr(self.kinds.get(name), "presence", None) or PresencePolicy
+        statuses = policy.public_statuses
+        return Snapshot.take(name, roster, before, None if limit is None else int(limit), statuses)
 
     def _room_changed(self, room: Room) -> None:
         # Told of every join and leave of every room: only a room that shrank can hold a leaver, and it
@@ -168,6 +173,7 @@ class Tracker:
     def _leave(self, name: str, conn: Connection) -> None:
         cid = self.members[name].pop(conn)
         key = self.local[name].pop(cid)[0]
+        self.exchange.touch(name, cid)
         self.policies.pop((name, conn), None)
         self.watchers.get(name, set()).discard(conn)
         self.onlookers.get(name, set()).discard(conn)
@@ -201,6 +207,7 @@ class Tracker:
         cid = self.members[name][conn]
         key, entry, _old = self.local[name][cid]
         self.local[name][cid] = (key, entry, status)
+        self.exchange.touch(name, cid)
         self._changed(name, here=True)
 
     def _take_token(self, conn: Connection) -> None:
@@ -246,32 +253,18 @@ class Tracker:
         if name in self.changed_here:
             self.changed_here.discard(name)
             self.exchange.send({name})
-        old, _anonymous = self.sent.get(name, ({}, 0))
-        entries, anonymous = self.roster(name)
+        roster = self.roster(name)
         if name not in self.members and name not in self.hub.rooms:
             self.sent.pop(name, None)  # nobody here is watching: keep no snapshot
             self.last_flush.pop(name, None)
             self.kinds.pop(name, None)
             return
-        joins, leaves = diff(old, entries)
-        self.sent[name] = (entries, anonymous)
-        if not joins and not leaves and anonymous == _anonymous:
-            return
-        text = protocol.reply(
-            "presence_diff", topic=name, joins=joins, leaves=leaves, anonymous=anonymous, count=len(entries)
-        )
-        frame = Frame(text)
-        for conn in self.watchers.get(name, ()):
-            conn.writer.write(frame)
-        onlookers = self.onlookers.get(name)
-        if onlookers:
-            statuses = getattr(self.kinds[name], "presence", PresencePolicy).public_statuses
-            joins, leaves = diff(public_view(old, statuses), public_view(entries, statuses))
-            if joins or leaves:  # a join without a public status is not even a frame to them
-                frame = Frame(protocol.reply("presence_diff", topic=name, joins=joins, leaves=leaves))
-                for conn in onlookers:
-                    conn.writer.write(frame)
-
-
-def _roster(entries: Entries, anonymous: int) -> dict[str, Any]:
-    return {"entries": entries, "anonymous": anonymous, "count": len(entries)}
+        old = self.sent.get(name) or Snapshot(name, {}, 0, 0, {})
+        new = self.sent[name] = self._snapshot(name, roster, old)
+        frame, public = new.diff_from(old)
+        if frame is not None:
+            for conn in self.watchers.get(name, ()):
+                conn.writer.write(frame)
+        if public is not None:
+            for conn in self.onlookers.get(name, ()):
+                conn.writer.write(public)

@@ -91,6 +91,16 @@ test("past the limit: 'and N more'; only guests: the guests alone; singular form
   assert.equal(roster.plural({ other: "%(count)s 人在这里" }, 1, "zh-Hans"), "1 人在这里");
 });
 
+test("a room past the server's PRESENCE_LIMIT: 'and N more' counts everyone not drawn", () => {
+  // The server listed 3 of 10,000 users (its cap); the count is exact.
+  const few = { 1: { name: "a", metas: [] }, 2: { name: "b", metas: [] }, 3: { name: "c", metas: [] } };
+  const { list, count } = render(few, { count: 10000, anonymous: 0 }, { max: 2 });
+  assert.equal(list.children.length, 3);
+  assert.equal(list.children[2].textContent, "and 9998 more");
+  assert.equal(count.textContent, "10000 people here");
+  assert.equal(render(few, { count: 10000, anonymous: 0 }, { max: 24 }).list.children[3].textContent, "and 9997 more");
+});
+
 test("the item hook may add to each row (the moderators' buttons)", () => {
   const { list } = render({ 1: { name: "a", metas: [] } }, null, {
     item(li, key) { li.setAttribute("data-hooked", key); },

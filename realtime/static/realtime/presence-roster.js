@@ -115,10 +115,13 @@
       if (typeof options.item === "function") options.item(li, key, entry);
       list.appendChild(li);
     });
-    if (keys.length > shown.length) {
+    // The server lists at most PRESENCE_LIMIT users and counts all of them: "and N more" is everyone
+    // not drawn, whether this page holds their entry or not.
+    var total = counts && typeof counts.count === "number" ? Math.max(counts.count, keys.length) : keys.length;
+    if (total > shown.length) {
       var more = doc.createElement("li");
       more.className = "rt-presence__more";
-      more.textContent = plural(texts.more, keys.length - shown.length, options.lang);
+      more.textContent = plural(texts.more, total - shown.length, options.lang);
       list.appendChild(more);
     }
     if (count) {
