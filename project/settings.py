@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "realtime.streams",
     "realtime.announcements",
     "realtime.notifications",
+    "realtime.live",
     "project",
 ]
 

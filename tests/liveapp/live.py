@@ -1,0 +1,35 @@
+"""The live declarations the tests use (found by realtime.live as admin.py is by the admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime import live
+
+from .models import Gauge
+
+
+def audience(user: Any) -> str:
+    return "staff" if getattr(user, "is_staff", False) else "all"
+
+
+def total(audience: str) -> dict[str, Any]:
+    gauges = Gauge.objects.filter(open=True)
+    return {
+        "open": gauges.count(),
+        "total": sum(gauges.values_list("value", flat=True)),
+        "audience": audience,
+    }
+
+
+live.register(Gauge, fields=["name", "value", "open"])
+live.fragment("gauge-card", model=Gauge, template="liveapp/card.html", audience=audience)
+live.rows(
+    "open-gauges",
+    model=Gauge,
+    template="liveapp/row.html",
+    queryset=lambda audience: Gauge.objects.filter(open=True).order_by("-value", "pk"),
+    cap=3,
+    audience=audience,
+)
+live.value("gauge-total", compute=total, depends_on=[Gauge], audience=audience)
