@@ -1,0 +1,155 @@
+"""Notifications in real Chromium (Playwright, Debian's /usr/bin/chromium) against a daphne process
+serving the example site: one user with two tabs on the list page; notifications sent from another
+process appear in both (badge count, sentence, panel list); a read in one tab updates the other; a
+title full of markup stays text; the page speaks Chinese with the live sentence too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.announcekit import people
+from tests.test_notifications_daphne import notify_elsewhere
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.browserkit import chromium  # noqa: E402
+
+expect = playwright_sync.expect
+
+XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+LIST = "/realtime/notifications/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_realtime():
+    """The server under test is a daphne subprocess; Playwright's sync API keeps its own loop here."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with chromium() as launched:
+        yield launched
+
+
+def signed_in(browser, base_url: str, username: str, language: str = "en"):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(8000)
+    context.add_cookies([{"name": "django_language", "value": language, "url": base_url}])
+    page = context.new_page()
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "demo")
+    page.press("#id_password", "Enter")
+    page.wait_for_url(f"{base_url}/")
+    return context
+
+
+def open_tab(context, base_url: str, errors: list[str]):
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base_url}{LIST}")
+    page.wait_for_function("() => window.realtime && window.realtime.connect().state === 'live'")
+    # Subscribed: the badge's topic is live on this connection.
+    page.wait_for_function(
+        "() => { const el = document.querySelector('[data-rt-notifications]');"
+        " return el && el.realtimeNotifications && el.realtimeNotifications.sub.ready; }"
+    )
+    return page
+
+
+def count(page):
+    return page.locator("[data-rt-notify-count]")
+
+
+def test_two_tabs_see_notifications_live_and_a_read_in_one_updates_the_other(browser, site, daphne_server):
+    people(site, {"nina": {}})
+    first_pk = notify_elsewhere(site, "nina", XSS, body=XSS)
+    context = signed_in(browser, daphne_server.url, "nina")
+    errors: list[str] = []
+    try:
+        one, two = open_tab(context, daphne_server.url, errors), open_tab(context, daphne_server.url, errors)
+        for tab in (one, two):
+            expect(count(tab)).to_have_text("1")
+            # The title is shown as the text it is, in the list page and in the panel.
+            expect(
+                tab.locator(
+                    f'[data-rt-notify-page-list] [data-rt-notification="{first_pk}"] [data-rt-notify-title]'
+                )
+            ).to_have_text(XSS)
+        second_pk = notify_elsewhere(
+            site, "nina", "Second <b>bold</b>", body="body <i>x</i>", url="/realtime/notifications/?page=1"
+        )
+        for tab in (one, two):
+            expect(count(tab)).to_have_text("2")
+            expect(tab.locator("[data-rt-notify-status]")).to_have_text("You have 2 new notifications")
+            item = tab.locator(f'[data-rt-notify-list] [data-rt-notification="{second_pk}"]')
+            expect(item.locator("[data-rt-notify-title]")).to_have_text("Second <b>bold</b>")
+            expect(item.locator("[data-rt-notify-body]")).to_have_text("body <i>x</i>")
+            assert (
+                item.locator("[data-rt-notify-title]").get_attribute("href")
+                == "/realtime/notifications/?page=1"
+            )
+            assert (
+                tab.locator(
+                    "[data-rt-notify-list] b, [data-rt-notify-list] img, [data-rt-notify-list] script"
+                ).count()
+                == 0
+            )
+            # Page 1 of the list shows it too, newest first.
+            assert tab.locator("[data-rt-notify-page-list] > li").first.get_attribute(
+                "data-rt-notification"
+            ) == str(second_pk)
+
+        # Tab one: open the panel, mark the newest read.
+        one.click("[data-rt-notify-toggle]")
+        expect(one.locator("[data-rt-notify-panel]")).to_be_visible()
+        assert one.locator("[data-rt-notify-toggle]").get_attribute("aria-expanded") == "true"
+        one.locator(
+            f'[data-rt-notify-list] [data-rt-notification="{second_pk}"] [data-rt-notify-mark]'
+        ).click()
+        expect(count(two)).to_have_text("1")
+        expect(two.locator("[data-rt-notify-status]")).to_have_text("You have 1 new notification")
+        expect(
+            two.locator(f'[data-rt-notify-page-list] [data-rt-notification="{second_pk}"]')
+        ).to_have_attribute("data-read", "true")
+        expect(
+            two.locator(f'[data-rt-notify-page-list] [data-rt-notification="{first_pk}"]')
+        ).to_have_attribute("data-read", "false")
+
+        # Tab two: "Mark all as read" on the list page (its form goes over the socket).
+        two.locator("main [data-rt-notify-read-all]").click()
+        for tab in (one, two):
+            expect(count(tab)).to_be_hidden()
+            expect(tab.locator("[data-rt-notify-summary]")).to_have_text("No new notifications")
+            expect(
+                tab.locator(f'[data-rt-notify-page-list] [data-rt-notification="{first_pk}"]')
+            ).to_have_attribute("data-read", "true")
+        assert one.url.endswith(LIST) and two.url.endswith(LIST)  # no page load: the socket did it
+        for tab in (one, two):
+            assert tab.evaluate("() => window.pwned") is None
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_the_badge_speaks_chinese_with_live_plural_sentences(browser, site, daphne_server):
+    people(site, {"ming": {}})
+    notify_elsewhere(site, "ming", "第一条")
+    context = signed_in(browser, daphne_server.url, "ming", language="zh-hans")
+    errors: list[str] = []
+    try:
+        tab = open_tab(context, daphne_server.url, errors)
+        expect(tab.locator("[data-rt-notify-status]")).to_have_text("你有 1 条新通知")
+        expect(tab.locator("main [data-rt-notify-read-all]")).to_have_text("全部标为已读")
+        notify_elsewhere(site, "ming", "第二条")
+        expect(tab.locator("[data-rt-notify-status]")).to_have_text("你有 2 条新通知")
+        expect(tab.locator("[data-rt-notify-page-summary]")).to_have_text("你有 2 条新通知")
+        tab.click("[data-rt-notify-toggle]")
+        expect(tab.locator("[data-rt-notify-list] [data-rt-notify-mark]").first).to_contain_text("标为已读")
+        tab.locator("[data-rt-notify-panel] [data-rt-notify-read-all]").click()
+        expect(tab.locator("[data-rt-notify-status]")).to_have_text("没有新通知")
+    finally:
+        context.close()
+    assert errors == []
