@@ -10,9 +10,11 @@ frames per viewer per second and their bytes, from the first join until every vi
 N + M; the count's lag (from a joiner's subscribe to the moment a viewer's count includes it, one sample
 per viewer per join); and the daphne process's CPU over the same window.
 
-What a process sends over the channel layer for presence is computed, not measured: the exchange
-(realtime/presence/exchange.py) sends its whole part of a changed topic once per `PRESENCE_WINDOW`, so
-its cost is the size of that message (msgpack, as channels_redis encodes it) times 1 / window.
+What a process sends over the channel layer for presence is computed, not measured (the scenario
+runs one process): the exchange (realtime/presence/exchange.py) sends a diff of its part once per
+`PRESENCE_WINDOW` while a topic changes (the connections that came or went in it), a heartbeat every
+third of `PRESENCE_LEASE`, and its whole part only when asked (a new process, a gap, a layer outage).
+Its cost is the size of those messages (msgpack, as channels_redis encodes them).
 """
 
 from __future__ import annotations
@@ -30,33 +32,43 @@ from bench.servers import BENCH, Context, Product
 ROOMS = (("presence", "page.bench", True), ("no-presence", "broadcast.all", False))
 
 
-def part_message_bytes(members: int) -> int:
-    """The bytes of one exchange message carrying a part of `members` listed connections, encoded as
-    channels_redis encodes it (msgpack), with the shape `Exchange.send` builds."""
+def _records(first: int, n: int) -> dict:
+    return {
+        secrets.token_hex(6): [str(10_000 + k), {"name": f"bench-viewer-{k}", "avatar": None}, None]
+        for k in range(first, first + n)
+    }
+
+
+def _packed(message: dict) -> int:
     import msgpack
 
-    body = {
-        "page.bench": {
-            secrets.token_hex(6): [str(10_000 + n), {"name": f"bench-viewer-{n}", "avatar": None}, None]
-            for n in range(members)
-        }
-    }
-    message = {
-        "type": "realtime.presence.part",
-        "origin": "specific.inmemory!" + secrets.token_hex(6),
-        "lease": 15.0,
-        "full": False,
-        "ask": False,
-        "topics": body,
-    }
-    return len(msgpack.packb(message, use_bin_type=True))
+    head = {"type": "realtime.presence.part", "origin": "specific.inmemory!" + secrets.token_hex(6)}
+    return len(msgpack.packb({**head, "lease": 15.0, "seq": 123_456, **message}, use_bin_type=True))
 
 
-def layer_cost(window: float, sizes: tuple[int, ...] = (5000, 10000)) -> dict:
-    out = {}
+def part_message_bytes(members: int) -> int:
+    """One whole part of `members` listed connections (`Exchange.send_whole`: only when asked for)."""
+    return _packed({"full": True, "ask": False, "topics": {"page.bench": _records(0, members)}})
+
+
+def diff_message_bytes(joins: int) -> int:
+    """One diff carrying `joins` new connections (`Exchange.send`: once per window while it changes)."""
+    return _packed({"diff": {"page.bench": {"set": _records(0, joins), "gone": []}}})
+
+
+def layer_cost(
+    window: float, joins_per_s: float, lease: float, sizes: tuple[int, ...] = (5000, 10000)
+) -> dict:
+    """Bytes one process sends to the others: during the join storm (a diff per window), at rest (a
+    heartbeat per third of a lease), and the whole part it sends when asked, at each size."""
+    per_window = max(1, round(joins_per_s * window))
+    out: dict = {
+        "storm_diff_bytes": diff_message_bytes(per_window),
+        "storm_bytes_per_s": round(diff_message_bytes(per_window) / window),
+        "rest_bytes_per_s": round(_packed({}) / (lease / 3)),
+    }
     for n in sizes:
-        size = part_message_bytes(n)
-        out[str(n)] = {"message_bytes": size, "bytes_per_s": round(size / window)}
+        out[f"whole_part_{n}_bytes"] = part_message_bytes(n)
     return out
 
 
@@ -143,6 +155,9 @@ def run(server: Product, viewers: int, joiners: int, ctx: Context, *, window: fl
     from realtime.conf import DEFAULTS
 
     rows[0]["layer"] = layer_cost(
-        float(DEFAULTS["PRESENCE_WINDOW"]), (viewers, viewers + joiners, 5000, 10000)
+        float(DEFAULTS["PRESENCE_WINDOW"]),
+        joiners / window,
+        float(DEFAULTS["PRESENCE_LEASE"]),
+        (viewers, viewers + joiners, 5000, 10000),
     )
     return rows

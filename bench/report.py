@@ -353,14 +353,17 @@ def presence_table(rows) -> str:
         )
     layer = next((r["layer"] for r in pairs if r.get("layer")), None)
     if layer:
-        costs = "; ".join(
-            f"{int(n):,} members: {v['message_bytes'] / 1024:.0f} KB a message, {v['bytes_per_s'] / 1024:.0f} KB/s"
-            for n, v in layer.items()
+        wholes = "; ".join(
+            f"{int(k.split('_')[2]):,} members: {v / 1024:.0f} KB"
+            for k, v in layer.items()
+            if k.startswith("whole_part_")
         )
         out += [
             "",
-            "Over the channel layer (computed: the exchange sends a process's whole part of a changed topic, "
-            f"msgpack-encoded, once per PRESENCE_WINDOW, to every other process): {costs}.",
+            "Over the channel layer (computed, msgpack as channels_redis encodes it; what one process sends "
+            f"to the others): during the joins a diff per PRESENCE_WINDOW, {layer['storm_diff_bytes'] / 1024:.1f} KB "
+            f"({layer['storm_bytes_per_s'] / 1024:.1f} KB/s); at rest a heartbeat, {layer['rest_bytes_per_s']} B/s; "
+            f"the whole part, only when asked (a new process, a gap, a layer outage): {wholes}.",
         ]
     return "\n".join(out)
 

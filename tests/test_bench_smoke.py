@@ -257,6 +257,7 @@ def test_the_presence_scenario_joins_a_room_with_and_without_presence(tmp_path):
     assert client["lag"]["samples"] == 36 and client["lag"]["p99"] is not None
     assert client["frames_per_viewer_s"] > 0
     assert without["client"]["frames_per_viewer_s"] == 0 and without["client"]["lag"]["samples"] == 0
-    assert with_it["layer"]["10000"]["message_bytes"] > with_it["layer"]["5000"]["message_bytes"] > 0
+    layer = with_it["layer"]
+    assert layer["whole_part_10000_bytes"] > layer["whole_part_5000_bytes"] > layer["storm_diff_bytes"] > 0
     text = report.section(["## run"], rows)
     assert "page.bench (presence)" in text and "broadcast.all (none)" in text and "10,000 members" in text
