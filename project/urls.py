@@ -9,6 +9,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("streams/<slug:slug>/", views.watch, name="watch"),
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     # LogoutView only accepts POST (Django 5): a link cannot log anyone out behind their back.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

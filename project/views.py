@@ -1,12 +1,18 @@
-"""Pages of the example site: the list of streams and the watch page."""
+"""Pages of the example site: the list of streams, the watch page and the staff's live dashboard."""
 
 from __future__ import annotations
 
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext, pgettext
 
+from realtime.announcements.models import State as AnnouncementState
 from realtime.streams.models import Stream
+
+from . import dashboard as figures
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,3 +32,31 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     stream = get_object_or_404(Stream.objects.select_related("owner"), slug=slug)
     needs_login = not stream.allow_anonymous and not request.user.is_authenticated
     return render(request, "streams/watch.html", {"stream": stream, "needs_login": needs_login})
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Streams with their viewers and comments per minute, announcements with their receipts, kept live
+    by realtime.live (project/live.py registers the views). Staff only: it shows members-only streams
+    and every announcement's receipts, which the admin shows only to staff; the live views check the
+    same rule on every subscription."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not figures.is_staff(request.user):
+        raise PermissionDenied
+    context = {
+        "announcements": list(figures.recent_announcements()),
+        "minutes": figures.MINUTES,
+        "labels": dashboard_labels(),
+    }
+    return render(request, "dashboard/dashboard.html", context)
+
+
+def dashboard_labels() -> dict[str, str]:
+    """The words the dashboard's live rows and fragments show, by the codes they carry, in the
+    request's language (the live HTML is rendered once for everyone, so it holds codes, not words)."""
+    labels = {f"stream-{value}": str(label) for value, label in Stream.Status.choices}
+    # "On air", as on the home page: the header's badge already says "Live" about the connection.
+    labels[f"stream-{Stream.Status.LIVE}"] = pgettext("stream state", "On air")
+    labels.update({f"announcement-{value}": str(label) for value, label in AnnouncementState.choices})
+    labels["round"] = gettext("round %(round)s")
+    return labels

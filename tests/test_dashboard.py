@@ -96,3 +96,18 @@ def test_only_active_staff_see_the_dashboard(alice, make_user):
     from django.contrib.auth.models import AnonymousUser
 
     assert not dashboard.is_staff(AnonymousUser())
+
+
+def test_the_page_is_for_staff_only_and_linked_from_the_home_page_for_them(client, alice, make_user):
+    assert client.get("/dashboard/").status_code == 302  # to the login page
+    client.force_login(alice)
+    assert client.get("/dashboard/").status_code == 403
+    assert b'href="/dashboard/"' not in client.get("/").content
+    client.force_login(make_user("boss", is_staff=True))
+    assert b'href="/dashboard/"' in client.get("/").content
+    page = client.get("/dashboard/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for topic in ("livev.dashboard-streams_all", "livev.dashboard-stats_all"):
+        assert f'data-live-topic="{topic}"' in html
+    assert 'id="dashboard-labels"' in html and 'role="img"' in html
