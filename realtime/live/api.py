@@ -39,6 +39,8 @@ def _view_access(can_view: CanView | None, shown: Iterable[type[models.Model]]) 
     if can_view is not None:
         return can_view
     checks = [registry.default_can_view(model) for model in shown]
+    if not checks:  # a value that names no model: nothing says who may see it, so staff only
+        return lambda user: bool(getattr(user, "is_authenticated", False) and user.is_staff)
     return lambda user: all(check(user) for check in checks)
 
 
