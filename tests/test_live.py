@@ -213,10 +213,13 @@ async def test_a_value_is_sent_when_it_changes_and_every_recomputes_while_watche
     with override_realtime(LIVE_INTERVAL=0.01):
         async with RealtimeClient(user=viewer) as client:
             state = (await subscribed(client, "livev.gauge-total_all"))["state"]
-            assert state == {"form": "value", "value": {"open": 1, "total": 3, "audience": "all"}}
+            assert state == {
+                "form": "value",
+                "value": {"open": 1, "total": 3, "names": ["a"], "audience": "all"},
+            }
             await call(Gauge.objects.create, name="b", value=4)
             assert (await client.receive_event("value"))["data"] == {
-                "value": {"open": 2, "total": 7, "audience": "all"}
+                "value": {"open": 2, "total": 7, "names": ["a", "b"], "audience": "all"}
             }
 
 

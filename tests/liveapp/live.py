@@ -15,9 +15,11 @@ def audience(user: Any) -> str:
 
 def total(audience: str) -> dict[str, Any]:
     gauges = Gauge.objects.filter(open=True)
+    names = sorted(gauges.values_list("name", flat=True))
     return {
-        "open": gauges.count(),
+        "open": len(names),
         "total": sum(gauges.values_list("value", flat=True)),
+        "names": names[:3],
         "audience": audience,
     }
 
