@@ -223,3 +223,26 @@ test("live.state() is the page connection's state: null before any topic, then t
   assert.deepEqual(controller.state(), { state: "live", reason: null });
   assert.equal(controller.client(), client);
 });
+
+test("a stale copy of a live element put back (htmx restoring its history) gets the latest state at once", async (t) => {
+  const { doc, ws } = setup(t);
+  subscribed(ws, ROWS, { state: rowsState(["1", "2"], { 1: "one", 2: "two" }) });
+  subscribed(ws, STATS, { state: { form: "value", value: { open: 2 } } });
+  ws.receive({ type: "event", topic: ROWS, event: "rows", data: { order: ["3", "1", "2"], html: { 3: "<tr><td>three</td></tr>" } } });
+  ws.receive({ type: "event", topic: STATS, event: "value", data: { value: { open: 3 } } });
+  // The snapshot htmx took before those events, swapped back in place of the current body content.
+  const snapshot = doc.createElement("div");
+  snapshot.innerHTML = PAGE;
+  const holder = doc.createElement("main");
+  Array.from(snapshot.childNodes).forEach((n) => holder.appendChild(n));
+  const old = doc.createElement("main");
+  Array.from(doc.body.childNodes).forEach((n) => old.appendChild(n));
+  doc.body.appendChild(old);
+  await flush();
+  doc.body.replaceChild(holder, old);
+  await flush();
+  assert.deepEqual(doc.querySelector("#rows").children.map((r) => r.textContent), ["three", "one", "two"]);
+  assert.equal(doc.querySelector("#open").textContent, "3");
+  assert.deepEqual(unsubscribes(ws), [], "handed over, not dropped and asked for again");
+  assert.equal(subscribes(ws).length, 3);
+});

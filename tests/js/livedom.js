@@ -69,7 +69,17 @@ class Node {
     this._detach(node);
     return node;
   }
-  replaceChild(node, old) { this.insertBefore(node, old); this.removeChild(old); return old; }
+  replaceChild(node, old) {
+    // One record holding both, as browsers report it.
+    if (old.parentNode !== this) throw new Error("replaceChild: not a child");
+    this._detach(node);
+    this.ownerDocument._blurIfInside(old);
+    this.childNodes.splice(this.childNodes.indexOf(old), 1, node);
+    old.parentNode = null;
+    node.parentNode = this;
+    this.ownerDocument._record(this, { type: "childList", addedNodes: [node], removedNodes: [old] });
+    return old;
+  }
   remove() { if (this.parentNode) this.parentNode.removeChild(this); }
   addEventListener(type, fn) { (this._listeners[type] = this._listeners[type] || []).push(fn); }
   removeEventListener(type, fn) { const l = this._listeners[type] || []; const i = l.indexOf(fn); if (i >= 0) l.splice(i, 1); }

@@ -418,7 +418,20 @@
       detach(el);
       if (!topic || !connected(el)) return;
       attached.set(el, topic);
-      entryFor(topic).elements.push(el);
+      var entry = entryFor(topic);
+      entry.elements.push(el);
+      // Joining a topic that is already live: the element may be older than what the page has seen
+      // (htmx restoring its history snapshot), so it gets the latest state now, by morph (a no-op when
+      // it is already current).
+      var latest = current(entry);
+      if (latest) applyTo(el, entry, latest, true);
+    }
+
+    /** The topic's whole current state as the page knows it (rows events only carry what changed). */
+    function current(entry) {
+      var last = entry.last;
+      if (!last || last.form !== "rows") return last;
+      return { form: "rows", order: last.order, html: entry.known };
     }
 
     function detach(el) {
@@ -438,17 +451,21 @@
     }
 
     function onMutations(records) {
+      var added = [];
+      var removed = [];
       records.forEach(function (r) {
-        if (r.type === "attributes") {
-          if (connected(r.target) && r.target.hasAttribute("data-live-topic")) attach(r.target);
-          else detach(r.target);
-          return;
-        }
-        // A node moved within the page shows up as removed and added: still connected, kept.
-        toArray(r.removedNodes).forEach(function (n) {
-          eachLive(n, function (el) { if (!connected(el)) detach(el); });
-        });
-        toArray(r.addedNodes).forEach(function (n) { eachLive(n, attach); });
+        if (r.type !== "attributes") {
+          added.push.apply(added, toArray(r.addedNodes));
+          removed.push.apply(removed, toArray(r.removedNodes));
+        } else if (connected(r.target) && r.target.hasAttribute("data-live-topic")) attach(r.target);
+        else detach(r.target);
+      });
+      // Additions first: an element replaced by a fresh one of the same topic (an htmx swap, a
+      // history restore) hands the subscription over instead of dropping and asking for it again. A
+      // node moved within the page shows up as removed and added: still connected, it is kept.
+      added.forEach(function (n) { eachLive(n, attach); });
+      removed.forEach(function (n) {
+        eachLive(n, function (el) { if (!connected(el)) detach(el); });
       });
     }
 
