@@ -246,3 +246,18 @@ test("a stale copy of a live element put back (htmx restoring its history) gets 
   assert.deepEqual(unsubscribes(ws), [], "handed over, not dropped and asked for again");
   assert.equal(subscribes(ws).length, 3);
 });
+
+test("a page callback that throws does not keep the elements or the other callbacks from their update", (t) => {
+  const { doc, controller, ws } = setup(t);
+  const errors = [];
+  const saved = globalThis.reportError;
+  globalThis.reportError = (e) => errors.push(e.message);
+  t.after(() => { globalThis.reportError = saved; });
+  controller.value(STATS, () => { throw new Error("broken chart"); });
+  const got = [];
+  controller.value(STATS, (v) => got.push(v.open));
+  subscribed(ws, STATS, { state: { form: "value", value: { open: 5 } } });
+  assert.equal(doc.querySelector("#open").textContent, "5");
+  assert.deepEqual(got, [5]);
+  assert.deepEqual(errors, ["broken chart"]);
+});

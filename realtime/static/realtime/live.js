@@ -346,6 +346,16 @@
       return client;
     }
 
+    /** One broken element or page callback must not keep the others from their update. */
+    function guarded(fn, args) {
+      try {
+        fn.apply(null, args);
+      } catch (e) {
+        if (typeof view.reportError === "function") view.reportError(e);
+        else if (view.console) view.console.error(e);
+      }
+    }
+
     function fire(el, type, detail) {
       if (typeof Custom !== "function") return;
       el.dispatchEvent(new Custom(type, { bubbles: true, detail: detail }));
@@ -374,8 +384,8 @@
         entry.known = known;
       }
       entry.last = payload;
-      entry.elements.slice().forEach(function (el) { applyTo(el, entry, payload, initial); });
-      entry.listeners.slice().forEach(function (fn) { fn(payload, { initial: initial, topic: entry.topic }); });
+      entry.elements.slice().forEach(function (el) { guarded(applyTo, [el, entry, payload, initial]); });
+      entry.listeners.slice().forEach(function (fn) { guarded(fn, [payload, { initial: initial, topic: entry.topic }]); });
     }
 
     function refused(entry, code) {
@@ -424,7 +434,7 @@
       // (htmx restoring its history snapshot), so it gets the latest state now, by morph (a no-op when
       // it is already current).
       var latest = current(entry);
-      if (latest) applyTo(el, entry, latest, true);
+      if (latest) guarded(applyTo, [el, entry, latest, true]);
     }
 
     /** The topic's whole current state as the page knows it (rows events only carry what changed). */
