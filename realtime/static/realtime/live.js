@@ -30,6 +30,9 @@
  *
  * Works under Node (module.exports) for tests/js/live*.test.js; createLive() takes the document,
  * the client and the MutationObserver, so it runs on a fake DOM there.
+ *
+ * Why this module is long: {% live_scripts %} loads it as one classic script, with no build step, as
+ * realtime.js is; its three sections (morph, the three forms, the page controller) are independent.
  */
 (function (root, factory) {
   "use strict";
