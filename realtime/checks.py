@@ -11,6 +11,8 @@ from django.core import checks
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
+from .layers import sentinel_errors
+
 
 @checks.register(checks.Tags.compatibility)
 def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -45,7 +47,7 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             )
         )
     elif default["BACKEND"].endswith("RedisChannelLayer"):
-        errors += _check_redis_hosts((default.get("CONFIG") or {}).get("hosts", []))
+        errors += sentinel_errors((default.get("CONFIG") or {}).get("hosts", []))  # realtime.E012
         for host in (default.get("CONFIG") or {}).get("hosts", []):
             if not isinstance(host, dict) or "socket_timeout" not in host:
                 errors.append(
@@ -79,22 +81,6 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             )
         )
     return errors
-
-
-def _check_redis_hosts(hosts: Any) -> list[checks.CheckMessage]:
-    from .layers import host_problems
-
-    return [
-        checks.Error(
-            problem,
-            hint='Build the layer with realtime.layers.redis_layer("redis+sentinel://host1:26379,'
-            'host2:26379,host3:26379/mymaster/0"), or give channels-redis {"sentinels": [(host, port), ...], '
-            '"master_name": "mymaster"}.',
-            id="realtime.E012",
-        )
-        for host in (hosts if isinstance(hosts, (list, tuple)) else [])
-        for problem in host_problems(host)
-    ]
 
 
 @checks.register(checks.Tags.compatibility)

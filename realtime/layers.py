@@ -172,6 +172,23 @@ def host_problems(host: Any) -> list[str]:
     return []
 
 
+def sentinel_errors(hosts: Any) -> list[Any]:
+    """realtime.E012 for each channels-redis `hosts` entry with a Sentinel problem (`host_problems`)."""
+    from django.core import checks  # here, not at the top: settings modules import this module
+
+    return [
+        checks.Error(
+            problem,
+            hint='Build the layer with realtime.layers.redis_layer("redis+sentinel://host1:26379,'
+            'host2:26379,host3:26379/mymaster/0"), or give channels-redis {"sentinels": [(host, port), ...], '
+            '"master_name": "mymaster"}.',
+            id="realtime.E012",
+        )
+        for host in (hosts if isinstance(hosts, (list, tuple)) else [])
+        for problem in host_problems(host)
+    ]
+
+
 def is_in_memory(layer: Any) -> bool:
     """Channels' in-memory layer (exactly, not a subclass): it lives and dies with the process, so
     there is nothing to probe."""
