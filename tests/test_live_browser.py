@@ -118,11 +118,12 @@ class Watcher:
             "rs => rs.map(r => r.querySelector('.name').textContent + '=' + r.querySelector('.value').textContent)",
         )
 
-    def wait_rows(self, expected: list[str]) -> None:
+    def wait_rows(self, expected: list[str], timeout: float = 10000) -> None:
         self.page.wait_for_function(
             """(want) => JSON.stringify([...document.querySelectorAll('#table tbody > tr')]
                 .map(r => r.querySelector('.name').textContent + '=' + r.querySelector('.value').textContent)) === JSON.stringify(want)""",
             arg=expected,
+            timeout=timeout,
         )
 
     def wait_text(self, selector: str, text: str) -> None:
@@ -229,7 +230,8 @@ def test_a_reconnect_jumps_to_the_current_state(site, server, start):
         "Gauge.objects.create(name='while away', value=99)",
     )
     server.start()
-    watcher.wait_rows(["while away=99", "g2=30", "g0 changed=15"])
+    # The client's backoff grew while daphne was down (1, 2, 4, 8 s ceilings): allow for it.
+    watcher.wait_rows(["while away=99", "g2=30", "g0 changed=15"], timeout=30000)
     watcher.wait_text("#card .name", "g0 changed")
     watcher.wait_text("#open", "3")
     marks = page.eval_on_selector_all(f"{ROWS} > tr", "rs => rs.map(r => r.__mark || null)")
