@@ -229,3 +229,17 @@ test("payloadOf maps the wire events onto the state shapes", () => {
   assert.equal(live.payloadOf({ event: "comment", data: {} }), null);
   assert.equal(live.payloadOf({ event: "render", data: "junk" }), null);
 });
+
+test("text being edited in a focused contenteditable is left alone; its attributes still follow", () => {
+  const { doc, box, update } = fragment('<div id="ed" contenteditable="true" class="a"><p>draft</p></div><p id="s">x</p>');
+  const ed = doc.querySelector("#ed");
+  ed.focus();
+  ed.querySelector("p").textContent = "draft, edited by the user";
+  update('<div id="ed" contenteditable="true" class="b"><p>server text</p></div><p id="s">y</p>');
+  assert.equal(ed.textContent, "draft, edited by the user");
+  assert.equal(ed.getAttribute("class"), "b");
+  assert.equal(box.querySelector("#s").textContent, "y");
+  ed.blur();
+  update('<div id="ed" contenteditable="true" class="b"><p>server text</p></div><p id="s">y</p>');
+  assert.equal(ed.textContent, "server text", "not focused: the server's");
+});

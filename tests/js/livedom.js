@@ -160,6 +160,13 @@ class Element extends Node {
     this.ownerDocument._record(this, { type: "attributes", attributeName: name, oldValue });
   }
   get id() { return this.getAttribute("id") || ""; }
+  get isContentEditable() {
+    for (let n = this; n && n.nodeType === 1; n = n.parentNode) {
+      const v = n.getAttribute("contenteditable");
+      if (v !== null) return v !== "false";
+    }
+    return false;
+  }
   get hidden() { return this.hasAttribute("hidden"); }
   matches(selector) { return selector.split(",").some((s) => matchesOne(this, s)); }
   closest(selector) { for (let n = this; n && n.nodeType === 1; n = n.parentNode) if (n.matches(selector)) return n; return null; }

@@ -129,6 +129,8 @@
     var keep = userOwned(cur, doc);
     syncAttributes(cur, next, keep);
     if (cur.nodeName === "TEXTAREA" && keep) return cur; // its text is its value: the user's
+    // Text being edited in place (contenteditable with the focus inside) is the user's as well.
+    if (cur.isContentEditable && doc.activeElement && cur.contains(doc.activeElement)) return cur;
     morphChildren(cur, next, doc);
     if (FORM_FIELDS[cur.nodeName] && !keep && cur.nodeName !== "SELECT") {
       // An untouched field shows what the server says, even if a script set its value before.
