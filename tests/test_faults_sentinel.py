@@ -125,6 +125,8 @@ async def fail_over(f: SimpleNamespace, switches: Switches, watching: list[Viewe
         ).start()
         for n, name in enumerate(POSTERS)
     ]
+    # The second phase's posters subscribe afresh: the replay (HISTORY_LIMIT, 100) gives them the first
+    # phase's 48 comments, so they too must hold every comment stored.
     clients = watching + posting
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
     await asyncio.sleep(3)
@@ -181,8 +183,8 @@ async def test_primary_killed_then_the_old_primary_promoted_back(sentinel):
         second = await fail_over(f, switches, watching, "back")
         assert second["promoted"] == first["killed"], (first, second)
         print("\nSENTINEL", {"rejoined_as_replica_s": rejoined})
-        assert f.site.stored(f.topic, database_url=f.direct_url), "comments were stored"
         ids = f.site.stored(f.topic, database_url=f.direct_url)
+        assert len(ids) == 2 * 8 * len(POSTERS), "both phases' comments were stored"
         assert all(set(ids) <= set(v.tally.arrived) for v in watching), "the viewers have both phases"
     finally:
         await stop(watching)
