@@ -9,7 +9,8 @@ import pytest
 from django.test import override_settings
 
 import realtime
-from realtime.checks import check_import_name_clash, check_layer_timeout, check_mounting, check_settings_keys
+from realtime.checks import check_import_name_clash, check_mounting
+from realtime.settingchecks import check_layer_timeout, check_settings_keys
 
 
 def ids(check, **overrides):
