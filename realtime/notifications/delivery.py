@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from realtime.eventlog import StoredEvent, lock_topics, store_on_topics
+from realtime.models import TopicSequence
 
 from .models import Notification
 from .signals import notification_sent, notifications_read
@@ -30,6 +31,18 @@ def topic_for(user: Any) -> str:
     """The topic of one user's notifications: `notify.<pk>` (only that user may subscribe)."""
     pk = user if isinstance(user, int) else user.pk
     return f"{KIND}.{pk}"
+
+
+def lock_users(topics: list[str]) -> None:
+    """Take the topics' write locks before counting. A user's first notification has no counter row
+    to lock yet, and two first notifications at once would each count without seeing the other: the
+    rows are created first (a no-op when they exist; waits for a racing creator's commit), in the
+    one order every multi-topic writer shares."""
+    names = sorted(set(topics))
+    TopicSequence.objects.bulk_create(
+        [TopicSequence(topic=t, last_id=0) for t in names], ignore_conflicts=True
+    )
+    lock_topics(names)
 
 
 def unread_counts(user_ids: list[int]) -> dict[int, int]:
@@ -49,7 +62,7 @@ def store_notifications(
 ) -> tuple[list[Notification], list[StoredEvent]]:
     """Store one notification per user and its event; publish the events after commit."""
     with transaction.atomic():
-        lock_topics(topic_for(pk) for pk in user_ids)
+        lock_users([topic_for(pk) for pk in user_ids])
         now = timezone.now()
         rows = Notification.objects.bulk_create(
             [Notification(recipient_id=pk, created=now, **fields) for pk in user_ids]
@@ -75,7 +88,7 @@ def store_read(user_id: int, ids: list[int] | None) -> tuple[list[int], int, Sto
     Ids of other users' notifications, or of none, are ignored like ids already read."""
     topic = topic_for(user_id)
     with transaction.atomic():
-        lock_topics([topic])
+        lock_users([topic])
         unread = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True)
         if ids is not None:
             unread = unread.filter(pk__in=ids)
