@@ -232,3 +232,40 @@ async def test_script_in_a_field_stays_escaped_in_fragments_and_rows():
     for html in (card, rows):
         assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "secret" not in json.dumps([card, rows])
+
+
+async def test_every_recomputes_a_value_while_watched_and_stops_after(monkeypatch):
+    from realtime.hub import hub as hub_module
+    from tests.liveapp.live import TICKS
+
+    monkeypatch.setattr(hub_module, "ROOM_LINGER", 0.1)
+
+    TICKS.update(now=1, computed=0)
+    with override_realtime(LIVE_INTERVAL=0.01):
+        async with RealtimeClient() as client:
+            assert (await subscribed(client, "livev.gauge-tick_all"))["state"]["value"] == {"now": 1}
+            await asyncio.sleep(0.5)
+            assert not events(await client.collect(0.1), "value")  # recomputed, unchanged: nothing sent
+            assert TICKS["computed"] >= 2
+            TICKS["now"] = 2
+            assert (await client.receive_event("value", timeout=1))["data"] == {"value": {"now": 2}}
+        await asyncio.sleep(0.3)  # the room's linger (shortened here) is over: it closed
+        assert "livev.gauge-tick_all" not in (await get_hub()).rooms
+        computed = TICKS["computed"]
+        await asyncio.sleep(0.5)
+        assert TICKS["computed"] == computed
+
+
+async def test_a_page_that_comes_back_gets_the_present_in_its_state():
+    viewer = await aperson("vee")
+    gauge = await call(Gauge.objects.create, name="g", value=1)
+    topic = f"livev.gauge-card_all_{gauge.pk}"
+    async with RealtimeClient(user=viewer) as client:
+        assert "g: 1" in (await subscribed(client, topic))["state"]["html"]
+    for value in (2, 3, 4):
+        await call(set_value, gauge.pk, value)
+    await asyncio.sleep(0.3)
+    async with RealtimeClient(user=viewer) as client:
+        state = (await subscribed(client, topic))["state"]
+        assert state == {"form": "fragment", "html": '<p class="gauge">g: 4 (all)</p>\n', "deleted": False}
+        assert not events(await client.collect(0.3), "render")

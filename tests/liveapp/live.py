@@ -35,3 +35,15 @@ live.rows(
     audience=audience,
 )
 live.value("gauge-total", compute=total, depends_on=[Gauge], audience=audience)
+
+
+#: What the periodic value reads: a figure no model change announces (tests set it).
+TICKS = {"now": 0, "computed": 0}
+
+
+def tick(audience: str) -> dict[str, Any]:
+    TICKS["computed"] += 1
+    return {"now": TICKS["now"]}
+
+
+live.value("gauge-tick", compute=tick, every=0.2, can_view=lambda user: True)
