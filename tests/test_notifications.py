@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 
 from realtime.models import Event
-from realtime.notifications import amark_read, anotify, mark_read, notify, unread_count
+from realtime.notifications import amark_read, anotify, aunread_count, mark_read, notify, unread_count
 from realtime.notifications.models import Notification
 from realtime.notifications.signals import notification_sent, notifications_read
 from realtime.testing import RealtimeClient, events
@@ -110,6 +110,7 @@ async def test_anotify_and_amark_read_from_async_code(alice):
         await subscribed(tab, topic(alice))
         rows = await anotify([alice], "async hello")
         assert (await tab.receive_event("notification"))["data"]["id"] == rows[0].pk
+        assert await aunread_count(alice) == 1
         assert await amark_read(alice, [rows[0].pk]) == 1
         read = await tab.receive_event("read")
         assert read["data"] == {"ids": [rows[0].pk], "unread": 0}

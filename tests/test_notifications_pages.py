@@ -146,3 +146,18 @@ def test_the_post_view_sends_the_browser_back_only_to_this_site(alice):
     assert back["Location"] == "/realtime/notifications/?page=2"
     away = client.post("/realtime/notifications/read/", {"all": "1", "next": "https://evil.example/"})
     assert away["Location"] == "/realtime/notifications/"
+
+
+def test_the_admin_lists_and_filters_notifications_and_cannot_add_one(alice, make_user):
+    admin_user = make_user("root", is_staff=True, is_superuser=True)
+    notify(alice, "unread one")
+    read = notify(alice, "read one")[0]
+    Notification.objects.filter(pk=read.pk).update(read_at=read.created)
+    client = Client()
+    client.force_login(admin_user)
+    url = "/admin/realtime_notifications/notification/"
+    assert "unread one" in client.get(url).content.decode()
+    unread_only = client.get(url + "?read=no").content.decode()
+    assert "unread one" in unread_only and ">read one<" not in unread_only
+    assert "read one" in client.get(url + "?read=yes").content.decode()
+    assert client.get(url + "add/").status_code == 403
