@@ -269,3 +269,16 @@ async def test_a_page_that_comes_back_gets_the_present_in_its_state():
         state = (await subscribed(client, topic))["state"]
         assert state == {"form": "fragment", "html": '<p class="gauge">g: 4 (all)</p>\n', "deleted": False}
         assert not events(await client.collect(0.3), "render")
+
+
+async def test_a_fragment_queryset_keeps_each_audience_to_its_own_objects():
+    vee, bee = await aperson("vee"), await aperson("bee")
+    mine = await call(Gauge.objects.create, name=f"u{vee.pk}", value=1)
+    theirs = await call(Gauge.objects.create, name=f"u{bee.pk}", value=2)
+    async with RealtimeClient(user=vee) as client:
+        state = (await subscribed(client, f"livev.own-card_u{vee.pk}_{mine.pk}"))["state"]
+        assert f"u{vee.pk}: 1" in state["html"]
+        state = (await subscribed(client, f"livev.own-card_u{vee.pk}_{theirs.pk}"))["state"]
+        assert state == {"form": "fragment", "html": "", "deleted": True}
+        reply = await client.subscribe(f"livev.own-card_u{bee.pk}_{theirs.pk}")
+        assert reply["type"] == "error" and reply["code"] == "forbidden"

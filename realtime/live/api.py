@@ -51,15 +51,20 @@ def fragment(
     template: str,
     audience: Audience | None = None,
     can_view: CanView | None = None,
+    queryset: Callable[[str], models.QuerySet] | None = None,
 ) -> Fragment:
     """One object's fragment, `template` rendered with {object, audience}: `{% live_fragment name obj %}`.
 
     Re-rendered once per change of the object per audience, in each process that has viewers of it.
     `audience(user) -> str` ([a-z0-9], default "all") names who sees the same HTML; `can_view(user)`
-    who may see it at all (default: the model's view permission).
+    who may see it at all (default: the model's view permission). `queryset(audience)`, optional, limits
+    which objects an audience may see (per-user objects: an audience per user, `f"u{user.pk}"`, and
+    `lambda audience: Order.objects.filter(customer_id=audience[1:])`); any other renders as deleted.
     """
     _captured(model)
-    view = Fragment(name, _view_access(can_view, [model]), audience or everyone, (model,), template, model)
+    view = Fragment(
+        name, _view_access(can_view, [model]), audience or everyone, (model,), template, model, queryset
+    )
     return registry.add_view(view)  # type: ignore[return-value]
 
 

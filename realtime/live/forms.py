@@ -23,7 +23,8 @@ _FIRST_TAG = re.compile(r"^(\s*<[A-Za-z][A-Za-z0-9-]*)")
 
 def fragment_state(view: Fragment, pk: str, audience: str) -> dict[str, Any]:
     """{"html", "deleted"}: the object's fragment, or "" and deleted when it is gone."""
-    obj = view.model._default_manager.filter(pk=pk).first()
+    objects = view.queryset(audience) if view.queryset is not None else view.model._default_manager.all()
+    obj = objects.filter(pk=pk).first()
     if obj is None:
         return {"html": "", "deleted": True}
     return {"html": render_to_string(view.template, {"object": obj, "audience": audience}), "deleted": False}

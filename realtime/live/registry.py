@@ -75,6 +75,8 @@ class Fragment(View):
     form: ClassVar[str] = "fragment"
     template: str = ""
     model: type[models.Model] = models.Model
+    #: The objects an audience may see (None: all of the model's); others render as deleted.
+    queryset: Callable[[str], models.QuerySet] | None = None
 
 
 @dataclass(frozen=True)

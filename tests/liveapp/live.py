@@ -47,3 +47,17 @@ def tick(audience: str) -> dict[str, Any]:
 
 
 live.value("gauge-tick", compute=tick, every=0.2, can_view=lambda user: True)
+
+
+def own(user: Any) -> str:
+    return f"u{user.pk}" if getattr(user, "is_authenticated", False) else "anon"
+
+
+# Per-user objects: each user's audience sees the gauges named after it, and no other.
+live.fragment(
+    "own-card",
+    model=Gauge,
+    template="liveapp/card.html",
+    audience=own,
+    queryset=lambda audience: Gauge.objects.filter(name=audience),
+)
