@@ -33,6 +33,7 @@ class Node:
         self.port = free_port()
         self.args: list[str] = []
         self.process: subprocess.Popen | None = None
+        self.frozen = False
 
     def start(self) -> Node:
         log = open(self.dir / "log", "ab")
@@ -44,6 +45,12 @@ class Node:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP (a host that stops answering without closing its sockets), or SIGCONT."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+        self.frozen = frozen
 
     @property
     def alive(self) -> bool:
@@ -107,8 +114,9 @@ class SentinelCluster:
             time.sleep(0.1)
 
     def primary(self) -> Node:
-        """The data node the sentinels name as primary (asked of the first sentinel)."""
-        host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(MASTER)
+        """The data node the sentinels name as primary (asked of the first sentinel not frozen)."""
+        sentinel = next(s for s in self.sentinels if not s.frozen)
+        host, port = sentinel.client().sentinel_get_master_addr_by_name(MASTER)
         return next(node for node in self.data if node.port == int(port))
 
     def settled(self) -> bool:
@@ -127,5 +135,6 @@ class SentinelCluster:
 
     def close(self) -> None:
         for node in self.sentinels + self.data:
+            node.freeze(False)
             node.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -5,7 +5,8 @@ One primary, one replica and three sentinels (tests/sentinelkit.py), the example
 to `redis+sentinel://s1,s2,s3/<master>/0` (realtime.layers.redis_layer). The case kills the primary and
 times the sentinels' `+switch-master`; then it starts the old primary again (empty, as a master: the
 sentinels turn it into a replica of the new one) and kills the new primary, so that the old one is
-promoted back. Each time: every comment stored reaches every viewer once and in order (0 lost, 0
+promoted back, this time with the first sentinel of the URL frozen (SIGSTOP: it accepts connections and
+never answers), which the processes must skip. Each time: every comment stored reaches every viewer once and in order (0 lost, 0
 duplicated: the viewers count raw duplicates, before any de-duplication), every post is acknowledged,
 nothing is refused, and live delivery is back within 10 s of the promotion. The hubs' database sync runs
 once a minute here (FaultSite), so what arrives came through Redis or the one catch-up a hub runs when
@@ -109,9 +110,13 @@ def live_from(moment: float, posted: list[Poster], clients: list[Viewer]) -> flo
     return float("inf") if since is None else since - moment
 
 
-async def fail_over(f: SimpleNamespace, switches: Switches, watching: list[Viewer], phase: str) -> dict:
-    """Comments flowing from posters on both processes; kill the primary; wait for the promotion; every
-    comment posted, then settled at every client. Returns the figures, asserted by the caller."""
+async def fail_over(
+    f: SimpleNamespace, switches: Switches, watching: list[Viewer], phase: str, *, freeze_first_sentinel: bool
+) -> dict:
+    """Comments flowing from posters on both processes; kill the primary (and, if asked, freeze the first
+    sentinel of the URL: every process must then find the primary through the others within
+    LAYER_TIMEOUT); wait for the promotion; every comment posted, then settled at every client. Returns
+    the figures, asserted by the caller."""
     logs = Logs(f.servers)
     posting = [
         Poster(
@@ -132,17 +137,23 @@ async def fail_over(f: SimpleNamespace, switches: Switches, watching: list[Viewe
     await asyncio.sleep(3)
     old = f.cluster.primary()
     before = len(switches.seen)
+    if freeze_first_sentinel:
+        f.cluster.sentinels[0].freeze()
     killed = time.monotonic()
     await asyncio.to_thread(old.kill)
-    await until(lambda: len(switches.seen) > before, FAILOVER_LIMIT, "the sentinels' +switch-master")
-    switched, announcement = switches.seen[before]
-    await until(lambda: all(p.done for p in posting), 60, "every comment posted")
+    try:
+        await until(lambda: len(switches.seen) > before, FAILOVER_LIMIT, "the sentinels' +switch-master")
+        switched, announcement = switches.seen[before]
+        await until(lambda: all(p.done for p in posting), 60, "every comment posted")
+    finally:
+        f.cluster.sentinels[0].freeze(False)
     ids = await settled(f, f.topic, clients)
     first = first_delivery_after(switched, posting, clients)
     result = figures(
         f"Sentinel failover ({phase})",
         ids,
         clients,
+        first_sentinel_frozen=freeze_first_sentinel,
         killed=old.name,
         promoted=f.cluster.primary().name,
         kill_to_switch_s=round(switched - killed, 2),
@@ -172,7 +183,7 @@ async def test_primary_killed_then_the_old_primary_promoted_back(sentinel):
     ]
     try:
         await asyncio.wait_for(switches.ready.wait(), 10)
-        first = await fail_over(f, switches, watching, "there")
+        first = await fail_over(f, switches, watching, "there", freeze_first_sentinel=False)
         killed = next(node for node in f.cluster.data if node.name == first["killed"])
         # Back empty, as a master; the sentinels turn it into a replica of the new primary (they wait
         # for its INFO, every 10 s, and 8 s more before they reconfigure it), then it is promoted back.
@@ -180,7 +191,7 @@ async def test_primary_killed_then_the_old_primary_promoted_back(sentinel):
         await asyncio.to_thread(killed.start)
         await asyncio.to_thread(f.cluster.wait, f.cluster.settled, 45, "the old primary to rejoin")
         rejoined = round(time.monotonic() - restarted, 1)
-        second = await fail_over(f, switches, watching, "back")
+        second = await fail_over(f, switches, watching, "back", freeze_first_sentinel=True)
         assert second["promoted"] == first["killed"], (first, second)
         print("\nSENTINEL", {"rejoined_as_replica_s": rejoined})
         ids = f.site.stored(f.topic, database_url=f.direct_url)
