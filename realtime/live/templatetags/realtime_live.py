@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from realtime.templatetags.realtime import csp_nonce, realtime_client
 
 from .. import forms, registry
-from ..registry import PK, Fragment, Rows, Value, View
+from ..registry import AUDIENCE, PK, Fragment, Rows, Value, View
 
 register = template.Library()
 
@@ -43,7 +43,12 @@ def _seen(context: template.Context, name: str, form: type[View]) -> tuple[View,
     user = _viewer(context)
     if user is None or not view.can_view(user):
         return None
-    return view, view.audience(user)
+    audience = view.audience(user)
+    if not isinstance(audience, str) or not AUDIENCE.match(audience):
+        raise ValueError(
+            f"live view {name!r}: audience() returned {audience!r}; it must be 1-20 of a-z, 0-9."
+        )
+    return view, audience
 
 
 def _open(tag: str, topic: str, form: str, extra: str = "") -> SafeString:
