@@ -42,6 +42,8 @@ class Watched:
 
     def __init__(self, topic: ViewTopic) -> None:
         self.topic = topic
+        # Where this room is filed in the renderer's index: (model topic, object key or "").
+        self.slots = tuple((registry.ensure_model(m).topic, topic.pk or "") for m in topic.view.models)
         self.state: dict[str, Any] | None = None
         self.changed: set[str] = set()  # rows: keys of changed objects since the last render
         self.lock = asyncio.Lock()
@@ -59,6 +61,9 @@ class Renderer:
         self.hub = hub
         self.watched: dict[str, Watched] = {}
         self.listening: dict[str, Listening] = {}  # model topic -> the hub's listener
+        # (model topic, object key) -> rooms a change of it concerns; key "" for rows and values (any
+        # object). A change looks up two slots, whatever the number of rooms watched in the process.
+        self.index: dict[tuple[str, str], set[str]] = {}
         self.renders = 0  # renders done in this process (tests, figures)
         hub.closed_observers.append(self._closed)
 
@@ -68,8 +73,10 @@ class Renderer:
         watched = self.watched.get(topic.name)
         if watched is None:
             watched = self.watched[topic.name] = Watched(topic)
-            for model in topic.view.models:
-                await self._listen(registry.ensure_model(model).topic)
+            for slot in watched.slots:
+                self.index.setdefault(slot, set()).add(topic.name)
+            for model_topic, _key in watched.slots:
+                await self._listen(model_topic)
             every = getattr(topic.view, "every", None)
             if every:
                 watched.ticker = self.hub.spawn(self._tick(watched, float(every)))
@@ -90,21 +97,25 @@ class Renderer:
         for task in (watched.handle, watched.ticker):
             if task is not None:
                 task.cancel()
-        needed = {registry.ensure_model(m).topic for w in self.watched.values() for m in w.topic.view.models}
+        for slot in watched.slots:
+            names = self.index.get(slot)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self.index[slot]
+        needed = {model_topic for model_topic, _key in self.index}
         for model_topic in [t for t in self.listening if t not in needed]:
             self.listening.pop(model_topic).close()
 
     # -- changes ----------------------------------------------------------------------------------
     def _changed(self, event: StoredEvent) -> None:
         key = str(event.data.get("pk"))
-        for watched in list(self.watched.values()):
-            view = watched.topic.view
-            if not any(registry.ensure_model(m).topic == event.topic for m in view.models):
-                continue
-            if isinstance(view, Fragment) and watched.topic.pk != key:
-                continue
-            watched.changed.add(key)
-            self._wake(watched)
+        names = self.index.get((event.topic, key), set()) | self.index.get((event.topic, ""), set())
+        for name in names:
+            watched = self.watched.get(name)
+            if watched is not None:
+                watched.changed.add(key)
+                self._wake(watched)
 
     async def _tick(self, watched: Watched, every: float) -> None:
         while True:
