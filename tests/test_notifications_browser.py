@@ -112,6 +112,9 @@ def test_two_tabs_see_notifications_live_and_a_read_in_one_updates_the_other(bro
         one.locator(
             f'[data-rt-notify-list] [data-rt-notification="{second_pk}"] [data-rt-notify-mark]'
         ).click()
+        one.keyboard.press("Escape")  # the panel closes and the focus goes back to its button
+        expect(one.locator("[data-rt-notify-panel]")).to_be_hidden()
+        assert one.evaluate("() => document.activeElement.hasAttribute('data-rt-notify-toggle')")
         expect(count(two)).to_have_text("1")
         expect(two.locator("[data-rt-notify-status]")).to_have_text("You have 1 new notification")
         expect(
@@ -153,6 +156,8 @@ def test_the_badge_speaks_chinese_with_live_plural_sentences(browser, site, daph
         expect(tab.locator("[data-rt-notify-list] [data-rt-notify-mark]").first).to_contain_text("标为已读")
         tab.locator("[data-rt-notify-panel] [data-rt-notify-read-all]").click()
         expect(tab.locator("[data-rt-notify-status]")).to_have_text("没有新通知")
+        tab.locator("h1").click()  # a click elsewhere closes the panel
+        expect(tab.locator("[data-rt-notify-panel]")).to_be_hidden()
     finally:
         context.close()
     assert errors == []

@@ -72,7 +72,8 @@
     var self = this;
     var toggle = this.part("toggle");
     if (toggle) toggle.addEventListener("click", function () { self.open(toggle.getAttribute("aria-expanded") !== "true"); });
-    this.el.addEventListener("keydown", function (e) {
+    // On the document: the focused button may just have hidden itself ("Mark as read").
+    this.doc.addEventListener("keydown", function (e) {
       if (e.key === "Escape" && toggle && toggle.getAttribute("aria-expanded") === "true") { self.open(false); toggle.focus(); }
     });
     this.doc.addEventListener("click", function (e) { self._click(e); });
@@ -105,6 +106,8 @@
   Notifications.prototype._click = function (e) {
     var target = e.target && e.target.closest ? e.target : null;
     if (!target) return;
+    var panel = this.part("panel");
+    if (panel && !panel.hidden && !this.el.contains(target)) this.open(false); // a click elsewhere closes it
     var all = target.closest("[data-rt-notify-read-all]");
     if (all && this.el.contains(all)) { this.markRead(null); return; }
     var mark = target.closest("[data-rt-notify-mark]");
