@@ -64,6 +64,7 @@ class Renderer:
         # (model topic, object key) -> rooms a change of it concerns; key "" for rows and values (any
         # object). A change looks up two slots, whatever the number of rooms watched in the process.
         self.index: dict[tuple[str, str], set[str]] = {}
+        self.joining = asyncio.Lock()
         self.renders = 0  # renders done in this process (tests, figures)
         hub.closed_observers.append(self._closed)
 
@@ -87,8 +88,10 @@ class Renderer:
             return {"form": topic.view.form, **watched.state}
 
     async def _listen(self, model_topic: str) -> None:
-        if model_topic not in self.listening:
-            self.listening[model_topic] = await self.hub.listen(await load_topic(model_topic), self._changed)
+        async with self.joining:  # two first subscribers at once: one listener, not two
+            if model_topic not in self.listening:
+                handle = await self.hub.listen(await load_topic(model_topic), self._changed)
+                self.listening[model_topic] = handle
 
     def _closed(self, name: str) -> None:
         watched = self.watched.pop(name, None)
