@@ -18,6 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
+from bench import live as live_scenario
 from bench import presence as presence_scenario
 from bench import procs, report
 from bench import round as round_scenario
@@ -39,6 +40,8 @@ FULL = {
     "round": dict(viewers=10000),
     # A room of 5,000 signed-in viewers on a presence topic while 5,000 more join within 10 s (issue 20).
     "presence": dict(viewers=5000, extra={"joiners": 5000, "window": 10.0}),
+    # 1,000 staff on the example dashboard's stream table while one row is saved 500 times a second (issue 21).
+    "live": dict(viewers=1000, rate=500, duration=20),
 }
 QUICK = {
     "steady": dict(viewers=200, rate=20, duration=5, posters=1),
@@ -49,6 +52,7 @@ QUICK = {
     "idle": dict(viewers=1000, concurrency=100, settle=2),
     "round": dict(viewers=1000),
     "presence": dict(viewers=500, extra={"joiners": 500, "window": 10.0}),
+    "live": dict(viewers=200, rate=200, duration=5),
 }
 SCENARIO_ORDER = [
     "steady",
@@ -60,6 +64,7 @@ SCENARIO_ORDER = [
     "idle",
     "round",
     "presence",
+    "live",
 ]
 ROOMS = ("steady", "hot", "bigroom", "producer")
 # Scenarios about one process: in a full run (--servers all) they run on these servers only.
@@ -69,9 +74,14 @@ SERVERS_OF = {
     "producer": ONE_PROCESS,
     "round": ("realtime-embedded",),
     "presence": ("realtime-embedded",),
+    "live": ("realtime-embedded", "realtime-redis-2p"),
 }
 # Scenarios only the product can run (an announcement round); it reads the embedded server's SQLite file.
-PRODUCT_ONLY = {"round": ("realtime-embedded",), "presence": ("realtime-embedded",)}
+PRODUCT_ONLY = {
+    "round": ("realtime-embedded",),
+    "presence": ("realtime-embedded",),
+    "live": ("realtime-embedded", "realtime-redis-2p"),
+}
 
 
 def parse_args(argv):
@@ -118,6 +128,12 @@ def parse_args(argv):
     p.add_argument("--presence-viewers", type=int, help="presence: viewers in the room before the joins")
     p.add_argument("--presence-joiners", type=int, help="presence: viewers joining during the window")
     p.add_argument("--presence-window", type=float, help="presence: seconds the joins are spread over")
+    p.add_argument("--live-viewers", type=int, help="live: staff viewers on the dashboard's stream table")
+    p.add_argument("--live-rate", type=float, help="live: saves of the hot row per second")
+    p.add_argument("--live-duration", type=float, help="live: seconds measured")
+    p.add_argument(
+        "--live-batch", type=int, help="live: saves per transaction (default 1: each commits alone)"
+    )
     p.add_argument(
         "--small-divisor", type=int, default=10, help="steady-small has steady's viewers / this (default 10)"
     )
@@ -211,6 +227,10 @@ def build_scenarios(args) -> list[Scenario]:
         presence["extra"]["joiners"] = args.presence_joiners
     if args.presence_window:
         presence["extra"]["window"] = args.presence_window
+    for field in ("viewers", "rate", "duration"):
+        if getattr(args, f"live_{field}") is not None:
+            sizes["live"][field] = getattr(args, f"live_{field}")
+    sizes["live"]["extra"] = {"batch": args.live_batch or 1}
     wanted = SCENARIO_ORDER if args.scenarios == "all" else args.scenarios.split(",")
     out = []
     for name in SCENARIO_ORDER:
@@ -222,7 +242,7 @@ def build_scenarios(args) -> list[Scenario]:
             out.append(Scenario(name, "room", only_redis=True, **s))
         elif name in ROOMS:
             out.append(Scenario(name, "room", **sizes[name]))
-        elif name in ("round", "presence"):
+        elif name in ("round", "presence", "live"):
             out.append(Scenario(name, name, **sizes[name]))
         else:
             out.append(Scenario(name, "connect", **sizes[name]))
@@ -363,6 +383,16 @@ def main(argv=None) -> int:
                             server, sc.viewers, sc.extra["joiners"], ctx, window=sc.extra["window"]
                         )
                         rows.extend(before)
+                    elif sc.mode == "live":
+                        assert isinstance(server, Product)
+                        row = live_scenario.run(
+                            server,
+                            sc.viewers,
+                            ctx,
+                            rate=sc.rate,
+                            duration=sc.duration,
+                            batch=sc.extra["batch"],
+                        )
                     else:
                         row = run(server, sc, ctx, opts, redis)
                 except Exception as exc:
@@ -382,6 +412,8 @@ def main(argv=None) -> int:
                     if sc.mode == "round"
                     else f"count lag p99 {(rows[-2].get('client') or {}).get('lag', {}).get('p99')} ms"
                     if sc.mode == "presence"
+                    else live_scenario.summary(row)
+                    if sc.mode == "live"
                     else f"{c.get('connect', {}).get('ok')} ok, {c.get('connect', {}).get('failed')} failed"
                 )
                 print(f" {time.monotonic() - t0:.0f}s: {summary}", flush=True)
@@ -395,12 +427,14 @@ def main(argv=None) -> int:
         f"{s.name} {s.viewers}"
         + (
             f" {'viewers' if s.mode == 'room' else 'connections'}"
-            if s.mode not in ("round", "presence")
+            if s.mode not in ("round", "presence", "live")
             else ""
         )
         + (
             f" viewers + {s.extra['joiners']} joining in {s.extra['window']:g} s"
             if s.mode == "presence"
+            else f" staff viewers, one row saved {s.rate:g}/s for {s.duration:g} s"
+            if s.mode == "live"
             else f" x {s.rate:g}/s x {s.duration:g}s"
             if s.mode == "room"
             else " recipients"
@@ -434,6 +468,9 @@ def main(argv=None) -> int:
     section = report.section(header, rows)
     (out / "section.md").write_text(section)
     print("\n" + section)
+    for row in rows:
+        if row.get("scenario") == "live":
+            print("\n" + live_scenario.summary(row))
     record = args.record if args.record is not None else not args.quick
     if record:
         report.record(BENCH / "RESULTS.md", section)
