@@ -161,3 +161,24 @@ def test_the_admin_lists_and_filters_notifications_and_cannot_add_one(alice, mak
     assert "unread one" in unread_only and ">read one<" not in unread_only
     assert "read one" in client.get(url + "?read=yes").content.decode()
     assert client.get(url + "add/").status_code == 403
+
+
+def test_the_notify_command_notifies_users_by_name(alice, bob):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command(
+        "notify", "alice", "bob", "--title", "Maintenance at 22:00", "--level", "warning", stdout=out
+    )
+    ids = [int(pk) for pk in out.getvalue().split()]
+    assert sorted(Notification.objects.filter(pk__in=ids).values_list("recipient__username", flat=True)) == [
+        "alice",
+        "bob",
+    ]
+    with pytest.raises(CommandError, match="nobody"):
+        call_command("notify", "alice", "nobody", "--title", "x")
+    with pytest.raises(CommandError, match="url"):
+        call_command("notify", "alice", "--title", "x", "--url", "javascript:alert(1)")
+    assert unread_count(alice) == 1
