@@ -260,8 +260,11 @@ class Tracker:
             self.kinds.pop(name, None)
             return
         old = self.sent.get(name) or Snapshot(name, {}, 0, 0, {})
-        new = self.sent[name] = self._snapshot(name, roster, old)
+        new = self._snapshot(name, roster, old)
         frame, public = new.diff_from(old)
+        # Nothing a viewer holds changed (say, the status of a user past the cap): the old snapshot is
+        # as good, and its state may already be encoded.
+        self.sent[name] = old if frame is None and public is None else new
         if frame is not None:
             for conn in self.watchers.get(name, ()):
                 conn.writer.write(frame)
