@@ -37,6 +37,19 @@ function countOf(data) {
   return m ? Number(m[1]) : null;
 }
 
+// The joiners' answer time (subscribe sent -> `subscribed`), in both rooms: the join path itself.
+const answerHist = new Uint32Array(60001);
+let answerSamples = 0;
+function answerPct(q) {
+  if (!answerSamples) return null;
+  let want = Math.ceil(q * answerSamples), acc = 0;
+  for (let i = 0; i < answerHist.length; i++) {
+    acc += answerHist[i];
+    if (acc >= want) return i;
+  }
+  return null;
+}
+
 const joinAt = []; // joinAt[k] = when the k-th joiner (1-based) subscribed, ms
 let measuring = false;
 let errors = [];
@@ -65,6 +78,10 @@ function open(ticket, role) {
         resolve(s);
       } else if (head.includes('"subscribed"')) {
         s.subscribed = true;
+        if (role === 'joiner' && s.sentAt !== undefined) {
+          answerHist[Math.min(60000, Math.max(0, Math.round(now() - s.sentAt)))] += 1;
+          answerSamples += 1;
+        }
       } else if (head.includes('"error"') && errors.length < 5) {
         errors.push(data.toString('utf8', 0, 300));
       }
@@ -116,6 +133,7 @@ async function main() {
     const wait = due - now();
     if (wait > 1) await sleep(wait);
     joinAt[k] = now();
+    js[k - 1].sentAt = joinAt[k];
     subscribe(js[k - 1], `j${k}`);
   }
   const sentBy = now();
@@ -150,6 +168,7 @@ async function main() {
     bytes_per_viewer_s: vs.length ? Math.round(bytes / vs.length / secs) : null,
     saw_final: vs.filter((s) => s.count !== null && s.count >= final).length,
     lag: { p50: pct(0.5), p99: pct(0.99), max: pct(1), samples: lagSamples },
+    answer: { p50: answerPct(0.5), p99: answerPct(0.99), max: answerPct(1), samples: answerSamples },
     errors,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
