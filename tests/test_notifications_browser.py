@@ -161,3 +161,39 @@ def test_the_badge_speaks_chinese_with_live_plural_sentences(browser, site, daph
     finally:
         context.close()
     assert errors == []
+
+
+MARK_READ_SCRIPT = (
+    "from django.contrib.auth import get_user_model; from realtime.notifications import mark_read; "
+    "mark_read(get_user_model().objects.get(username='omar'), [{pk}])"
+)
+
+
+def test_a_tab_that_was_offline_catches_up_when_it_reconnects(browser, site, daphne_server):
+    people(site, {"omar": {}})
+    first = notify_elsewhere(site, "omar", "before the outage")
+    context = signed_in(browser, daphne_server.url, "omar")
+    errors: list[str] = []
+    try:
+        tab = open_tab(context, daphne_server.url, errors)
+        expect(count(tab)).to_have_text("1")
+        daphne_server.stop()
+        tab.wait_for_function("() => window.realtime.connect().state !== 'live'")
+        # While the tab is away: one read, two new (stored only; no server is up to publish them).
+        site.manage("shell", "-c", MARK_READ_SCRIPT.format(pk=first))
+        later = [notify_elsewhere(site, "omar", f"during the outage {n}") for n in range(2)]
+        daphne_server.start()
+        expect(count(tab)).to_have_text("2", timeout=20000)
+        expect(tab.locator("[data-rt-notify-status]")).to_have_text("You have 2 new notifications")
+        for pk in later:
+            expect(tab.locator(f'[data-rt-notify-list] [data-rt-notification="{pk}"]')).to_have_attribute(
+                "data-read", "false"
+            )
+        expect(tab.locator(f'[data-rt-notify-page-list] [data-rt-notification="{first}"]')).to_have_attribute(
+            "data-read", "true"
+        )
+    finally:
+        if daphne_server.process is None or daphne_server.process.poll() is not None:
+            daphne_server.start()
+        context.close()
+    assert errors == []
