@@ -70,6 +70,11 @@ async def test_notify_from_another_process_reaches_both_tabs_and_a_read_on_one_u
         assert [m for m in await quiet(other, 0.5) if m.get("type") == "event"] == []
         refused = await other.subscribe(topic)
         assert (refused["type"], refused["code"]) == ("error", "forbidden")
+        bad = await tabs[0].request(
+            {"type": "publish", "topic": topic, "event": "read", "data": {"ids": "all"}}
+        )
+        assert (bad["type"], bad["code"]) == ("error", "bad_read")
+        assert "Traceback" not in daphne_server.output()
     finally:
         for each in [*tabs, other]:
             await each.__aexit__()
