@@ -67,3 +67,27 @@ async def test_deliver_reaches_this_processs_subscribers_only_and_stores_nothing
         message = await client.receive_event("local")
         assert message["data"] == {"a": 1} and message.get("id") is None
         assert not hub.deliver(StoredEvent("broadcast.nobody", "local", {}))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_listener_room_that_could_not_join_during_an_outage_joins_when_the_layer_is_back(monkeypatch):
+    """The health probe joins rooms someone waits on once the layer answers; a listener counts as
+    someone (live data's renderer has no socket), or it would hear only the database sync."""
+    from realtime.hub import health
+
+    hub = await get_hub()
+    failing = True
+    group_add = hub.layer.group_add
+
+    async def flaky_group_add(group, channel):
+        if failing and group.endswith("broadcast.all"):
+            raise ConnectionError("layer down")
+        return await group_add(group, channel)
+
+    monkeypatch.setattr(hub.layer, "group_add", flaky_group_add)
+    await hub.listen(await load_topic("broadcast.all"), lambda event: None)
+    room = hub.rooms["broadcast.all"]
+    assert not room.joined
+    failing = False
+    await health.rejoin(hub)
+    assert room.joined

@@ -188,7 +188,7 @@ async def rejoin(hub: Hub) -> int:
     await hub.link.call(
         "re-joining the control group", lambda: hub.layer.group_add(CONTROL_GROUP, hub.channel), probe=True
     )
-    rooms = [room for room in list(hub.rooms.values()) if room.joined or len(room)]
+    rooms = [room for room in list(hub.rooms.values()) if room.joined or _held(room)]
     for start in range(0, len(rooms), JOINS_AT_ONCE):
         await asyncio.gather(*(_rejoin_room(hub, room) for room in rooms[start : start + JOINS_AT_ONCE]))
     return 1 + len(rooms)
@@ -204,13 +204,19 @@ async def _rejoin_room(hub: Hub, room: Room) -> None:
                 f"re-joining {room.topic}", lambda: hub.layer.group_add(group, hub.channel), probe=True
             )
             return
-    if len(room) and not await hub.join(room, probe=True):
+    if _held(room) and not await hub.join(room, probe=True):
         raise LayerUnavailable(f"could not join {room.topic}")
+
+
+def _held(room: Room) -> bool:
+    """A room someone is waiting on: a socket, or a feature's listener (`Hub.listen`, e.g. live data's
+    renderer, which has no socket of its own yet must hear the layer once it is back)."""
+    return bool(len(room) or room.listeners)
 
 
 async def join_waiting(hub: Hub) -> None:
     """Join the groups of rooms that have subscribers but could not join when they arrived."""
-    for room in [r for r in list(hub.rooms.values()) if not r.joined and len(r)]:
+    for room in [r for r in list(hub.rooms.values()) if not r.joined and _held(r)]:
         if not await hub.join(room):
             return
 
