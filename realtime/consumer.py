@@ -52,6 +52,24 @@ class RealtimeConsumer(AsyncConsumer):
     in order), so a refusal may overtake them (clients match answers by `ref`).
     """
 
+    # Slots, not a per-instance dict: one of these lives as long as its socket (`log_id`: set by
+    # realtime.ops.logs when the connection is first logged about).
+    __slots__ = (
+        "scope",
+        "base_send",
+        "channel_layer",
+        "user",
+        "user_id",
+        "session_key",
+        "abuse",
+        "budget",
+        "pipeline",
+        "counted",
+        "closed",
+        "writer",
+        "hub",
+        "log_id",
+    )
     hub: Hub
     writer: Writer
 
@@ -124,18 +142,15 @@ class RealtimeConsumer(AsyncConsumer):
             self.close_with(CLOSE_TOO_MANY_CONNECTIONS)
             return
         self.hub.connections.add(self)
-        user = {"id": self.user_id, "username": self.user.get_username()} if self.user_id else None
-        self.send_frame(
-            protocol.reply(
-                "hello",
-                user=user,
-                heartbeat=realtime_settings.HEARTBEAT,
-                max_frame=realtime_settings.MAX_FRAME_BYTES,
-                max_in_flight=realtime_settings.MAX_PUBLISHES_IN_FLIGHT,
-                request_rate=realtime_settings.REQUEST_RATE,
-                request_burst=realtime_settings.REQUEST_BURST,
-            )
+        user = (self.user_id, self.user.get_username()) if self.user_id else None
+        limits = (
+            realtime_settings.HEARTBEAT,
+            realtime_settings.MAX_FRAME_BYTES,
+            realtime_settings.MAX_PUBLISHES_IN_FLIGHT,
+            realtime_settings.REQUEST_RATE,
+            realtime_settings.REQUEST_BURST,
         )
+        self.send_frame(protocol.hello(user, limits))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         raise StopConsumer()

@@ -176,6 +176,41 @@ def reply(kind: str, ref: str | None = None, **fields: Any) -> str:
     return dumps(envelope)
 
 
+_hellos: dict[tuple[Any, ...], str] = {}
+
+
+def hello(user: tuple[Any, str] | None, limits: tuple[Any, Any, Any, Any, Any]) -> str:
+    """Encode the `hello` frame: `user` (id, username; None: anonymous) and `limits` (heartbeat,
+    max_frame, max_in_flight, request_rate, request_burst: the settings, read per connection).
+
+    The anonymous frame is the same text for every connection while those settings stay the same,
+    so it is encoded once per distinct value (a connect storm of viewers encoded it thousands of
+    times a second)."""
+    cached = None
+    if user is None:
+        try:
+            cached = _hellos.get(limits, "")
+        except TypeError:  # a setting holding an unhashable value: encode every time
+            pass
+        if cached:
+            return cached
+    heartbeat, max_frame, max_in_flight, request_rate, request_burst = limits
+    text = reply(
+        "hello",
+        user={"id": user[0], "username": user[1]} if user else None,
+        heartbeat=heartbeat,
+        max_frame=max_frame,
+        max_in_flight=max_in_flight,
+        request_rate=request_rate,
+        request_burst=request_burst,
+    )
+    if cached is not None:  # "": looked up (the settings are hashable) and not there yet
+        if len(_hellos) >= 16:  # settings changed many times (tests): keep the map small
+            _hellos.clear()
+        _hellos[limits] = text
+    return text
+
+
 def error(exc: ProtocolError, *, ref: str | None = None, topic: str | None = None) -> str:
     envelope: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
     if ref is not None:
@@ -183,7 +218,8 @@ def error(exc: ProtocolError, *, ref: str | None = None, topic: str | None = Non
     if topic is not None:
         envelope["topic"] = topic
     if exc.retry_after is not None:
-        envelope["retry_after"] = round(exc.retry_after, 1)
+        # Tenths of a second, never rounded down to 0 ("retry now") when a pause was asked for.
+        envelope["retry_after"] = max(round(exc.retry_after, 1), 0.1) if exc.retry_after > 0 else 0
     return dumps(envelope)
 
 
