@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
+from . import languages
+
 CanView = Callable[[Any], bool]
 Audience = Callable[[Any], str]
 
@@ -64,8 +66,10 @@ class View:
     audience: Audience
     models: tuple[type[models.Model], ...]  # whose changes re-render it
 
-    def topic(self, audience: str, key: str | None = None) -> str:
-        return f"livev.{self.name}_{audience}" + (f"_{key}" if key is not None else "")
+    def topic(self, audience: str, key: str | None = None, language: str | None = None) -> str:
+        """The room of `audience` (and `key`, for a fragment) rendered in `language` (None: the default)."""
+        part = languages.audience_part(audience, language)
+        return f"livev.{self.name}_{part}" + (f"_{key}" if key is not None else "")
 
 
 @dataclass(frozen=True)

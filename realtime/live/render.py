@@ -175,7 +175,7 @@ class Renderer:
 def render(topic: ViewTopic, before: tuple[dict[str, Any], set[str]] | None) -> dict[str, Any]:
     """The view's state now; for rows, re-rendering only new rows and those changed since `before`."""
     view, audience = topic.view, topic.audience
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(topic.language or settings.LANGUAGE_CODE):
         if isinstance(view, Fragment):
             assert topic.pk is not None
             return forms.fragment_state(view, topic.pk, audience)

@@ -5,7 +5,8 @@ replay carries only the newest change per row (`Topic.compact_key`), at most one
 `LIVE_INTERVAL`, so a row updated 1,000 times a second reaches a page a few times a second with its
 latest value. Subscribing needs the registration's `can_view` (default: the model's view permission).
 
-`livev.<view>_<audience>[_<pk>]`: a view rendered on the server (`render`). Stored nowhere: its state
+`livev.<view>_<audience>[-<language>][_<pk>]`: a view rendered on the server (`render`), in the
+language the name gives (LANGUAGE_CODE without one: `realtime.live.languages`). Stored nowhere: its state
 comes with `subscribed` (so a reconnect jumps to the present) and changes follow as `render`, `rows`
 or `value` events. Subscribing needs `can_view` and the user's audience to be the topic's.
 
@@ -28,7 +29,7 @@ from ..eventlog import History, StoredEvent, read_history
 from ..exceptions import Denied, ProtocolError
 from ..hub.lastvalue import newest_only
 from ..topics import ACCOUNT, Client, Topic
-from . import registry
+from . import languages, registry
 from .registry import AUDIENCE, PK, CanView, Fragment, LiveModel, View
 
 #: How many more events than HISTORY_LIMIT a resume reads to compact: a hot row's changes count once.
@@ -89,18 +90,24 @@ class ViewTopic(Topic):
     kind = "livev"
     persistent = False
 
-    def __init__(self, name: str, key: str, view: View, audience: str, pk: str | None) -> None:
+    def __init__(
+        self, name: str, key: str, view: View, audience: str, pk: str | None, language: str | None = None
+    ) -> None:
         super().__init__(name, key)
         self.view = view
         self.audience = audience
         self.pk = pk
+        #: What the renderer renders in (None: LANGUAGE_CODE); see `realtime.live.languages`.
+        self.language = language
 
     @classmethod
     async def load(cls, name: str, key: str) -> Topic:
         view_name, _sep, rest = key.partition("_")
-        audience, _sep, pk = rest.partition("_")
+        part, _sep, pk = rest.partition("_")
+        audience, language = languages.split(part)
         view = registry.view_named(view_name)
-        if view is None or not AUDIENCE.match(audience):
+        known = language is None or (language != languages.default() and languages.supported(language))
+        if view is None or not AUDIENCE.match(audience) or not known:
             raise ProtocolError(
                 "not_found",
                 _("No live view %(name)s; view topics are livev.<view>_<audience>[_<pk>].")
@@ -110,7 +117,7 @@ class ViewTopic(Topic):
             raise ProtocolError(
                 "not_found", _("No such object for the live view %(view)s.") % {"view": view_name}
             )
-        return cls(name, key, view, audience, pk or None)
+        return cls(name, key, view, audience, pk or None, language)
 
     def follows(self) -> tuple[str, ...]:
         return (ACCOUNT,)

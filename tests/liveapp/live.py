@@ -26,6 +26,8 @@ def total(audience: str) -> dict[str, Any]:
 
 live.register(Gauge, fields=["name", "value", "open"])
 live.fragment("gauge-card", model=Gauge, template="liveapp/card.html", audience=audience)
+# A translated word ("Yes" is in Django's own catalogues): which language a room renders in.
+live.fragment("gauge-word", model=Gauge, template="liveapp/lang.html")
 live.rows(
     "open-gauges",
     model=Gauge,

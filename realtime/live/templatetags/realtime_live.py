@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from realtime.templatetags.realtime import csp_nonce, realtime_client
 
-from .. import forms, registry
+from .. import forms, languages, registry
 from ..registry import AUDIENCE, PK, Fragment, Rows, Value, View
 
 register = template.Library()
@@ -67,7 +67,9 @@ def live_fragment(context: template.Context, name: str, obj: Any, *, tag: str = 
         raise template.TemplateSyntaxError(f"live_fragment: the key {key!r} cannot be part of a topic name.")
     state = forms.fragment_state(view, key, audience)  # type: ignore[arg-type]
     html = SafeString(state["html"])
-    return format_html("{}{}</{}>", _open(tag, view.topic(audience, key), "fragment"), html, tag)
+    return format_html(
+        "{}{}</{}>", _open(tag, view.topic(audience, key, languages.current()), "fragment"), html, tag
+    )
 
 
 @register.simple_tag(takes_context=True)
@@ -79,7 +81,9 @@ def live_rows(context: template.Context, name: str, *, tag: str = "div") -> Safe
     view, audience = seen
     state = forms.rows_state(view, audience)  # type: ignore[arg-type]
     body = SafeString("".join(state["html"][key] for key in state["order"]))
-    return format_html("{}{}</{}>", _open(tag, view.topic(audience), "rows"), body, tag)
+    return format_html(
+        "{}{}</{}>", _open(tag, view.topic(audience, language=languages.current()), "rows"), body, tag
+    )
 
 
 @register.simple_tag(takes_context=True)
@@ -92,7 +96,7 @@ def live_value(
         return SafeString("")
     view, audience = seen
     value = forms.value_state(view, audience)["value"]  # type: ignore[arg-type]
-    topic = view.topic(audience)
+    topic = view.topic(audience, language=languages.current())
     if field is None:
         script = json_script(value, encoder=DjangoJSONEncoder)  # <, >, & escaped inside the script
         attrs = format_html(' data-live-topic="{}" data-live-form="value"', topic)
