@@ -114,3 +114,13 @@ def test_the_page_is_for_staff_only_and_linked_from_the_home_page_for_them(clien
     # One client per tab: base.html loads realtime.js, the page adds live.js only.
     assert html.count('src="/static/realtime/realtime.js"') == 1
     assert html.count('src="/static/realtime/live.js"') == 1
+
+
+def test_the_page_in_chinese_has_no_english_words_of_its_own(client, make_user, stream):
+    Announcement.objects.create(title="公告一", round=2)
+    client.force_login(make_user("boss", is_staff=True))
+    html = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    for english in ("Dashboard", "Viewers now", "Comments per minute", "Delivered", "No data yet", "round 2"):
+        assert english not in html
+    for chinese in ("仪表板", "当前观众", "每分钟评论数", "已送达", "还没有数据。", "第 2 轮", "直播中"):
+        assert chinese in html
