@@ -7,10 +7,8 @@
   in the database, so no model change would say when these move.
 - `dashboard-announcement`: one announcement's state and receipts, a fragment per announcement.
 
-All are for staff only (project.dashboard.is_staff), the rule the page itself applies. What they render
-holds no translated words: updates are rendered once for everyone, in the site's default language, so
-the rows and fragments carry codes (a stream's status, an announcement's state) and the page puts its
-own language's words on them (dashboard.js, with the labels the page was rendered with).
+All are for staff only (project.dashboard.is_staff), the rule the page itself applies. Each is rendered
+once per change per page language (realtime.live makes a room per language), never per viewer.
 """
 
 from __future__ import annotations

@@ -7,9 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import gettext, pgettext
 
-from realtime.announcements.models import State as AnnouncementState
 from realtime.streams.models import Stream
 
 from . import dashboard as figures
@@ -46,17 +44,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "announcements": list(figures.recent_announcements()),
         "minutes": figures.MINUTES,
-        "labels": dashboard_labels(),
     }
     return render(request, "dashboard/dashboard.html", context)
-
-
-def dashboard_labels() -> dict[str, str]:
-    """The words the dashboard's live rows and fragments show, by the codes they carry, in the
-    request's language (the live HTML is rendered once for everyone, so it holds codes, not words)."""
-    labels = {f"stream-{value}": str(label) for value, label in Stream.Status.choices}
-    # "On air", as on the home page: the header's badge already says "Live" about the connection.
-    labels[f"stream-{Stream.Status.LIVE}"] = pgettext("stream state", "On air")
-    labels.update({f"announcement-{value}": str(label) for value, label in AnnouncementState.choices})
-    labels["round"] = gettext("round %(round)s")
-    return labels

@@ -86,19 +86,6 @@
     });
   }
 
-  // The words for the codes in live HTML (data-dashboard-label, data-dashboard-round), in the page's
-  // language: updates are rendered once for everyone, so they carry no words of their own.
-  function label(root, labels) {
-    Array.prototype.slice.call(root.querySelectorAll("[data-dashboard-label]")).forEach(function (node) {
-      var text = labels[node.getAttribute("data-dashboard-label")] || node.getAttribute("data-dashboard-label");
-      if (node.textContent !== text) node.textContent = text;
-    });
-    Array.prototype.slice.call(root.querySelectorAll("[data-dashboard-round]")).forEach(function (node) {
-      var text = (labels.round || "%(round)s").replace("%(round)s", node.getAttribute("data-dashboard-round"));
-      if (node.textContent !== text) node.textContent = text;
-    });
-  }
-
   function render(value) {
     if (!value) return;
     fillRows(document, value);
@@ -123,12 +110,6 @@
   }
 
   function start() {
-    var labelsScript = document.getElementById("dashboard-labels");
-    var labels = (labelsScript && read(labelsScript)) || {};
-    label(document, labels);
-    document.addEventListener("realtime:live", function (event) {
-      if (event.target && event.target.querySelectorAll) label(event.target, labels);
-    });
     var holder = document.querySelector("[data-dashboard-stats]");
     var script = holder && holder.querySelector("[data-live-topic]");
     if (!script) return; // the viewer may not see the stats: the tag rendered nothing
@@ -150,7 +131,7 @@
   }
 
   if (typeof module !== "undefined" && module.exports) {
-    module.exports = { bars: bars, describe: describe, label: label };
+    module.exports = { bars: bars, describe: describe };
     return;
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
