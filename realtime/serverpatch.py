@@ -6,9 +6,9 @@ connect storm that was about a tenth of the process's CPU (a py-spy profile of `
 --profile`). The logger only formats the line when debug logging is on, so handing it an object that
 pretty-prints when formatted gives the same line then, and costs nothing otherwise.
 
-`lighten_daphne`: daphne's receive queue per WebSocket connection, made small (`Inbox`); and, at a
-listening daphne's first WebSocket connection, the start-up heap frozen out of the garbage collector's
-sight (`freeze_startup_heap`).
+`lighten_daphne`: daphne's receive queue per WebSocket connection, made small (`Inbox`); and, as a
+daphne server starts to run, the start-up heap frozen out of the garbage collector's sight
+(`freeze_startup_heap`).
 
 Both replace private parts of those libraries, so both apply only to the releases they were tested on
 (`realtime.compat`); any other release is left exactly as it ships.
@@ -143,8 +143,6 @@ def lighten_daphne() -> None:
     def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
         if not isinstance(protocol, WebSocketProtocol):
             return original(self, protocol, scope)
-        if not _frozen and getattr(self, "listeners", None):  # a listening server, not a test's stub
-            freeze_startup_heap()
         # daphne 4's body, but for the queue.
         assert "application_instance" not in self.connections[protocol]
         input_queue = Inbox()
@@ -162,6 +160,14 @@ def lighten_daphne() -> None:
     create_application.realtime_inbox = True  # type: ignore[attr-defined]
     Server.create_application = create_application
 
+    run = Server.run
+
+    def run_frozen(self: Any) -> Any:
+        freeze_startup_heap()  # before the reactor runs: no pause once connections arrive
+        return run(self)
+
+    Server.run = run_frozen
+
 
 _frozen = False
 
@@ -174,7 +180,9 @@ def freeze_startup_heap() -> None:
     connection, so collections run often, and each full one walked the ~hundreds of thousands of
     objects start-up left behind, which never become garbage. The in-process connect harness measured
     the collector at ~60 us of a ~200 us connect, half of it gone once frozen. Garbage is collected
-    first, so nothing unreachable is kept; what is frozen is still freed by reference counting.
+    first (~30 ms, once, before daphne listens), so nothing unreachable is kept; what is frozen is
+    still freed by reference counting. Only in a daphne that runs (`Server.run`), never in a process
+    that merely imports the application (tests, management commands).
     """
     global _frozen
     if _frozen:

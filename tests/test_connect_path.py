@@ -84,34 +84,46 @@ def test_a_retry_after_is_never_rounded_down_to_retry_now():
         assert f'"retry_after":{sent}' in envelope
 
 
-def test_the_startup_heap_is_frozen_once_and_only_in_a_listening_daphne(monkeypatch):
+def test_the_startup_heap_is_frozen_once_as_daphne_starts_to_run(monkeypatch):
+    """Frozen before the reactor runs (no pause when connections arrive), once, and only there: a
+    process that imports the application or makes connections without running daphne is left alone."""
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
 
-    if not getattr(Server.create_application, "realtime_inbox", False):
-        serverpatch.lighten_daphne()
+    serverpatch.lighten_daphne()
     if not getattr(Server.create_application, "realtime_inbox", False):
         pytest.skip("daphne outside the tested range: the patch is off")
     frozen = []
     monkeypatch.setattr(serverpatch.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(serverpatch.gc, "collect", lambda: 0)
     monkeypatch.setattr(serverpatch, "_frozen", False)
 
     async def app(scope, receive, send):
         pass
 
-    async def connect(listeners):
+    async def connect():
         server = Server.__new__(Server)
-        server.application, server.connections, server.listeners = app, {}, listeners
+        server.application, server.connections = app, {}
         protocol = WebSocketProtocol.__new__(WebSocketProtocol)
         server.connections[protocol] = {}
         server.create_application(protocol, {"type": "websocket"})
         await server.connections[protocol]["application_instance"]
 
-    async def three():
-        await connect([])  # a test's stub: not a server that listens
-        assert frozen == []
-        await connect([object()])
-        await connect([object()])
+    asyncio.run(connect())
+    assert frozen == []  # connections alone (a test's stub server) freeze nothing
 
-    asyncio.run(three())
+    class Started(Exception):
+        pass
+
+    freeze = serverpatch.freeze_startup_heap
+
+    def freeze_then_stop():
+        freeze()
+        raise Started  # before daphne's own run: no reactor in a test
+
+    monkeypatch.setattr(serverpatch, "freeze_startup_heap", freeze_then_stop)
+    with pytest.raises(Started):
+        Server.run(Server.__new__(Server))
+    assert frozen == [True]
+    freeze()  # once only
     assert frozen == [True]
