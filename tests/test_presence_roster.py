@@ -6,7 +6,7 @@ for a viewer without the roster, restricted diffs add up to the restricted view:
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.presence.roster import apply, diff, merge, public_view, shown
+from realtime.presence.roster import apply, diff, listed, merge, public_view, shown
 
 PUBLIC = frozenset({"typing"})
 
@@ -123,3 +123,27 @@ def test_a_capped_roster_lists_the_first_who_came():
     del roster["1"]
     assert list(shown({"0": {}, "1": {}, "2": {}}, roster, 3)) == ["0", "2", "3"]
     assert shown({}, roster, None) is roster
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text("abcdef", min_size=1, max_size=3),
+            st.tuples(st.sampled_from(["1", "2", "3", "4", "5", None]), st.just({"name": "x"}), st.none()),
+            max_size=8,
+        ),
+        max_size=3,
+    ),
+    st.lists(st.sampled_from(["1", "2", "3", "4", "5", "6"]), unique=True, max_size=4),
+    st.integers(1, 5),
+)
+def test_listing_without_the_full_merge_is_the_capped_merge(parts, before_keys, limit):
+    """`listed` (what a window costs in a big room) gives exactly what merging everything and then
+    capping gives: the same entries in the same order, the same counts."""
+    before = {key: {} for key in before_keys}
+    entries, anonymous = merge(parts)
+    expected = shown(before, entries, limit)
+    got, count, anon = listed(parts, before, limit)
+    assert list(got.items()) == list(expected.items())
+    assert (count, anon) == (len(entries), anonymous)

@@ -12,9 +12,11 @@ frame's last key (the benchmark's client reads it from the tail).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import protocol
 from ..transport import Frame
-from .roster import Entries, diff, public_view, shown
+from .roster import Entries, Part, diff, listed, merge, public_view, shown
 
 
 class Snapshot:
@@ -35,19 +37,22 @@ class Snapshot:
     def take(
         cls,
         topic: str,
-        roster: tuple[Entries, int],
+        parts: Sequence[Part],
         before: Snapshot | None,
         limit: int | None,
         statuses: frozenset[str],
     ) -> Snapshot:
-        """The snapshot of `roster` (all of it, with the anonymous count) after `before`."""
-        entries, anonymous = roster
+        """The snapshot of the roster merged from `parts` (every process's), after `before`."""
+        held = before.entries if before is not None else {}
+        if limit is not None and not statuses:  # the common case: no full merge of a big room
+            entries, count, anonymous = listed(parts, held, limit)
+            return cls(topic, entries, anonymous, count)
+        everyone, anonymous = merge(parts)
         public = None
         if statuses:
-            held = (before.public or {}) if before is not None else {}
-            public = shown(held, public_view(entries, statuses), limit)
-        listed = shown(before.entries if before is not None else {}, entries, limit)
-        return cls(topic, listed, anonymous, len(entries), public)
+            onlookers_held = (before.public or {}) if before is not None else {}
+            public = shown(onlookers_held, public_view(everyone, statuses), limit)
+        return cls(topic, shown(held, everyone, limit), anonymous, len(everyone), public)
 
     def state(self) -> Frame:
         """The `presence_state` a subscriber who may see the roster gets (encoded once)."""

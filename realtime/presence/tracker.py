@@ -26,6 +26,7 @@ import math
 import secrets
 import time
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
@@ -35,7 +36,7 @@ from ..conf import realtime_settings
 from ..exceptions import ProtocolError
 from .exchange import Exchange
 from .policy import PresencePolicy, clean_entry
-from .roster import Entries, Record, merge
+from .roster import Entries, Part, Record, merge
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class Tracker:
         self.policies[(name, conn)] = policy
         self.kinds[name] = type(topic)
         if name not in self.sent:
-            self.sent[name] = self._snapshot(name, merge(self.exchange.parts(name)), None)
+            self.sent[name] = self._snapshot(name, self.exchange.parts(name), None)
         if can_see:
             self.watchers.setdefault(name, set()).add(conn)
             conn.writer.write(self.sent[name].state())
@@ -138,11 +139,11 @@ class Tracker:
         self.onlookers.setdefault(name, set()).add(conn)
         conn.writer.write((self.sent.get(name) or Snapshot(name, {}, 0, 0, {})).public_state())
 
-    def _snapshot(self, name: str, roster: tuple[Entries, int], before: Snapshot | None) -> Snapshot:
+    def _snapshot(self, name: str, parts: Sequence[Part], before: Snapshot | None) -> Snapshot:
         limit = realtime_settings.PRESENCE_LIMIT
         policy = getattr(self.kinds.get(name), "presence", None) or PresencePolicy
         statuses = policy.public_statuses
-        return Snapshot.take(name, roster, before, None if limit is None else int(limit), statuses)
+        return Snapshot.take(name, parts, before, None if limit is None else int(limit), statuses)
 
     def _room_changed(self, room: Room) -> None:
         # Told of every join and leave of every room: only a room that shrank can hold a leaver, and it
@@ -253,14 +254,14 @@ class Tracker:
         if name in self.changed_here:
             self.changed_here.discard(name)
             self.exchange.send({name})
-        roster = self.roster(name)
+        parts = [self.local.get(name, {}), *self.exchange.parts(name)]
         if name not in self.members and name not in self.hub.rooms:
             self.sent.pop(name, None)  # nobody here is watching: keep no snapshot
             self.last_flush.pop(name, None)
             self.kinds.pop(name, None)
             return
         old = self.sent.get(name) or Snapshot(name, {}, 0, 0, {})
-        new = self._snapshot(name, roster, old)
+        new = self._snapshot(name, parts, old)
         frame, public = new.diff_from(old)
         # Nothing a viewer holds changed (say, the status of a user past the cap): the old snapshot is
         # as good, and its state may already be encoded.
