@@ -43,6 +43,7 @@ def error_texts() -> dict[str, str]:
         "error.kicked": _("You were removed from this stream."),
         "error.bad_receipt": _("That could not be recorded."),
         "error.bad_status": _("That status cannot be shown here."),
+        "error.bad_read": _("Those notifications could not be marked as read. Reload the page."),
         # Live streams.
         "error.slow_mode": _("Slow mode is on. Wait a moment before posting again."),
         "error.slow_mode.wait": _("Slow mode is on: you can post again in %(seconds)s s."),
