@@ -5,7 +5,8 @@ from the product's own data. No I/O beyond the database and the presence API, so
   known only to the processes holding the sockets.
 - Comments per minute are read from the stored comments: a rolling 60-second count per stream, and the
   last `MINUTES` whole minutes for the chart.
-- Receipts of an announcement count the round now out, as the admin's figures do.
+- Receipts of an announcement count the round now out, as the admin's figures do; realtime.announcements'
+  `receipts_recorded` signal says when they move (project/live.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from realtime.announcements.models import Announcement, Receipt
-from realtime.announcements.models import State as AnnouncementState
 from realtime.streams.models import Comment, Stream
 
 MINUTES = 15  # the chart's span
@@ -105,15 +105,9 @@ def stats(now: datetime | None = None, viewers: dict[int, int] | None = None) ->
 
 
 def recent_announcements() -> Any:
-    """The announcements the dashboard lists: live and scheduled first, then the newest."""
-    from django.db.models import Case, Value, When
-
-    order = Case(
-        When(state=AnnouncementState.LIVE, then=Value(0)),
-        When(state=AnnouncementState.SCHEDULED, then=Value(1)),
-        default=Value(2),
-    )
-    return Announcement.objects.order_by(order, "-created_at", "-pk")[:ANNOUNCEMENTS]
+    """The announcements the dashboard lists, newest first (the live rows view takes the first
+    `ANNOUNCEMENTS`; it filters the queryset again, so it is not sliced here)."""
+    return Announcement.objects.order_by("-created_at", "-pk")
 
 
 def receipt_counts(announcement_ids: Iterable[int]) -> dict[int, dict[str, int]]:
@@ -132,22 +126,3 @@ def receipt_counts(announcement_ids: Iterable[int]) -> dict[int, dict[str, int]]
         if rounds.get(pk) == row["round"]:
             counts[pk] = {key: row[key] for key in ("delivered", "seen", "dismissed")}
     return counts
-
-
-class ReceiptWatch:
-    """Which announcements' receipt counts moved since the last look.
-
-    Receipts are written in bulk (`bulk_create` / `bulk_update`: no model signals), so nothing tells the
-    dashboard's announcement fragments that they changed. While a dashboard is open, its stats value is
-    recomputed every few seconds; it looks at the receipt counts too and marks the announcements whose
-    counts moved as changed (`live.changed`), which re-renders their fragments. The first look only
-    records: a process that just started has nothing to compare with."""
-
-    def __init__(self) -> None:
-        self.last: dict[int, dict[str, int]] | None = None
-
-    def moved(self, counts: dict[int, dict[str, int]]) -> list[int]:
-        last, self.last = self.last, counts
-        if last is None:
-            return []
-        return sorted(pk for pk, figures in counts.items() if pk in last and last[pk] != figures)

@@ -41,8 +41,4 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     if not figures.is_staff(request.user):
         raise PermissionDenied
-    context = {
-        "announcements": list(figures.recent_announcements()),
-        "minutes": figures.MINUTES,
-    }
-    return render(request, "dashboard/dashboard.html", context)
+    return render(request, "dashboard/dashboard.html", {"minutes": figures.MINUTES})

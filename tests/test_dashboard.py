@@ -1,5 +1,6 @@
 """The example site's dashboard figures (project/dashboard.py): comments per minute, the chart's series,
-receipts of the round now out, viewer counts from presence, and which announcements' receipts moved."""
+receipts of the round now out, viewer counts from presence; the announcements listed, and the
+signals (realtime.announcements) that re-render their rows when receipts or states move."""
 
 from __future__ import annotations
 
@@ -79,13 +80,96 @@ def test_receipts_count_only_the_round_now_out(alice, bob):
     assert counts[quiet.pk] == {"delivered": 0, "seen": 0, "dismissed": 0}
 
 
-def test_receipt_watch_reports_moved_counts_after_the_first_look():
-    watch = dashboard.ReceiptWatch()
-    zero = {"delivered": 0, "seen": 0, "dismissed": 0}
-    one = {"delivered": 1, "seen": 0, "dismissed": 0}
-    assert watch.moved({1: zero, 2: zero}) == []
-    assert watch.moved({1: zero, 2: one, 3: one}) == [2]  # 3 is new: its creation re-rendered it
-    assert watch.moved({1: zero, 2: one, 3: one}) == []
+def test_the_announcements_listed_are_the_newest_first(client, make_user):
+    older = Announcement.objects.create(title="Older")
+    newer = Announcement.objects.create(title="Newer")
+    assert list(dashboard.recent_announcements()[:2]) == [newer, older]
+    client.force_login(make_user("boss", is_staff=True))
+    html = client.get("/dashboard/").content.decode()
+    assert 'data-live-topic="livev.dashboard-announcements_all"' in html
+    assert html.index("Newer") < html.index("Older")
+
+
+def report(user, announcement: Announcement, kind: str = "seen"):
+    from realtime.announcements.audience import delivery_topics
+    from realtime.announcements.receipts import Report
+
+    return Report(user, delivery_topics(announcement)[0], announcement.pk, announcement.round, kind)
+
+
+@pytest.fixture
+def recorded():
+    """What `receipts_recorded` and `announcements_changed` were sent with, in order."""
+    from realtime.announcements.signals import announcements_changed, receipts_recorded
+
+    sent: list[tuple[str, list[int]]] = []
+
+    def on_receipts(sender, pks, **kwargs):
+        sent.append(("receipts", pks))
+
+    def on_changed(sender, pks, **kwargs):
+        sent.append(("changed", pks))
+
+    receipts_recorded.connect(on_receipts, dispatch_uid="test.receipts")
+    announcements_changed.connect(on_changed, dispatch_uid="test.changed")
+    yield sent
+    receipts_recorded.disconnect(dispatch_uid="test.receipts")
+    announcements_changed.disconnect(dispatch_uid="test.changed")
+
+
+def test_receipts_recorded_is_sent_after_commit_with_the_ids_whose_receipts_moved(
+    alice, bob, recorded, django_capture_on_commit_callbacks
+):
+    from realtime.announcements import announce
+    from realtime.announcements.receipts import store_reports
+
+    notice = announce("Hello", audience="everyone")
+    other = announce("Other", audience="everyone")
+    recorded.clear()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert store_reports([report(alice, notice), report(bob, other, "delivered")]) == [True, True]
+    assert recorded == []  # not before the commit
+    for callback in callbacks:
+        callback()
+    assert recorded == [("receipts", sorted([notice.pk, other.pk]))]
+    recorded.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert store_reports([report(alice, notice)]) == [False]  # a repeat moves nothing
+    assert recorded == []
+
+
+def test_announcements_changed_is_sent_when_one_is_ended_by_an_update(
+    recorded, django_capture_on_commit_callbacks
+):
+    from realtime.announcements import announce, end
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notice = announce("Hello", audience="everyone")
+        end(notice)
+    assert recorded == [("changed", [notice.pk]), ("changed", [notice.pk])]  # sent, then ended
+
+
+def test_the_dashboard_rerenders_rows_whose_receipts_or_state_moved(
+    monkeypatch, alice, django_capture_on_commit_callbacks
+):
+    """The example project connects both signals to live.changed: without them a receipt (a bulk
+    write) or an end (an UPDATE) would never re-render the announcement's row."""
+    from realtime import live
+    from realtime.announcements import announce, end
+    from realtime.announcements.receipts import store_reports
+
+    marked: list[tuple[type, list[int]]] = []
+    monkeypatch.setattr(live, "changed", lambda model, pks=None: marked.append((model, list(pks or []))))
+    with django_capture_on_commit_callbacks(execute=True):
+        notice = announce("Hello", audience="everyone")
+    marked.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        store_reports([report(alice, notice)])
+    assert marked == [(Announcement, [notice.pk])]
+    marked.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        end(notice)
+    assert marked == [(Announcement, [notice.pk])]
 
 
 def test_only_active_staff_see_the_dashboard(alice, make_user):

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from .models import Announcement
+from .signals import announcements_changed, send_on_commit
 
 #: Request attribute set when a save was refused (the admin's response then says why).
 REFUSED = "_realtime_announcement_save_refused"
@@ -28,9 +29,12 @@ def save_changes(obj: Announcement, changed: list[str]) -> bool:
     values = {name: getattr(obj, name) for name in changed if name in columns}
     with transaction.atomic():
         rows = Announcement.objects.select_for_update().filter(pk=obj.pk, state=obj.state)
-        if values:
-            return bool(rows.update(**values))
-        return rows.exists()
+        if not values:
+            return rows.exists()
+        written = bool(rows.update(**values))
+        if written:
+            send_on_commit(announcements_changed, [obj.pk])
+        return written
 
 
 def refusal(obj: Announcement, now: Announcement | None) -> str:

@@ -34,6 +34,7 @@ from ..publishing import publish_on_commit
 from . import delivery
 from .audience import delivery_topics, payload, user_topic, withdrawal_topics
 from .models import Announcement, State
+from .signals import announcements_changed, send_on_commit
 
 logger = logging.getLogger("realtime.announcements")
 
@@ -68,6 +69,7 @@ def _claim(
         Announcement.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).first()
     if not rows.update(**changes):
         return None
+    send_on_commit(announcements_changed, [pk])
     return Announcement.objects.get(pk=pk)
 
 

@@ -31,6 +31,7 @@ from ..publishing import publish_on_commit
 from .audience import carries, user_topic
 from .conf import realtime_settings
 from .models import Announcement, Receipt, State
+from .signals import receipts_recorded, send_on_commit
 
 if TYPE_CHECKING:
     from ..hub import Hub
@@ -100,6 +101,7 @@ def store_reports(reports: list[Report]) -> list[bool]:
         ]
         for event in store_on_topics(echoes, marker=True):
             publish_on_commit(event)
+        send_on_commit(receipts_recorded, {pk for pk, _user in fresh})
     return counted
 
 
