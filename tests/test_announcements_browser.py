@@ -15,25 +15,13 @@ import pytest
 from tests.pngkit import Image
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import log_in, module_browser, no_hub_reset, opening  # noqa: E402, F401
 
 expect = playwright_sync.expect
 
 SCREENSHOT = Path("/tmp/realtime-announcement.png")
 PAGE_BACKGROUND = (11, 14, 26)  # templates/base.html: #0b0e1a
 WARNING_BACKGROUND = (90, 68, 16)  # announcements.css: #5a4410
-
-
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server under test is a daphne subprocess; Playwright's sync API keeps its own loop here."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
 
 
 class Person:
@@ -47,11 +35,7 @@ class Person:
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         if username:
-            self.page.goto(f"{base_url}/accounts/login/")
-            self.page.fill("#id_username", username)
-            self.page.fill("#id_password", "demo")
-            self.page.press("#id_password", "Enter")
-            self.page.wait_for_url(f"{base_url}/")
+            log_in(self.page, base_url, username)
 
     def close(self) -> None:
         self.context.close()
@@ -60,16 +44,8 @@ class Person:
 
 @pytest.fixture
 def people(browser, daphne_server) -> Iterator:
-    opened: list[Person] = []
-
-    def open_person(username: str | None = None) -> Person:
-        person = Person(browser, daphne_server.url, username)
-        opened.append(person)
-        return person
-
-    yield open_person
-    for person in opened:
-        person.close()
+    with opening(lambda username=None: Person(browser, daphne_server.url, username)) as open_person:
+        yield open_person
 
 
 def home(person: Person) -> Person:

@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 from tests.test_viewer_i18n import english_left
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import log_in, module_browser, no_hub_reset  # noqa: E402, F401
 
 expect = playwright_sync.expect
 ARTIFACTS = ROOT / "var" / "artifacts"
@@ -46,18 +46,6 @@ VISIBLE_STRINGS = """(skip) => {
 USER_CONTENT = ".lang-menu option, .rt-comment__author, .rt-comment__text, h1, .rt-danmaku, .muted strong"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server under test is a daphne subprocess; Playwright's sync API keeps its own loop here."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture(scope="module")
 def server(site, daphne_server):
     site.manage(
@@ -81,14 +69,6 @@ def chinese(browser, server) -> Iterator:
     yield context
     context.close()
     assert errors == []
-
-
-def log_in(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "demo")
-    page.click("form.login button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 def chinese_everywhere(page, skip: str = USER_CONTENT) -> list[str]:

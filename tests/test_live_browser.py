@@ -24,18 +24,12 @@ from pathlib import Path
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import log_in, module_browser, no_hub_reset  # noqa: E402, F401
 from tests.conftest import Site  # noqa: E402
 
 HTMX = Path(__file__).resolve().parent / "live_static" / "htmx.min.js"  # test-only, never the product's
 PASSWORD = "live-pw"
 ROWS = "#table tbody"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server is a daphne subprocess: no in-process hub to reset."""
-    yield
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +57,6 @@ def server(site):
     return site.server()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
-
-
 def gauges(site: Site, code: str) -> dict:
     """Run `code` in a shell of the site with Gauge imported; it may set `out` (returned, JSON)."""
     script = (
@@ -91,11 +79,7 @@ class Watcher:
         self.sent: list[dict] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("websocket", lambda ws: ws.on("framesent", self._sent))
-        self.page.goto(f"{server.url}/accounts/login/")
-        self.page.fill("#id_username", "watcher")
-        self.page.fill("#id_password", PASSWORD)
-        self.page.click("form.login button[type=submit]")
-        self.page.wait_for_url(f"{server.url}/")
+        log_in(self.page, server.url, "watcher", PASSWORD)
         self.page.goto(f"{server.url}/livepage/{pk}/")
         # Live: every topic of the page answered `subscribed` (its state applied).
         self.page.wait_for_function(

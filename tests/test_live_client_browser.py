@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import module_browser, no_hub_reset  # noqa: E402, F401
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "realtime" / "static" / "realtime"
@@ -123,18 +123,6 @@ class ScriptedServer:
         while not condition():
             assert time.monotonic() < deadline, f"timed out; frames: {self.frames}"
             self.page.wait_for_timeout(50)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """Nothing runs in this process's hub: the server is scripted."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import module_browser, no_hub_reset, opening  # noqa: E402, F401
 from tests.conftest import ROOT  # noqa: E402
 from tests.test_browser import Viewer, screenshot  # noqa: E402
 
@@ -24,12 +24,6 @@ expect = playwright_sync.expect
 
 STREAMS = ["m-tools", "m-ban", "m-timeout"]
 ARTIFACTS = ROOT / "var" / "artifacts"  # git-ignored: what each role saw, for a person to look at
-
-
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server is a daphne subprocess (see tests/test_browser.py): no in-process hub to reset."""
-    yield
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +48,10 @@ def server(site, daphne_server):
     return daphne_server
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def people(browser, server) -> Iterator:
-    opened: list[Viewer] = []
-
-    def open_viewer(username: str | None = None) -> Viewer:
-        viewer = Viewer(browser, server.url, username)
-        opened.append(viewer)
-        return viewer
-
-    yield open_viewer
-    for viewer in opened:
-        viewer.close()
+    with opening(lambda username=None: Viewer(browser, server.url, username)) as open_viewer:
+        yield open_viewer
 
 
 def comment_item(person: Viewer, text: str):

@@ -5,15 +5,13 @@ title full of markup stays text; the page speaks Chinese with the live sentence 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.announcekit import people
 from tests.test_notifications_daphne import notify_elsewhere
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import log_in, module_browser, no_hub_reset  # noqa: E402, F401
 
 expect = playwright_sync.expect
 
@@ -24,28 +22,11 @@ LIVE_TITLE = 'Second <b>bold</b><img src=x onerror="window.pwned=3">'
 LIST = "/realtime/notifications/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server under test is a daphne subprocess; Playwright's sync API keeps its own loop here."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
-
-
 def signed_in(browser, base_url: str, username: str, language: str = "en"):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(8000)
     context.add_cookies([{"name": "django_language", "value": language, "url": base_url}])
-    page = context.new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "demo")
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base_url}/")
+    log_in(context.new_page(), base_url, username)
     return context
 
 

@@ -17,18 +17,12 @@ from collections.abc import Iterator
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import module_browser, no_hub_reset, opening  # noqa: E402, F401
 from tests.test_browser import Viewer  # noqa: E402
 
 expect = playwright_sync.expect
 
 STREAM = "p-room"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server is a daphne subprocess: no in-process hub to reset."""
-    yield
 
 
 @pytest.fixture(scope="module")
@@ -48,25 +42,10 @@ def server(site, daphne_server):
     return daphne_server
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def people(browser, server) -> Iterator:
-    opened: list[Viewer] = []
-
-    def open_viewer(username: str | None = None) -> Viewer:
-        viewer = Viewer(browser, server.url, username)
-        opened.append(viewer)
-        return viewer
-
-    yield open_viewer
-    for viewer in opened:
-        assert viewer.errors == [], f"JavaScript errors: {viewer.errors}"
-        viewer.close()
+    with opening(lambda username=None: Viewer(browser, server.url, username)) as open_viewer:
+        yield open_viewer
 
 
 def roster_names(person: Viewer, selector: str = "[data-realtime-presence] [data-rt-presence-list]"):
