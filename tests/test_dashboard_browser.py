@@ -1,5 +1,6 @@
 """The example site's live dashboard in real Chromium against a daphne process: what staff see change
-when a viewer joins a stream, a comment is posted and an announcement is received, without reloading;
+when a viewer joins a stream, a comment is posted, an announcement is sent, received and ended, without
+reloading;
 and that a signed-in user who is not staff sees neither the page nor its live data."""
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def people(browser, daphne_server) -> Iterator:
 
 
 def shell(site, script: str) -> str:
-    """Python run in another process on the site's database (as an admin's or a task's code would)."""
+    """Python run in another process on the site's database (as an admin's or a task's code would); its
+    output's last line (Django's shell may print how many objects it imported first)."""
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
@@ -83,19 +85,15 @@ def shell(site, script: str) -> str:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def stream_row(page, title: str):
     return page.locator("[data-dashboard-stream]", has=page.locator("th", has_text=title))
 
 
-def test_staff_see_viewers_comments_and_receipts_change_live(people, site):
-    shell(
-        site,
-        "from realtime.announcements import announce\n"
-        "print(announce('Dashboard <b>check</b>', 'Body', audience='everyone').pk)",
-    )
+def test_staff_see_viewers_and_comments_change_live(people):
     admin = people("admin").live("/dashboard/")
     page = admin.page
     demo = stream_row(page, "Demo live stream")
@@ -124,17 +122,53 @@ def test_staff_see_viewers_comments_and_receipts_change_live(people, site):
     expect(desc).to_have_text(re.compile(r"\d\d:\d\d: 1$"))
     expect(chart.locator("rect.bar[data-count='1']")).to_have_count(1)
 
-    # The announcement's row: its receipts are the admin's own page (delivered) and, once Bob's page has
-    # shown it, his too. The title is text, never markup.
-    row = page.locator("tr[data-live-topic]", has=page.locator("th", has_text="Dashboard <b>check</b>"))
-    expect(row).to_have_count(1)
-    assert page.locator("th b").count() == 0, "the title became markup"
-    delivered = row.locator("[data-receipts=delivered]")
-    expect(delivered).to_have_text("2", timeout=15000)
-
     # A viewer leaves: the count goes back down.
     bob.page.goto(f"{bob.base_url}/")
     expect(viewers).to_have_text("0", timeout=10000)
+
+
+def announcement_row(page, title: str):
+    return page.locator("[data-dashboard-announcement]", has=page.locator("th", has_text=title))
+
+
+def test_an_announcement_sent_later_appears_then_its_receipts_and_its_end_follow(people, site):
+    """The announcements table is a live rows view: one sent from another process after the page
+    loaded appears at the top; receipts (bulk writes: realtime.announcements' receipts_recorded) and
+    its end (an UPDATE: announcements_changed) re-render its row."""
+    admin = people("admin").live("/dashboard/")
+    page = admin.page
+    page.evaluate("() => { window.notReloaded = true; }")
+    title = "Late <b>news</b>"
+    pk = shell(
+        site,
+        f"from realtime.announcements import announce\nprint(announce({title!r}, 'Body', audience='everyone').pk)",
+    )
+    try:
+        row = announcement_row(page, title)
+        expect(row).to_have_count(1, timeout=10000)
+        expect(page.locator("[data-dashboard-announcement]").first).to_have_attribute("data-live-key", pk)
+        assert page.locator("th b").count() == 0, "the title became markup"
+        state = row.locator("td").first
+        expect(state).to_have_text("Live")
+        # The admin's own page shows the banner (delivered, 1); Bob opens a page and sees it too (2).
+        delivered = row.locator("[data-receipts=delivered]")
+        expect(delivered).to_have_text("1", timeout=15000)
+        bob = people("bob").live("/")
+        expect(bob.page.get_by_text(title)).to_have_count(1)
+        expect(delivered).to_have_text("2", timeout=15000)
+        shell(
+            site,
+            f"from realtime.announcements import end\nfrom realtime.announcements.models import Announcement\nend(Announcement.objects.get(pk={pk}))",
+        )
+        expect(state).to_have_text("Ended", timeout=10000)
+        expect(delivered).to_have_text("2")
+        assert page.evaluate("() => window.notReloaded === true"), "the dashboard reloaded"
+    finally:
+        shell(
+            site,
+            "from realtime.announcements.models import Announcement\n"
+            f"Announcement.objects.filter(pk={pk}).delete()",
+        )
 
 
 def test_a_user_who_is_not_staff_sees_no_dashboard_and_no_live_data(people, daphne_server):
