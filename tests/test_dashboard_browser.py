@@ -1,35 +1,18 @@
 """The example site's live dashboard in real Chromium against a daphne process: what staff see change
 when a viewer joins a stream, a comment is posted, an announcement is sent, received and ended, without
-reloading;
-and that a signed-in user who is not staff sees neither the page nor its live data."""
+reloading; and that a signed-in user who is not staff sees neither the page nor its live data."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import chromium  # noqa: E402
+from tests.browserkit import log_in, module_browser, no_hub_reset, opening  # noqa: E402, F401
 
 expect = playwright_sync.expect
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def _fresh_realtime():
-    """The server under test is a daphne subprocess; Playwright's sync API keeps its own loop here."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as launched:
-        yield launched
 
 
 class Person:
@@ -43,11 +26,7 @@ class Person:
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         if username:
-            self.page.goto(f"{base_url}/accounts/login/")
-            self.page.fill("#id_username", username)
-            self.page.fill("#id_password", "demo")
-            self.page.press("#id_password", "Enter")
-            self.page.wait_for_url(f"{base_url}/")
+            log_in(self.page, base_url, username)
 
     def live(self, path: str) -> Person:
         self.page.goto(f"{self.base_url}{path}")
@@ -61,31 +40,14 @@ class Person:
 
 @pytest.fixture
 def people(browser, daphne_server) -> Iterator:
-    opened: list[Person] = []
-
-    def open_person(username: str | None = None) -> Person:
-        person = Person(browser, daphne_server.url, username)
-        opened.append(person)
-        return person
-
-    yield open_person
-    for person in opened:
-        person.close()
+    with opening(lambda username=None: Person(browser, daphne_server.url, username)) as open_person:
+        yield open_person
 
 
 def shell(site, script: str) -> str:
     """Python run in another process on the site's database (as an admin's or a task's code would); its
     output's last line (Django's shell may print how many objects it imported first)."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=site.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    lines = site.manage("shell", "-c", script).strip().splitlines()
     return lines[-1] if lines else ""
 
 
