@@ -90,65 +90,6 @@ def test_the_announcements_listed_are_the_newest_first(client, make_user):
     assert html.index("Newer") < html.index("Older")
 
 
-def report(user, announcement: Announcement, kind: str = "seen"):
-    from realtime.announcements.audience import delivery_topics
-    from realtime.announcements.receipts import Report
-
-    return Report(user, delivery_topics(announcement)[0], announcement.pk, announcement.round, kind)
-
-
-@pytest.fixture
-def recorded():
-    """What `receipts_recorded` and `announcements_changed` were sent with, in order."""
-    from realtime.announcements.signals import announcements_changed, receipts_recorded
-
-    sent: list[tuple[str, list[int]]] = []
-
-    def on_receipts(sender, pks, **kwargs):
-        sent.append(("receipts", pks))
-
-    def on_changed(sender, pks, **kwargs):
-        sent.append(("changed", pks))
-
-    receipts_recorded.connect(on_receipts, dispatch_uid="test.receipts")
-    announcements_changed.connect(on_changed, dispatch_uid="test.changed")
-    yield sent
-    receipts_recorded.disconnect(dispatch_uid="test.receipts")
-    announcements_changed.disconnect(dispatch_uid="test.changed")
-
-
-def test_receipts_recorded_is_sent_after_commit_with_the_ids_whose_receipts_moved(
-    alice, bob, recorded, django_capture_on_commit_callbacks
-):
-    from realtime.announcements import announce
-    from realtime.announcements.receipts import store_reports
-
-    notice = announce("Hello", audience="everyone")
-    other = announce("Other", audience="everyone")
-    recorded.clear()
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert store_reports([report(alice, notice), report(bob, other, "delivered")]) == [True, True]
-    assert recorded == []  # not before the commit
-    for callback in callbacks:
-        callback()
-    assert recorded == [("receipts", sorted([notice.pk, other.pk]))]
-    recorded.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert store_reports([report(alice, notice)]) == [False]  # a repeat moves nothing
-    assert recorded == []
-
-
-def test_announcements_changed_is_sent_when_one_is_ended_by_an_update(
-    recorded, django_capture_on_commit_callbacks
-):
-    from realtime.announcements import announce, end
-
-    with django_capture_on_commit_callbacks(execute=True):
-        notice = announce("Hello", audience="everyone")
-        end(notice)
-    assert recorded == [("changed", [notice.pk]), ("changed", [notice.pk])]  # sent, then ended
-
-
 def test_the_dashboard_rerenders_rows_whose_receipts_or_state_moved(
     monkeypatch, alice, django_capture_on_commit_callbacks
 ):
@@ -157,6 +98,7 @@ def test_the_dashboard_rerenders_rows_whose_receipts_or_state_moved(
     from realtime import live
     from realtime.announcements import announce, end
     from realtime.announcements.receipts import store_reports
+    from tests.test_announcements_signals import report
 
     marked: list[tuple[type, list[int]]] = []
     monkeypatch.setattr(live, "changed", lambda model, pks=None: marked.append((model, list(pks or []))))
