@@ -88,6 +88,11 @@ def test_the_announcements_listed_are_the_newest_first(client, make_user):
     html = client.get("/dashboard/").content.decode()
     assert 'data-live-topic="livev.dashboard-announcements_all"' in html
     assert html.index("Newer") < html.index("Older")
+    for n in range(dashboard.ANNOUNCEMENTS):
+        Announcement.objects.create(title=f"Notice {n}")
+    html = client.get("/dashboard/").content.decode()
+    assert html.count("data-dashboard-announcement=") == dashboard.ANNOUNCEMENTS  # capped
+    assert "Notice 9" in html and "Older" not in html and "Newer" not in html
 
 
 def test_the_dashboard_rerenders_rows_whose_receipts_or_state_moved(
