@@ -92,7 +92,9 @@ def page_config(html: str) -> dict[str, Any]:
     import json
     import re
 
-    return json.loads(html_lib.unescape(re.search(r'data-config="([^"]*)"', html).group(1)))
+    # The banner stack's own config: a signed-in page's header holds the notifications badge's first.
+    found = re.search(r'data-rt-announcements data-config="([^"]*)"', html)
+    return json.loads(html_lib.unescape(found.group(1)))
 
 
 PEOPLE_SCRIPT = """

@@ -31,7 +31,7 @@ def banner_ids(html: str) -> list[int]:
 
 
 def config(html: str) -> dict:
-    raw = re.search(r'data-config="([^"]*)"', html).group(1)
+    raw = re.search(r'data-rt-announcements data-config="([^"]*)"', html).group(1)  # not the badge's
     return json.loads(raw.replace("&quot;", '"'))
 
 
