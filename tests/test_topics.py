@@ -59,3 +59,28 @@ async def test_a_client_cannot_subscribe_to_a_padded_name(objects, alice, kind):
         assert (reply["type"], reply["code"]) == ("error", "not_found")
         assert f"Use '{kind}.{pk}'" in reply["message"]
         assert (await client.subscribe(f"{kind}.{pk}"))["type"] == "subscribed"
+
+
+def test_the_kinds_follow_a_settings_change_and_a_registration():
+    # topic_kinds() is kept between subscribes; a changed REALTIME["TOPICS"] or a (re-)registered kind
+    # must show at once, or a project's override would be ignored until a restart.
+    from django.test import override_settings
+
+    from realtime.topics import registry
+    from realtime.topics.builtin import BroadcastTopic, UserTopic
+
+    assert registry.topic_kinds() is registry.topic_kinds()  # kept
+    with override_settings(REALTIME={"TOPICS": {"team": "realtime.topics.builtin.UserTopic"}}):
+        assert registry.topic_class("team") is UserTopic
+    assert "team" not in registry.topic_kinds()
+    previous = registry._registered.get("crew")
+    try:
+        registry.register_kind("crew", UserTopic)
+        assert registry.topic_class("crew") is UserTopic
+        registry.register_kind("crew", BroadcastTopic)  # the same kind, another class
+        assert registry.topic_class("crew") is BroadcastTopic
+    finally:
+        registry._registered.pop("crew", None)
+        if previous is not None:
+            registry._registered["crew"] = previous
+        registry._registrations += 1

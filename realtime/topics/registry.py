@@ -22,6 +22,10 @@ BUILTIN_KINDS: dict[str, str | type[Topic]] = {
     "page": "realtime.presence.pages.PageTopic",
 }
 _registered: dict[str, str | type[Topic]] = {}
+# topic_kinds() is asked on every subscribe (1% of a connect storm's samples rebuilding it): kept until
+# REALTIME["TOPICS"] is another object (settings changed) or a kind is registered.
+_kinds: tuple[object, int, dict[str, type[Topic]]] | None = None
+_registrations = 0  # bumped by register_kind, which may also replace a kind's class
 
 
 def register_kind(kind: str, topic_class: str | type[Topic]) -> None:
@@ -29,7 +33,9 @@ def register_kind(kind: str, topic_class: str | type[Topic]) -> None:
 
     `REALTIME["TOPICS"]` still wins, so a project can replace a feature's kind with a subclass.
     """
+    global _registrations
     _registered[kind] = topic_class
+    _registrations += 1
 
 
 @cache
@@ -48,8 +54,15 @@ def _import(path: str) -> type[Topic]:
 
 
 def topic_kinds() -> dict[str, type[Topic]]:
-    kinds = {**BUILTIN_KINDS, **_registered, **realtime_settings.TOPICS}
-    return {kind: (path if isinstance(path, type) else _import(path)) for kind, path in kinds.items()}
+    """Every kind and its class (the same dict until the settings change: do not modify it)."""
+    global _kinds
+    configured = realtime_settings.TOPICS
+    if _kinds is not None and _kinds[0] is configured and _kinds[1] == _registrations:
+        return _kinds[2]
+    kinds = {**BUILTIN_KINDS, **_registered, **configured}
+    built = {kind: (path if isinstance(path, type) else _import(path)) for kind, path in kinds.items()}
+    _kinds = (configured, _registrations, built)
+    return built
 
 
 def topic_class(kind: str) -> type[Topic]:
