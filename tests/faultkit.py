@@ -16,8 +16,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +27,14 @@ from tests.conftest import Site, free_port, wait_for_port
 
 
 # -- Redis ----------------------------------------------------------------------------------------
+def sigkill(process: subprocess.Popen | None) -> None:
+    """Kill a server process the way a host dies (SIGKILL: no shutdown, sockets left to the kernel), and
+    reap it; nothing if it is not running."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 class RedisServer:
     """A redis-server subprocess on a port of its own, to kill and restart (keeping the port).
 
@@ -66,9 +76,7 @@ class RedisServer:
         return self
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        sigkill(self.process)
 
     def restart(self, down_for: float = 0.0) -> None:
         self.kill()
@@ -266,6 +274,43 @@ class FaultSite(Site):
 
         with contextlib.closing(sqlite3.connect(self.env["SQLITE_PATH"], timeout=20)) as conn:
             return [row[0] for row in conn.execute(query.replace("%s", "?"), (topic, event))]
+
+
+@contextlib.contextmanager
+def two_processes(
+    layer_url: str, users: list[str], streams: list[str], *, proxied: bool = False
+) -> Iterator[SimpleNamespace]:
+    """What a module of fault cases stands on: a FaultSite whose layer is `layer_url` and whose database
+    is a PostgreSQL one of its own when a server answers (reached through a TcpProxy that a case can cut,
+    if `proxied`), else SQLite; `users` signed in, `streams` made; two daphne processes. All of it is
+    closed and dropped on exit; the layer is the caller's."""
+    admin_url = postgres_admin_url()
+    database = proxy = site = None
+    try:
+        if admin_url:
+            database = PostgresDatabase(admin_url).create()
+            if proxied:
+                proxy = TcpProxy(int(database.admin.port or 5432), database.admin.hostname or "127.0.0.1")
+        site = FaultSite(layer_url, database.url(proxy.port if proxy else None) if database else None)
+        made = site.setup(users, streams)
+        servers = [site.server(), site.server()]
+        yield SimpleNamespace(
+            site=site,
+            database=database,
+            proxy=proxy,
+            servers=servers,
+            urls=[s.ws_url for s in servers],
+            sessions=made["sessions"],
+            topics={slug: f"stream.{pk}" for slug, pk in made["streams"].items()},
+            direct_url=database.url() if database else None,
+        )
+    finally:
+        if site is not None:
+            site.close()
+        if proxy is not None:
+            proxy.close()
+        if database is not None:
+            database.drop()
 
 
 def _libpq(url: str) -> str:
@@ -531,6 +576,50 @@ class Poster(Viewer):
                 await asyncio.sleep(answer.get("retry_after") or 1.0)
                 continue
             return  # a final refusal: not this client's to fix
+
+
+def viewers(f: Any, topic: str, count: int, *, prefix: str = "v", **kwargs: Any) -> list[Viewer]:
+    """`count` anonymous viewers of `topic`, started, spread over the case's processes (`f.urls`)."""
+    return [
+        Viewer(f.urls, topic, name=f"{prefix}{n}", headers=origin_headers(None), first=n, **kwargs).start()
+        for n in range(count)
+    ]
+
+
+def posters(
+    f: Any, topic: str, names: list[str], *, count: int = 6, period: float = 2.0, suffix: str = ""
+) -> list[Poster]:
+    """A poster per signed-in user in `names` (sessions from `f.sessions`), started, spread over the
+    processes; each posts `count` comments, one every `period` s. `suffix` makes new client ids."""
+    return [
+        Poster(
+            f.urls,
+            topic,
+            name=f"{name}{suffix}",
+            headers=origin_headers(f.sessions[name]),
+            first=n,
+            count=count,
+            period=period,
+        ).start()
+        for n, name in enumerate(names)
+    ]
+
+
+def live_from(
+    moment: float, posted: list[Poster], clients: list[Viewer], latency: float, after: str
+) -> float:
+    """Seconds from `moment` (`after`: what happened then) to the ack of the first comment from which on
+    every comment acknowledged reached every client within `latency` of its ack; infinite if the last
+    one did not."""
+    acked = sorted((at, event_id) for p in posted for event_id, at in p.acked_at.items() if at >= moment)
+    assert acked, f"nothing was posted after {after}"
+    since = None
+    for at, event_id in acked:
+        if max(c.tally.arrived.get(event_id, float("inf")) for c in clients) - at > latency:
+            since = None
+        elif since is None:
+            since = at
+    return float("inf") if since is None else since - moment
 
 
 def figures(name: str, stored: list[int], viewers: list[Viewer], **extra: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from tests.conftest import free_port, wait_for_port
+from tests.faultkit import sigkill
 
 MASTER = "realtime-primary"
 QUORUM = 2
@@ -42,9 +43,7 @@ class Node:
         return self
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        sigkill(self.process)
 
     def freeze(self, frozen: bool = True) -> None:
         """SIGSTOP (a host that stops answering without closing its sockets), or SIGCONT."""

@@ -22,16 +22,15 @@ import pytest
 
 from realtime.hub.health import PROBE_INTERVAL
 from tests.faultkit import (
-    FaultSite,
     Poster,
-    PostgresDatabase,
     RedisServer,
-    TcpProxy,
     Viewer,
     figures,
     http_logout,
     origin_headers,
-    postgres_admin_url,
+    posters,
+    two_processes,
+    viewers,
 )
 
 RECOVERY_LIMIT = 10.0  # seconds from Redis (or the database) returning to live delivery
@@ -44,60 +43,14 @@ STREAMS = ["fault-redis", "fault-kill", "fault-db", "fault-access"]
 @pytest.fixture(scope="module")
 def faults() -> Iterator[SimpleNamespace]:
     redis = RedisServer().start()
-    admin_url = postgres_admin_url()
-    database = proxy = site = None
     try:
-        if admin_url:
-            database = PostgresDatabase(admin_url).create()
-            proxy = TcpProxy(int(database.admin.port or 5432), database.admin.hostname or "127.0.0.1")
-        site = FaultSite(redis.url, database.url(proxy.port) if database else None)
-        made = site.setup(POSTERS + LATE + ACCESS, STREAMS)
-        servers = [site.server(), site.server()]
-        yield SimpleNamespace(
-            redis=redis,
-            site=site,
-            database=database,
-            proxy=proxy,
-            servers=servers,
-            urls=[s.ws_url for s in servers],
-            sessions=made["sessions"],
-            topics={slug: f"stream.{pk}" for slug, pk in made["streams"].items()},
-            direct_url=database.url() if database else None,
-        )
+        with two_processes(redis.url, POSTERS + LATE + ACCESS, STREAMS, proxied=True) as f:
+            yield SimpleNamespace(**vars(f), redis=redis)
     finally:
-        if site is not None:
-            site.close()
-        if proxy is not None:
-            proxy.close()
-        if database is not None:
-            database.drop()
         redis.close()
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def viewers(f: SimpleNamespace, topic: str, count: int, **kwargs) -> list[Viewer]:
-    """Anonymous viewers spread over both processes."""
-    return [
-        Viewer(f.urls, topic, name=f"v{n}", headers=origin_headers(None), first=n, **kwargs).start()
-        for n in range(count)
-    ]
-
-
-def posters(f: SimpleNamespace, topic: str, *, count: int = 6, period: float = 2.0) -> list[Poster]:
-    return [
-        Poster(
-            f.urls,
-            topic,
-            name=name,
-            headers=origin_headers(f.sessions[name]),
-            first=n,
-            count=count,
-            period=period,
-        ).start()
-        for n, name in enumerate(POSTERS)
-    ]
-
-
 async def until(condition, within: float, what: str, step: float = 0.2) -> float:
     """Seconds until `condition()` holds; fails the case after `within` seconds."""
     start = time.monotonic()
@@ -185,7 +138,7 @@ async def test_redis_restarted_mid_stream(faults):
     f, topic = faults, faults.topics["fault-redis"]
     logs = Logs(f.servers)
     watching = viewers(f, topic, 6)
-    posting = posters(f, topic)
+    posting = posters(f, topic, POSTERS)
     clients = watching + posting
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
     await asyncio.sleep(4)
@@ -206,7 +159,7 @@ async def test_one_daphne_killed_mid_stream(faults):
     f, topic = faults, faults.topics["fault-kill"]
     logs = Logs(f.servers[1:])
     watching = viewers(f, topic, 6)
-    posting = posters(f, topic)
+    posting = posters(f, topic, POSTERS)
     clients = watching + posting
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
     await asyncio.sleep(4)
@@ -245,7 +198,7 @@ async def test_database_unavailable_mid_stream(faults):
     f, topic = faults, faults.topics["fault-db"]
     logs = Logs(f.servers)
     watching = viewers(f, topic, 6)
-    posting = posters(f, topic, count=7)
+    posting = posters(f, topic, POSTERS, count=7)
     clients = watching + posting
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
     await asyncio.sleep(4)

@@ -26,14 +26,15 @@ import pytest
 
 from realtime.conf import DEFAULTS
 from tests.faultkit import (
-    FaultSite,
     Poster,
-    PostgresDatabase,
     RedisServer,
     Viewer,
     figures,
+    live_from,
     origin_headers,
-    postgres_admin_url,
+    posters,
+    two_processes,
+    viewers,
 )
 from tests.test_faults import Logs, check, settled, stop, until
 
@@ -57,29 +58,13 @@ STREAMS = [
 @pytest.fixture(scope="module")
 def frozen() -> Iterator[SimpleNamespace]:
     redis = RedisServer().start()
-    admin_url = postgres_admin_url()
-    database = site = None
     try:
-        if admin_url:
-            database = PostgresDatabase(admin_url).create()
-        site = FaultSite(redis.url, database.url() if database else None)
-        made = site.setup(POSTERS, STREAMS)
-        servers = [site.server(), site.server()]
-        yield SimpleNamespace(
-            redis=redis,
-            site=site,
-            servers=servers,
-            urls=[s.ws_url for s in servers],
-            sessions=made["sessions"],
-            topics={slug: f"stream.{pk}" for slug, pk in made["streams"].items()},
-            direct_url=database.url() if database else None,
-        )
+        with two_processes(redis.url, POSTERS, STREAMS) as f:
+            try:
+                yield SimpleNamespace(**vars(f), redis=redis)
+            finally:
+                thaw(redis)  # before the processes are closed, as it always was
     finally:
-        thaw(redis)
-        if site is not None:
-            site.close()
-        if database is not None:
-            database.drop()
         redis.close()
 
 
@@ -127,38 +112,17 @@ async def greeted_and_subscribed(url: str, topic: str) -> dict[str, Any]:
 def live_again(thawed: float, posted: list[Poster], clients: list[Viewer]) -> float:
     """Seconds from the thaw to the ack of the first comment from which on every comment acknowledged
     reached every client within LIVE_LATENCY of its ack."""
-    acked = sorted((at, event_id) for p in posted for event_id, at in p.acked_at.items() if at >= thawed)
-    assert acked, "nothing was posted after the thaw"
-    live_from = None
-    for at, event_id in acked:
-        late = max(c.tally.arrived.get(event_id, float("inf")) for c in clients) - at > LIVE_LATENCY
-        if late:
-            live_from = None
-        elif live_from is None:
-            live_from = at
-    assert live_from is not None, "no comment after the thaw was delivered live"
-    return live_from - thawed
+    live = live_from(thawed, posted, clients, LIVE_LATENCY, "the thaw")
+    assert live < float("inf"), "no comment after the thaw was delivered live"
+    return live
 
 
 async def test_redis_frozen_for_ten_seconds_under_two_processes(frozen):
     f, topic = frozen, frozen.topics["frozen-main"]
     bound = float(DEFAULTS["LAYER_TIMEOUT"])
     logs = Logs(f.servers)
-    watching = [
-        Viewer(f.urls, topic, name=f"v{n}", headers=origin_headers(None), first=n).start() for n in range(4)
-    ]
-    posting = [
-        Poster(
-            f.urls,
-            topic,
-            name=name,
-            headers=origin_headers(f.sessions[name]),
-            first=n,
-            count=10,
-            period=2.2,  # under the stream's 5 posts in 10 s per user
-        ).start()
-        for n, name in enumerate(POSTERS)
-    ]
+    watching = viewers(f, topic, 4)
+    posting = posters(f, topic, POSTERS, count=10, period=2.2)  # under the stream's 5 posts in 10 s per user
     clients = watching + posting
     await until(lambda: all(c.live.is_set() for c in clients), 20, "everyone subscribed")
     await asyncio.sleep(2.5)

@@ -25,13 +25,12 @@ import pytest
 import redis.asyncio
 
 from tests.faultkit import (
-    FaultSite,
-    Poster,
-    PostgresDatabase,
     Viewer,
     figures,
-    origin_headers,
-    postgres_admin_url,
+    live_from,
+    posters,
+    two_processes,
+    viewers,
 )
 from tests.sentinelkit import SentinelCluster
 from tests.test_faults import Logs, check, first_delivery_after, settled, stop, until
@@ -46,29 +45,11 @@ STREAM = "sentinel-main"
 @pytest.fixture(scope="module")
 def sentinel() -> Iterator[SimpleNamespace]:
     cluster = SentinelCluster()
-    admin_url = postgres_admin_url()
-    database = site = None
     try:
         cluster.start()
-        if admin_url:
-            database = PostgresDatabase(admin_url).create()
-        site = FaultSite(cluster.url, database.url() if database else None)
-        made = site.setup(POSTERS, [STREAM])
-        servers = [site.server(), site.server()]
-        yield SimpleNamespace(
-            cluster=cluster,
-            site=site,
-            servers=servers,
-            urls=[s.ws_url for s in servers],
-            sessions=made["sessions"],
-            topic=f"stream.{made['streams'][STREAM]}",
-            direct_url=database.url() if database else None,
-        )
+        with two_processes(cluster.url, POSTERS, [STREAM]) as f:
+            yield SimpleNamespace(**vars(f), cluster=cluster, topic=f.topics[STREAM])
     finally:
-        if site is not None:
-            site.close()
-        if database is not None:
-            database.drop()
         cluster.close()
 
 
@@ -96,20 +77,6 @@ class Switches:
             await self.task
 
 
-def live_from(moment: float, posted: list[Poster], clients: list[Viewer]) -> float:
-    """Seconds from `moment` to the ack of the first comment from which on every comment acknowledged
-    reached every client within LIVE_LATENCY of its ack."""
-    acked = sorted((at, event_id) for p in posted for event_id, at in p.acked_at.items() if at >= moment)
-    assert acked, "nothing was posted after the promotion"
-    since = None
-    for at, event_id in acked:
-        if max(c.tally.arrived.get(event_id, float("inf")) for c in clients) - at > LIVE_LATENCY:
-            since = None
-        elif since is None:
-            since = at
-    return float("inf") if since is None else since - moment
-
-
 async def fail_over(
     f: SimpleNamespace, switches: Switches, watching: list[Viewer], phase: str, *, freeze_first_sentinel: bool
 ) -> dict:
@@ -118,18 +85,8 @@ async def fail_over(
     LAYER_TIMEOUT); wait for the promotion; every comment posted, then settled at every client. Returns
     the figures, asserted by the caller."""
     logs = Logs(f.servers)
-    posting = [
-        Poster(
-            f.urls,
-            f.topic,
-            name=f"{name}-{phase}",  # the client_id's prefix: a new one per phase, not a retry
-            headers=origin_headers(f.sessions[name]),
-            first=n,
-            count=8,
-            period=2.2,  # under the stream's 5 posts in 10 s per user
-        ).start()
-        for n, name in enumerate(POSTERS)
-    ]
+    # A new client_id prefix per phase (not a retry); a post every 2.2 s is under the stream's 5 in 10 s.
+    posting = posters(f, f.topic, POSTERS, count=8, period=2.2, suffix=f"-{phase}")
     # The second phase's posters subscribe afresh: the replay (HISTORY_LIMIT, 100) gives them the first
     # phase's 48 comments, so they too must hold every comment stored.
     clients = watching + posting
@@ -158,7 +115,7 @@ async def fail_over(
         promoted=f.cluster.primary().name,
         kill_to_switch_s=round(switched - killed, 2),
         switch_to_first_live_s=round(first, 2),
-        switch_to_all_live_s=round(live_from(switched, posting, clients), 2),
+        switch_to_all_live_s=round(live_from(switched, posting, clients, LIVE_LATENCY, "the promotion"), 2),
         refusals=sorted({code for p in posting for code in p.refusals}),
         switch_master=announcement,
     )
@@ -178,9 +135,7 @@ async def fail_over(
 async def test_primary_killed_then_the_old_primary_promoted_back(sentinel):
     f = sentinel
     switches = Switches(f.cluster.sentinels[1].port)
-    watching = [
-        Viewer(f.urls, f.topic, name=f"v{n}", headers=origin_headers(None), first=n).start() for n in range(4)
-    ]
+    watching = viewers(f, f.topic, 4)
     try:
         await asyncio.wait_for(switches.ready.wait(), 10)
         first = await fail_over(f, switches, watching, "there", freeze_first_sentinel=False)

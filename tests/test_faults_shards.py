@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 from channels_redis.utils import _consistent_hash
 
-from tests.faultkit import FaultSite, Poster, RedisServer, Viewer, figures, origin_headers
+from tests.faultkit import FaultSite, Poster, RedisServer, Viewer, figures, posters, viewers
 from tests.test_faults import Logs, check, first_delivery_after, settled, stop, until
 
 DOWN_FOR = 6.0  # seconds the shard stays dead
@@ -76,22 +76,8 @@ async def test_one_shard_killed_under_two_processes(shards):
     logs = Logs(f.servers)
     rooms = []
     for index, topic in enumerate(f.topics):
-        watching = [
-            Viewer(f.urls, topic, name=f"v{index}-{n}", headers=origin_headers(None), first=n).start()
-            for n in range(2)
-        ]
-        posting = [
-            Poster(
-                f.urls,
-                topic,
-                name=name,
-                headers=origin_headers(f.sessions[name]),
-                first=n,
-                count=8,
-                period=2.2,
-            ).start()
-            for n, name in enumerate(POSTERS[index * 2 : index * 2 + 2])
-        ]
+        watching = viewers(f, topic, 2, prefix=f"v{index}-")
+        posting = posters(f, topic, POSTERS[index * 2 : index * 2 + 2], count=8, period=2.2)
         rooms.append((topic, watching, posting))
     everyone = [c for _, w, p in rooms for c in w + p]
     await until(lambda: all(c.live.is_set() for c in everyone), 20, "everyone subscribed")
