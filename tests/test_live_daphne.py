@@ -52,6 +52,12 @@ def shell(site: Site, code: str) -> str:
     return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
 
 
+def new_gauge(site: Site, name: str, value: int) -> int:
+    """A Gauge made in a shell of the site (another process, as a task queue would); its pk."""
+    code = f"from tests.liveapp.models import Gauge; print(Gauge.objects.create(name={name!r}, value={value}).pk)"
+    return int(shell(site, code))
+
+
 def tickets(site: Site) -> dict[str, list[str]]:
     return json.loads(shell(site, PEOPLE).splitlines()[-1])
 
@@ -86,11 +92,7 @@ def embedded():
 
 async def test_a_change_made_in_a_shell_reaches_model_and_view_subscribers(embedded):
     site, server, people = embedded
-    pk = int(
-        shell(
-            site, "from tests.liveapp.models import Gauge; print(Gauge.objects.create(name='g', value=1).pk)"
-        )
-    )
+    pk = new_gauge(site, "g", 1)
     model = await socket(server, people["vee"][0], MODEL_TOPIC)
     card = await socket(server, people["vee"][1], f"livev.gauge-card_all_{pk}")
     staff = await socket(server, people["sam"][0], f"livev.gauge-card_staff_{pk}")
@@ -134,12 +136,7 @@ def on_redis(redis_url):
 
 async def test_two_processes_on_redis_a_hot_row_arrives_as_few_frames_with_its_latest_value(on_redis):
     site, servers, people = on_redis
-    pk = int(
-        shell(
-            site,
-            "from tests.liveapp.models import Gauge; print(Gauge.objects.create(name='hot', value=0).pk)",
-        )
-    )
+    pk = new_gauge(site, "hot", 0)
     sockets = [
         await socket(
             servers[n], people["vee"][n], MODEL_TOPIC, f"livev.gauge-card_all_{pk}", "livev.open-gauges_all"
