@@ -66,6 +66,39 @@ def log_in(page: Any, base_url: str, username: str, password: str = "demo") -> N
     page.wait_for_url(f"{base_url}/")
 
 
+class Person:
+    """One person: a browser context of their own (cookies, storage), one tab, its JavaScript errors;
+    signed in as `username` (password 'demo') if given. close() fails the test on any JS error."""
+
+    def __init__(
+        self,
+        browser: Any,
+        base_url: str,
+        username: str | None = None,
+        *,
+        viewport: tuple[int, int] = (1280, 800),
+        timeout: float = 10000,
+    ) -> None:
+        self.base_url = base_url
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        self.context.set_default_timeout(timeout)
+        self.errors: list[str] = []
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        if username:
+            log_in(self.page, base_url, username)
+
+    def live(self, path: str = "/") -> Person:
+        """Open `path` and wait until the page's realtime connection is live."""
+        self.page.goto(f"{self.base_url}{path}")
+        self.page.wait_for_function("() => window.realtime && window.realtime.connect().state === 'live'")
+        return self
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.errors, f"JavaScript errors on the page: {self.errors}"
+
+
 class Closable(Protocol):
     def close(self) -> None: ...
 

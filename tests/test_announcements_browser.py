@@ -15,7 +15,7 @@ import pytest
 from tests.pngkit import Image
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.browserkit import log_in, module_browser, no_hub_reset, opening  # noqa: E402, F401
+from tests.browserkit import Person, module_browser, no_hub_reset, opening  # noqa: E402, F401
 
 expect = playwright_sync.expect
 
@@ -24,34 +24,12 @@ PAGE_BACKGROUND = (11, 14, 26)  # templates/base.html: #0b0e1a
 WARNING_BACKGROUND = (90, 68, 16)  # announcements.css: #5a4410
 
 
-class Person:
-    """One person: a browser context of their own (cookies, storage), one tab, its JS errors."""
-
-    def __init__(self, browser, base_url: str, username: str | None = None) -> None:
-        self.base_url = base_url
-        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
-        self.context.set_default_timeout(5000)
-        self.errors: list[str] = []
-        self.page = self.context.new_page()
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        if username:
-            log_in(self.page, base_url, username)
-
-    def close(self) -> None:
-        self.context.close()
-        assert not self.errors, f"JavaScript errors on the page: {self.errors}"
-
-
 @pytest.fixture
 def people(browser, daphne_server) -> Iterator:
-    with opening(lambda username=None: Person(browser, daphne_server.url, username)) as open_person:
+    with opening(
+        lambda username=None: Person(browser, daphne_server.url, username, timeout=5000)
+    ) as open_person:
         yield open_person
-
-
-def home(person: Person) -> Person:
-    person.page.goto(f"{person.base_url}/")
-    person.page.wait_for_function("() => window.realtime && window.realtime.connect().state === 'live'")
-    return person
 
 
 def near(colour: tuple[int, int, int], wanted: tuple[int, int, int], tolerance: int = 10) -> bool:
@@ -59,13 +37,13 @@ def near(colour: tuple[int, int, int], wanted: tuple[int, int, int], tolerance: 
 
 
 def test_a_banner_appears_live_on_a_non_stream_page_and_goes_when_ended(people):
-    visitor = home(people("bob"))
+    visitor = people("bob").live()
     banners = visitor.page.locator("[data-rt-announcements] [data-rt-announcement]")
     expect(banners).to_have_count(0)
     # A visitor whose computer thinks it is 2001: the server's time decides, not this clock.
     skewed = people()
     skewed.page.clock.set_fixed_time(datetime(2001, 1, 1, tzinfo=UTC))
-    home(skewed)
+    skewed.live()
     skewed_banners = skewed.page.locator("[data-rt-announcements] [data-rt-announcement]")
 
     staff = people()
@@ -144,7 +122,7 @@ def test_dismissals_survive_reload_and_a_second_browser(people, site):
 def check_dismissals(people, pk: int) -> None:
     banner = f'[data-rt-announcements] [data-rt-announcement="{pk}"]'
 
-    laptop, phone = home(people("alice")), home(people("alice"))
+    laptop, phone = people("alice").live(), people("alice").live()
     for device in (laptop, phone):
         expect(device.page.locator(banner)).to_have_count(1)
     laptop.page.click(f"{banner} [data-rt-announcement-dismiss]")
@@ -153,10 +131,10 @@ def check_dismissals(people, pk: int) -> None:
     laptop.page.reload()
     expect(laptop.page.locator("[data-rt-announcements]")).to_be_attached()
     expect(laptop.page.locator(banner)).to_have_count(0)
-    expect(home(people("alice")).page.locator(banner)).to_have_count(0)  # a browser it was never closed in
+    expect(people("alice").live().page.locator(banner)).to_have_count(0)  # a browser it was never closed in
 
     # Anonymous visitors: kept in this browser's storage.
-    stranger = home(people())
+    stranger = people().live()
     expect(stranger.page.locator(banner)).to_have_count(1)
     stranger.page.click(f"{banner} [data-rt-announcement-dismiss]")
     stranger.page.reload()
@@ -166,4 +144,4 @@ def check_dismissals(people, pk: int) -> None:
     assert re.search(
         rf'"{pk}"\s*:\s*1', stranger.page.evaluate("localStorage.getItem('realtime.announcements.dismissed')")
     )
-    expect(home(people()).page.locator(banner)).to_have_count(1)  # a new visitor has not closed it
+    expect(people().live().page.locator(banner)).to_have_count(1)  # a new visitor has not closed it
