@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.test_announcements_browser import (  # noqa: E402, F401  (fixtures)
-    _fresh_realtime,
-    browser,
-    people,
-)
+from tests.browserkit import module_browser, no_hub_reset  # noqa: E402, F401  (fixtures)
+from tests.test_announcements_browser import people  # noqa: E402, F401  (fixture)
 
 expect = playwright_sync.expect
 GREEN = "rgb(46, 125, 50)"  # admin.css: #2e7d32
