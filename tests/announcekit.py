@@ -87,13 +87,14 @@ def page_banners(html: str) -> list[int]:
     return [int(pk) for pk in re.findall(r'data-rt-announcement="(\d+)"', html)]
 
 
-def page_config(html: str) -> dict[str, Any]:
+def page_config(html: str, of: str = "data-rt-announcements") -> dict[str, Any]:
+    """The page config of the element carrying the `of` attribute (the banner stack by default; the
+    notifications badge is `data-rt-notifications`): a signed-in page's header holds the badge's first."""
     import html as html_lib
     import json
     import re
 
-    # The banner stack's own config: a signed-in page's header holds the notifications badge's first.
-    found = re.search(r'data-rt-announcements data-config="([^"]*)"', html)
+    found = re.search(of + r' data-config="([^"]*)"', html)
     return json.loads(html_lib.unescape(found.group(1)))
 
 

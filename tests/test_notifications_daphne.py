@@ -50,7 +50,7 @@ async def test_notify_from_another_process_reaches_both_tabs_and_a_read_on_one_u
     nia = await asyncio.to_thread(Browser(daphne_server.url).login, "nia")
     nob = await asyncio.to_thread(Browser(daphne_server.url).login, "nob")
     page = await asyncio.to_thread(nia.get, "/realtime/notifications/")
-    config = page_config(page)
+    config = page_config(page, of="data-rt-notifications")
     topic = f"notify.{who['nia']['id']}"
     assert config["topic"] == topic
     tabs = [await tab(daphne_server, nia, topic, config["since"]) for _ in range(2)]
@@ -86,7 +86,9 @@ async def test_mark_all_read_by_post_reaches_the_open_tabs(site, daphne_server):
     topic = f"notify.{who['pia']['id']}"
     await asyncio.to_thread(notify_elsewhere, site, "pia", "one")
     await asyncio.to_thread(notify_elsewhere, site, "pia", "two")
-    config = page_config(await asyncio.to_thread(pia.get, "/realtime/notifications/"))
+    config = page_config(
+        await asyncio.to_thread(pia.get, "/realtime/notifications/"), of="data-rt-notifications"
+    )
     assert config["unread"] == 2
     page = await tab(daphne_server, pia, topic, config["since"])
     try:
