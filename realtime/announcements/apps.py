@@ -17,7 +17,7 @@ class AnnouncementsConfig(AppConfig):
     def ready(self) -> None:
         from realtime.topics import register_kind
 
-        from . import checks, conf, signals  # noqa: F401  (declare settings; register checks, receivers)
+        from . import checks, conf, receivers, signals  # noqa: F401  (declare settings; register checks, receivers)
 
         register_kind("announcements", "realtime.announcements.topic.AnnouncementTopic")
         register_kind("announcement_stats", "realtime.announcements.topic.StatsTopic")

@@ -1,4 +1,5 @@
-"""Signals announcements send, and the receiver that takes a deleted live announcement down.
+"""Signals announcements send (the receiver that takes a deleted live announcement down is in
+`receivers`, which imports `lifecycle`, which sends these: kept apart so nothing imports in a circle).
 
 Receipts are stored in bulk and state changes are conditional UPDATEs (`lifecycle._claim`,
 `changeform.save_changes`: a stale `save()` would undo a colleague's or a scheduler's change), so
@@ -20,13 +21,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import pre_delete
-from django.dispatch import Signal, receiver
+from django.dispatch import Signal
 
-from .models import Announcement, State
+from .models import Announcement
 
 logger = logging.getLogger("realtime.announcements")
 
@@ -48,13 +47,3 @@ def send_on_commit(signal: Signal, pks: Iterable[int]) -> None:
                 logger.warning("A receiver of an announcements signal (%s) failed: %r", handler, result)
 
     transaction.on_commit(send)
-
-
-@receiver(pre_delete, sender=Announcement, dispatch_uid="realtime.announcements.deleted")
-def _on_delete(sender: Any, instance: Announcement, **kwargs: Any) -> None:
-    """A live announcement deleted by any means (the admin's delete, `QuerySet.delete()`) is taken
-    down from every open page first, as ending it would."""
-    if instance.state == State.LIVE:
-        from .lifecycle import take_down  # lifecycle sends this module's signals
-
-        take_down(instance, "deleted")
