@@ -1,7 +1,9 @@
 """A dependency that is failing (the channel layer, the database), logged when it starts and when it ends.
 
 Every failed attempt in between is a debug line, not a warning: a Redis outage during which hundreds of
-publishes, receives and probes fail is two warnings in the log, not hundreds.
+publishes, receives and probes fail is two warnings in the log, not hundreds. A failure within
+`RELAPSE_WINDOW` of coming back is a relapse, and says so: a Redis Sentinel failover settles that way (the
+first connection finds the new primary, the next asks a sentinel that does not yet vouch for it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import time
 from .ops import metrics
 
 logger = logging.getLogger("realtime.hub")
+
+# Seconds after an outage ends within which a new failure is reported as a relapse of it.
+RELAPSE_WINDOW = 10.0
 
 
 class Outage:
@@ -25,6 +30,7 @@ class Outage:
         # loop of the process (async_to_sync in a worker makes one per call).
         self.since: float | None = None
         self.failures = 0
+        self.ended: float | None = None  # time.monotonic() the last outage ended
 
     @property
     def down(self) -> bool:
@@ -38,11 +44,20 @@ class Outage:
             return False
         self.since = time.monotonic()
         metrics.outage_started(self.what)
+        if self.ended is not None and self.since - self.ended < RELAPSE_WINDOW:
+            logger.warning(
+                "%s failed again %.1f s after it came back (%s: %s); retrying quietly.",
+                self.what,
+                self.since - self.ended,
+                during,
+                str(exc) or type(exc).__name__,
+            )
+            return True
         logger.warning(
             "%s unavailable (%s: %s); %s. Retrying quietly until it answers.",
             self.what,
             during,
-            exc or type(exc).__name__,
+            str(exc) or type(exc).__name__,
             self.consequence,
         )
         return True
@@ -60,5 +75,5 @@ class Outage:
             self.failures,
             f"; {detail}" if detail else "",
         )
-        self.since, self.failures = None, 0
+        self.since, self.failures, self.ended = None, 0, time.monotonic()
         return length
