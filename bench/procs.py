@@ -141,17 +141,18 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) of `root`, its live descendants, and the children it has reaped."""
+def cpu_seconds(root: int, *, system_only: bool = False) -> float:
+    """CPU time (user + system, or system alone) of `root`, its live descendants, and the children it
+    has reaped."""
     total = 0
     for pid in descendants(root):
         fields = _stat(pid)
         if not fields:
             continue
         # fields are numbered from `state` (field 3 in proc(5)): utime=14, stime=15, cutime=16, cstime=17
-        total += int(fields[11]) + int(fields[12])
+        total += int(fields[12]) + (0 if system_only else int(fields[11]))
         if pid == root:
-            total += int(fields[13]) + int(fields[14])
+            total += int(fields[14]) + (0 if system_only else int(fields[13]))
     return total / CLK_TCK
 
 

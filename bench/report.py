@@ -303,6 +303,8 @@ def details(rows) -> str:
             )
         if c.get("frames") and c.get("received"):
             notes.append(f"{c['received'] / c['frames']:.1f} deliveries per frame")
+        if row.get("server_sys_cpu") is not None and row.get("server_cpu"):
+            notes.append(f"server CPU in the kernel {row['server_sys_cpu']} of {row['server_cpu']:.2f} s")
         n = comments_published(row)
         if row.get("redis_cmds") and n:
             mix = ", ".join(f"{k} {v / n:.1f}" for k, v in list(row["redis_cmds"].items())[:6])

@@ -156,6 +156,7 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
         return {
             "t": time.monotonic(),
             "server": sum(procs.cpu_seconds(r) for r in roots),
+            "server_sys": sum(procs.cpu_seconds(r, system_only=True) for r in roots),
             "client": procs.cpu_seconds(client.pid),
             "runner": procs.cpu_seconds(os.getpid()),
             "redis": redis.cpu() if (server.uses_redis and redis) else None,
@@ -253,6 +254,7 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
         a, b = snaps["start"], snaps["connected"]
     row["window_s"] = b["t"] - a["t"]
     row["server_cpu"] = b["server"] - a["server"]
+    row["server_sys_cpu"] = round(b["server_sys"] - a["server_sys"], 2)  # in the kernel: socket writes
     row["client_cpu"] = b["client"] - a["client"]
     row["redis_cpu"] = (b["redis"] - a["redis"]) if b["redis"] is not None else None
     ours = row["server_cpu"] + row["client_cpu"] + (row["redis_cpu"] or 0) + (b["runner"] - a["runner"])

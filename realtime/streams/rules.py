@@ -140,7 +140,9 @@ def _blocked_term(terms: list[str], text: str) -> str | None:
 class Judge:
     """The posting rules for one batch on one stream, with what they need read in a few queries."""
 
-    def __init__(self, stream: Stream, users: list[Any], now: Any) -> None:
+    def __init__(self, stream: Stream, users: list[Any], now: Any, *, restricted: bool = True) -> None:
+        """`restricted=False`: the caller knows none of `users` has a restriction on the stream (read in
+        the same transaction), so they are not read."""
         self.stream = stream
         self.now = now
         self.count = realtime_settings.RATE_LIMIT_COUNT
@@ -148,30 +150,42 @@ class Judge:
         ids = {user.pk for user in users}
         self.restrictions = {
             (r.user_id, r.kind): r
-            for r in StreamRestriction.objects.filter(stream=stream, user_id__in=ids)
+            for r in (StreamRestriction.objects.filter(stream=stream, user_id__in=ids) if restricted else ())
             if r.active
         }
-        # The M2M table itself: no related manager built and no join to the user table, per stored batch.
-        named = Stream.moderators.through.objects.filter(stream_id=stream.pk, user_id__in=ids)
-        self.moderators = set(named.values_list("user_id", flat=True))
+        self.ids = ids
+        self._moderators: set[int] | None = None  # read on the first `is_moderator` that needs it
         # Per user and stream, like slow mode: judged under this stream's lock, and served by the
         # (stream, author, created_at) index. Posts accepted earlier in this batch are added as we go.
         window = max(self.period if self.count is not None else 0, stream.slow_mode_seconds)
         self.recent: dict[int, list[Any]] = {}
-        recent = (
-            Comment.objects.filter(
-                stream=stream, author_id__in=ids, created_at__gt=now - timedelta(seconds=window)
+        # No rate limit and no slow mode: no earlier post can count against anyone, so no query (not
+        # even built: building one costs more than running it).
+        if window > 0:
+            recent = (
+                Comment.objects.filter(
+                    stream=stream, author_id__in=ids, created_at__gt=now - timedelta(seconds=window)
+                )
+                .order_by("created_at")
+                .values_list("author_id", "created_at")
             )
-            .order_by("created_at")
-            .values_list("author_id", "created_at")
-        )
-        # No rate limit and no slow mode: no earlier post can count against anyone, so no query.
-        for author_id, created_at in recent if window > 0 else ():
-            self.recent.setdefault(author_id, []).append(created_at)
+            for author_id, created_at in recent:
+                self.recent.setdefault(author_id, []).append(created_at)
         self.terms = [
             normalise(term) for term in (*realtime_settings.BLOCKED_TERMS, *stream.blocked_term_list())
         ]
         self.moderator_now: dict[int, bool] = {}
+
+    @property
+    def moderators(self) -> set[int]:
+        """The batch's posters named as the stream's moderators. Read only when a rule asks (a
+        restricted or slow-moded poster): most batches never do, and every statement saved is CPU the
+        database thread spends per comment."""
+        if self._moderators is None:
+            # The M2M table itself: no related manager built and no join to the user table.
+            named = Stream.moderators.through.objects.filter(stream_id=self.stream.pk, user_id__in=self.ids)
+            self._moderators = set(named.values_list("user_id", flat=True))
+        return self._moderators
 
     def is_moderator(self, user: Any) -> bool:
         if user.pk == self.stream.owner_id or user.pk in self.moderators:

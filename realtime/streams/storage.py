@@ -18,6 +18,7 @@ from ..eventlog import StoredEvent, lock_topic, reserve_ids, store_events
 from ..exceptions import Denied, ProtocolError
 from ..models import Event
 from ..publishing import publish_on_commit
+from . import batchreads
 from .models import Comment, Stream
 from .rules import CommentDraft, Judge, comment_payload, parse_draft
 
@@ -102,24 +103,22 @@ def _store(
     drafts: dict[int, CommentDraft],
     outcomes: list[Outcome],
 ) -> None:
-    stream = Stream.objects.get(pk=stream_id)
+    stream = batchreads.stream_row(stream_id)
     topic = stream.topic
     lock_topic(topic)  # the checks below see every earlier post on this stream
-    earlier = {
-        (c.author_id, c.client_id): c
-        for c in Comment.objects.select_related("author", "stream").filter(
-            stream=stream, client_id__in={draft.client_id for draft in drafts.values()}
-        )
-    }
+    authors = {posts[n][0].pk for n in drafts}
+    client_ids = {draft.client_id for draft in drafts.values()}
+    found = batchreads.findings(stream_id, authors, client_ids)
+    earlier = _earlier(stream, authors, client_ids) if found.retried else {}
     now = timezone.now()
-    judge = Judge(stream, [posts[n][0] for n in drafts], now)
+    judge = Judge(stream, [posts[n][0] for n in drafts], now, restricted=found.restricted)
     accepted: list[tuple[int, Any, CommentDraft]] = []
     in_batch: dict[tuple[int, str], int] = {}
     for n, draft in drafts.items():
         user = posts[n][0]
         key = (user.pk, draft.client_id)
         if key in earlier:
-            outcomes[n] = _retry(earlier[key])
+            outcomes[n] = _retry(Comment.objects.select_related("author", "stream").get(pk=earlier[key]))
             continue
         if key in in_batch:
             outcomes[n] = Outcome(ack={"duplicate_of": in_batch[key]})  # filled in below
@@ -159,6 +158,13 @@ def _store(
             original = outcomes[outcome.ack["duplicate_of"]]
             assert original.ack is not None
             outcome.ack = {**original.ack, "duplicate": True}
+
+
+def _earlier(stream: Stream, authors: set[int], client_ids: set[str]) -> dict[tuple[int, str], int]:
+    """The comments already stored on `stream` by these authors with these client ids:
+    (author, client id) -> pk. The rows themselves (and their authors) are read per retried post."""
+    rows = Comment.objects.filter(stream=stream, author_id__in=authors, client_id__in=client_ids).order_by()
+    return {(author, client_id): pk for author, client_id, pk in rows.values_list("author_id", "client_id", "pk")}
 
 
 def _existing(stream_id: int, user: Any, client_id: str) -> Comment | None:
