@@ -89,4 +89,3 @@ def test_the_retry_probe_uses_the_idempotency_index(stream, alice):
         cursor.execute(f"EXPLAIN QUERY PLAN {probe}")
         plan = " ".join(str(row[-1]) for row in cursor.fetchall())
     assert "realtime_comment USING COVERING INDEX" in plan and "author_id=? AND client_id=?" in plan, plan
-

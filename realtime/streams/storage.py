@@ -164,7 +164,9 @@ def _earlier(stream: Stream, authors: set[int], client_ids: set[str]) -> dict[tu
     """The comments already stored on `stream` by these authors with these client ids:
     (author, client id) -> pk. The rows themselves (and their authors) are read per retried post."""
     rows = Comment.objects.filter(stream=stream, author_id__in=authors, client_id__in=client_ids).order_by()
-    return {(author, client_id): pk for author, client_id, pk in rows.values_list("author_id", "client_id", "pk")}
+    return {
+        (author, client_id): pk for author, client_id, pk in rows.values_list("author_id", "client_id", "pk")
+    }
 
 
 def _existing(stream_id: int, user: Any, client_id: str) -> Comment | None:
