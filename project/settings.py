@@ -73,7 +73,16 @@ def _database(url: str | None) -> dict:
             "NAME": os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
             # IMMEDIATE takes the write lock when a transaction starts, so two writers queue up
             # (busy timeout) instead of one failing with "database is locked" on upgrade.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            # WAL: a commit is one append and one fsync instead of the rollback journal's create,
+            # fsyncs and delete (bench/: 0.4 ms less CPU per stored comment, a tenth of a steady
+            # room's server CPU), and readers (subscribes, replays) never wait for the writer. As
+            # durable as before: `synchronous` stays FULL. The mode is kept in the file; setting it
+            # again on each new connection costs nothing.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL",
+            },
             # Keep connections: Channels closes stale ones around every database_sync_to_async call,
             # and opening one per call was a tenth of the subscribe path's time in bench/.
             "CONN_MAX_AGE": 600,

@@ -8,6 +8,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -34,6 +35,16 @@ def assert_clean_log(server):
     log = server.output()
     assert "Exception inside application" not in log
     assert "Traceback" not in log
+
+
+def test_the_example_sites_sqlite_runs_in_wal_mode(site, daphne_server):
+    """The embedded default's database: one fsync per commit and readers that never wait for the
+    writer (project/settings.py), as durable as the rollback journal (synchronous stays FULL)."""
+    import sqlite3
+
+    with sqlite3.connect(Path(site.dir) / "db.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
 
 async def test_broadcast_from_another_process_reaches_subscribers(site, daphne_server):
