@@ -146,6 +146,13 @@ def parse_args(argv):
         "--threads", type=int, default=2, help="load client viewer threads (default 2: the machine's cores)"
     )
     p.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="run the viewers in this many child processes of the load client instead of threads (one "
+        "process holds at most `ulimit -n` sockets: 20,000 viewers need 2)",
+    )
+    p.add_argument(
         "--drain-idle", type=float, default=3.0, help="stop waiting after this many s without a delivery"
     )
     p.add_argument(
@@ -326,7 +333,12 @@ def main(argv=None) -> int:
         if unknown:
             sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
         servers = [s for s in servers if s.name in names]
-    opts = Options(threads=args.threads, drain_idle=args.drain_idle, drain_max=args.drain_max)
+    opts = Options(
+        threads=args.threads,
+        processes=args.client_processes,
+        drain_idle=args.drain_idle,
+        drain_max=args.drain_max,
+    )
     opts.memprofile = args.memprofile
     if args.profile:
         opts.py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
@@ -450,8 +462,12 @@ def main(argv=None) -> int:
         f"Machine: {info}.",
         f"Scenarios: {sizes}. "
         + (
-            f"Load client: 1 Node process, {args.threads} viewer threads, "
-            f"posters: {', '.join(f'{s.name} {s.posters}' for s in scenarios if s.mode == 'room')}. "
+            (
+                f"Load client: 1 Node process, {args.threads} viewer threads, "
+                if args.client_processes <= 1
+                else f"Load client: 1 Node process and {args.client_processes} viewer processes, "
+            )
+            + f"posters: {', '.join(f'{s.name} {s.posters}' for s in scenarios if s.mode == 'room')}. "
             if any(s.mode != "round" for s in scenarios)
             else ""
         )

@@ -43,6 +43,7 @@ class Scenario:
 @dataclass
 class Options:
     threads: int = 2
+    processes: int = 1  # >1: viewers in that many child processes of the load client (one fd limit each)
     drain_idle: float = 3.0
     drain_max: float = 20.0
     connect_timeout: float = 20.0
@@ -132,6 +133,7 @@ def run(server: Server, scenario: Scenario, ctx: Context, opts: Options, redis: 
         "duration": scenario.duration,
         "concurrency": scenario.concurrency,
         "threads": opts.threads,
+        "processes": opts.processes,
         "posters": scenario.posters,
         "connectTimeout": opts.connect_timeout,
         "drainIdle": opts.drain_idle,

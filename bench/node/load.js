@@ -13,7 +13,8 @@
 // viewer finds the markers in each frame (an `event`, a coalesced `batch`, or the tutorial/relay
 // echo) with indexOf, without parsing the JSON, and records receive time minus t in a histogram.
 
-const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const { Worker, isMainThread, workerData } = require('worker_threads');
+const { fork } = require('child_process');
 const { performance } = require('perf_hooks');
 const WebSocket = require('ws');
 
@@ -69,9 +70,19 @@ const WS_OPTS = (cfg, url) => ({
 // --------------------------------------------------------------------------------------------------
 // Viewer worker
 // --------------------------------------------------------------------------------------------------
+// A viewer group runs in a worker thread, or (cfg.processes > 1) in a child process of its own: one
+// process may hold at most `ulimit -n` sockets (20,000 on the bench machines), so 20,000 viewers and
+// their poster need two.
+const IN_CHILD = process.env.BENCH_LOAD_CHILD === '1';
+
 function workerMain() {
-  const cfg = workerData.cfg;
-  const indices = workerData.indices;
+  const data = IN_CHILD ? JSON.parse(process.env.BENCH_LOAD_DATA) : workerData;
+  const parentPort = IN_CHILD
+    ? { on: (event, f) => process.on(event, f), postMessage: (m) => process.send(m) }
+    : require('worker_threads').parentPort; // eslint-disable-line global-require
+  if (IN_CHILD) process.on('disconnect', () => process.exit(0)); // the coordinator is gone
+  const cfg = data.cfg;
+  const indices = data.indices;
   const prefix = `~B${cfg.runId}~`;
   const viewers = [];
   const hist = newHist();
@@ -295,13 +306,14 @@ async function main() {
     });
   const log = (...a) => process.stderr.write(`[load] ${a.join(' ')}\n`);
 
-  // Viewers, split across worker threads.
-  const nThreads = Math.max(1, Math.min(cfg.threads, cfg.viewers || 1));
+  // Viewers, split across worker threads, or across child processes (cfg.processes > 1).
+  const nProcesses = Math.max(1, cfg.processes || 1);
+  const nThreads = Math.max(1, Math.min(nProcesses > 1 ? nProcesses : cfg.threads, cfg.viewers || 1));
   const workers = [];
   for (let w = 0; w < nThreads; w++) {
     const indices = [];
     for (let i = w; i < cfg.viewers; i += nThreads) indices.push(i);
-    const worker = new Worker(__filename, { workerData: { cfg, indices } });
+    const worker = nProcesses > 1 ? childGroup({ cfg, indices }) : new Worker(__filename, { workerData: { cfg, indices } });
     worker.on('error', (e) => {
       log('worker error', e.stack || e);
       process.exit(4);
@@ -600,7 +612,21 @@ async function room(cfg, workers, posters, post, total, phase, log, result, cpu0
   setTimeout(() => process.exit(0), 100);
 }
 
-if (isMainThread) {
+// A child process's viewer group, with a worker's interface (on, off, postMessage).
+function childGroup(data) {
+  const child = fork(__filename, [], {
+    env: { ...process.env, BENCH_LOAD_CHILD: '1', BENCH_LOAD_DATA: JSON.stringify(data) },
+    serialization: 'advanced', // typed arrays (the histograms) as they are, like postMessage
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  return {
+    on: (event, f) => child.on(event, f),
+    off: (event, f) => child.off(event, f),
+    postMessage: (m) => child.send(m),
+  };
+}
+
+if (isMainThread && !IN_CHILD) {
   main().catch((e) => {
     process.stderr.write(`[load] fatal: ${e.stack || e}\n`);
     process.stdout.write(`RESULT ${JSON.stringify({ error: String(e.message || e) })}\n`);
