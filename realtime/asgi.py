@@ -6,10 +6,9 @@ from typing import Any
 
 from channels.routing import URLRouter
 from django.urls import re_path
-from django.utils import translation
 
 from .handshake import CheckMiddleware, run_checks
-from .language import LanguageMiddleware, connection_language
+from .language import LanguageMiddleware, connection_language, speaking
 from .origins import check_origin
 from .security import (
     SubprotocolSelector,
@@ -101,7 +100,7 @@ class Handshake:
         # The one copy: every check below sets its keys on it.
         scope = dict(scope)
         # The connection runs in its viewer's language for its whole life (LanguageMiddleware).
-        with translation.override(connection_language(scope)):
+        with speaking(connection_language(scope)):
             checked = await run_checks(self.checks, scope, receive, send)
             if checked is None:
                 return None  # refused, and answered

@@ -139,3 +139,26 @@ def test_the_badge_words_are_the_templates(client):
         assert all(f'data-label-{key}="{word}"' in html for key, word in labels.items()), html
     with translation.override("zh-hans"):
         assert badge_labels()["live"] == "已连接" and all(CJK.search(w) for w in badge_labels().values())
+
+
+def test_a_connection_in_the_sites_own_language_holds_no_override():
+    """An override held for a socket's life costs each idle socket memory; in the language already
+    active it changes nothing, so none is held (LANGUAGE_CODE en-us is the site's en)."""
+    from contextlib import nullcontext
+
+    from django.utils import translation
+
+    from realtime.language import speaking
+
+    previous = translation.get_language()
+    translation.deactivate()  # nothing active: what a daphne connection starts with
+    try:
+        assert translation.get_language() == "en-us"
+        assert isinstance(speaking("en"), nullcontext)
+        with speaking("zh-hans"):
+            assert translation.get_language() == "zh-hans"
+            assert isinstance(speaking("zh-hans"), nullcontext)
+            with speaking("en"):
+                assert translation.get_language() == "en"
+    finally:
+        translation.activate(previous)
