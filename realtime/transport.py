@@ -97,6 +97,8 @@ class Frame:
 class Writer:
     """Interface: `write()` never awaits and never raises; it returns False once the socket is gone."""
 
+    __slots__ = ()  # one writer per socket: subclasses keep theirs in slots, not a __dict__
+
     def write(self, frame: Frame) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
 

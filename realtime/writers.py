@@ -37,6 +37,19 @@ class DaphneWriter(Writer):
     TLS stream (issue 18). Everything else goes through autobahn's public `sendMessage`.
     """
 
+    __slots__ = (
+        "protocol",
+        "backlog",
+        "on_overflow",
+        "classified",
+        "raw",
+        "socket",
+        "plain",
+        "buffered",
+        "watch",
+        "partial",
+    )
+
     def __init__(self, protocol: Any, max_pending: int, on_overflow: Callable[[], None]) -> None:
         self.protocol = protocol
         self.backlog = Backlog(max_pending)
@@ -162,6 +175,8 @@ class DaphneWriter(Writer):
 
 class QueueWriter(Writer):
     """Portable writer: a bounded queue per connection, drained by one task through ASGI `send`."""
+
+    __slots__ = ("send", "backlog", "on_overflow", "queue", "queued_bytes", "open", "wakeup", "task")
 
     def __init__(
         self, send: Callable[[dict], Awaitable[None]], max_pending: int, on_overflow: Callable[[], None]

@@ -45,6 +45,7 @@ class StreamPresence(PresencePolicy):
 class StreamTopic(Topic):
     kind = "stream"
     presence = StreamPresence
+    __slots__ = ("stream", "moderator", "standing")
 
     def __init__(self, name: str, key: str, stream: Stream) -> None:
         super().__init__(name, key)

@@ -53,6 +53,11 @@ class Topic:
     #: rosters of who is subscribed; None (the default): no roster is kept or sent.
     presence: ClassVar[type[Any] | None] = None
 
+    # Every subscription holds its own topic object, so a kind's instance attributes are per socket:
+    # slots here and in the shipped kinds keep each under 100 B. A subclass without `__slots__` gets a
+    # `__dict__` as usual.
+    __slots__ = ("name", "key", "__weakref__")
+
     def __init__(self, name: str, key: str) -> None:
         self.name = name
         self.key = key
