@@ -21,6 +21,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 
+from .inserts import insert
 from .models import Event, TopicSequence
 from .ops import metrics
 
@@ -249,7 +250,7 @@ def lock_topics(topics: Iterable[str]) -> None:
 
 def store_events(topic: str, first_id: int, items: list[tuple[str, dict[str, Any]]]) -> list[StoredEvent]:
     """Append events with ids first_id, first_id + 1, ... (reserved with `reserve_ids`) in one INSERT."""
-    rows = Event.objects.bulk_create(
+    rows = insert(
         [Event(topic=topic, seq=first_id + n, name=name, data=data) for n, (name, data) in enumerate(items)]
     )
     metrics.stored(topic, len(rows))

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from ..eventlog import StoredEvent, lock_topic, reserve_ids, store_events
 from ..exceptions import Denied, ProtocolError
+from ..inserts import insert
 from ..models import Event
 from ..publishing import publish_on_commit
 from . import batchreads
@@ -134,7 +135,7 @@ def _store(
     if not accepted:
         return
     first = reserve_ids(topic, len(accepted))
-    comments = Comment.objects.bulk_create(
+    comments = insert(
         [
             Comment(
                 stream=stream,
