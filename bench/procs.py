@@ -91,7 +91,7 @@ def install_cleanup() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -53,7 +53,8 @@ class RealtimeConsumer(AsyncConsumer):
     """
 
     # Slots, not a per-instance dict: one of these lives as long as its socket (`log_id`: set by
-    # realtime.ops.logs when the connection is first logged about).
+    # realtime.ops.logs when the connection is first logged about; `presence_id`: by the presence
+    # tracker on the socket's first presence topic).
     __slots__ = (
         "scope",
         "base_send",
@@ -69,6 +70,7 @@ class RealtimeConsumer(AsyncConsumer):
         "writer",
         "hub",
         "log_id",
+        "presence_id",
     )
     hub: Hub
     writer: Writer

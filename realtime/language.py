@@ -45,6 +45,9 @@ def connection_language(scope: dict[str, Any]) -> str:
     return language
 
 
+_AS_IS = nullcontext()  # holds no state: one for every connection
+
+
 def speaking(language: str) -> AbstractContextManager[Any]:
     """`translation.override(language)` for the rest of a connection, or nothing when `language` is
     already the active one (the site's own language, with no other active): what it would set is what
@@ -56,7 +59,7 @@ def speaking(language: str) -> AbstractContextManager[Any]:
         already = active is not None and translation.get_supported_language_variant(active) == language
     except LookupError:
         already = False
-    return nullcontext() if already else translation.override(language)
+    return _AS_IS if already else translation.override(language)
 
 
 class LanguageMiddleware:

@@ -1,5 +1,5 @@
-"""A planned shutdown of daphne (SIGTERM: a deploy, a rolling restart) closes every realtime socket
-with 1001 "going away", so clients reconnect soon and without a backoff penalty (docs/protocol.md).
+"""A planned shutdown of daphne (SIGTERM: a deploy, a rolling restart) closes every WebSocket it serves
+(realtime's, and any other app's on the same daphne) with 1001 "going away", so clients reconnect soon and without a backoff penalty (docs/protocol.md).
 
 Without this, daphne cancels the applications and the reactor then drops every TCP connection: the
 client sees 1006, the code of a network failure. Here a Twisted "before shutdown" trigger, installed
@@ -27,15 +27,33 @@ CLOSE_GOING_AWAY = 1001
 #: Seconds the shutdown waits for clients to answer the close; then daphne drops what is left.
 SHUTDOWN_GRACE = 2.0
 
+# The daphne servers realtime serves sockets from (one per process): at shutdown, daphne's own table of
+# connections names the sockets, so nothing is kept per socket (a weak set of sockets cost each idle
+# one ~0.1 KB). Sockets of a server that has no such table are kept one by one.
+_servers: weakref.WeakSet[Any] = weakref.WeakSet()
 _open: weakref.WeakSet[Any] = weakref.WeakSet()
 _installed = False
 
 
 def track(protocol: Any) -> None:
-    """Close `protocol` (daphne's WebSocket protocol) with 1001 when the reactor shuts down."""
-    _open.add(protocol)
+    """Close `protocol` (daphne's WebSocket protocol) with 1001 when the reactor shuts down, and with it
+    every other WebSocket its daphne serves (they would be dropped with 1006 all the same)."""
+    server = getattr(protocol, "server", None)
+    if isinstance(getattr(server, "connections", None), dict):
+        if server not in _servers:
+            _servers.add(server)
+    else:
+        _open.add(protocol)
     if not _installed:
         _install()
+
+
+def _sockets() -> list[Any]:
+    """Every WebSocket protocol to close: daphne's open WebSocket connections, and those kept singly."""
+    found = dict.fromkeys(_open)
+    for server in list(_servers):
+        found.update((p, None) for p in list(server.connections) if hasattr(p, "STATE_OPEN"))
+    return list(found)
 
 
 def _reactor() -> Any:
@@ -66,7 +84,7 @@ def going_away() -> Any:
     from twisted.internet import defer
 
     reactor = _reactor()
-    closing = [protocol for protocol in list(_open) if protocol.state == protocol.STATE_OPEN]
+    closing = [protocol for protocol in _sockets() if protocol.state == protocol.STATE_OPEN]
     for protocol in closing:
         try:
             close_going_away(protocol)

