@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, router
 from django.db.models import Model
 
+M = TypeVar("M", bound=Model)
 
-def insert(objs: Sequence[Model]) -> list[Model]:
+
+def insert(objs: Sequence[M]) -> list[M]:
     """Insert `objs` (all of one model, primary keys unset) in one statement; set and return them."""
     if not objs:
         return []
@@ -55,8 +57,8 @@ def _statement(model: type[Model], rows: int, db: str) -> tuple[list[Any], str]:
     if not opts.pk.db_returning or opts.parents:
         return [], ""
     fields = [f for f in opts.local_concrete_fields if f is not opts.pk]
-    columns = ", ".join(quote(f.column) for f in fields)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     values = ", ".join([row] * rows)
-    sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {values} RETURNING {quote(opts.pk.column)}"
+    sql = f"INSERT INTO {quote(str(opts.db_table))} ({columns}) VALUES {values} RETURNING {quote(str(opts.pk.column))}"
     return fields, sql

@@ -86,9 +86,9 @@ class Tracker:
         policy_class = getattr(topic, "presence", None)
         if policy_class is None or self.hub.subscriptions(conn).get(topic.name) is None:
             return
-        policy = self.policies.get(topic.name)
-        if type(policy) is not policy_class:
-            policy = policy_class(topic)
+        shared = self.policies.get(topic.name)
+        reuse = shared is not None and type(shared) is policy_class
+        policy: PresencePolicy = shared if shared is not None and reuse else policy_class(topic)
         can_see = await policy.can_see(conn)
         sub = self.hub.subscriptions(conn).get(topic.name)
         if sub is None or sub.topic is not topic:  # gone (or re-subscribed) while we asked
@@ -102,7 +102,7 @@ class Tracker:
         if cid is None:
             cid = secrets.token_hex(6)
             try:
-                conn.presence_id = cid  # on the socket itself: a weak-keyed entry was ~0.12 KB each
+                conn.presence_id = cid  # type: ignore[attr-defined]  # on the socket itself: a weak-keyed entry was ~0.12 KB each
             except AttributeError:  # a connection class without that slot
                 self.ids[conn] = cid
         members = self.members.setdefault(name, {})

@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db import connections, router
+from django.db.models import Field, Model
 
 from .models import Comment, Stream, StreamRestriction
 
@@ -30,7 +31,7 @@ def stream_row(stream_id: int) -> Stream:
     """The stream, read fresh (its rules may have changed a moment ago); `Stream.DoesNotExist` if gone."""
     db = router.db_for_read(Stream)
     quote = connections[db].ops.quote_name
-    table, pk = quote(Stream._meta.db_table), quote(Stream._meta.pk.column)
+    table, pk = quote(Stream._meta.db_table), quote(str(Stream._meta.pk.column))
     rows = list(Stream.objects.db_manager(db).raw(f"SELECT * FROM {table} WHERE {pk} = %s", [stream_id]))
     if not rows:
         raise Stream.DoesNotExist(f"No stream {stream_id}.")
@@ -44,8 +45,10 @@ def findings(stream_id: int, authors: Collection[int], client_ids: Collection[st
     db = router.db_for_write(Comment)
     quote = connections[db].ops.quote_name
 
-    def column(model: type, field: str) -> str:
-        return quote(model._meta.get_field(field).column)
+    def column(model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field)  # a concrete column, not a reverse relation
+        return quote(str(field.column))
 
     def among(values: Collection) -> str:
         return ", ".join(["%s"] * len(values))
