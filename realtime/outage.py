@@ -46,7 +46,7 @@ class Outage:
         metrics.outage_started(self.what)
         if self.ended is not None and self.since - self.ended < RELAPSE_WINDOW:
             logger.warning(
-                "%s failed again %.1f s after it came back (%s: %s); retrying quietly.",
+                "%s unavailable again %.1f s after it came back (%s: %s); retrying quietly.",
                 self.what,
                 self.since - self.ended,
                 during,

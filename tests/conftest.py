@@ -37,6 +37,30 @@ def pytest_configure(config: pytest.Config) -> None:
         core.global_force_seed = seed
 
 
+# What gives a test the test database (pytest-django refuses it to the others).
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`REALTIME_DATABASE_TESTS_ONLY=1` (.ci/run's PostgreSQL pass): run only the tests that use the test
+    database. The others cannot reach it (the daphne sites the end-to-end tests start have their own
+    SQLite file whatever DATABASE_URL says), so on a second database they would repeat the first pass."""
+    if not os.environ.get("REALTIME_DATABASE_TESTS_ONLY"):
+        return
+    keep: list[pytest.Item] = []
+    others: list[pytest.Item] = []
+    for item in items:
+        uses = item.get_closest_marker("django_db") is not None or DATABASE_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        )
+        (keep if uses else others).append(item)
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = keep
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
