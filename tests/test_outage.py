@@ -35,7 +35,9 @@ def test_a_failure_just_after_coming_back_is_a_relapse(warnings, monkeypatch):
     assert outage.failed(TimeoutError(), "receive")  # an outage again: listeners are told
     assert outage.down
     said = warnings()
-    assert said[2].startswith("Channel layer unavailable again 0.0 s after it came back (receive: TimeoutError)")
+    assert said[2].startswith(
+        "Channel layer unavailable again 0.0 s after it came back (receive: TimeoutError)"
+    )
     outage.answered()
     # Long after it came back, a failure is a new outage, told in full.
     monkeypatch.setattr(outage_module, "RELAPSE_WINDOW", 0.0)
